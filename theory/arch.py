@@ -1,0 +1,199 @@
+"""Frozen architecture specs: the single object that flows from symbolic
+derivation to numeric evaluation to verdict.
+
+The conventions (the recursions that *define* each kernel) are those of the
+project contract, ``shared/spec/contract.md``: bias-free ReLU networks in the NTK
+parameterisation, width -> infinity, with
+
+* ``input_var``  -- variance of the input layer, K0 = input_var <x, z>;
+* ``weight_var`` -- c, the variance of every layer that follows a ReLU
+  (c = 2 is the He value that keeps the diagonal fixed);
+* ``trained``    -- ``"all"`` (every weight matrix enters the NTK) or
+  ``"hidden"`` (input layer / stem and readout frozen: the Huang et al. 2020 /
+  Belfer et al. 2021 ResNTK).
+
+Every spec validates itself at construction and raises :class:`ValueError`
+naming the offending argument and the allowed values.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+from dataclasses import dataclass, field, replace
+from typing import Literal, Sequence
+
+Trained = Literal["all", "hidden"]
+Readout = Literal["gap", "flatten", "center"]
+Kind = Literal["ntk", "nngp"]
+
+TRAINED_VALUES = ("all", "hidden")
+READOUT_VALUES = ("gap", "flatten", "center")
+KIND_VALUES = ("ntk", "nngp")
+
+
+def check_kind(kind: str) -> str:
+    """Validate a kernel kind (``"ntk"`` or ``"nngp"``) and return it."""
+    if kind not in KIND_VALUES:
+        raise ValueError(f"kind must be one of {KIND_VALUES}, got {kind!r}")
+    return kind
+
+
+def _real(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and not v > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and not v >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def _depth(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"depth must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _choice(name: str, value, allowed: tuple) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def _alpha(value, depth: int):
+    """A float, or a tuple of ``depth`` floats (one per residual block)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return _real("alpha", value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        try:
+            seq = list(value)
+        except TypeError:
+            raise ValueError(
+                f"alpha must be a real number or a sequence of {depth} reals, got {value!r}"
+            ) from None
+    else:
+        seq = list(value)
+    if len(seq) != depth:
+        raise ValueError(f"alpha sequence must have length depth={depth}, got length {len(seq)}")
+    return tuple(_real(f"alpha[{i}]", a) for i, a in enumerate(seq))
+
+
+def _fmt(x: float) -> str:
+    return format(x, ".6g")
+
+
+class _Spec:
+    """Shared behaviour of the architecture dataclasses."""
+
+    def replace(self, **changes):
+        """Return a copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    @property
+    def has_alpha(self) -> bool:
+        return hasattr(self, "alpha")
+
+    def alphas(self) -> tuple[float, ...]:
+        """Per-block branch scales alpha_1..alpha_L (residual specs only)."""
+        a = self.alpha  # type: ignore[attr-defined]
+        return a if isinstance(a, tuple) else (a,) * self.depth  # type: ignore[attr-defined]
+
+    def block_gains(self) -> tuple[float, ...]:
+        """a_l = alpha_l^2 * weight_var / 2: the factor multiplying kappa1 and kappa0
+        in block l (residual specs only)."""
+        c = self.weight_var  # type: ignore[attr-defined]
+        return tuple(a * a * c / 2.0 for a in self.alphas())
+
+    def log_diag_scale(self) -> float:
+        """log of the NNGP diagonal on the unit sphere (pixel diagonal for conv).
+
+        MLP/CNN: input_var (c/2)^L.  ResNet/ResCNN: input_var prod_l (1 + a_l).
+        """
+        iv = self.input_var  # type: ignore[attr-defined]
+        if self.has_alpha:
+            return math.log(iv) + math.fsum(math.log1p(a) for a in self.block_gains())
+        return math.log(iv) + self.depth * math.log(self.weight_var / 2.0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class MLP(_Spec):
+    """Bias-free ReLU MLP with ``depth`` ReLU layers (``depth + 1`` weight layers).
+
+    Sigma_0 = input_var <x,z>, Theta_0 = Sigma_0, and for h = 1..L
+    Sigma_h = Phi1(Sigma_{h-1}), Theta_h = Sigma_h + Phi0(Sigma_{h-1}) Theta_{h-1}
+    (contract.md, "MLP").  On the unit sphere with defaults NNGP(x,x) = 1 and
+    NTK(x,x) = L + 1.  ``trained="hidden"`` drops the input-layer term Theta_0 and
+    the readout term Sigma_L; it needs ``depth >= 2``.
+    """
+
+    depth: int
+    input_var: float = 1.0
+    weight_var: float = 2.0
+    trained: Trained = "all"
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", _depth(self.depth))
+        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
+        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
+        _choice("trained", self.trained, TRAINED_VALUES)
+        if self.trained == "hidden" and self.depth == 1:
+            raise ValueError(
+                "trained='hidden' needs depth >= 2 for MLP: depth=1 has no hidden layer "
+                "(allowed for depth=1: trained='all')"
+            )
+
+    @property
+    def slug(self) -> str:
+        return (f"MLP-L{self.depth}-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}"
+                f"-{self.trained}")
+
+
+@dataclass(frozen=True)
+class ResNet(_Spec):
+    """Fully connected bias-free ReLU ResNet, blocks h_l = h_{l-1} + alpha V relu(W h_{l-1}).
+
+    K_0 = input_var <x,z>, K_l = K_{l-1} + alpha_l^2 Phi1(K_{l-1});
+    B_{L+1} = 1, B_l = B_{l+1} (1 + alpha_l^2 Phi0(K_{l-1}));
+    NTK(hidden) = sum_l alpha_l^2 B_{l+1} [Phi1(K_{l-1}) + K_{l-1} Phi0(K_{l-1})],
+    NTK(all) = NTK(hidden) + K_L + B_1 K_0 (contract.md, "ResNet").
+    ``alpha`` is a float or a sequence of ``depth`` floats; see :meth:`with_gamma`
+    for the schedule alpha = depth^(-gamma) of Belfer et al. / Huang et al.
+    """
+
+    depth: int
+    alpha: float | tuple[float, ...] = field(default=None)  # type: ignore[assignment]
+    input_var: float = 1.0
+    weight_var: float = 2.0
+    trained: Trained = "all"
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", _depth(self.depth))
+        if self.alpha is None:
+            raise ValueError("alpha is required for ResNet (a float or one float per block)")
+        object.__setattr__(self, "alpha", _alpha(self.alpha, self.depth))
+        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
+        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
+        _choice("trained", self.trained, TRAINED_VALUES)
+
+    @classmethod
+    def with_gamma(cls, depth: int, gamma: float, **kwargs) -> "ResNet":
+        """ResNet with the depth-scaled branch alpha = depth^(-gamma)."""
+        depth = _depth(depth)
+        gamma = _real("gamma", gamma)
+        return cls(depth, float(depth) ** (-gamma), **kwargs)
+
+    @property
+    def slug(self) -> str:
+        a = self.alpha
+        astr = _fmt(a) if not isinstance(a, tuple) else "seq" + hashlib.sha1(repr(a).encode()).hexdigest()[:8]
+        return (f"ResNet-L{self.depth}-a{astr}-iv{_fmt(self.input_var)}"
+                f"-wv{_fmt(self.weight_var)}-{self.trained}")
+
+
+FC_SPECS = (MLP, ResNet)
