@@ -4,7 +4,8 @@ A backend exposes the handful of operations the half-angle recursion of
 :mod:`numerics.fc` needs: ``sqrt``, ``arcsin``, ``minimum``, ``maximum``, ``where``
 and ``pi``.  The numpy backend works elementwise on float64 arrays; the mpmath
 backend works on scalars at the *current* mpmath precision (callers fence it with
-``mpmath.workdps``).
+``mpmath.workdps``); it reads spec parameters by their shortest decimal repr, so that
+``alpha=0.1`` means exactly 1/10 there and in the sympy route.
 """
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ import numpy as np
 
 class NumpyBackend:
     name = "float64"
+
+    @staticmethod
+    def number(x):
+        return float(x)
+
+    def gains(self, arch):
+        """a_l = alpha_l^2 c / 2 in float64."""
+        return arch.block_gains()
     sqrt = staticmethod(np.sqrt)
     arcsin = staticmethod(np.arcsin)
     minimum = staticmethod(np.minimum)
@@ -32,6 +41,17 @@ class NumpyBackend:
 
 class MpmathBackend:
     name = "mpmath"
+
+    @staticmethod
+    def number(x):
+        """A spec float read by its shortest decimal repr (0.1 -> 1/10), as the sympy
+        route reads it, at the current precision."""
+        return mpmath.mpf(repr(float(x)))
+
+    def gains(self, arch):
+        """a_l = alpha_l^2 c / 2 at the current precision."""
+        c = self.number(arch.weight_var)
+        return [self.number(a) ** 2 * c / 2 for a in arch.alphas()]
 
     @staticmethod
     def sqrt(x):

@@ -66,7 +66,7 @@ def half_angle_recursion(arch, su, sv, xp, want_ntk: bool = True):
             sv = xp.sqrt(v2 + f_pi / 2)
         return (sv - su) * (sv + su), T
     if isinstance(arch, ResNet):
-        for a in arch.block_gains():
+        for a in xp.gains(arch):
             rho, k0, k1, f_pi, u2, v2 = layer_duals(su, sv, xp)
             inv = 1 / (1 + a)
             b = a * inv / 2

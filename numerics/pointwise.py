@@ -41,11 +41,10 @@ def kernel_theta_mp(arch, theta, kind: str = "ntk", normalized: bool = False):
 
 
 def _log_scale_mp(arch):
-    c = mpmath.mpf(arch.weight_var)
+    iv = MPMATH.number(arch.input_var)
     if isinstance(arch, ResNet):
-        return mpmath.log(arch.input_var) + mpmath.fsum(
-            mpmath.log1p(mpmath.mpf(a) ** 2 * c / 2) for a in arch.alphas())
-    return mpmath.log(arch.input_var) + arch.depth * mpmath.log(c / 2)
+        return mpmath.log(iv) + mpmath.fsum(mpmath.log1p(a) for a in MPMATH.gains(arch))
+    return mpmath.log(iv) + arch.depth * mpmath.log(MPMATH.number(arch.weight_var) / 2)
 
 
 def kernel_mp(arch, t, kind: str = "ntk", dps: int = 30, normalized: bool = False):

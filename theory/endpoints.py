@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import sympy as sp
 
+
+def _finish(e):
+    """Simplify an exact coefficient; round one that carries 60-digit floats."""
+    return sp.N(e, 50) if e.has(sp.Float) else sp.simplify(e)
+
 from . import series as _series
 from .recursions import _gains_or_none, _select, exact_diag_scale, normalized_recursion
 
@@ -34,7 +39,7 @@ def endpoint_expansion(arch, kind: str = "ntk", side: int = 1, order: int = 6) -
                                   gains=_gains_or_none(arch))
     scale = exact_diag_scale(arch)
     ser = _select(arch, kind, rho, T)
-    return {sp.Rational(j, 2): sp.simplify(scale * c) for j, c in enumerate(ser.coeffs)}
+    return {sp.Rational(j, 2): _finish(scale * c) for j, c in enumerate(ser.coeffs)}
 
 
 def endpoint_coefficients(arch, kind: str = "ntk") -> dict:

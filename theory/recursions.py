@@ -29,6 +29,11 @@ from typing import Callable
 
 import sympy as sp
 
+
+def _finish(e):
+    """Simplify an exact coefficient; round one that carries 60-digit floats."""
+    return sp.N(e, 50) if e.has(sp.Float) else sp.simplify(e)
+
 from . import series as _series
 from .arch import MLP, ResNet, check_kind
 
@@ -125,4 +130,4 @@ def taylor_coefficients(arch, kind: str = "ntk", order: int = 8) -> list:
     x = _series.Series.variable(order)
     rho, T = normalized_recursion(arch, x, _series.kappa0, _series.kappa1, gains=_gains_or_none(arch))
     scale = exact_diag_scale(arch)
-    return [sp.simplify(scale * c) for c in _select(arch, kind, rho, T).coeffs]
+    return [_finish(scale * c) for c in _select(arch, kind, rho, T).coeffs]

@@ -12,6 +12,10 @@ produces
   are expanded with arccos(1 - w) = 2 sqrt(w/2) sum_n c_n (w/2)^n, where
   w = s^2 (w_2 + w_3 s + ...), so half-integer powers of u = 1 -+ t become integer
   powers of s.
+
+Coefficients are exact sympy numbers while they stay small; an interior expansion
+point whose exact form is large (deep layers) is evaluated to 60 digits and the
+coefficients that depend on it become 60-digit sympy Floats.
 """
 from __future__ import annotations
 
@@ -23,8 +27,14 @@ from . import duals
 
 
 def _simp(e):
-    # keep coefficients exact but stop expression swell: expand products of sums
-    return sp.expand(e)
+    """Keep a coefficient exact while it is small; past EXACT_OPS_LIMIT operations
+    replace it by its NUMERIC_DPS-digit value (see the module docstring)."""
+    if e.has(sp.Float):
+        return sp.N(e, NUMERIC_DPS)
+    e = sp.expand(e)
+    if sp.count_ops(e) > 4 * EXACT_OPS_LIMIT:
+        return sp.N(e, NUMERIC_DPS)
+    return e
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,12 @@ class Series:
 
 def _is(value, target) -> bool:
     d = sp.sympify(value - target)
-    return d == 0 or sp.simplify(d) == 0
+    if d == 0:
+        return True
+    approx = d.evalf(30)
+    if approx.is_number and abs(approx) > 1e-20:  # clearly not the endpoint: skip simplify
+        return False
+    return sp.simplify(d) == 0
 
 
 def _arccos_one_minus(w: Series) -> Series:
@@ -136,11 +151,23 @@ def _arccos_one_minus(w: Series) -> Series:
     return root * tail * sp.sqrt(2)
 
 
+#: interior expansion points with more operations than this are evaluated as
+#: ``NUMERIC_DPS``-digit floats: nested exact constants (acos of acos of ...) make the
+#: expressions grow exponentially with depth, while their value is all a user needs.
+EXACT_OPS_LIMIT = 30
+NUMERIC_DPS = 60
+
+
 def _taylor(which: int, x: Series) -> Series:
     c0 = x[0]
     delta = x - c0
-    coeffs = [sp.simplify(duals.kappa_derivative(which, j).subs(duals.r, c0)) / sp.factorial(j)
-              for j in range(x.order)]
+    if sp.count_ops(c0) > EXACT_OPS_LIMIT or c0.has(sp.Float):
+        c0n = sp.Float(sp.N(c0, NUMERIC_DPS), NUMERIC_DPS)
+        coeffs = [sp.N(duals.kappa_derivative(which, j).subs(duals.r, c0n), NUMERIC_DPS)
+                  / sp.factorial(j) for j in range(x.order)]
+    else:
+        coeffs = [duals.kappa_derivative(which, j).subs(duals.r, c0) / sp.factorial(j)
+                  for j in range(x.order)]
     return delta.compose_power(coeffs)
 
 

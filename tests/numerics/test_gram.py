@@ -1,0 +1,188 @@
+"""float64 Gram matrices against the exact route, invariants, stability and bad input."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import example, given, note, settings, target
+from hypothesis import strategies as st
+
+from numerics import gram, kernel_mp, zonal
+from numerics.fc import normalized_diagonal
+from numerics.reference import arch_from_dict, load, parse_values
+from theory import MLP, ResNet
+
+from ..strategies import fc_archs, point_sets
+from .oracles import gram_reference
+
+EPS = np.finfo(float).eps
+
+
+def _scale(K_diag_x, K_diag_z):
+    return np.sqrt(np.outer(np.abs(K_diag_x), np.abs(K_diag_z)))
+
+
+@settings(max_examples=40)
+@given(arch=fc_archs(max_depth=4), X=point_sets(max_n=6, max_d=5), kind=st.sampled_from(["ntk", "nngp"]))
+@example(arch=MLP(1), X=np.array([[1.0, 0.0], [-1.0, 0.0], [0.6, 0.8]]), kind="ntk")
+@example(arch=ResNet(2, 0.0, trained="hidden"), X=np.eye(3), kind="ntk")
+def test_gram_matches_exact_expression(arch, X, kind):
+    """Entry by entry against kernel_expr at 50 digits; error measured on the scale
+    sqrt(K(x,x) K(z,z)) (style.md §4: rtol 50 eps depth, here 100 eps (depth + 2))."""
+    K = gram(arch, X, kind=kind)
+    R = gram_reference(arch, X, kind=kind)
+    scale = _scale(np.diag(R), np.diag(R))
+    err = np.abs(K - R) / np.where(scale > 0, scale, 1.0)
+    note(f"max scaled error {err.max():.3e}")
+    target(float(err.max()))
+    assert np.all(err <= 100 * EPS * (arch.depth + 2)), (arch, np.argwhere(err > 100 * EPS * (arch.depth + 2)))
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_reference_table_values(case):
+    """papers.md tables [derived], to half a unit in the 8th printed decimal."""
+    data = load("kernel_values__papers_tables")
+    c = data["cases"][case]
+    arch = arch_from_dict(c["arch"])
+    ts = np.array([float(x) for x in data["ts"]])
+    got = zonal(arch, c["kind"], normalized=c["normalized"])(ts)
+    if c["normalized"]:
+        got = got / normalized_diagonal(arch, c["kind"])
+    want = np.array([float(v) for v in parse_values(c["values"])])
+    assert np.all(np.abs(got - want) <= 0.5e-8 + 4 * EPS * np.abs(want)), (got, want)
+
+
+@given(arch=fc_archs(), X=point_sets())
+def test_gram_symmetric_psd_and_equal_to_gram_x_x(arch, X):
+    K = gram(arch, X)
+    assert np.array_equal(K, K.T)
+    np.testing.assert_allclose(gram(arch, X, X), K, rtol=1e-13, atol=1e-13 * np.abs(K).max())
+    lam = np.linalg.eigvalsh(K)
+    assert lam.min() >= -1e-12 * max(1.0, np.abs(lam).max())
+
+
+@given(arch=fc_archs(), X=point_sets(), c=st.floats(1e-3, 1e3), seed=st.integers(0, 1000))
+def test_homogeneity_and_rotation_invariance(arch, X, c, seed):
+    K = gram(arch, X)
+    tol = 1e-12 * max(1e-300, np.abs(K).max())
+    np.testing.assert_allclose(gram(arch, c * X), c * c * K, rtol=1e-12, atol=tol * c * c)
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((X.shape[1],) * 2))
+    np.testing.assert_allclose(gram(arch, X @ Q), K, rtol=1e-12, atol=tol)
+
+
+@given(arch=fc_archs(), kind=st.sampled_from(["ntk", "nngp"]))
+def test_diagonal_closed_form(arch, kind):
+    """Diagonals on the sphere (spectral.md §10.12) to 1e-14 relative: no sqrt(eps) loss."""
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    X /= np.linalg.norm(X, axis=1)[:, None]
+    d = np.diag(gram(arch, X, kind=kind))
+    if kind == "nngp":
+        want = arch.input_var * (math.prod(1 + a for a in arch.block_gains())
+                                 if isinstance(arch, ResNet) else (arch.weight_var / 2) ** arch.depth)
+    elif isinstance(arch, MLP):
+        want = arch.input_var * (arch.weight_var / 2) ** arch.depth * (
+            arch.depth + 1 if arch.trained == "all" else arch.depth - 1)
+    else:
+        g = arch.block_gains()
+        sL = arch.input_var * math.prod(1 + a for a in g)
+        want = sL * (sum(2 * a / (1 + a) for a in g) + (2 if arch.trained == "all" else 0))
+    np.testing.assert_allclose(d, want, rtol=1e-14, atol=1e-300)
+
+
+def test_mlp_diagonal_is_exact_integer():
+    """rho = 1 gives kappa(1) exactly: the normalised recursion's diagonal is the integer
+    L + 1 with no rounding, on rows of exactly unit norm and on arbitrary rows."""
+    X = np.vstack([np.eye(3), [[0.0, 0.6, 0.8], [-0.8, 0.0, 0.6], [0.0, 0.0, -1.0]]])
+    assert np.all(np.diag(gram(MLP(5), X)) == 6.0)
+    Y = np.random.default_rng(1).standard_normal((50, 7))
+    assert np.all(np.diag(gram(MLP(5), Y, normalize=True)) == 1.0)
+
+
+def test_near_duplicate_keeps_full_accuracy():
+    """Angle 1e-9 between inputs: a naive recursion loses ~8 digits (papers.md NUM-RHO1)."""
+    arch = MLP(4)
+    theta = 1e-9
+    X = np.array([[1.0, 0.0], [math.cos(theta), math.sin(theta)]])
+    K = gram(arch, X)
+    with mpmath.workdps(40):
+        ref = kernel_mp(arch, mpmath.cos(mpmath.mpf(theta)), "ntk", dps=40)
+    assert abs(K[0, 1] - float(ref)) <= 8 * EPS * float(ref)
+
+
+def test_zero_vector_gives_zero_kernel():
+    X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    for arch in (MLP(2), ResNet(3, 0.5, trained="hidden")):
+        K = gram(arch, X)
+        assert np.all(K[0] == 0) and np.all(K[:, 0] == 0) and K[1, 1] > 0
+
+
+def test_cross_gram_shape_and_values():
+    rng = np.random.default_rng(2)
+    X, Z = rng.standard_normal((4, 3)), rng.standard_normal((6, 3))
+    arch = ResNet(3, 0.7)
+    np.testing.assert_allclose(gram(arch, X, Z), gram(arch, np.vstack([X, Z]))[:4, 4:], rtol=1e-14)
+
+
+def test_tiling_and_threads_do_not_change_results():
+    X = np.random.default_rng(3).standard_normal((300, 5))
+    arch = ResNet(4, 0.5)
+    ref = gram(arch, X, n_threads=1)
+    np.testing.assert_array_equal(gram(arch, X, n_threads=2), ref)
+    np.testing.assert_allclose(gram(arch, X, memory_budget=2**16, tile=32), ref, rtol=2e-15)
+
+
+def test_deep_resnet_overflow_raises_and_normalized_is_finite():
+    arch = ResNet(1100, 1.0)
+    X = np.random.default_rng(4).standard_normal((3, 4))
+    with pytest.raises(OverflowError, match="normalize=True"):
+        gram(arch, X)
+    K = gram(arch, X, normalize=True)
+    assert np.all(np.isfinite(K)) and np.allclose(np.diag(K), 1.0, rtol=1e-12)
+
+
+def test_very_deep_depth_scaled_resnet_matches_mpmath():
+    """papers.md NUM-DEEP: alpha = L^-1/2 keeps the diagonal bounded; L = 10^4 steps."""
+    arch = ResNet.with_gamma(10_000, 0.5, trained="hidden")
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, 0.8]])
+    K = gram(arch, X)
+    ref = [float(kernel_mp(arch, t, "ntk", dps=20)) for t in (0.0, -0.6, 0.8)]
+    got = [K[0, 1], K[0, 2], K[1, 2]]
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+@settings(max_examples=30)
+@given(arch=fc_archs(max_depth=5), tval=st.floats(-1, 1))
+def test_zonal_float64_vs_mpmath(arch, tval):
+    f = zonal(arch, "ntk")
+    ref = kernel_mp(arch, tval, "ntk", dps=30)
+    scale = float(kernel_mp(arch, 1, "ntk", dps=30))
+    assert abs(float(f(tval)) - float(ref)) <= 100 * EPS * (arch.depth + 2) * max(abs(scale), 1e-300)
+
+
+# --- bad input -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("X, word", [
+    (np.array([[np.nan, 1.0]]), "non-finite"), (np.array([[np.inf, 1.0]]), "non-finite"),
+    (np.ones(3), "rank"), (np.ones((2, 2, 2)), "rank"), (np.array([["a", "b"]]), "numeric"),
+    (np.array([[1 + 1j, 0]]), "real"),
+])
+def test_bad_inputs_raise_clear_errors(X, word):
+    with pytest.raises(ValueError, match=word):
+        gram(MLP(2), X)
+
+
+def test_mismatched_feature_dimension():
+    with pytest.raises(ValueError, match="feature dimension"):
+        gram(MLP(2), np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_unknown_kind_and_arch():
+    with pytest.raises(ValueError, match="kind"):
+        gram(MLP(2), np.ones((2, 3)), kind="gp")
+    with pytest.raises(TypeError, match="architecture"):
+        gram("MLP", np.ones((2, 3)))
+
+
+def test_normalize_rejects_zero_vectors():
+    with pytest.raises(ValueError, match="zero input"):
+        gram(MLP(2), np.array([[0.0, 0.0], [1.0, 0.0]]), normalize=True)
