@@ -1,0 +1,100 @@
+"""The ``reskernels`` command (also ``python -m proofs_check``).
+
+    reskernels check [--only ID ...] [--paper NAME ...] [--full] [--json PATH] [--report DIR]
+    reskernels list [--paper NAME]
+    reskernels info
+
+``check`` exits 1 when a check *errors* (a bug) and 0 otherwise: a claim that fails
+is a finding, recorded in the report, not an error of the program.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _info(args):
+    from theory.arch import KIND_VALUES, READOUT_VALUES, TRAINED_VALUES
+    from .report import versions
+    print("reskernels -- infinite-width kernels of residual networks")
+    for k, v in versions().items():
+        print(f"  {k:<11} {v}")
+    print("architectures:")
+    print("  MLP(depth, *, input_var=1.0, weight_var=2.0, trained='all')")
+    print("  ResNet(depth, alpha, *, input_var=1.0, weight_var=2.0, trained='all')")
+    print(f"kinds: {KIND_VALUES}; trained: {TRAINED_VALUES}; readouts (conv): {READOUT_VALUES}")
+    return 0
+
+
+def _list(args):
+    from .runner import select
+    claims = select(papers=args.paper)
+    w = max(len(c.id) for c in claims)
+    for c in claims:
+        kind = "record" if c.check is None else f"~{c.quick_seconds:.0f}s"
+        print(f"{c.id:<{w}}  {c.paper:<10} {kind:>7}  {c.statement[:90]}")
+    print(f"\n{len(claims)} claims")
+    return 0
+
+
+def _check(args):
+    from .report import summary_table, write_json, write_markdown
+    from .runner import run, select
+    level = "full" if args.full else "quick"
+    try:
+        claims = select(args.only, args.paper)
+    except ValueError as exc:
+        print(f"reskernels: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    verdicts = run(claims, level, progress=not args.quiet)
+    print()
+    print(summary_table(verdicts))
+    outdir = args.report
+    if outdir:
+        path = write_markdown(verdicts, outdir, level, figures=not args.no_figures)
+        print(f"\nreport: {path}")
+    json_path = args.json or (os.path.join(outdir, "verdicts.json") if outdir else None)
+    if json_path:
+        write_json(verdicts, json_path, level, {"argv": sys.argv[1:], "seconds": time.perf_counter() - t0})
+        print(f"verdicts: {json_path}")
+    errors = [v.claim_id for v in verdicts if v.status == "error"]
+    if errors:
+        print(f"\n{len(errors)} check(s) raised an error: {', '.join(errors)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="reskernels", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd")
+    c = sub.add_parser("check", help="run the claim checks and write a report")
+    c.add_argument("--only", nargs="+", metavar="ID", help="claim ids to run")
+    c.add_argument("--paper", nargs="+", metavar="NAME", help="papers to run (belfer, huang, ...)")
+    c.add_argument("--full", action="store_true", help="larger grids and higher precision")
+    c.add_argument("--json", metavar="PATH", help="write machine-readable verdicts")
+    c.add_argument("--report", metavar="DIR", default="reskernels-report",
+                   help="write report.md and figures here (default: reskernels-report; '' to skip)")
+    c.add_argument("--no-figures", action="store_true", help="skip figures in the report")
+    c.add_argument("--quiet", action="store_true", help="no live progress lines")
+    c.set_defaults(fn=_check)
+    ls = sub.add_parser("list", help="show the claim registry")
+    ls.add_argument("--paper", nargs="+", metavar="NAME")
+    ls.set_defaults(fn=_list)
+    i = sub.add_parser("info", help="versions and architectures")
+    i.set_defaults(fn=_info)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if not getattr(args, "fn", None):
+        build_parser().print_help()
+        return 0
+    return args.fn(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Helpers shared by the claim checks: normalised zonal kernels, N2, bootstrap."""
+from __future__ import annotations
+
+import numpy as np
+
+from numerics import zonal
+from numerics.fc import normalized_diagonal
+from theory import MLP
+
+
+def normalized_kernel(arch, kind: str = "ntk"):
+    """float64 t -> K(t)/K(1) on the unit sphere (normalised recursion, any depth)."""
+    f = zonal(arch, kind, normalized=True)
+    d = normalized_diagonal(arch, kind)
+    return lambda t: f(t) / d
+
+
+def n2(t):
+    """N2(t) = (kappa1(t) + t kappa0(t))/2 = MLP(depth=1).ntk/2, the normalised two-layer NTK."""
+    return normalized_kernel(MLP(1))(t)
+
+
+def bootstrap(samples, stat, n_boot: int = 1000, seed: int = 0):
+    """Bootstrap replicates of ``stat`` over the first axis of ``samples``."""
+    rng = np.random.default_rng(seed)
+    samples = np.asarray(samples)
+    idx = rng.integers(0, len(samples), size=(n_boot, len(samples)))
+    return np.array([stat(samples[i]) for i in idx])
+
+
+def table_check(v, name, got, want, atol, reason, kind="table"):
+    """Add one measurement comparing arrays entrywise within ``atol``."""
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    err = np.abs(got - want)
+    return v.add(name, np.round(got, 10).tolist(), want.tolist(), bool(np.all(err <= atol)),
+                 f"max |got - want| = {err.max():.2e} <= {atol:g}", reason, kind)

@@ -1,0 +1,51 @@
+"""Every check holds with its defaults and fails when fed a wrong expectation
+(a wrong constant, exponent, table, ordering or swapped kernels)."""
+import pytest
+
+from proofs_check.claims.belfer import slope_closed_form
+from proofs_check.registry import load_all
+
+REG = load_all()
+
+WRONG = {
+    "ARORA-FC-NTK": dict(depth2=[0.31830989, 0.34386225, 0.68570864, 1.35147956, 2.36881366, 2.841]),
+    "NUM-RHO1": dict(mlp6_diag=7.0 * (1 + 1e-12)),
+    "NUM-DEEP": dict(bound=2.7),
+    "NUM-PSD": dict(mlp2_eigs=[0.5478, 0.5478, 0.5655, 1.9469, 1.9469, 4.8156, 4.8156, 8.8139]),
+    "BELFER-SPIKY": dict(sup_table={1.0: [0.0379, 0.0147, 0.0047, 0.0016]}),
+    "BELFER-SLOPE": dict(slope=lambda L, a: L / (2 * 3.141592653589793)),  # the FC-NTK's slope
+    "HUANG-FFNET-DEGENERATE": dict(limit=0.3),
+    "HUANG-TRAINED-SET": dict(swap_limits=True),
+    "HUANG-KERNEL-REGIME": dict(limit_alpha=0.5),
+    "HUANG-RESNET-STABLE": dict(gamma=0.25),
+    "LITTWIN-CV-RESNET": dict(order=["MLP", "ResNet a=1/L", "ResNet a=1/sqrt(L)", "ResNet a=1"]),
+    "LITTWIN-MLP-DEPTH": dict(grows_with_depth=False),
+    "TIRER-NTK-FORMULA": dict(table={"MLP": [0.09375, 0.04735632, 0.02800306, 0.02234985],
+                                     "ResNet0.1": [1.05075502, 0.73969587, 0.00811818, -1.00096611],
+                                     "ResNet1": [20.25, 12.03472291, 4.14294992, -0.5681]}),
+    "TIRER-SMOOTHER": dict(table={"MLP": (18.9, 0.299, 0.238), "ResNet a=0.5": (1.89, 0.114, -0.388)}),
+    "TIRER-ATTENUATION": dict(alphas=(2.0, 1.0, 0.5)),
+}
+
+CHECKED = [cid for cid, c in REG.items() if c.check is not None]
+
+
+def test_every_checked_claim_has_a_wrong_expectation():
+    assert sorted(set(CHECKED) - set(WRONG)) == []
+
+
+@pytest.mark.parametrize("cid", CHECKED)
+def test_claim_holds_with_defaults(cid):
+    v = REG[cid].run("quick")
+    bad = [(m.name, m.value, m.expected) for m in v.measurements if not m.passed]
+    assert v.status in ("holds", "holds-in-scope"), (v.status, v.summary, bad)
+
+
+@pytest.mark.parametrize("cid", CHECKED)
+def test_claim_fails_with_wrong_expectation(cid):
+    v = REG[cid].run("quick", expect=WRONG[cid])
+    assert v.status == "fails", (v.status, v.summary)
+
+
+def test_slope_closed_form_values():
+    assert abs(slope_closed_form(5, 0.5) - 0.286479) < 5e-7
