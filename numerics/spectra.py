@@ -19,7 +19,8 @@ Method (spectral.md §7.1-7.2):
   node count are raised (up to ``max_retries`` times) and then :class:`PrecisionError`
   is raised -- never wrong digits.
 * Exact zeros: a value whose magnitude is below the absolute floor
-  |f(1)| 10^-(dps + ceil((d+2) log10(k_max+2)) + 8) in both passes is returned as exactly 0
+  max|f| 10^-(dps + ceil((d+2) log10(k_max+2)) + 8) in both passes is returned as exactly 0
+  (max|f| over 17 equispaced angles; it is f(1) for every PSD kernel)
   (e.g. the odd k >= 3 of MLP(depth=1)).  Kernels whose true eigenvalues fall below this
   floor (analytic kernels decay faster than any power) also get 0 there.
 """
@@ -188,8 +189,10 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
     work = dps + decay_digits + 8
     n = int(1.5 * kmax) + 2 * dps + 100
     with mpmath.workdps(work + 5):
-        f1 = abs(kth(mpmath.mpf(0)))
-        floor = f1 * mpmath.mpf(10) ** (-work)
+        # the scale of the integrand: max |K| on a theta grid (= K(1) for PSD kernels, but
+        # also right for kernels that vanish at t = 1 such as (1 - t)^nu)
+        fmax = max(abs(kth(mpmath.pi * j / 16)) for j in range(17))
+        floor = fmax * mpmath.mpf(10) ** (-work)
     for attempt in range(max_retries + 1):
         n2, work2 = n + n // 4 + 32, work + 10
         a = _one_pass(kth, d, kmax, n, work)

@@ -1,0 +1,75 @@
+"""Gram-matrix spectra and conditioning, with the exact oracles of spectral.md §8."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def gram_eigenvalues(K) -> np.ndarray:
+    """Eigenvalues of a symmetric Gram matrix, ascending (symmetric solver, no jitter)."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.ndim != 2 or K.shape[0] != K.shape[1]:
+        raise ValueError(f"K must be a square matrix, got shape {K.shape}")
+    if not np.allclose(K, K.T, rtol=1e-12, atol=1e-14 * np.abs(K).max()):
+        raise ValueError("K must be symmetric")
+    return np.linalg.eigvalsh(K)
+
+
+def condition_number(K) -> float:
+    """lambda_max / lambda_min of a PSD Gram matrix (inf when lambda_min <= 0). No jitter."""
+    lam = gram_eigenvalues(K)
+    return float(lam[-1] / lam[0]) if lam[0] > 0 else math.inf
+
+
+def double_constant_cond(a: float, b: float, n: int) -> float:
+    """cond of the n x n matrix with a on the diagonal and b off it: (a + (n-1) b)/(a - b)."""
+    return (a + (n - 1) * b) / (a - b)
+
+
+def double_constant_lower_bound(beta_min: float, n: int) -> float:
+    """A PSD unit-diagonal matrix with off-diagonal entries >= beta_min has
+    cond >= (1 + (n-1) beta_min)/(1 - beta_min)."""
+    return (1 + (n - 1) * beta_min) / (1 - beta_min)
+
+
+def circle_points(n: int) -> np.ndarray:
+    """n equispaced points on S^1 (angles 2 pi j / n)."""
+    a = 2 * np.pi * np.arange(n) / n
+    return np.stack([np.cos(a), np.sin(a)], axis=1)
+
+
+def circulant_eigenvalues(f, n: int) -> np.ndarray:
+    """Exact eigenvalues lambda_m = sum_j f(cos(2 pi j/n)) cos(2 pi j m/n) of the circulant
+    Gram matrix of n equispaced points on the circle, m = 0..n-1 (spectral.md §8.2)."""
+    j = np.arange(n)
+    vals = f(np.cos(2 * np.pi * j / n))
+    return np.array([float(np.dot(vals, np.cos(2 * np.pi * j * m / n))) for m in range(n)])
+
+
+def aliasing_eigenvalue(mu, m: int, n: int, lmax: int, tail=None) -> float:
+    """n sum_{l in Z, l = m (mod n)} mu_|l| with |l| <= lmax, plus ``tail(m, n, lmax)``
+    for the truncated remainder (spectral.md §8.2; d = 2 eigenvalues mu)."""
+    total = 0.0
+    for l in range(-lmax, lmax + 1):
+        if (l - m) % n == 0:
+            total += float(mu[abs(l)])
+    if tail is not None:
+        total += tail(m, n, lmax)
+    return n * total
+
+
+def krawtchouk(j: int, s: int, d: int) -> int:
+    """K_j(s) = sum_i (-1)^i C(s, i) C(d-s, j-i)."""
+    return sum((-1) ** i * math.comb(s, i) * math.comb(d - s, j - i) for i in range(0, j + 1))
+
+
+def hypercube_eigenvalues(f, d: int) -> list:
+    """Eigenvalues of f(<x,z>) on the 2^d vertices {+-1}^d/sqrt(d): for characters of size s,
+    lambda_s = sum_j f((d - 2j)/d) K_j(s), multiplicity C(d, s) (spectral.md §8.4)."""
+    return [sum(f((d - 2 * j) / d) * krawtchouk(j, s, d) for j in range(d + 1)) for s in range(d + 1)]
+
+
+def hypercube_points(d: int) -> np.ndarray:
+    grid = np.array(np.meshgrid(*[[-1.0, 1.0]] * d, indexing="ij")).reshape(d, -1).T
+    return grid / np.sqrt(d)
