@@ -120,3 +120,26 @@ def compare_decay(mus: dict, law: DecayLaw, kmin: int = 50, factor: float = 10.0
             first_ok = rows[i][0]
             break
     return {"rows": rows, "all_ok": bool(rows) and all(ok for *_, ok in rows), "agrees_from_k": first_ok}
+
+
+def residue_class_tail(law: DecayLaw, r: int, n: int, lstart: int, explicit: int = 400):
+    """sum_{l >= lstart, l = r (mod n)} of the predicted mu_l.
+
+    The first ``explicit`` terms use the O(1/l^2)-accurate (c_plus +- c_minus) M_l(nu); the
+    rest the pure power law summed exactly by the Hurwitz zeta function, one parity at a
+    time: sum_j (l0 + 2 n j)^e = (2n)^e zeta(-e, l0 / (2n)).
+    """
+    l = lstart + ((r - lstart) % n)
+    total = mpmath.mpf(0)
+    for _ in range(explicit):
+        total += law.mu(l)
+        l += n
+    e = mpmath.mpf(law.exponent)
+    for l0 in (l, l + n):  # the two parities of the class continue with step 2n
+        total += law.constant(l0 % 2) * (2 * n) ** e * mpmath.zeta(-e, mpmath.mpf(l0) / (2 * n))
+    return total
+
+
+def aliasing_tail(law: DecayLaw, m: int, n: int, lmax: int):
+    """The part of n-point aliasing sums beyond |l| > lmax, for l = m (mod n) (both signs of l)."""
+    return residue_class_tail(law, m % n, n, lmax + 1) + residue_class_tail(law, (-m) % n, n, lmax + 1)

@@ -112,11 +112,15 @@ def gauss_legendre_fixed(n: int, wp: int):
     return tuple(full_x), tuple(full_w)
 
 
-def _kernel_theta(f, kind, normalized):
+def _kernel_theta(f, kind, normalized, variable="t"):
     if isinstance(f, (MLP, ResNet)):
         check_kind(kind)
         return lambda th: kernel_theta_mp(f, th, kind, normalized=normalized)
     if callable(f):
+        if variable == "theta":
+            return f
+        if variable != "t":
+            raise ValueError(f"variable must be 't' or 'theta', got {variable!r}")
         return lambda th: f(mpmath.cos(th))
     raise TypeError(f"eigenvalues needs an FC architecture spec or a callable t -> K(t), got {f!r}")
 
@@ -150,7 +154,8 @@ def _one_pass(kth, d: int, kmax: int, n: int, dps_work: int):
 
 
 def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 201), dps: int = 30,
-                *, normalized: bool = False, max_retries: int = 3, return_info: bool = False):
+                *, normalized: bool = False, variable: str = "t", max_retries: int = 3,
+                return_info: bool = False):
     """Funk-Hecke eigenvalues mu_k (uniform probability measure on S^(d-1)), certified to
     ``dps`` significant digits.
 
@@ -162,6 +167,8 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
     ks : degrees k >= 0 (all computed in one pass)
     dps : significant digits guaranteed in every returned value (exact zeros: see module doc)
     normalized : use the kernel divided by its diagonal scale (FC specs)
+    variable : for a callable, whether it takes t = cos(theta) ("t") or the angle ("theta");
+        the angle form avoids the cancellation of 1 - t near t = 1 (e.g. the Laplace kernel)
     return_info : also return a :class:`SpectrumInfo` describing nodes, precisions and zeros
 
     Returns
@@ -184,7 +191,7 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
         raise ValueError(f"dps must be an integer >= 5, got {dps!r}")
     d, dps = int(d), int(dps)
     kmax = max(ks)
-    kth = _kernel_theta(f, kind, normalized)
+    kth = _kernel_theta(f, kind, normalized, variable)
     decay_digits = math.ceil((d + 2) * math.log10(kmax + 2))
     work = dps + decay_digits + 8
     n = int(1.5 * kmax) + 2 * dps + 100
@@ -241,3 +248,11 @@ def eigenvalues_float64(f, kind: str = "ntk", d: int = 3, ks=range(0, 201), n: i
     for k in range(1, kmax):
         P.append(((2 * k + d - 2) * t * P[k] - k * P[k - 1]) / (k + d - 2))
     return np.array([float(np.dot(W, P[k])) for k in ks])
+
+
+def laplace_theta(c=1):
+    """The Laplace kernel exp(-c |x - z|) on the sphere as a function of the angle:
+    |x - z| = 2 sin(theta/2) (spectral.md §5.3); mu_k ~ c 2^(d-2) Gamma(d/2)^2/pi k^-d."""
+    def f(theta):
+        return mpmath.exp(-2 * mpmath.mpf(c) * mpmath.sin(theta / 2))
+    return f

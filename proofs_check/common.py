@@ -35,3 +35,32 @@ def table_check(v, name, got, want, atol, reason, kind="table"):
     err = np.abs(got - want)
     return v.add(name, np.round(got, 10).tolist(), want.tolist(), bool(np.all(err <= atol)),
                  f"max |got - want| = {err.max():.2e} <= {atol:g}", reason, kind)
+
+
+_SPECTRA = {}
+
+
+def spectrum(f, kind: str, d: int, kmax: int, dps: int, normalized: bool = False, key=None):
+    """mu_0..mu_kmax (mpf list), cached per process: checks and their tests share spectra.
+
+    ``f`` is an FC spec (hashable) or a callable of theta with an explicit ``key``.
+    """
+    from numerics.spectra import eigenvalues
+    k = (key or f, kind, d, kmax, dps, normalized)
+    if k not in _SPECTRA:
+        if key is None:
+            _SPECTRA[k] = eigenvalues(f, kind, d=d, ks=range(kmax + 1), dps=dps, normalized=normalized)
+        else:
+            _SPECTRA[k] = eigenvalues(f, d=d, ks=range(kmax + 1), dps=dps, variable="theta")
+    return _SPECTRA[k]
+
+
+def laplace_spectrum(c, d, kmax, dps):
+    from numerics.spectra import laplace_theta
+    return spectrum(laplace_theta(c), "ntk", d, kmax, dps, key=("laplace", str(c)))
+
+
+def local_slope(mus, k1, k2):
+    """log(mu_k2/mu_k1)/log(k2/k1)."""
+    import mpmath
+    return float(mpmath.log(mus[k2] / mus[k1]) / mpmath.log(mpmath.mpf(k2) / k1))

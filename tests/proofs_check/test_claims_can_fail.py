@@ -25,6 +25,14 @@ WRONG = {
                                      "ResNet1": [20.25, 12.03472291, 4.14294992, -0.5681]}),
     "TIRER-SMOOTHER": dict(table={"MLP": (18.9, 0.299, 0.238), "ResNet a=0.5": (1.89, 0.114, -0.388)}),
     "TIRER-ATTENUATION": dict(alphas=(2.0, 1.0, 0.5)),
+    "BELFER-DECAY": dict(exponent_offset=0.1),                       # a wrong exponent
+    "BELFER-RKHS": dict(reference="nngp"),                            # swapped kernel
+    "BELFER-PARITY": dict(table={"inv": [0.015, 0.152, 0.301, 0.592, 0.828, 0.935],
+                                 "sqrt": [0.246, 0.689, 0.807, 0.896, 0.942, 0.975]}),
+    "BELFER-EIGFUN": dict(tail=False),                                # truncating the l^-2 tail
+    "BIETTI-ENDPOINT": dict(constant_scale=1.01),                     # a 1% wrong constant
+    "BIETTI-DEEP-SHALLOW": dict(exponent_offset=-2.0),                # NTK claimed to decay like NNGP
+    "BIETTI-PARITY": dict(depth_positive=1),                          # depth 1 has zeros
 }
 
 CHECKED = [cid for cid, c in REG.items() if c.check is not None]
