@@ -1,8 +1,9 @@
-"""reskernels.numerics -- float64 Gram matrices and mpmath evaluation.
+"""reskernels.numerics -- float64 Gram matrices, mpmath evaluation and certified spectra.
 
 Public names (contract.md): :func:`gram`, :func:`eigenvalues`.
 """
 from .gram import gram
 from .pointwise import kernel_mp, kernel_theta_mp, zonal
+from .spectra import PrecisionError, eigenvalues
 
-__all__ = ["gram", "kernel_mp", "kernel_theta_mp", "zonal"]
+__all__ = ["gram", "eigenvalues", "kernel_mp", "kernel_theta_mp", "zonal", "PrecisionError"]

@@ -106,3 +106,46 @@ def _littwin(v, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+@figure("BELFER-DECAY")
+def _decay(v, path):
+    from theory import MLP, ResNet
+    from .common import laplace_spectrum, spectrum
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ks = np.arange(1, 202)
+    d = 3
+    curves = {"ResNTK L=5, a=0.5": spectrum(ResNet(5, 0.5, trained="hidden"), "ntk", d, 201, 20),
+              "ResNTK L=5, a=1/sqrt5": spectrum(ResNet(5, 5 ** -0.5, trained="hidden"), "ntk", d, 201, 20),
+              "Laplace c=1": laplace_spectrum(1, d, 201, 20)}
+    for name, mu in curves.items():
+        vals = np.array([float(mu[k]) for k in ks])
+        ax.loglog(ks[ks % 2 == 0], vals[ks % 2 == 0], "-", label=f"{name} (even k)")
+        ax.loglog(ks[ks % 2 == 1], vals[ks % 2 == 1], ":", label=f"{name} (odd k)")
+    ref = float(curves["Laplace c=1"][100]) * (ks / 100.0) ** (-d)
+    ax.loglog(ks, ref, "k--", lw=1, label="slope -d")
+    ax.set_xlabel("k")
+    ax.set_ylabel("mu_k (S^2)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@figure("BIETTI-ENDPOINT")
+def _endpoint(v, path):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for m in v.measurements:
+        ks = [int(x) for x in m.name.split("k=")[1].strip("[]:").split(",")]
+        r = np.abs(np.array(m.value, dtype=float) - 1)
+        ax.loglog(ks, np.maximum(r, 1e-12), "o-", ms=3, label=m.name.split(":")[0])
+    kk = np.array([50, 201])
+    ax.loglog(kk, 10 / kk ** 2, "k--", label="10/k^2 (tolerance)")
+    ax.set_xlabel("k")
+    ax.set_ylabel("|mu_k / predicted - 1|")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
