@@ -102,7 +102,7 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
 
     Parameters
     ----------
-    arch : MLP or ResNet
+    arch : MLP, ResNet, CNN or ResCNN (conv inputs: (n, P, C) or (n, H, W, C), see :mod:`numerics.conv`)
     X : array (n, d);  Z : array (m, d) or None (then Z = X, exact symmetry)
     kind : "ntk" or "nngp"
     normalize : return K(x,z) / sqrt(K(x,x) K(z,z)) (finite at any depth)
@@ -124,7 +124,11 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     """
     check_kind(kind)
     if not isinstance(arch, (MLP, ResNet)):
-        raise TypeError(f"gram expects an architecture spec (MLP, ResNet), "
+        from .conv import gram_conv, is_conv
+        if is_conv(arch):
+            return gram_conv(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
+                             n_threads=n_threads)
+        raise TypeError(f"gram expects an architecture spec (MLP, ResNet, CNN, ResCNN), "
                         f"got {type(arch).__name__}")
     X = as_float_array(X, "X", 2)
     symmetric = Z is None

@@ -3,12 +3,12 @@
 Public names (contract.md): :class:`MLP`, :class:`ResNet`, :func:`kernel_expr`,
 plus the symbol ``t`` in which kernel expressions are written.
 """
-from .arch import KIND_VALUES, MLP, READOUT_VALUES, TRAINED_VALUES, ResNet, check_kind
+from .arch import CNN, KIND_VALUES, MLP, READOUT_VALUES, TRAINED_VALUES, ResCNN, ResNet, check_kind
 from .endpoints import endpoint_coefficients, endpoint_expansion
 from .recursions import kernel_expr, t, taylor_coefficients
 
 __all__ = [
-    "MLP", "ResNet", "kernel_expr", "t", "taylor_coefficients",
+    "MLP", "ResNet", "CNN", "ResCNN", "kernel_expr", "t", "taylor_coefficients",
     "endpoint_coefficients", "endpoint_expansion", "check_kind",
     "KIND_VALUES", "TRAINED_VALUES", "READOUT_VALUES",
 ]

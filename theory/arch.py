@@ -197,3 +197,86 @@ class ResNet(_Spec):
 
 
 FC_SPECS = (MLP, ResNet)
+
+
+def _odd(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1 or value % 2 == 0:
+        raise ValueError(f"{name} must be an odd integer >= 1, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class CNN(_Spec):
+    """Arora-style CNN with ``depth`` ReLU layers on circular 1-D signals or 2-D tori.
+
+    Stem M0_ij = input_var mean_{stem taps} <x_{i+d}, z_{j+d}>; for l = 1..L-1
+    K_l = P Phi1(K_{l-1}), Theta_l = P(Phi1(K_{l-1}) + Phi0(K_{l-1}) Theta_{l-1}); before the
+    readout K = Phi1(K_{L-1}), Theta = Phi1(K_{L-1}) + Phi0(K_{L-1}) Theta_{L-1}
+    (contract.md "CNN and ResCNN"); readout gap / flatten / center.
+    """
+
+    depth: int
+    filter_size: int = 3
+    readout: Readout = "gap"
+    stem_size: int = 1
+    input_var: float = 1.0
+    weight_var: float = 2.0
+    trained: Trained = "all"
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", _depth(self.depth))
+        object.__setattr__(self, "filter_size", _odd("filter_size", self.filter_size))
+        object.__setattr__(self, "stem_size", _odd("stem_size", self.stem_size))
+        _choice("readout", self.readout, READOUT_VALUES)
+        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
+        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
+        _choice("trained", self.trained, TRAINED_VALUES)
+        if self.trained == "hidden" and self.depth == 1:
+            raise ValueError("trained='hidden' needs depth >= 2 for CNN: depth=1 has no hidden layer "
+                             "(allowed for depth=1: trained='all')")
+
+    @property
+    def slug(self) -> str:
+        return (f"CNN-L{self.depth}-q{self.filter_size}-s{self.stem_size}-{self.readout}"
+                f"-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}-{self.trained}")
+
+
+@dataclass(frozen=True)
+class ResCNN(_Spec):
+    """Convolutional ResNet: blocks g_l = g_{l-1} + alpha conv(relu(conv(g_{l-1}))), linear readout.
+
+    K_l = K_{l-1} + alpha^2 P Phi1(P K_{l-1}),
+    Theta_l = Theta_{l-1} + alpha^2 [P Phi1(P K_{l-1}) + P(Phi0(P K_{l-1}) o P(Theta_{l-1} + K_{l-1}))]
+    (contract.md); trained="hidden" drops the stem's K0 from Theta0 and the readout term.
+    """
+
+    depth: int
+    alpha: float | tuple[float, ...] = field(default=None)  # type: ignore[assignment]
+    filter_size: int = 3
+    readout: Readout = "gap"
+    stem_size: int = 1
+    input_var: float = 1.0
+    weight_var: float = 2.0
+    trained: Trained = "all"
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", _depth(self.depth))
+        if self.alpha is None:
+            raise ValueError("alpha is required for ResCNN (a float or one float per block)")
+        object.__setattr__(self, "alpha", _alpha(self.alpha, self.depth))
+        object.__setattr__(self, "filter_size", _odd("filter_size", self.filter_size))
+        object.__setattr__(self, "stem_size", _odd("stem_size", self.stem_size))
+        _choice("readout", self.readout, READOUT_VALUES)
+        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
+        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
+        _choice("trained", self.trained, TRAINED_VALUES)
+
+    @property
+    def slug(self) -> str:
+        a = self.alpha
+        astr = _fmt(a) if not isinstance(a, tuple) else "seq" + hashlib.sha1(repr(a).encode()).hexdigest()[:8]
+        return (f"ResCNN-L{self.depth}-a{astr}-q{self.filter_size}-s{self.stem_size}-{self.readout}"
+                f"-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}-{self.trained}")
+
+
+CONV_SPECS = (CNN, ResCNN)

@@ -1,0 +1,232 @@
+"""Convolutional kernels (CNN, ResCNN) on circular 1-D signals and 2-D tori.
+
+Per-position covariances M_ij(x, z) between pixel i of x and pixel j of z obey the
+contract's recursions (contract.md "CNN and ResCNN").  Write them in the coordinates
+(i, r) with r = j - i (mod the grid):
+
+* the patch operator [P M]_ij = mean_taps M_{i+d, j+d} shifts i and j together, so it
+  keeps r and is a circular convolution along i alone;
+* Phi0, Phi1 act entrywise, with the pixel variances S_x(i) and S_z(i + r).
+
+Hence **every offset r evolves independently**: the flatten and center readouts need
+only r = 0 (cost O(n m P depth q^2)), and gap = mean over all r and i needs the P
+offsets (cost O(n m P^2 depth q^2)), computed in independent chunks of offsets.  The
+pixel variances follow their own closed recursions (CNN: S <- (c/2) P S; ResCNN:
+S <- S + a P P S), so a pair (same input, same pixel) has rho = 1 *exactly* and the
+diagonal is exact.  Correlations of distinct pixels are formed as M / sqrt(S S'), so
+near-duplicate (but not identical) pixels carry the usual sqrt(eps) conditioning.
+
+Large depth: K and Theta are divided by the layer scale s_l ((c/2)^l for CNN,
+prod (1 + alpha^2 c/2) for ResCNN) as they go and multiplied back at the end
+(OverflowError when that overflows; ``normalize=True`` avoids it).
+
+Inputs are channels-last: (n, P, C) for 1-D signals, (n, H, W, C) for 2-D images.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from theory.arch import CNN, ResCNN, check_kind
+
+from .backends import NUMPY
+from .fc import layer_duals
+from .gram import as_float_array
+
+_TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
+
+
+def is_conv(arch) -> bool:
+    return isinstance(arch, (CNN, ResCNN))
+
+
+def _as_grid(A, name):
+    """Validate and reshape to (n, H, W, C); a 1-D signal becomes H = 1."""
+    A = as_float_array(A, name, (3, 4))
+    if A.ndim == 3:
+        return A[:, None, :, :], 1
+    return A, 2
+
+
+def _taps(q, spatial_dims, axis_len):
+    """Tap offsets per axis; along a 1-D signal's dummy axis (length 1) only 0."""
+    h = (q - 1) // 2
+    return [0] if axis_len == 1 and spatial_dims == 1 else list(range(-h, h + 1))
+
+
+def _patch(M, th, tw):
+    """[P M]_i = mean over taps of M_{i + d}, circular along the last two axes."""
+    out = None
+    for dh in th:
+        for dw in tw:
+            s = np.roll(M, (-dh, -dw), axis=(-2, -1)) if (dh or dw) else M
+            out = s.copy() if out is None else out.__iadd__(s)
+    return out / (len(th) * len(tw))
+
+
+def _phi(M, Sx, Sz, c):
+    """(Phi1(M), Phi0(M)) entrywise; Sx, Sz broadcast to M's shape (pixel variances)."""
+    g = np.sqrt(Sx * Sz)
+    safe = np.where(g > 0, g, 1.0)
+    rho = np.clip(np.where(g > 0, M / safe, 0.0), -1.0, 1.0)
+    su, sv = np.sqrt((1.0 - rho) * 0.5), np.sqrt((1.0 + rho) * 0.5)
+    _, k0, k1, _, _, _ = layer_duals(su, sv, NUMPY)
+    return (c / 2) * g * k1, (c / 2) * k0
+
+
+def _variances(arch, G0, th, tw, ts_h, ts_w):
+    """Per-input pixel variances at every stage (list), from the input's own pixel norms G0."""
+    c = arch.weight_var
+    S = arch.input_var * _patch(G0, ts_h, ts_w)
+    out = [S]
+    if isinstance(arch, CNN):
+        for _ in range(arch.depth - 1):
+            S = _patch((c / 2) * S, th, tw)
+            out.append(S)
+        return out
+    for a in arch.block_gains():
+        S = (S + a * _patch(_patch(S, th, tw), th, tw)) / (1 + a)   # normalised by 1 + a
+        out.append(S)
+    return out
+
+
+def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk):
+    """Run the normalised recursion on a tile; returns (K, Theta) before the readout.
+
+    G: stem inner products (..., H, W) already averaged over stem taps and times input_var.
+    Sx_list / Sz_list: the pixel variances of each stage, broadcastable to G.
+    """
+    c = arch.weight_var
+    hidden = arch.trained == "hidden"
+    K = G
+    T = np.zeros_like(K) if hidden else K.copy()
+    if isinstance(arch, CNN):
+        L = arch.depth
+        for l in range(1, L + 1):
+            p1, p0 = _phi(K, Sx_list[l - 1], Sz_list[l - 1], c)
+            last = l == L
+            if want_ntk:
+                T = (p0 * T) if (hidden and last) else (p1 + p0 * T)
+                T = T if last else _patch(T, th, tw)
+            # normalise by c/2 per layer (the pixel-variance lists are normalised alike)
+            K = p1 if last else _patch(p1, th, tw)
+            K = K / (c / 2)
+            T = T / (c / 2)
+        return K, T
+    for l, a in enumerate(arch.block_gains(), start=1):
+        S_x, S_z = Sx_list[l - 1], Sz_list[l - 1]
+        PK = _patch(K, th, tw)
+        p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c)
+        alpha2 = a / (c / 2)
+        Pp1 = _patch(p1, th, tw)
+        if want_ntk:
+            T = (T + alpha2 * (Pp1 + _patch(p0 * _patch(T + K, th, tw), th, tw))) / (1 + a)
+        K = (K + alpha2 * Pp1) / (1 + a)
+    if want_ntk and not hidden:
+        T = T + K
+    return K, T
+
+
+def _readout(M, readout):
+    """M: (a, b, R, H, W) -> (a, b) for the readout (R = offsets in this chunk)."""
+    if readout == "center":
+        return M[:, :, 0, 0, 0]
+    return M.mean(axis=(2, 3, 4)) if readout == "flatten" else M.sum(axis=(2, 3, 4))
+
+
+def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
+              memory_budget: int = 256 * 2**20, n_threads: int | None = None,
+              progress: bool | None = None) -> np.ndarray:
+    """Gram matrix of a CNN / ResCNN kernel (see the module docstring and :func:`numerics.gram`)."""
+    check_kind(kind)
+    Xg, dims = _as_grid(X, "X")
+    symmetric = Z is None
+    if symmetric:
+        Zg = Xg
+    else:
+        Zg, dz = _as_grid(Z, "Z")
+        if dz != dims:
+            raise ValueError(f"X and Z must both be 1-D signals or both 2-D images, got ranks "
+                             f"{np.ndim(X)} and {np.ndim(Z)}")
+        if Zg.shape[1:] != Xg.shape[1:]:
+            raise ValueError(f"X and Z must have the same spatial shape and channels, got "
+                             f"{Xg.shape[1:]} and {Zg.shape[1:]}")
+    n, H, W, C = Xg.shape
+    m = Zg.shape[0]
+    q, s = arch.filter_size, arch.stem_size
+    for name, size in (("filter_size", q), ("stem_size", s)):
+        if size > W or (dims == 2 and size > H):
+            raise ValueError(f"{name}={size} is larger than the signal ({H}x{W} positions)"
+                             if dims == 2 else f"{name}={size} is larger than the signal ({W} positions)")
+    th, tw = _taps(q, dims, H), _taps(q, dims, W)
+    tsh, tsw = _taps(s, dims, H), _taps(s, dims, W)
+    scale_log = arch.log_diag_scale() - math.log(arch.input_var)  # input_var is already in the stem
+    if not normalize and scale_log > 700:
+        raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
+                            "use normalize=True")
+    scale = 1.0 if normalize else math.exp(scale_log)
+    want_ntk = kind == "ntk"
+    Gx = np.einsum("nhwc,nhwc->nhw", Xg, Xg)
+    Gz = Gx if symmetric else np.einsum("nhwc,nhwc->nhw", Zg, Zg)
+    Sx_all = _variances(arch, Gx, th, tw, tsh, tsw)
+    Sz_all = Sx_all if symmetric else _variances(arch, Gz, th, tw, tsh, tsw)
+    if isinstance(arch, CNN):  # the recursion divides by c/2 per layer; so do the variances
+        Sx_all = [S / (arch.weight_var / 2) ** l for l, S in enumerate(Sx_all)]
+        Sz_all = Sx_all if symmetric else [S / (arch.weight_var / 2) ** l for l, S in enumerate(Sz_all)]
+    offsets = [(0, 0)] if arch.readout in ("flatten", "center") else [(rh, rw) for rh in range(H) for rw in range(W)]
+    threads = n_threads or os.cpu_count() or 1
+    per_entry = _TEMPS * 8 * H * W
+    max_pairs_r = max(1, memory_budget // (threads * per_entry))
+    r_chunk = max(1, min(len(offsets), max_pairs_r // 64))
+    side = max(1, int(math.isqrt(max(1, max_pairs_r // r_chunk))))
+    tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, m))
+             for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, m, side)]
+    out = np.zeros((n, m))
+
+    def work(tile):
+        i0, i1, j0, j1 = tile
+        xs, zs = Xg[i0:i1], Zg[j0:j1]
+        acc = np.zeros((i1 - i0, j1 - j0))
+        for k0 in range(0, len(offsets), r_chunk):
+            offs = offsets[k0:k0 + r_chunk]
+            # z rolled so that position i holds pixel i + r: (b, R, H, W, C)
+            zr = np.stack([np.roll(zs, (-rh, -rw), axis=(1, 2)) for rh, rw in offs], axis=1)
+            G = arch.input_var * _patch(np.einsum("ahwc,brhwc->abrhw", xs, zr), tsh, tsw)
+            Sx = [S[i0:i1, None, None] for S in Sx_all]
+            Sz = [np.stack([np.roll(S[j0:j1], (-rh, -rw), axis=(1, 2)) for rh, rw in offs], 1)[None]
+                  for S in Sz_all]
+            K, T = _recursion(arch, G, Sx, Sz, th, tw, want_ntk)
+            acc += _readout(T if want_ntk else K, arch.readout)
+        if arch.readout == "gap":
+            acc /= (H * W) ** 2
+        out[i0:i1, j0:j1] = acc
+        return None
+
+    if threads == 1 or len(tiles) == 1:
+        for tile in tiles:
+            work(tile)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(work, tiles))
+    if symmetric:
+        iu = np.triu_indices(n, 1)
+        out[(iu[1], iu[0])] = out[iu]
+    if normalize:
+        d = np.sqrt(np.abs(np.diag(out))) if symmetric else None
+        if d is None:
+            dx = np.sqrt(np.abs([gram_conv(arch, X[i:i + 1], None, kind, normalize=False, n_threads=1)[0, 0]
+                                 for i in range(n)]))
+            dz = np.sqrt(np.abs([gram_conv(arch, Z[i:i + 1], None, kind, normalize=False, n_threads=1)[0, 0]
+                                 for i in range(m)]))
+        else:
+            dx = dz = d
+        if np.any(dx == 0) or np.any(dz == 0):
+            raise ValueError("normalize=True is undefined for inputs with K(x,x) = 0")
+        return out / np.outer(dx, dz)
+    out *= scale
+    if not np.all(np.isfinite(out)):
+        raise FloatingPointError("non-finite kernel values: rescale the inputs or use normalize=True")
+    return out
