@@ -37,6 +37,7 @@ from .fc import layer_duals
 from .gram import as_float_array
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
+_TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
 
 
 def is_conv(arch) -> bool:
@@ -57,24 +58,47 @@ def _taps(q, spatial_dims, axis_len):
     return [0] if axis_len == 1 and spatial_dims == 1 else list(range(-h, h + 1))
 
 
-def _patch(M, th, tw):
-    """[P M]_i = mean over taps of M_{i + d}, circular along the last two axes."""
+def _mean_shifts(M, taps, axis):
+    """mean over d in taps of M shifted by d along ``axis`` (circular): pad once, sum views."""
+    if len(taps) == 1:
+        return M
+    h = max(taps)
+    n = M.shape[axis]
+    lo = np.take(M, range(n - h, n), axis=axis)
+    hi = np.take(M, range(0, h), axis=axis)
+    Mp = np.concatenate([lo, M, hi], axis=axis)
+    idx = [slice(None)] * M.ndim
     out = None
-    for dh in th:
-        for dw in tw:
-            s = np.roll(M, (-dh, -dw), axis=(-2, -1)) if (dh or dw) else M
-            out = s.copy() if out is None else out.__iadd__(s)
-    return out / (len(th) * len(tw))
+    for d in taps:
+        idx[axis] = slice(h + d, h + d + n)
+        v = Mp[tuple(idx)]
+        out = v.copy() if out is None else np.add(out, v, out=out)
+    out *= 1.0 / len(taps)
+    return out
+
+
+def _patch(M, th, tw):
+    """[P M]_i = mean over the q x q taps of M_{i + d}, circular along the last two axes.
+
+    The tap set is a product, so P is separable: one mean of shifted views per axis."""
+    return _mean_shifts(_mean_shifts(M, th, M.ndim - 2), tw, M.ndim - 1)
 
 
 def _phi(M, Sx, Sz, c):
-    """(Phi1(M), Phi0(M)) entrywise; Sx, Sz broadcast to M's shape (pixel variances)."""
+    """(Phi1(M), Phi0(M)) entrywise; Sx, Sz broadcast to M's shape (pixel variances).
+
+    rho = M / sqrt(Sx Sz): for the same pixel of the same input M and S hold bitwise equal
+    values and sqrt(S * S) == S in IEEE arithmetic, so rho = 1 exactly (no sqrt(eps) loss).
+    A zero-variance pixel gets rho := 0 (its Phi1 is 0 and its Phi0 never matters)."""
     g = np.sqrt(Sx * Sz)
-    safe = np.where(g > 0, g, 1.0)
-    rho = np.clip(np.where(g > 0, M / safe, 0.0), -1.0, 1.0)
+    rho = np.divide(M, g, out=np.zeros_like(g), where=g > 0)
+    np.clip(rho, -1.0, 1.0, out=rho)
     su, sv = np.sqrt((1.0 - rho) * 0.5), np.sqrt((1.0 + rho) * 0.5)
     _, k0, k1, _, _, _ = layer_duals(su, sv, NUMPY)
-    return (c / 2) * g * k1, (c / 2) * k0
+    k1 *= g
+    k1 *= c / 2
+    k0 *= c / 2
+    return k1, k0
 
 
 def _variances(arch, G0, th, tw, ts_h, ts_w):
@@ -178,10 +202,12 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         Sz_all = Sx_all if symmetric else [S / (arch.weight_var / 2) ** l for l, S in enumerate(Sz_all)]
     offsets = [(0, 0)] if arch.readout in ("flatten", "center") else [(rh, rw) for rh in range(H) for rw in range(W)]
     threads = n_threads or os.cpu_count() or 1
-    per_entry = _TEMPS * 8 * H * W
-    max_pairs_r = max(1, memory_budget // (threads * per_entry))
-    r_chunk = max(1, min(len(offsets), max_pairs_r // 64))
-    side = max(1, int(math.isqrt(max(1, max_pairs_r // r_chunk))))
+    P = H * W
+    # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor and
+    # within the memory budget (_TEMPS tensors per thread)
+    entries = max(P, min(_TILE_ENTRIES, memory_budget // (threads * _TEMPS * 8)))
+    r_chunk = max(1, min(len(offsets), entries // (16 * P)))
+    side = max(1, int(math.isqrt(max(1, entries // (r_chunk * P)))))
     tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, m))
              for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, m, side)]
     out = np.zeros((n, m))

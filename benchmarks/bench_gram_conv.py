@@ -1,0 +1,36 @@
+"""Benchmark: Gram matrices of convolutional kernels (float64, 2 threads).
+
+Issue targets for ResCNN(depth=3, alpha=0.5, filter_size=3) on 8x8x3 images, NTK:
+gap n = 64 <= 1.0 s and 0.5 GB; gap n = 256 <= 15 s within a 1 GB budget; flatten n = 256 <= 0.3 s.
+Run: python benchmarks/bench_gram_conv.py [--skip-large]
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a checkout
+from common import measure, table  # noqa: E402
+
+from numerics import gram  # noqa: E402
+from theory import CNN, ResCNN  # noqa: E402
+
+
+def main():
+    rng = np.random.default_rng(0)
+    rows = []
+    cases = [("gap", 64, 5), ("flatten", 256, 5), ("gap", 256, 1)]
+    if "--skip-large" in sys.argv:
+        cases = cases[:2]
+    for readout, n, reps in cases:
+        X = rng.standard_normal((n, 8, 8, 3))
+        for arch in (ResCNN(3, 0.5, readout=readout), CNN(4, readout=readout)):
+            t, peak = measure(lambda: gram(arch, X, memory_budget=2**30), repeats=reps, warmup=0 if n == 256 and readout == "gap" else 1)
+            rows.append((arch.slug, n, f"{t:.3f}", f"{peak / 2**20:.0f}"))
+    print(f"cpus: {os.cpu_count()}")
+    print(table(rows, ("arch (8x8x3 images, ntk)", "n", "median time (s)", "peak traced memory (MiB)")))
+
+
+if __name__ == "__main__":
+    main()
