@@ -21,11 +21,13 @@ prod (1 + alpha^2 c/2) for ResCNN) as they go and multiplied back at the end
 (OverflowError when that overflows; ``normalize=True`` avoids it).
 
 Inputs are channels-last: (n, P, C) for 1-D signals, (n, H, W, C) for 2-D images.
+``progress=True`` prints a tile counter on stderr (default: on for >= 200 tiles on a terminal).
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -231,12 +233,25 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         out[i0:i1, j0:j1] = acc
         return None
 
+    show = progress if progress is not None else (len(tiles) >= 200 and sys.stderr.isatty())
+    done = 0
+
+    def report():
+        if show:
+            print(f"\rgram {arch.slug}: {done}/{len(tiles)} tiles", end="", file=sys.stderr, flush=True)
+
     if threads == 1 or len(tiles) == 1:
         for tile in tiles:
             work(tile)
+            done += 1
+            report()
     else:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(work, tiles))
+            for _ in pool.map(work, tiles):
+                done += 1
+                report()
+    if show:
+        print(file=sys.stderr)
     if symmetric:
         iu = np.triu_indices(n, 1)
         out[(iu[1], iu[0])] = out[iu]

@@ -97,7 +97,8 @@ def _tiles(n, m, block, symmetric):
 
 
 def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
-         memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None) -> np.ndarray:
+         memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None,
+         progress: bool | None = None) -> np.ndarray:
     """Exact float64 Gram matrix of an infinite-width kernel.
 
     Parameters
@@ -109,6 +110,7 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     memory_budget : bytes of temporaries summed over threads (bounds the tile size)
     tile : largest tile edge; 128 keeps a tile's temporaries in cache
     n_threads : worker threads (default: the number of CPUs)
+    progress : conv kernels: print a tile counter on stderr (default: automatic)
 
     Returns
     -------
@@ -127,7 +129,7 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         from .conv import gram_conv, is_conv
         if is_conv(arch):
             return gram_conv(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
-                             n_threads=n_threads)
+                             n_threads=n_threads, progress=progress)
         raise TypeError(f"gram expects an architecture spec (MLP, ResNet, CNN, ResCNN), "
                         f"got {type(arch).__name__}")
     X = as_float_array(X, "X", 2)

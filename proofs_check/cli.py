@@ -24,6 +24,8 @@ def _info(args):
     print("architectures:")
     print("  MLP(depth, *, input_var=1.0, weight_var=2.0, trained='all')")
     print("  ResNet(depth, alpha, *, input_var=1.0, weight_var=2.0, trained='all')")
+    print("  CNN(depth, *, filter_size=3, readout='gap', stem_size=1, input_var=1.0, weight_var=2.0, trained='all')")
+    print("  ResCNN(depth, alpha, *, filter_size=3, readout='gap', stem_size=1, input_var=1.0, weight_var=2.0, trained='all')")
     print(f"kinds: {KIND_VALUES}; trained: {TRAINED_VALUES}; readouts (conv): {READOUT_VALUES}")
     return 0
 

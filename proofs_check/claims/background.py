@@ -119,3 +119,51 @@ def psd(v, level, p):
           "exact zeros of odd frequencies k >= 3 (spectral.md §8.3)")
     table_check(v, "MLP(2).ntk on the same points (nonsingular)", np.sort(lam2), want2, 5e-7,
                 "half a unit in the 6th decimal (spectral.md §8.3)")
+
+
+@claim("ARORA-CNTK", "background", "§8.1 claim 2",
+       "The CNTK recursion with flatten (CNTK-V) and GAP readouts is CNN(L, readout=...) on circular data: "
+       "with filter_size 1 on one pixel it is MLP(L), and the readouts obey the shift identities.",
+       "[recalled] mapping; [derived] recursion", "circular 1-D signals, trained='all'", quick_seconds=0.5,
+       reduction_depth=lambda L: L)
+def arora_cntk(v, level, p):
+    from theory import CNN
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((6, 4))
+    for L in (1, 2, 4):
+        for kind in ("ntk", "nngp"):
+            a = gram(CNN(L, filter_size=1, readout="flatten"), X[:, None, :], kind=kind)
+            b = gram(MLP(p["reduction_depth"](L)), X, kind=kind)
+            e = float(np.abs(a - b).max() / np.abs(b).max())
+            v.add(f"CNN({L}, q=1) on one pixel vs MLP({p['reduction_depth'](L)}), {kind}", e, "<= 1e-14",
+                  e <= 1e-14, "relative 1e-14", "the same recursion; rounding only", "float64")
+    P = 5
+    Y = rng.standard_normal((3, P, 2))
+    fl = gram(CNN(3, readout="flatten"), Y)
+    gap = gram(CNN(3, readout="gap"), Y)
+    via = np.mean([gram(CNN(3, readout="flatten"), Y, np.roll(Y, s, axis=1)) for s in range(P)], axis=0)
+    e = float(np.abs(gap - via).max() / np.abs(gap).max())
+    v.add("CNTK-GAP(x,z) = (1/P) sum_s CNTK-V(x, t_s z)", e, "<= 1e-13", e <= 1e-13, "relative 1e-13",
+          "exact identity", "float64")
+    v.scope = "recursion and readouts; the finite-width Monte Carlo CNN comparison is not implemented yet"
+    v.extra["flatten_diag"] = np.diag(fl).tolist()
+
+
+@claim("GEIFMAN-EIGFUN", "background", "§8.2 claim 1",
+       "With normalised multi-channel input, CNTK/CGPK (center, flatten) eigenfunctions are products of "
+       "spherical harmonics: the kernels depend on the pixel cosines t_i = <x_i, z_i> only.",
+       "[abstract]", "CNN on MS(3, 6), trained='all'", quick_seconds=0.5, invariant=("center", "flatten"))
+def geifman_eigfun(v, level, p):
+    from theory import CNN
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((5, 6, 3))
+    X /= np.linalg.norm(X, axis=-1, keepdims=True)
+    Q = [np.linalg.qr(rng.standard_normal((3, 3)))[0] for _ in range(6)]
+    XR = np.stack([X[:, i] @ Q[i] for i in range(6)], axis=1)
+    for r in ("center", "flatten", "gap"):
+        K, KR = gram(CNN(3, readout=r), X), gram(CNN(3, readout=r), XR)
+        err = float(np.abs(KR - K).max() / np.abs(K).max())
+        inv = r in p["invariant"]
+        v.add(f"CNN(3, {r}) under per-pixel rotations", err, "<= 1e-13" if inv else "> 1e-3",
+              err <= 1e-13 if inv else err > 1e-3, "invariant" if inv else "changes (negative control)",
+              "multi-dot-product structure", "float64")

@@ -38,6 +38,8 @@ WRONG = {
     "BARZILAI-DOUBLE-CONSTANT": dict(b_local=0.3),
     "BARZILAI-COND-GPK": dict(residual_better=False),                 # the opposite ordering
     "BARZILAI-COND-NTK": dict(residual_better=False),
+    "ARORA-CNTK": dict(reduction_depth=lambda L: L + 1),               # an off-by-one depth index
+    "GEIFMAN-EIGFUN": dict(invariant=("center", "flatten", "gap")),
 }
 
 # claims whose verdict under the contract conventions is a negative finding (papers.md §11)
