@@ -24,6 +24,13 @@ def _plt():
     return plt
 
 
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 @figure("BELFER-SPIKY")
 def _spiky(v, path):
     from theory import ResNet
@@ -48,9 +55,7 @@ def _spiky(v, path):
         ax.set_xlabel("angle (degrees)")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("normalised ResNTK (hidden)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 @figure("HUANG-FFNET-DEGENERATE")
@@ -66,9 +71,7 @@ def _ffnet(v, path):
     ax.set_xlabel("t = <x, z>")
     ax.set_ylabel("normalised FC-NTK")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 @figure("TIRER-SMOOTHER")
@@ -88,9 +91,7 @@ def _tirer(v, path):
     ax.plot(xtr, 0.5 * np.cos(xtr) + np.sin(4 * xtr), "ko")
     ax.set_xlabel("x")
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 @figure("LITTWIN-CV-RESNET")
@@ -103,9 +104,7 @@ def _littwin(v, path):
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, fontsize=8)
     ax.set_ylabel("CV^2 of Theta(x,x), L=8, n=64")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 @figure("BELFER-DECAY")
@@ -128,9 +127,7 @@ def _decay(v, path):
     ax.set_xlabel("k")
     ax.set_ylabel("mu_k (S^2)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 @figure("BIETTI-ENDPOINT")
@@ -146,6 +143,4 @@ def _endpoint(v, path):
     ax.set_xlabel("k")
     ax.set_ylabel("|mu_k / predicted - 1|")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)

@@ -205,6 +205,16 @@ def _odd(name: str, value) -> int:
     return int(value)
 
 
+def _validate_conv(spec):
+    """Fields shared by CNN and ResCNN: odd filter and stem sizes, readout, variances, trained."""
+    object.__setattr__(spec, "filter_size", _odd("filter_size", spec.filter_size))
+    object.__setattr__(spec, "stem_size", _odd("stem_size", spec.stem_size))
+    _choice("readout", spec.readout, READOUT_VALUES)
+    object.__setattr__(spec, "input_var", _real("input_var", spec.input_var, positive=True))
+    object.__setattr__(spec, "weight_var", _real("weight_var", spec.weight_var, positive=True))
+    _choice("trained", spec.trained, TRAINED_VALUES)
+
+
 @dataclass(frozen=True)
 class CNN(_Spec):
     """Arora-style CNN with ``depth`` ReLU layers on circular 1-D signals or 2-D tori.
@@ -225,12 +235,7 @@ class CNN(_Spec):
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
-        object.__setattr__(self, "filter_size", _odd("filter_size", self.filter_size))
-        object.__setattr__(self, "stem_size", _odd("stem_size", self.stem_size))
-        _choice("readout", self.readout, READOUT_VALUES)
-        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
-        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
-        _choice("trained", self.trained, TRAINED_VALUES)
+        _validate_conv(self)
         if self.trained == "hidden" and self.depth == 1:
             raise ValueError("trained='hidden' needs depth >= 2 for CNN: depth=1 has no hidden layer "
                              "(allowed for depth=1: trained='all')")
@@ -264,12 +269,7 @@ class ResCNN(_Spec):
         if self.alpha is None:
             raise ValueError("alpha is required for ResCNN (a float or one float per block)")
         object.__setattr__(self, "alpha", _alpha(self.alpha, self.depth))
-        object.__setattr__(self, "filter_size", _odd("filter_size", self.filter_size))
-        object.__setattr__(self, "stem_size", _odd("stem_size", self.stem_size))
-        _choice("readout", self.readout, READOUT_VALUES)
-        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
-        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
-        _choice("trained", self.trained, TRAINED_VALUES)
+        _validate_conv(self)
 
     @property
     def slug(self) -> str:
