@@ -34,8 +34,6 @@ import numpy as np
 
 from theory.arch import CNN, ResCNN, check_kind
 
-from .backends import NUMPY
-from .fc import layer_duals
 from .gram import as_float_array
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
@@ -95,26 +93,37 @@ def _phi(M, Sx, Sz, c):
     g = np.sqrt(Sx * Sz)
     rho = np.divide(M, g, out=np.zeros_like(g), where=g > 0)
     np.clip(rho, -1.0, 1.0, out=rho)
-    su, sv = np.sqrt((1.0 - rho) * 0.5), np.sqrt((1.0 + rho) * 0.5)
-    _, k0, k1, _, _, _ = layer_duals(su, sv, NUMPY)
-    k1 *= g
+    # rho itself carries the rounding here, so theta = arccos(rho) loses nothing more than the
+    # half-angle route would; rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly
+    theta = np.arccos(rho)
+    pt = np.pi - theta
+    k1 = np.sqrt(1.0 - rho * rho)
+    k1 += pt * rho
+    k1 /= np.pi                 # kappa1: exactly 1 at rho = 1
+    k1 *= g                     # then g, then c/2: the same operations as _variances
     k1 *= c / 2
-    k0 *= c / 2
-    return k1, k0
+    pt *= (c / 2) / np.pi
+    return k1, pt
 
 
 def _variances(arch, G0, th, tw, ts_h, ts_w):
-    """Per-input pixel variances at every stage (list), from the input's own pixel norms G0."""
+    """Per-input pixel variances at every stage (list), from the input's own pixel norms G0.
+
+    They repeat, operation for operation, what :func:`_recursion` does to an entry with rho = 1
+    (Phi1 = (S * 1) * (c/2), the same patches and the same normalising divisions), so that the
+    same pixel of the same input holds bitwise equal values in both and rho = 1 exactly."""
     c = arch.weight_var
     S = arch.input_var * _patch(G0, ts_h, ts_w)
     out = [S]
     if isinstance(arch, CNN):
         for _ in range(arch.depth - 1):
-            S = _patch((c / 2) * S, th, tw)
+            S = _patch(S * (c / 2), th, tw) / (c / 2)
             out.append(S)
         return out
     for a in arch.block_gains():
-        S = (S + a * _patch(_patch(S, th, tw), th, tw)) / (1 + a)   # normalised by 1 + a
+        alpha2 = a / (c / 2)
+        p1 = _patch(S, th, tw) * (c / 2)
+        S = (S + alpha2 * _patch(p1, th, tw)) / (1 + a)
         out.append(S)
     return out
 
@@ -165,8 +174,10 @@ def _readout(M, readout):
 
 def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
               memory_budget: int = 256 * 2**20, n_threads: int | None = None,
-              progress: bool | None = None) -> np.ndarray:
-    """Gram matrix of a CNN / ResCNN kernel (see the module docstring and :func:`numerics.gram`)."""
+              progress: bool | None = None, _unscaled: bool = False) -> np.ndarray:
+    """Gram matrix of a CNN / ResCNN kernel (see the module docstring and :func:`numerics.gram`).
+
+    ``_unscaled`` (internal) returns the kernel divided by its layer scale, finite at any depth."""
     check_kind(kind)
     Xg, dims = _as_grid(X, "X")
     symmetric = Z is None
@@ -190,6 +201,8 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     th, tw = _taps(q, dims, H), _taps(q, dims, W)
     tsh, tsw = _taps(s, dims, H), _taps(s, dims, W)
     scale_log = arch.log_diag_scale() - math.log(arch.input_var)  # input_var is already in the stem
+    if _unscaled:
+        normalize, scale_log = False, 0.0
     if not normalize and scale_log > 700:
         raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
                             "use normalize=True")
@@ -199,9 +212,6 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     Gz = Gx if symmetric else np.einsum("nhwc,nhwc->nhw", Zg, Zg)
     Sx_all = _variances(arch, Gx, th, tw, tsh, tsw)
     Sz_all = Sx_all if symmetric else _variances(arch, Gz, th, tw, tsh, tsw)
-    if isinstance(arch, CNN):  # the recursion divides by c/2 per layer; so do the variances
-        Sx_all = [S / (arch.weight_var / 2) ** l for l, S in enumerate(Sx_all)]
-        Sz_all = Sx_all if symmetric else [S / (arch.weight_var / 2) ** l for l, S in enumerate(Sz_all)]
     offsets = [(0, 0)] if arch.readout in ("flatten", "center") else [(rh, rw) for rh in range(H) for rw in range(W)]
     threads = n_threads or os.cpu_count() or 1
     P = H * W
@@ -256,17 +266,15 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         iu = np.triu_indices(n, 1)
         out[(iu[1], iu[0])] = out[iu]
     if normalize:
-        d = np.sqrt(np.abs(np.diag(out))) if symmetric else None
-        if d is None:
-            dx = np.sqrt(np.abs([gram_conv(arch, X[i:i + 1], None, kind, normalize=False, n_threads=1)[0, 0]
-                                 for i in range(n)]))
-            dz = np.sqrt(np.abs([gram_conv(arch, Z[i:i + 1], None, kind, normalize=False, n_threads=1)[0, 0]
-                                 for i in range(m)]))
+        if symmetric:
+            dx = dz = np.diag(out).copy()
         else:
-            dx = dz = d
-        if np.any(dx == 0) or np.any(dz == 0):
+            one = lambda A: gram_conv(arch, A, None, kind, n_threads=1, progress=False, _unscaled=True)[0, 0]
+            dx = np.array([one(X[i:i + 1]) for i in range(n)])
+            dz = np.array([one(Z[i:i + 1]) for i in range(m)])
+        if np.any(dx <= 0) or np.any(dz <= 0):
             raise ValueError("normalize=True is undefined for inputs with K(x,x) = 0")
-        return out / np.outer(dx, dz)
+        return out / np.sqrt(np.outer(dx, dz))   # sqrt(d * d) == d: an exact unit diagonal
     out *= scale
     if not np.all(np.isfinite(out)):
         raise FloatingPointError("non-finite kernel values: rescale the inputs or use normalize=True")

@@ -104,6 +104,13 @@ def test_closed_form_diagonals_on_the_multisphere():
             np.testing.assert_allclose(d, 14.0865536, rtol=1e-14)
             np.testing.assert_allclose(np.diag(gram(ResCNN(4, 0.6, readout=r), X, kind="nngp")), 3.42102016, rtol=1e-14)
             np.testing.assert_allclose(np.diag(gram(CNN(5, readout=r), X)), 6.0, rtol=1e-14)
+            # weight_var != 2: exact diagonals need the variance and kernel paths to round alike
+            for arch in (CNN(4, readout=r, weight_var=1.3), ResCNN(3, 0.7, readout=r, weight_var=1.7)):
+                K = gram(arch, X, normalize=True)
+                assert np.all(np.diag(K) == 1.0)
+                d = np.diag(gram(arch, X))
+                R = gram(arch.replace(filter_size=1), X[:, :1])[0, 0]  # one pixel on MS: same diagonal
+                np.testing.assert_allclose(d, R, rtol=1e-14)
 
 
 def test_psd_and_symmetry():
@@ -132,6 +139,9 @@ def test_normalize_and_deep_overflow():
         gram(arch, X)
     K = gram(ResCNN(30, 1.0, readout="flatten"), X, normalize=True)
     np.testing.assert_allclose(np.diag(K), 1.0, rtol=1e-14)
+    Kd = gram(arch, X, normalize=True)                     # depth 1200: finite when normalised
+    Kx = gram(arch, X[:2], X, normalize=True)              # cross Gram: diagonals computed unscaled
+    np.testing.assert_allclose(Kx, Kd[:2], rtol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs, word", [(dict(filter_size=2), "filter_size"), (dict(stem_size=0), "stem_size"),
