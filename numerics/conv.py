@@ -59,20 +59,26 @@ def _taps(q, spatial_dims, axis_len):
 
 
 def _mean_shifts(M, taps, axis):
-    """mean over d in taps of M shifted by d along ``axis`` (circular): pad once, sum views."""
+    """mean over d in taps of M shifted by d along ``axis`` (circular).
+
+    out_i = (1/q) sum_d M_{i+d}: the centre tap is a copy, every other tap is added in place
+    as two slices (the body and the wrapped edge) -- no padded copy."""
     if len(taps) == 1:
         return M
-    h = max(taps)
     n = M.shape[axis]
-    lo = np.take(M, range(n - h, n), axis=axis)
-    hi = np.take(M, range(0, h), axis=axis)
-    Mp = np.concatenate([lo, M, hi], axis=axis)
-    idx = [slice(None)] * M.ndim
-    out = None
+    out = M.copy()
+
+    def sl(a, b):
+        idx = [slice(None)] * M.ndim
+        idx[axis] = slice(a, b)
+        return tuple(idx)
+
     for d in taps:
-        idx[axis] = slice(h + d, h + d + n)
-        v = Mp[tuple(idx)]
-        out = v.copy() if out is None else np.add(out, v, out=out)
+        if d == 0:
+            continue
+        k = d % n  # out[i] += M[(i + k) mod n]
+        out[sl(0, n - k)] += M[sl(k, n)]
+        out[sl(n - k, n)] += M[sl(0, k)]
     out *= 1.0 / len(taps)
     return out
 
