@@ -73,3 +73,19 @@ def hypercube_eigenvalues(f, d: int) -> list:
 def hypercube_points(d: int) -> np.ndarray:
     grid = np.array(np.meshgrid(*[[-1.0, 1.0]] * d, indexing="ij")).reshape(d, -1).T
     return grid / np.sqrt(d)
+
+
+def walsh_spectrum(arch, kind: str, P: int) -> dict:
+    """Eigenvalues of a multi-dot-product conv kernel (center / flatten readout) on the hypercube
+    {+-1}^P (one channel per pixel, circular signal): lambda_S = 2^-P sum_u F(u) prod_{i in S} u_i,
+    with F(u) = K(1, u) (spectral.md §6.2, C0 = 1).  Returns {frozenset(S): lambda_S} for all 2^P sets."""
+    import itertools
+    from numerics import gram
+    U = np.array(list(itertools.product([1.0, -1.0], repeat=P)))
+    F = gram(arch, np.ones((1, P, 1)), U[:, :, None], kind=kind)[0]
+    out = {}
+    for r in range(P + 1):
+        for S in itertools.combinations(range(P), r):
+            chi = np.prod(U[:, list(S)], axis=1) if S else np.ones(len(U))
+            out[frozenset(S)] = float(np.dot(F, chi)) / len(U)
+    return out

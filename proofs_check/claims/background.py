@@ -178,3 +178,33 @@ def geifman_eigfun(v, level, p):
         v.add(f"CNN(3, {r}) under per-pixel rotations", err, "<= 1e-13" if inv else "> 1e-3",
               err <= 1e-13 if inv else err > 1e-3, "invariant" if inv else "changes (negative control)",
               "multi-dot-product structure", "float64")
+
+
+@claim("GEIFMAN-LOCALITY", "background", "§8.2 claim 3",
+       "lambda_S = 0 whenever the support S does not fit in the receptive field; for one convolution "
+       "layer with a flatten readout lambda_S = (r(S)/P) xi_q(|S|), r(S) = number of patches containing S.",
+       "[derived]; the paper's version [recalled]",
+       "hypercube {+-1}^7 (C0 = 1), CNN(1, stem_size=3, flatten) NNGP = (1/P) sum_p kappa1(patch mean)",
+       quick_seconds=0.5, xi=(0.377122441031625, 1 / 6, 0.0409591863227918, 0.0))
+def geifman_locality(v, level, p):
+    from numerics.gramspec import walsh_spectrum
+    from theory import CNN
+    P, q = 7, 3
+    lam = walsh_spectrum(CNN(1, stem_size=q, readout="flatten"), "nngp", P)
+    patches = [frozenset((s + j) % P for j in range(q)) for s in range(P)]
+    worst, zeros_ok = 0.0, True
+    for S, val in lam.items():
+        r = sum(S <= patch for patch in patches)
+        want = r / P * p["xi"][len(S)] if len(S) <= q else 0.0
+        worst = max(worst, abs(val - want))
+        if r == 0:
+            zeros_ok &= abs(val) <= 1e-15
+    v.add(f"all 2^{P} Walsh eigenvalues vs (r(S)/P) xi_q(|S|)", worst, "<= 1e-14", worst <= 1e-14,
+          "absolute 1e-14", "float64 sums of 128 terms; xi from spectral.md §6.2 (15 digits)", "float64")
+    v.add("supports that fit in no patch have eigenvalue 0", zeros_ok, True, zeros_ok, "|lambda| <= 1e-15",
+          "locality zeros", "float64")
+    lam_c = walsh_spectrum(CNN(2, readout="center"), "nngp", P)
+    far = [S for S in lam_c if S and any(min(i, P - i) > 1 for i in S)]
+    mx = max(abs(lam_c[S]) for S in far)
+    v.add("CNN(2, center): supports leaving the receptive field (radius 1) have eigenvalue 0", mx, "0",
+          mx <= 1e-15, "|lambda| <= 1e-15", "receptive-field zeros", "float64")
