@@ -41,6 +41,7 @@ WRONG = {
     "ARORA-CNTK": dict(reduction_depth=lambda L: L + 1),               # an off-by-one depth index
     "GEIFMAN-EIGFUN": dict(invariant=("center", "flatten", "gap")),
     "GEIFMAN-LOCALITY": dict(xi=(0.377122441031625, 1 / 6, 0.041, 0.0)),   # a wrong constant
+    "BARZILAI-LOCAL": dict(alphas=(0.25, 0.5, 1.0)),                  # the reversed alpha ordering
 }
 
 # claims whose verdict under the contract conventions is a negative finding (papers.md §11)
