@@ -22,7 +22,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
 import numpy as np
-import sympy as sp
 from _setup import QUICK, savefig
 
 from numerics import eigenvalues

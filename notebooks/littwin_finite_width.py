@@ -19,7 +19,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
-import numpy as np
 from _setup import QUICK, savefig
 
 from proofs_check import run_claims

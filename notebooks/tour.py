@@ -28,7 +28,7 @@ from _setup import QUICK, savefig
 from numerics import eigenvalues, gram, kernel_mp
 from numerics.montecarlo import kernel_montecarlo
 from proofs_check import run_claims
-from theory import MLP, ResNet, kernel_expr, t
+from theory import MLP, ResNet, kernel_expr
 
 # %% [markdown]
 # ## 1. The two-layer NTK, symbolically: MLP(depth=1).ntk = t kappa0(t) + kappa1(t)

@@ -109,7 +109,7 @@ def _littwin(v, path):
 
 @figure("BELFER-DECAY")
 def _decay(v, path):
-    from theory import MLP, ResNet
+    from theory import ResNet
     from .common import laplace_spectrum, spectrum
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

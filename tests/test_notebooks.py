@@ -1,5 +1,4 @@
 """Every notebook script runs top to bottom (quick parameters, Agg backend) and writes its figure."""
-import os
 import pathlib
 import runpy
 
