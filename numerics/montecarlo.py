@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.arch import MLP, ResNet, check_kind
+from theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
 
 
 def _relu(x):
@@ -98,16 +98,20 @@ def kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 512, n_seeds: 
                       seed: int = 0, part: str | None = None):
     """Mean and standard error of the empirical kernel over ``n_seeds`` initialisations.
 
+    Works for every spec (conv specs use :mod:`numerics.montecarlo_conv`).
     Returns ``(mean, se, samples)`` with ``samples`` of shape (n_seeds, N, N);
     ``part`` selects one NTK part ("input", "hidden", "readout") instead of ``kind``.
     """
     check_kind(kind)
     if n_seeds < 2:
         raise ValueError("n_seeds must be >= 2 to estimate a standard error")
-    rngs = [np.random.default_rng([seed, i]) for i in range(n_seeds)]
+    if isinstance(arch, (CNN, ResCNN)):
+        from .montecarlo_conv import empirical_conv_kernels as one_draw
+    else:
+        one_draw = empirical_kernels
     samples = []
-    for rng in rngs:
-        ek = empirical_kernels(arch, X, width, rng)
+    for i in range(n_seeds):
+        ek = one_draw(arch, X, width, np.random.default_rng([seed, i]))
         samples.append(ek["parts"][part] if part else ek[kind])
     S = np.stack(samples)
     return S.mean(0), S.std(0, ddof=1) / np.sqrt(n_seeds), S

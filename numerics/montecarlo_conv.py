@@ -140,7 +140,7 @@ def empirical_conv_kernels(arch, X, width: int, rng: np.random.Generator) -> dic
 
 
 def conv_kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 128, n_seeds: int = 8, seed: int = 0):
-    """Mean and standard error of the empirical conv kernel over ``n_seeds`` initialisations."""
-    S = np.stack([empirical_conv_kernels(arch, X, width, np.random.default_rng([seed, i]))[kind]
-                  for i in range(n_seeds)])
-    return S.mean(0), S.std(0, ddof=1) / np.sqrt(n_seeds), S
+    """Mean and standard error over ``n_seeds`` initialisations (see
+    :func:`numerics.montecarlo.kernel_montecarlo`, which dispatches here by spec)."""
+    from .montecarlo import kernel_montecarlo
+    return kernel_montecarlo(arch, X, kind, width=width, n_seeds=n_seeds, seed=seed)
