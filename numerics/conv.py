@@ -97,7 +97,7 @@ def _phi(M, Sx, Sz, c):
     values and sqrt(S * S) == S in IEEE arithmetic, so rho = 1 exactly (no sqrt(eps) loss).
     A zero-variance pixel gets rho := 0 (its Phi1 is 0 and its Phi0 never matters)."""
     g = np.sqrt(Sx * Sz)
-    rho = np.divide(M, g, out=np.zeros_like(g), where=g > 0)
+    rho = np.divide(M, g, out=np.zeros(np.broadcast_shapes(M.shape, g.shape)), where=g > 0)
     np.clip(rho, -1.0, 1.0, out=rho)
     # rho itself carries the rounding here, so theta = arccos(rho) loses nothing more than the
     # half-angle route would; rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly

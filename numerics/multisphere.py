@@ -1,0 +1,286 @@
+"""Spectra of convolutional kernels on products of spheres MS(C0, P) = (S^(C0-1))^P.
+
+The "center" and "flatten" readouts of CNN / ResCNN are multi-dot-product kernels
+K(x, z) = F(t_1, ..., t_P), t_i = <x_i, z_i> for unit pixels (spectral.md §6.1).  Their
+eigenfunctions are products of spherical harmonics Prod_i Y_{k_i}(x_i), indexed by the
+frequency vector k in N^P, with multiplicity Prod_i N(C0, k_i), and
+
+    lambda_k = c_{C0}^P int_{[-1,1]^P} F(t) Prod_i P_{k_i}(t_i) (1 - t_i^2)^((C0-3)/2) dt
+
+(multivariate Funk-Hecke, uniform probability measure on MS).  Routes:
+
+* :func:`multi_dot_kernel` evaluates F on an array of pixel cosines by the pixel-diagonal
+  slice (r = 0) of the convolutional recursion of :mod:`numerics.conv` -- the same code path
+  as :func:`numerics.gram`, without building input vectors.
+* :func:`torus_spectrum` (C0 = 2, pixels on circles, spectral.md §6.5): t_i = cos(delta_i) and
+  lambda_k = E_delta[F(cos delta) Prod_i cos(k_i delta_i)] is a P-dimensional Fourier
+  coefficient.  The periodic trapezoid rule with n points per axis gives *all* k with
+  k_i <= n/2 from one DCT-I of F on the half grid delta = 2 pi j / n, j = 0..n/2 (F is even
+  in every delta_i).  Its error is aliasing, sum over m != 0 of lambda_{k + m n}: spectrally
+  small away from the kink at t = (1, ..., 1), algebraic near it, so
+  :func:`torus_spectrum_converged` repeats the rule with 2n points per axis and reports the
+  difference as the error estimate.
+* :func:`product_sphere_eigenvalues` (any C0 >= 2, few pixels): tensor Gauss-Legendre rule in
+  the angles theta_i, for a user-supplied vectorised F (spectral.md §6.5: a 600^2 rule gives
+  about 13 digits for C0 = 3, two pixels).
+* :func:`shift_average`: the flatten eigenvalue of k is the mean of the center eigenvalues
+  over the cyclic shifts of k (spectral.md §6.3); the gap readout keeps those values on
+  shift-symmetrised eigenfunctions and maps every other function to 0.
+
+Exact oracles for these routes (polynomial and factorisable F, the hypercube C0 = 1) are in
+:mod:`theory.harmonics` and :func:`numerics.gramspec.walsh_spectrum`; the tests tie them together.
+
+Axis convention: axis i of a returned array is pixel i of a circular signal of P pixels
+(pixel 0 is the one read by "center"; pixel offset -1 is axis P - 1).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import scipy.special
+
+from theory.arch import CNN, ResCNN, check_kind
+
+from . import conv as _conv
+
+_CHUNK_ROWS = 2 ** 15  # grid points per evaluation chunk (P <= 9 pixels: < 40 MiB of temporaries)
+
+
+def receptive_radius(arch) -> int:
+    """Receptive radius of the "center" readout (spectral.md §6.3):
+    (L-1)(q-1)/2 + (s-1)/2 for CNN(L), L(q-1) + (s-1)/2 for ResCNN(L)."""
+    if isinstance(arch, CNN):
+        return (arch.depth - 1) * (arch.filter_size - 1) // 2 + (arch.stem_size - 1) // 2
+    if isinstance(arch, ResCNN):
+        return arch.depth * (arch.filter_size - 1) + (arch.stem_size - 1) // 2
+    raise TypeError(f"receptive_radius needs a CNN or ResCNN spec, got {type(arch).__name__}")
+
+
+def _multi_dot_arch(arch):
+    if not isinstance(arch, (CNN, ResCNN)):
+        raise TypeError(f"multi-dot-product kernels are CNN / ResCNN specs, got {type(arch).__name__}")
+    if arch.readout == "gap":
+        raise ValueError("the gap readout is not a multi-dot-product kernel (it couples pixels i != j, "
+                         "spectral.md §6.1); use readout='flatten' and project onto shift-invariant "
+                         "functions (shift_average)")
+
+
+def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True) -> np.ndarray:
+    """F(t_1, ..., t_P) of a center / flatten conv kernel for unit pixels.
+
+    T: array (..., P) of pixel cosines t_i = <x_i, z_i> in [-1, 1] (a circular 1-D signal of P
+    pixels).  Returns an array of shape T.shape[:-1].  ``normalize=True`` (default) divides by
+    F(1, ..., 1) = K(x, x), which is then exactly 1; otherwise the contract's unnormalised
+    kernel for unit pixels (equal to ``gram`` on any inputs with those pixel cosines).
+    """
+    check_kind(kind)
+    _multi_dot_arch(arch)
+    T = np.asarray(T, dtype=np.float64)
+    if T.ndim < 1 or T.shape[-1] < 1:
+        raise ValueError(f"T must have a last axis of P >= 1 pixel cosines, got shape {T.shape}")
+    if not np.all(np.isfinite(T)):
+        raise ValueError("T contains non-finite values")
+    if np.any(np.abs(T) > 1 + 1e-12):
+        raise ValueError("pixel cosines must lie in [-1, 1]")
+    P = T.shape[-1]
+    q, s = arch.filter_size, arch.stem_size
+    for name, size in (("filter_size", q), ("stem_size", s)):
+        if size > P:
+            raise ValueError(f"{name}={size} is larger than the signal ({P} pixels)")
+    lead = T.shape[:-1]
+    rows = np.clip(T.reshape(-1, P), -1.0, 1.0)
+    th, tw = [0], _conv._taps(q, 1, P)
+    tsh, tsw = [0], _conv._taps(s, 1, P)
+    S_list = _conv._variances(arch, np.ones((1, P)), th, tw, tsh, tsw)
+    want_ntk = kind == "ntk"
+
+    def evaluate(R):
+        G = arch.input_var * _conv._patch(R[:, None, :], tsh, tsw)
+        K, Th = _conv._recursion(arch, G, S_list, S_list, th, tw, want_ntk)
+        M = (Th if want_ntk else K)[:, 0, :]
+        return M[:, 0] if arch.readout == "center" else M.mean(axis=1)
+
+    out = np.empty(len(rows))
+    for a in range(0, len(rows), _CHUNK_ROWS):
+        out[a:a + _CHUNK_ROWS] = evaluate(rows[a:a + _CHUNK_ROWS])
+    diag = evaluate(np.ones((1, P)))[0]
+    if normalize:
+        if not diag > 0:
+            raise ValueError(f"normalize=True is undefined: the {kind} of {arch.slug} has K(x, x) = 0")
+        out /= diag
+    else:
+        scale_log = arch.log_diag_scale() - math.log(arch.input_var)
+        if scale_log > 700:
+            raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
+                                "use normalize=True")
+        out *= math.exp(scale_log)
+    return out.reshape(lead)
+
+
+def _grid_sizes(n, P):
+    ns = (n,) * P if np.ndim(n) == 0 else tuple(n)
+    if len(ns) != P:
+        raise ValueError(f"n must be an int or one size per pixel ({P}), got {n!r}")
+    for v in ns:
+        if int(v) != v or v < 2 or v % 2:
+            raise ValueError(f"grid sizes must be even integers >= 2, got {n!r}")
+    return tuple(int(v) for v in ns)
+
+
+def _evaluator(F, kind, P, normalize):
+    """(callable T -> F(T), P) for a conv spec or a user function of (N, P) cosines."""
+    if P is not None and (isinstance(P, bool) or int(P) != P or P < 1):
+        raise ValueError(f"P must be a positive integer, got {P!r}")
+    if callable(F) and not isinstance(F, (CNN, ResCNN)):
+        if P is None:
+            raise ValueError("a callable multi-dot-product kernel needs P (number of pixels)")
+        return F, int(P)
+    _multi_dot_arch(F)
+    if P is None:
+        if F.readout != "center":
+            raise ValueError("the flatten readout depends on every pixel: pass P (signal length)")
+        P = 2 * receptive_radius(F) + 1
+    return (lambda T: multi_dot_kernel(F, T, kind, normalize=normalize)), P
+
+
+def torus_spectrum(F, kind: str = "ntk", n=32, *, P: int | None = None,
+                   normalize: bool = True) -> np.ndarray:
+    """Eigenvalues lambda_k on (S^1)^P (C0 = 2) by the periodic trapezoid rule and one DCT-I.
+
+    F: a CNN / ResCNN spec (center or flatten readout), or a callable taking an (N, P) array of
+    pixel cosines.  n: points per axis on [0, 2 pi) (even; an int or one per pixel).  P: pixels
+    of the circular signal; default, for the center readout, the receptive window 2 r + 1
+    (spectral.md §6.5: a signal of exactly the receptive pixels gives the same kernel).
+
+    Returns an array of shape (n_0/2 + 1, ..., n_{P-1}/2 + 1): entry k is lambda_k for the
+    product harmonic of frequency |k_i| on pixel i (multiplicity Prod_i N(2, k_i)).  The
+    discrete sum rule sum_k w_k lambda_k = F(1, ..., 1) holds to rounding with the weights of
+    :func:`torus_multiplicity` (``trapezoid=True``: the Nyquist frequency n/2 counted once).
+    """
+    f, P = _evaluator(F, kind, P, normalize)
+    ns = _grid_sizes(n, P)
+    axes = [np.cos(2 * np.pi * np.arange(v // 2 + 1) / v) for v in ns]
+    shape = tuple(len(a) for a in axes)
+    total = math.prod(shape)
+    vals = np.empty(total)
+    for a in range(0, total, _CHUNK_ROWS):
+        idx = np.unravel_index(np.arange(a, min(a + _CHUNK_ROWS, total)), shape)
+        T = np.stack([axes[i][idx[i]] for i in range(P)], axis=-1)
+        out = np.asarray(f(T), dtype=np.float64)
+        if out.shape != (len(T),) or not np.all(np.isfinite(out)):
+            raise ValueError("the kernel must return finite values of shape (N,) for (N, P) cosines")
+        vals[a:a + len(T)] = out
+    lam = scipy.fft.dctn(vals.reshape(shape), type=1)
+    lam /= math.prod(ns)
+    return lam
+
+
+@dataclass
+class TorusSpectrum:
+    """lambda_k from the 2n rule, restricted to k_i <= n_i/2, with the doubling error estimate."""
+
+    values: np.ndarray
+    error: np.ndarray
+    n: tuple
+    P: int
+
+    def __getitem__(self, k):
+        return self.values[tuple(k)]
+
+    def ray(self, ks):
+        """(lambda, error) along a list of frequency vectors."""
+        return (np.array([self.values[tuple(k)] for k in ks]),
+                np.array([self.error[tuple(k)] for k in ks]))
+
+
+def torus_spectrum_converged(F, kind: str = "ntk", n=32, *, P: int | None = None,
+                             normalize: bool = True) -> TorusSpectrum:
+    """:func:`torus_spectrum` at n and 2n per axis; values from 2n, error = |lambda_2n - lambda_n|
+    on the common frequencies k_i <= n_i/2 (aliasing at n is a multiple of that at 2n, so the
+    difference bounds the error of the 2n values whenever aliasing decreases with n)."""
+    _, P = _evaluator(F, kind, P, normalize)
+    ns = _grid_sizes(n, P)
+    lo = torus_spectrum(F, kind, ns, P=P, normalize=normalize)
+    hi = torus_spectrum(F, kind, tuple(2 * v for v in ns), P=P, normalize=normalize)
+    hi = hi[tuple(slice(0, v // 2 + 1) for v in ns)]
+    return TorusSpectrum(values=hi, error=np.abs(hi - lo), n=tuple(2 * v for v in ns), P=P)
+
+
+def torus_multiplicity(shape, *, trapezoid: bool = False) -> np.ndarray:
+    """Prod_i N(2, k_i) on a grid of frequency vectors (N(2,0) = 1, else 2).
+
+    ``trapezoid=True``: the weights of the discrete Fourier sum of an n-point rule, where the
+    last frequency n/2 (Nyquist) appears once, not twice."""
+    m = np.ones(shape)
+    for ax, size in enumerate(shape):
+        w = np.full(size, 2.0)
+        w[0] = 1.0
+        if trapezoid and size > 1:
+            w[-1] = 1.0
+        m = m * w.reshape([-1 if i == ax else 1 for i in range(len(shape))])
+    return m
+
+
+def shift_average(center: np.ndarray) -> np.ndarray:
+    """Flatten eigenvalues from center eigenvalues on the same P-pixel signal:
+    lambda^flatten_k = (1/P) sum_s lambda^center_{tau_s k} (spectral.md §6.3).
+
+    ``center`` is a full frequency grid with equal sizes on every axis (as from
+    :func:`torus_spectrum` with P given); the cyclic shift permutes the axes."""
+    P = center.ndim
+    if len(set(center.shape)) != 1:
+        raise ValueError("shift_average needs the same number of frequencies on every axis")
+    acc = np.zeros_like(center)
+    for s in range(P):
+        acc += np.transpose(center, [(i - s) % P for i in range(P)])
+    return acc / P
+
+
+def _gegenbauer_normalised(k, C0, t):
+    """P_k of dimension C0 (P_k(1) = 1) at t: Chebyshev T_k for C0 = 2, Legendre for C0 = 3."""
+    if C0 == 2:
+        return scipy.special.eval_chebyt(k, t)
+    lam = (C0 - 2) / 2
+    return scipy.special.eval_gegenbauer(k, lam, t) / scipy.special.eval_gegenbauer(k, lam, 1.0)
+
+
+def product_sphere_eigenvalues(F, C0: int, m: int, ks, nodes: int = 200) -> np.ndarray:
+    """lambda_k of a multi-dot-product kernel F(t_1..t_m) on (S^(C0-1))^m by the tensor
+    Gauss-Legendre rule in theta_i in [0, pi] (``nodes`` per axis, float64).
+
+    lambda_k = Prod_i [c_{C0} int_0^pi d theta_i sin^(C0-2) theta_i P_{k_i}(cos theta_i)] F(cos theta)
+    (spectral.md §6.1).  F must accept an array (N, m) of cosines and return (N,).
+    ``ks``: sequence of frequency vectors of length m.  Memory: nodes^m grid values.
+    """
+    if int(C0) != C0 or C0 < 2:
+        raise ValueError(f"C0 must be an integer >= 2, got {C0!r}")
+    if int(m) != m or m < 1:
+        raise ValueError(f"m (pixels) must be a positive integer, got {m!r}")
+    if nodes ** m > 5e7:
+        raise ValueError(f"nodes^m = {nodes}^{m} grid points is too many (limit 5e7)")
+    ks = [tuple(int(v) for v in k) for k in ks]
+    for k in ks:
+        if len(k) != m or min(k) < 0:
+            raise ValueError(f"frequency vectors must have {m} non-negative entries, got {k}")
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    theta = (x + 1) * (np.pi / 2)
+    w = w * (np.pi / 2) * np.sin(theta) ** (C0 - 2)
+    w = w / w.sum()          # c_{C0} int_0^pi sin^(C0-2) = 1 exactly in the rule
+    ct = np.cos(theta)
+    grids = np.meshgrid(*([ct] * m), indexing="ij")
+    vals = np.asarray(F(np.stack([g.ravel() for g in grids], axis=-1)), dtype=np.float64)
+    if vals.shape != (nodes ** m,) or not np.all(np.isfinite(vals)):
+        raise ValueError("F must return finite values of shape (N,) for an (N, m) array of cosines")
+    vals = vals.reshape((nodes,) * m)
+    kmax = max(max(k) for k in ks)
+    basis = np.stack([w * _gegenbauer_normalised(j, C0, ct) for j in range(kmax + 1)])  # (kmax+1, nodes)
+    out = []
+    for k in ks:
+        v = vals
+        for i in range(m):
+            v = np.tensordot(basis[k[i]], v, axes=([0], [0]))
+        out.append(float(v))
+    return np.array(out)

@@ -1,0 +1,207 @@
+"""Conv kernels on products of spheres: F(t) against gram, the torus rule against exact oracles
+(Bessel, multinomial Taylor route, closed-form rationals, spec reference values), locality
+zeros, interaction range, and the shift-averaging relations between center, flatten and gap."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import scipy.special
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numerics import gram
+from numerics.multisphere import (multi_dot_kernel, product_sphere_eigenvalues, receptive_radius,
+                                  shift_average, torus_multiplicity, torus_spectrum,
+                                  torus_spectrum_converged)
+from theory import CNN, MLP, ResCNN
+from theory.harmonics import mu_monomial
+
+from .test_conv import conv_archs
+
+EPS = np.finfo(float).eps
+
+
+def _circle_inputs(delta):
+    """Pixels (cos delta_i, sin delta_i); the reference input has every pixel (1, 0)."""
+    Z = np.stack([np.cos(delta), np.sin(delta)], axis=-1)
+    X = np.zeros((1,) + Z.shape[1:])
+    X[..., 0] = 1.0
+    return X, Z
+
+
+@settings(max_examples=15)
+@given(arch=conv_archs.filter(lambda a: a.readout != "gap"), seed=st.integers(0, 99),
+       kind=st.sampled_from(["ntk", "nngp"]), C0=st.sampled_from([2, 3]))
+def test_multi_dot_kernel_is_gram_on_unit_pixels(arch, seed, kind, C0):
+    rng = np.random.default_rng(seed)
+    P = 5
+    X = rng.standard_normal((1, P, C0))
+    Z = rng.standard_normal((40, P, C0))
+    X /= np.linalg.norm(X, axis=-1, keepdims=True)
+    Z /= np.linalg.norm(Z, axis=-1, keepdims=True)
+    T = np.einsum("pc,npc->np", X[0], Z)
+    K = gram(arch, X, Z, kind=kind)[0]
+    F = multi_dot_kernel(arch, T, kind, normalize=False)
+    diag = gram(arch, X, kind=kind)[0, 0]
+    # same operations up to the order of the stem's sums: rounding of a few ulps per layer
+    assert np.max(np.abs(K - F)) <= 16 * (arch.depth + 2) * EPS * diag
+    if diag == 0:       # e.g. the hidden-layer NTK of ResCNN with alpha = 0
+        with pytest.raises(ValueError, match="undefined"):
+            multi_dot_kernel(arch, T, kind)
+        return
+    Fn = multi_dot_kernel(arch, np.vstack([np.ones(P), T]), kind)
+    assert Fn[0] == 1.0                                   # exactly 1 on the diagonal
+    assert np.max(np.abs(Fn[1:] - F / diag)) <= 16 * (arch.depth + 2) * EPS
+
+
+def test_multi_dot_kernel_rejects_bad_input():
+    with pytest.raises(ValueError, match="gap"):
+        multi_dot_kernel(CNN(2, readout="gap"), np.ones((2, 5)))
+    with pytest.raises(TypeError):
+        multi_dot_kernel(MLP(2), np.ones((2, 5)))
+    with pytest.raises(ValueError, match="non-finite"):
+        multi_dot_kernel(CNN(2, readout="center"), np.array([[np.nan, 0, 0]]))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        multi_dot_kernel(CNN(2, readout="center"), np.array([[1.5, 0, 0]]))
+    with pytest.raises(ValueError, match="larger than the signal"):
+        multi_dot_kernel(CNN(2, filter_size=5, readout="center"), np.ones((1, 3)))
+    with pytest.raises(ValueError, match="even"):
+        torus_spectrum(CNN(2, readout="center"), "ntk", 7)
+    with pytest.raises(ValueError, match="pass P"):
+        torus_spectrum(CNN(2, readout="flatten"), "ntk", 8)
+    with pytest.raises(ValueError, match="P"):
+        torus_spectrum(lambda T: T[:, 0], "ntk", 8)
+
+
+def test_torus_rule_is_exact_for_factorisable_kernels():
+    """exp(a cos d1) exp(b cos d2): lambda_k = I_k1(a) I_k2(b) (modified Bessel functions);
+    the trapezoid rule is spectrally accurate for this entire function."""
+    a, b = 0.5, 0.8
+    lam = torus_spectrum(lambda T: np.exp(a * T[:, 0] + b * T[:, 1]), n=32, P=2)
+    k = np.arange(lam.shape[0])
+    exact = np.outer(scipy.special.iv(k, a), scipy.special.iv(k, b))
+    assert np.max(np.abs(lam - exact)) <= 8 * EPS * np.exp(a + b)
+
+
+def test_torus_rule_matches_the_exact_taylor_route_for_a_polynomial():
+    """F = ((t1 + t2 + t3)/3)^4: lambda_k = 3^-4 sum_|a|=4 multinom(4; a) prod_i mu_{k_i}(t^{a_i})
+    (spectral.md §6.1, exact rationals); the trapezoid rule with n > 4 is exact for it."""
+    lam = torus_spectrum(lambda T: T.mean(axis=1) ** 4, n=12, P=3)
+    worst = 0.0
+    for k in itertools.product(range(5), repeat=3):
+        exact = 0
+        for a in itertools.product(range(5), repeat=3):
+            if sum(a) == 4:
+                coef = math.factorial(4) // math.prod(math.factorial(x) for x in a)
+                exact += coef * math.prod(mu_monomial(ai, ki, 2) for ai, ki in zip(a, k))
+        worst = max(worst, abs(lam[k] - float(exact) / 81))
+    assert worst <= 16 * EPS
+
+
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_torus_sum_rule(kind):
+    lam = torus_spectrum(ResCNN(1, 0.7, readout="center"), kind, 12)
+    total = float(np.sum(torus_multiplicity(lam.shape, trapezoid=True) * lam))
+    assert abs(total - 1.0) <= 64 * EPS      # F(1..1) = 1 for the normalised kernel
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 1.0])
+def test_rescnn_single_pixel_degree_one_closed_form(alpha):
+    """Normalised ResCNN(1, alpha, q=3, center) NNGP: only kappa1's linear term s/2 reaches a
+    degree-1 single-pixel harmonic, so lambda(e_0) = (1 + alpha^2/6) / (2 (1 + alpha^2)),
+    lambda(e_+-1) = (alpha^2/9) / (2 (1 + alpha^2)), lambda(e_+-2) = (alpha^2/18) / (2 (1 + alpha^2))."""
+    lam = torus_spectrum(ResCNN(1, alpha, readout="center"), "nngp", 16)
+    den = 2 * (1 + alpha ** 2)
+    want = {(1, 0, 0, 0, 0): (1 + alpha ** 2 / 6) / den, (0, 1, 0, 0, 0): alpha ** 2 / 9 / den,
+            (0, 0, 0, 0, 1): alpha ** 2 / 9 / den, (0, 0, 1, 0, 0): alpha ** 2 / 18 / den,
+            (0, 0, 0, 1, 0): alpha ** 2 / 18 / den}
+    for k, w in want.items():
+        assert abs(lam[k] - w) <= 64 * EPS, k
+
+
+def test_cnn3_single_pixel_values_match_spec_reference():
+    """spectral.md §6.5 (trapezoid n = 20, printed to 4 digits): the 3:2:1 triangular profile."""
+    for kind, want in (("nngp", (3.722e-2, 2.481e-2, 1.239e-2)), ("ntk", (4.694e-2, 3.130e-2, 1.562e-2))):
+        lam = torus_spectrum(CNN(3, readout="center"), kind, 20)
+        got = (lam[1, 0, 0, 0, 0], lam[0, 1, 0, 0, 0], lam[0, 0, 1, 0, 0])
+        for g, w in zip(got, want):
+            assert abs(g - w) <= 0.5e-5, (kind, got)       # half a unit in the 4th digit
+
+
+def test_locality_zeros_and_interaction_range():
+    """CNN(2) (radius 1) on 5 pixels: every frequency touching pixel +-2 has eigenvalue 0.
+    ResCNN(1, q=3): pixels -2 and +2 never meet inside one ReLU, so lambda_{e_-2 + e_2} = 0,
+    while CNN(3) (same radius) couples them (spectral.md §6.3)."""
+    for kind in ("ntk", "nngp"):
+        lam = torus_spectrum(CNN(2, readout="center"), kind, 12, P=5)
+        far = np.zeros(lam.shape, bool)
+        far[:, :, 1:, :, :] = True
+        far[:, :, :, 1:, :] = True
+        assert np.max(np.abs(lam[far])) <= 16 * EPS
+        assert np.min(lam[~far][:4]) > 1e-6
+        res = torus_spectrum(ResCNN(1, 0.5, readout="center"), kind, 12)
+        plain = torus_spectrum(CNN(3, readout="center"), kind, 12)
+        for k in range(1, 5):
+            assert abs(res[0, 0, k, k, 0]) <= 16 * EPS
+            assert plain[0, 0, k, k, 0] > 1e3 * EPS
+
+
+def test_receptive_radius():
+    assert receptive_radius(CNN(3, filter_size=3)) == 2
+    assert receptive_radius(CNN(2, filter_size=5, stem_size=3)) == 3
+    assert receptive_radius(ResCNN(1, 0.5, filter_size=3)) == 2
+    with pytest.raises(TypeError):
+        receptive_radius(MLP(2))
+
+
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_flatten_spectrum_is_the_shift_average_of_center(kind):
+    P = 5
+    center = torus_spectrum(ResCNN(1, 0.6, readout="center"), kind, 8, P=P)
+    flatten = torus_spectrum(ResCNN(1, 0.6, readout="flatten"), kind, 8, P=P)
+    assert np.max(np.abs(flatten - shift_average(center))) <= 64 * EPS
+
+
+def test_gap_eigenfunctions_are_shift_symmetrised_with_flatten_eigenvalues():
+    """On the discrete torus grid (n points per circle) the gap kernel maps the shift-symmetrised
+    harmonic f(z) = (1/P) sum_s cos(k . phi(tau_s z)) to lambda^flatten_k f(x), and a
+    non-invariant combination cos(k . phi) - cos(tau k . phi) to 0: exact identities of the
+    discrete Fourier transform, so they hold to rounding."""
+    P, n = 3, 8
+    arch = CNN(2, readout="gap")
+    flat = torus_spectrum(CNN(2, readout="flatten"), "ntk", n, P=P, normalize=False)
+    grid = np.array(list(itertools.product(range(n), repeat=P))) * (2 * np.pi / n)
+    X, Z = _circle_inputs(grid)
+    x = Z[[5, 77, 300]]                                    # points of the grid
+    K = gram(arch, x, Z, kind="ntk") / len(grid)           # quadrature weights 1/n^P
+    phi_x = grid[[5, 77, 300]]
+    for k in [(1, 0, 0), (1, 1, 0), (2, 1, 0), (1, 0, 2)]:
+        k = np.array(k)
+        shifts = [np.roll(k, s) for s in range(P)]
+        f_inv = lambda phi: np.mean([np.cos(phi @ ks) for ks in shifts], axis=0)
+        lam = flat[tuple(np.abs(k))]
+        assert np.max(np.abs(K @ f_inv(grid) - lam * f_inv(phi_x))) <= 1e3 * EPS * K.sum(1).max()
+        f_non = lambda phi: np.cos(phi @ k) - np.cos(phi @ shifts[1])
+        assert np.max(np.abs(K @ f_non(grid))) <= 1e3 * EPS * K.sum(1).max()
+
+
+def test_product_sphere_rule_reproduces_c0_3_two_pixel_reference():
+    """spectral.md §6.5: F = kappa1((t1 + t2)/2) on S^2 x S^2, reference values computed by a
+    tanh-sinh reduction to one dimension (15 digits printed); lambda_{1,0} = 1/12 exactly."""
+    k1 = lambda s: (np.sqrt(1 - s * s) + (np.pi - np.arccos(s)) * s) / np.pi
+    ref = {(0, 0): 0.345931136403602, (1, 0): 1 / 12, (1, 1): 0.00941784542097426,
+           (2, 2): 0.000140585739765893}
+    got = product_sphere_eigenvalues(lambda T: k1(np.clip(T.mean(axis=1), -1, 1)), 3, 2, list(ref), 200)
+    for g, (k, w) in zip(got, ref.items()):
+        # reference printed to 15 significant digits; rounding of the 200^2-term sum ~ 1e-14
+        assert abs(g - w) <= max(0.5e-15 * 10 ** math.ceil(math.log10(w)), 1e-14), (k, g, w)
+
+
+def test_product_sphere_rule_agrees_with_the_torus_rule_for_c0_2():
+    F = lambda T: multi_dot_kernel(ResCNN(1, 0.5, readout="flatten"), T, "nngp")
+    ks = [(0, 0, 0), (1, 0, 0), (1, 1, 0), (2, 0, 2)]
+    tor = torus_spectrum_converged(F, n=64, P=3)
+    quad = product_sphere_eigenvalues(F, 2, 3, ks, 160)
+    for k, q in zip(ks, quad):
+        assert abs(tor[k] - q) <= max(2 * tor.error[k], 1e-13), (k, tor[k], q)
