@@ -64,3 +64,41 @@ def local_slope(mus, k1, k2):
     """log(mu_k2/mu_k1)/log(k2/k1)."""
     import mpmath
     return float(mpmath.log(mus[k2] / mus[k1]) / mpmath.log(mpmath.mpf(k2) / k1))
+
+
+_TORI = {}
+
+
+def torus(arch, kind: str, n: int):
+    """Converged torus spectrum (rules n and 2n per axis) of a conv spec, cached per process."""
+    from numerics.multisphere import torus_spectrum_converged
+    key = (arch, kind, n)
+    if key not in _TORI:
+        _TORI[key] = torus_spectrum_converged(arch, kind, n)
+    return _TORI[key]
+
+
+#: rays through the frequency lattice of a 5-pixel receptive window (axis i = pixel i mod 5)
+RAYS5 = {
+    "e0 (centre pixel, even k)": (lambda k: (k, 0, 0, 0, 0), 2),
+    "e2 (edge pixel, even k)": (lambda k: (0, 0, k, 0, 0), 2),
+    "e0+e1 (adjacent pair)": (lambda k: (k, k, 0, 0, 0), 1),
+    "e-1+e1 (pair at distance 2)": (lambda k: (0, k, 0, 0, k), 1),
+    "e0+e2 (pair at distance 2)": (lambda k: (k, 0, k, 0, 0), 1),
+}
+
+
+def ray_points(S, ray, rel_err: float, floor: float):
+    """(k, lambda) along a ray where the doubling error is <= rel_err lambda and lambda > floor
+    (k >= 2; single-pixel rays use even k: odd ones can vanish by parity)."""
+    vec, step = ray
+    kmax = min(S.values.shape)
+    ks = np.arange(2, kmax, step)
+    lam, err = S.ray([vec(k) for k in ks])
+    ok = (lam > floor) & (err <= rel_err * lam)
+    return ks[ok], lam[ok]
+
+
+def loglog_slope(ks, lam):
+    """Least-squares slope of log lambda against log k."""
+    return float(np.polyfit(np.log(ks), np.log(lam), 1)[0])

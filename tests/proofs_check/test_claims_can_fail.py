@@ -4,6 +4,7 @@ import pytest
 
 from proofs_check.claims.belfer import slope_closed_form
 from proofs_check.registry import load_all
+from theory import ResCNN
 
 REG = load_all()
 
@@ -42,11 +43,15 @@ WRONG = {
     "GEIFMAN-EIGFUN": dict(invariant=("center", "flatten", "gap")),
     "GEIFMAN-LOCALITY": dict(xi=(0.377122441031625, 1 / 6, 0.041, 0.0)),   # a wrong constant
     "BARZILAI-LOCAL": dict(alphas=(0.25, 0.5, 1.0)),                  # the reversed alpha ordering
+    "BARZILAI-DECAY": dict(plain=ResCNN(1, 0.5, readout="center")),    # residual against itself: must hold
+    "GEIFMAN-DECAY": dict(model="exponential"),                       # claiming exponential decay
 }
 
 # claims whose verdict under the contract conventions is a negative finding (papers.md §11)
-DEFAULT_STATUS = {"BARZILAI-COND-NTK": "fails"}
-FLIPPED_STATUS = {"BARZILAI-COND-NTK": "holds"}
+# BARZILAI-DECAY: finite-k slopes differ, which cannot decide an asymptotic rate -> inconclusive;
+# fed the residual kernel as its own baseline the slopes coincide and the verdict must flip to holds
+DEFAULT_STATUS = {"BARZILAI-COND-NTK": "fails", "BARZILAI-DECAY": "inconclusive"}
+FLIPPED_STATUS = {"BARZILAI-COND-NTK": "holds", "BARZILAI-DECAY": "holds"}
 
 CHECKED = [cid for cid, c in REG.items() if c.check is not None]
 
