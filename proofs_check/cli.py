@@ -69,6 +69,43 @@ def _check(args):
     return 0
 
 
+def _load_callable(target: str):
+    """'package.module:function' (or 'path/to/file.py:function') -> the callable."""
+    import importlib
+    import importlib.util
+    import os
+    if ":" not in target:
+        raise SystemExit(f"reskernels conform: expected MODULE:FUNCTION, got {target!r}")
+    mod_name, fn_name = target.rsplit(":", 1)
+    if mod_name.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod_name))[0], mod_name)
+        if spec is None:
+            raise SystemExit(f"reskernels conform: cannot load {mod_name}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(mod_name)
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise SystemExit(f"reskernels conform: {fn_name!r} in {mod_name} is not a callable")
+    return fn
+
+
+def _conform(args):
+    from .conformance import conform, parse_spec
+    try:
+        spec = parse_spec(args.spec)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"reskernels conform: {e}") from None
+    fn = _load_callable(args.target)
+    report = conform(fn, spec, args.kind, rtol=args.rtol, atol=args.atol, max_examples=args.max_examples,
+                     seed=args.seed, dim=args.dim, pixels=args.pixels, channels=args.channels,
+                     properties=args.properties)
+    print(report)
+    return 0 if report.passed else 1
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="reskernels", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd")
@@ -85,6 +122,20 @@ def build_parser():
     ls = sub.add_parser("list", help="show the claim registry")
     ls.add_argument("--paper", nargs="+", metavar="NAME")
     ls.set_defaults(fn=_list)
+    cf = sub.add_parser("conform", help="run the property battery against your own kernel function")
+    cf.add_argument("target", metavar="MODULE:FUNCTION",
+                    help="a callable (X, Z) -> Gram matrix, e.g. mypkg.kernels:resntk or path/file.py:fn")
+    cf.add_argument("--spec", required=True, help='the spec it implements, e.g. "ResNet(depth=4, alpha=0.5)"')
+    cf.add_argument("--kind", default="ntk", choices=("ntk", "nngp"))
+    cf.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (default 1e-10)")
+    cf.add_argument("--atol", type=float, default=0.0)
+    cf.add_argument("--max-examples", type=int, default=40, help="hypothesis examples per property")
+    cf.add_argument("--seed", type=int, default=0)
+    cf.add_argument("--dim", type=int, default=4, help="input dimension for MLP / ResNet")
+    cf.add_argument("--pixels", type=int, default=5, help="signal length for CNN / ResCNN")
+    cf.add_argument("--channels", type=int, default=2, help="channels per pixel for CNN / ResCNN")
+    cf.add_argument("--properties", nargs="+", metavar="NAME", help="run only these properties")
+    cf.set_defaults(fn=_conform)
     i = sub.add_parser("info", help="versions and architectures")
     i.set_defaults(fn=_info)
     return p
