@@ -80,3 +80,20 @@ print("max |mean - exact| / s.e. =", float(np.max(np.abs(mean - exact) / se)))
 (v,) = run_claims(["ARORA-FC-NTK"])
 print(v.status, [m.name for m in v.measurements])
 assert v.status == "holds"
+
+# %% [markdown]
+# ## 6. Testing your own kernel implementation (conformance kit)
+#
+# `conform(fn, spec)` runs the suite's property battery against any `(X, Z) -> Gram` function and
+# returns one line per property with the worst error and, on failure, the smallest counterexample
+# hypothesis found.  Below, a kernel that forgot the He factor 2 (weight_var = 1) is caught; in a
+# test suite, `conform(...).raise_if_failed()` is the whole test.
+
+# %%
+from proofs_check.conformance import conform
+
+spec = ResNet(4, 0.5)
+print(conform(lambda X, Z: gram(spec, X, Z), spec, max_examples=10))
+buggy = conform(lambda X, Z: gram(spec.replace(weight_var=1.0), X, Z), spec, max_examples=10)
+print(buggy)
+assert not buggy.passed and buggy.failures[0].counterexample is not None

@@ -117,4 +117,6 @@ def attenuation(v, level, p):
 
 record("TIRER-STABLE-TRAINING", "tirer", "§5 claim 4",
        "The ResNet's NTK stays constant during training at infinite width.", "[abstract]",
-       "no infinite-width numerical content; a finite-width drift study is not implemented yet")
+       "no infinite-width numerical content (at infinite width the NTK is constant by construction); the "
+       "optional finite-width drift study of papers.md (widths 256 vs 1024 after a few GD steps) is not part "
+       "of this suite yet")
