@@ -86,5 +86,25 @@ class MpmathBackend:
         return +mpmath.pi
 
 
+class CupyBackend(NumpyBackend):
+    """float64 on a CUDA GPU: the numpy backend's operations taken from CuPy."""
+    name = "cupy-float64"
+
+    def __init__(self):
+        import cupy
+        self.sqrt, self.arcsin = cupy.sqrt, cupy.arcsin
+        self.minimum, self.maximum, self.where = cupy.minimum, cupy.maximum, cupy.where
+        self.sin, self.cos = cupy.sin, cupy.cos
+
+
 NUMPY = NumpyBackend()
 MPMATH = MpmathBackend()
+
+
+def backend_for(name: str):
+    """The recursion backend of an array backend name ("numpy", "cupy")."""
+    if name == "numpy":
+        return NUMPY
+    if name == "cupy":
+        return CupyBackend()
+    raise ValueError(f"unknown backend {name!r}")

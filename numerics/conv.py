@@ -90,20 +90,21 @@ def _patch(M, th, tw):
     return _mean_shifts(_mean_shifts(M, th, M.ndim - 2), tw, M.ndim - 1)
 
 
-def _phi(M, Sx, Sz, c):
+def _phi(M, Sx, Sz, c, xp=np):
     """(Phi1(M), Phi0(M)) entrywise; Sx, Sz broadcast to M's shape (pixel variances).
 
     rho = M / sqrt(Sx Sz): for the same pixel of the same input M and S hold bitwise equal
     values and sqrt(S * S) == S in IEEE arithmetic, so rho = 1 exactly (no sqrt(eps) loss).
     A zero-variance pixel gets rho := 0 (its Phi1 is 0 and its Phi0 never matters)."""
-    g = np.sqrt(Sx * Sz)
-    rho = np.divide(M, g, out=np.zeros(np.broadcast_shapes(M.shape, g.shape)), where=g > 0)
-    np.clip(rho, -1.0, 1.0, out=rho)
-    # rho itself carries the rounding here, so theta = arccos(rho) loses nothing more than the
-    # half-angle route would; rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly
-    theta = np.arccos(rho)
+    g = xp.sqrt(Sx * Sz)
+    pos = g > 0
+    rho = xp.where(pos, M / xp.where(pos, g, 1.0), 0.0)
+    xp.clip(rho, -1.0, 1.0, out=rho)
+    # rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly; a rho rounded below 1 for parallel
+    # pixels of *different* inputs costs ~sqrt(eps) in theta (the conformance kit measures 3e-9)
+    theta = xp.arccos(rho)
     pt = np.pi - theta
-    k1 = np.sqrt(1.0 - rho * rho)
+    k1 = xp.sqrt(1.0 - rho * rho)
     k1 += pt * rho
     k1 /= np.pi                 # kappa1: exactly 1 at rho = 1
     k1 *= g                     # then g, then c/2: the same operations as _variances
@@ -134,7 +135,7 @@ def _variances(arch, G0, th, tw, ts_h, ts_w):
     return out
 
 
-def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk):
+def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np):
     """Run the normalised recursion on a tile; returns (K, Theta) before the readout.
 
     G: stem inner products (..., H, W) already averaged over stem taps and times input_var.
@@ -143,11 +144,11 @@ def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk):
     c = arch.weight_var
     hidden = arch.trained == "hidden"
     K = G
-    T = np.zeros_like(K) if hidden else K.copy()
+    T = xp.zeros_like(K) if hidden else K.copy()
     if isinstance(arch, CNN):
         L = arch.depth
         for l in range(1, L + 1):
-            p1, p0 = _phi(K, Sx_list[l - 1], Sz_list[l - 1], c)
+            p1, p0 = _phi(K, Sx_list[l - 1], Sz_list[l - 1], c, xp)
             last = l == L
             if want_ntk:
                 T = (p0 * T) if (hidden and last) else (p1 + p0 * T)
@@ -160,7 +161,7 @@ def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk):
     for l, a in enumerate(arch.block_gains(), start=1):
         S_x, S_z = Sx_list[l - 1], Sz_list[l - 1]
         PK = _patch(K, th, tw)
-        p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c)
+        p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c, xp)
         alpha2 = a / (c / 2)
         Pp1 = _patch(p1, th, tw)
         if want_ntk:
@@ -178,110 +179,142 @@ def _readout(M, readout):
     return M.mean(axis=(2, 3, 4)) if readout == "flatten" else M.sum(axis=(2, 3, 4))
 
 
-def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
-              memory_budget: int = 256 * 2**20, n_threads: int | None = None,
-              progress: bool | None = None, _unscaled: bool = False) -> np.ndarray:
-    """Gram matrix of a CNN / ResCNN kernel (see the module docstring and :func:`numerics.gram`).
+class ConvGramPlan:
+    """A conv Gram matrix as a grid of independent tiles (the one code path of every executor).
 
-    ``_unscaled`` (internal) returns the kernel divided by its layer scale, finite at any depth."""
-    check_kind(kind)
-    Xg, dims = _as_grid(X, "X")
-    symmetric = Z is None
-    if symmetric:
-        Zg = Xg
-    else:
-        Zg, dz = _as_grid(Z, "Z")
-        if dz != dims:
-            raise ValueError(f"X and Z must both be 1-D signals or both 2-D images, got ranks "
-                             f"{np.ndim(X)} and {np.ndim(Z)}")
-        if Zg.shape[1:] != Xg.shape[1:]:
-            raise ValueError(f"X and Z must have the same spatial shape and channels, got "
-                             f"{Xg.shape[1:]} and {Zg.shape[1:]}")
-    n, H, W, C = Xg.shape
-    m = Zg.shape[0]
-    q, s = arch.filter_size, arch.stem_size
-    for name, size in (("filter_size", q), ("stem_size", s)):
-        if size > W or (dims == 2 and size > H):
-            raise ValueError(f"{name}={size} is larger than the signal ({H}x{W} positions)"
-                             if dims == 2 else f"{name}={size} is larger than the signal ({W} positions)")
-    th, tw = _taps(q, dims, H), _taps(q, dims, W)
-    tsh, tsw = _taps(s, dims, H), _taps(s, dims, W)
-    scale_log = arch.log_diag_scale() - math.log(arch.input_var)  # input_var is already in the stem
-    if _unscaled:
-        normalize, scale_log = False, 0.0
-    if not normalize and scale_log > 700:
-        raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
-                            "use normalize=True")
-    scale = 1.0 if normalize else math.exp(scale_log)
-    want_ntk = kind == "ntk"
-    Gx = np.einsum("nhwc,nhwc->nhw", Xg, Xg)
-    Gz = Gx if symmetric else np.einsum("nhwc,nhwc->nhw", Zg, Zg)
-    Sx_all = _variances(arch, Gx, th, tw, tsh, tsw)
-    Sz_all = Sx_all if symmetric else _variances(arch, Gz, th, tw, tsh, tsw)
-    offsets = [(0, 0)] if arch.readout in ("flatten", "center") else [(rh, rw) for rh in range(H) for rw in range(W)]
-    threads = n_threads or os.cpu_count() or 1
-    P = H * W
-    # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor and
-    # within the memory budget (_TEMPS tensors per thread)
-    entries = max(P, min(_TILE_ENTRIES, memory_budget // (threads * _TEMPS * 8)))
-    r_chunk = max(1, min(len(offsets), entries // (16 * P)))
-    side = max(1, int(math.isqrt(max(1, entries // (r_chunk * P)))))
-    tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, m))
-             for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, m, side)]
-    out = np.zeros((n, m))
+    ``plan.tiles`` lists (i0, i1, j0, j1); ``plan.block(tile)`` returns that tile's values
+    (before the layer scale, as a host float64 array) and depends on nothing but the plan and the
+    tile, so it may run in this process, in a thread, on a Dask worker or on a GPU (``backend``)
+    with identical results for the same backend; ``plan.finish(out)`` mirrors the upper triangle
+    and applies the normalisation or the layer scale.  See :mod:`numerics.tiles` for executors.
+    """
 
-    def work(tile):
+    def __init__(self, arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
+                 memory_budget: int = 256 * 2**20, n_threads: int | None = None, backend: str = "numpy",
+                 _unscaled: bool = False):
+        from .tiles import array_module
+        check_kind(kind)
+        Xg, dims = _as_grid(X, "X")
+        symmetric = Z is None
+        if symmetric:
+            Zg = Xg
+        else:
+            Zg, dz = _as_grid(Z, "Z")
+            if dz != dims:
+                raise ValueError(f"X and Z must both be 1-D signals or both 2-D images, got ranks "
+                                 f"{np.ndim(X)} and {np.ndim(Z)}")
+            if Zg.shape[1:] != Xg.shape[1:]:
+                raise ValueError(f"X and Z must have the same spatial shape and channels, got "
+                                 f"{Xg.shape[1:]} and {Zg.shape[1:]}")
+        n, H, W, C = Xg.shape
+        q, s = arch.filter_size, arch.stem_size
+        for name, size in (("filter_size", q), ("stem_size", s)):
+            if size > W or (dims == 2 and size > H):
+                raise ValueError(f"{name}={size} is larger than the signal ({H}x{W} positions)"
+                                 if dims == 2 else f"{name}={size} is larger than the signal ({W} positions)")
+        self.arch, self.kind, self.backend = arch, kind, backend
+        self.xp = array_module(backend)
+        self.X, self.Z = X, Z
+        self.Xg, self.Zg, self.symmetric = Xg, Zg, symmetric
+        self.n, self.m = n, Zg.shape[0]
+        self.H, self.W = H, W
+        self.th, self.tw = _taps(q, dims, H), _taps(q, dims, W)
+        self.tsh, self.tsw = _taps(s, dims, H), _taps(s, dims, W)
+        scale_log = arch.log_diag_scale() - math.log(arch.input_var)  # input_var is already in the stem
+        if _unscaled:
+            normalize, scale_log = False, 0.0
+        if not normalize and scale_log > 700:
+            raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
+                                "use normalize=True")
+        self.normalize = normalize
+        self.scale = 1.0 if normalize else math.exp(scale_log)
+        xp = self.xp
+        Gx = np.einsum("nhwc,nhwc->nhw", Xg, Xg)
+        Gz = Gx if symmetric else np.einsum("nhwc,nhwc->nhw", Zg, Zg)
+        self.Sx_all = _variances(arch, Gx, self.th, self.tw, self.tsh, self.tsw)
+        self.Sz_all = self.Sx_all if symmetric else _variances(arch, Gz, self.th, self.tw, self.tsh, self.tsw)
+        self.offsets = ([(0, 0)] if arch.readout in ("flatten", "center")
+                        else [(rh, rw) for rh in range(H) for rw in range(W)])
+        threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
+        P = H * W
+        # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor (on the
+        # CPU; a GPU takes what the budget allows) and within the memory budget (_TEMPS tensors per thread)
+        cap = _TILE_ENTRIES if backend == "numpy" else memory_budget // (_TEMPS * 8)
+        entries = max(P, min(cap, memory_budget // (threads * _TEMPS * 8)))
+        self.r_chunk = max(1, min(len(self.offsets), entries // (16 * P)))
+        side = max(1, int(math.isqrt(max(1, entries // (self.r_chunk * P)))))
+        self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
+                      for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
+        self.threads = threads
+        del xp
+
+    def __getstate__(self):           # modules do not pickle: the workers re-import the backend
+        state = dict(self.__dict__)
+        state.pop("xp", None)
+        return state
+
+    def __setstate__(self, state):
+        from .tiles import array_module
+        self.__dict__.update(state)
+        self.xp = array_module(self.backend)
+
+    def block(self, tile) -> np.ndarray:
+        """The tile's kernel values before the layer scale (host float64 array)."""
+        from .tiles import to_host
+        xp, arch = self.xp, self.arch
         i0, i1, j0, j1 = tile
-        xs, zs = Xg[i0:i1], Zg[j0:j1]
-        acc = np.zeros((i1 - i0, j1 - j0))
-        for k0 in range(0, len(offsets), r_chunk):
-            offs = offsets[k0:k0 + r_chunk]
+        xs, zs = xp.asarray(self.Xg[i0:i1]), xp.asarray(self.Zg[j0:j1])
+        Sx = [xp.asarray(S[i0:i1, None, None]) for S in self.Sx_all]
+        Sz_host = [S[j0:j1] for S in self.Sz_all]
+        acc = xp.zeros((i1 - i0, j1 - j0))
+        want_ntk = self.kind == "ntk"
+        for k0 in range(0, len(self.offsets), self.r_chunk):
+            offs = self.offsets[k0:k0 + self.r_chunk]
             # z rolled so that position i holds pixel i + r: (b, R, H, W, C)
-            zr = np.stack([np.roll(zs, (-rh, -rw), axis=(1, 2)) for rh, rw in offs], axis=1)
-            G = arch.input_var * _patch(np.einsum("ahwc,brhwc->abrhw", xs, zr), tsh, tsw)
-            Sx = [S[i0:i1, None, None] for S in Sx_all]
-            Sz = [np.stack([np.roll(S[j0:j1], (-rh, -rw), axis=(1, 2)) for rh, rw in offs], 1)[None]
-                  for S in Sz_all]
-            K, T = _recursion(arch, G, Sx, Sz, th, tw, want_ntk)
+            zr = xp.stack([xp.roll(zs, (-rh, -rw), axis=(1, 2)) for rh, rw in offs], axis=1)
+            G = arch.input_var * _patch(xp.einsum("ahwc,brhwc->abrhw", xs, zr), self.tsh, self.tsw)
+            Sz = [xp.stack([xp.roll(xp.asarray(S), (-rh, -rw), axis=(1, 2)) for rh, rw in offs], 1)[None]
+                  for S in Sz_host]
+            K, T = _recursion(arch, G, Sx, Sz, self.th, self.tw, want_ntk, xp)
             acc += _readout(T if want_ntk else K, arch.readout)
         if arch.readout == "gap":
-            acc /= (H * W) ** 2
-        out[i0:i1, j0:j1] = acc
-        return None
+            acc /= (self.H * self.W) ** 2
+        return to_host(acc)
 
-    show = progress if progress is not None else (len(tiles) >= 200 and sys.stderr.isatty())
-    done = 0
+    def finish(self, out: np.ndarray) -> np.ndarray:
+        """Mirror (symmetric case), then normalise or scale; ``out`` holds every tile's block."""
+        if self.symmetric:
+            iu = np.triu_indices(self.n, 1)
+            out[(iu[1], iu[0])] = out[iu]
+        if self.normalize:
+            if self.symmetric:
+                dx = dz = np.diag(out).copy()
+            else:
+                one = lambda A: gram_conv(self.arch, A, None, self.kind, n_threads=1, progress=False,
+                                          backend=self.backend, _unscaled=True)[0, 0]
+                dx = np.array([one(self.X[i:i + 1]) for i in range(self.n)])
+                dz = np.array([one(self.Z[i:i + 1]) for i in range(self.m)])
+            if np.any(dx <= 0) or np.any(dz <= 0):
+                raise ValueError("normalize=True is undefined for inputs with K(x,x) = 0")
+            return out / np.sqrt(np.outer(dx, dz))   # sqrt(d * d) == d: an exact unit diagonal
+        out *= self.scale
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError("non-finite kernel values: rescale the inputs or use normalize=True")
+        return out
 
-    def report():
-        if show:
-            print(f"\rgram {arch.slug}: {done}/{len(tiles)} tiles", end="", file=sys.stderr, flush=True)
 
-    if threads == 1 or len(tiles) == 1:
-        for tile in tiles:
-            work(tile)
-            done += 1
-            report()
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for _ in pool.map(work, tiles):
-                done += 1
-                report()
-    if show:
-        print(file=sys.stderr)
-    if symmetric:
-        iu = np.triu_indices(n, 1)
-        out[(iu[1], iu[0])] = out[iu]
-    if normalize:
-        if symmetric:
-            dx = dz = np.diag(out).copy()
-        else:
-            one = lambda A: gram_conv(arch, A, None, kind, n_threads=1, progress=False, _unscaled=True)[0, 0]
-            dx = np.array([one(X[i:i + 1]) for i in range(n)])
-            dz = np.array([one(Z[i:i + 1]) for i in range(m)])
-        if np.any(dx <= 0) or np.any(dz <= 0):
-            raise ValueError("normalize=True is undefined for inputs with K(x,x) = 0")
-        return out / np.sqrt(np.outer(dx, dz))   # sqrt(d * d) == d: an exact unit diagonal
-    out *= scale
-    if not np.all(np.isfinite(out)):
-        raise FloatingPointError("non-finite kernel values: rescale the inputs or use normalize=True")
-    return out
+def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
+              memory_budget: int = 256 * 2**20, n_threads: int | None = None,
+              progress: bool | None = None, backend: str = "numpy", client=None, store=None,
+              _unscaled: bool = False) -> np.ndarray:
+    """Gram matrix of a CNN / ResCNN kernel (see the module docstring and :func:`numerics.gram`).
+
+    ``backend``: "numpy" (threads) or "cupy" (one GPU, float64); ``client``: a dask.distributed
+    Client to run the tiles on; ``store``: a directory where finished tiles are kept, so that an
+    interrupted job resumes (:func:`numerics.tiles.execute`).
+    ``_unscaled`` (internal) returns the kernel divided by its layer scale, finite at any depth."""
+    from .tiles import execute
+    plan = ConvGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
+                        n_threads=n_threads, backend=backend, _unscaled=_unscaled)
+    out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")
+    return plan.finish(out)

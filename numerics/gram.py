@@ -71,23 +71,104 @@ def _unit_rows(A):
     return unit, norms
 
 
-def half_angles(Xu, Zu):
-    """(sin(theta/2), cos(theta/2)) for all pairs of unit (or zero) rows."""
+def half_angles(Xu, Zu, xp=np):
+    """(sin(theta/2), cos(theta/2)) for all pairs of unit (or zero) rows (numpy or CuPy arrays)."""
     t = Xu @ Zu.T
-    np.clip(t, -1.0, 1.0, out=t)
+    xp.clip(t, -1.0, 1.0, out=t)
     su2 = (1.0 - t) * 0.5
     sv2 = (1.0 + t) * 0.5
     for sign, target, other in ((-1.0, su2, sv2), (1.0, sv2, su2)):
         mask = (t > _NEAR) if sign < 0 else (t < -_NEAR)
-        ii, jj = np.nonzero(mask)
+        ii, jj = xp.nonzero(mask)
         step = max(1, (1 << 20) // max(1, Xu.shape[1]))
-        for s in range(0, ii.size, step):
+        for s in range(0, int(ii.size), step):
             i, j = ii[s:s + step], jj[s:s + step]
             diff = Xu[i] + sign * Zu[j]
-            val = np.einsum("ij,ij->i", diff, diff) * 0.25
+            val = xp.einsum("ij,ij->i", diff, diff) * 0.25
             target[i, j] = val
             other[i, j] = 1.0 - val
-    return np.sqrt(su2), np.sqrt(sv2)
+    return xp.sqrt(su2), xp.sqrt(sv2)
+
+
+class FCGramPlan:
+    """A fully connected Gram matrix as a grid of independent tiles (see :mod:`numerics.tiles`).
+
+    ``block(tile)`` computes the half angles of the tile's pairs from one matrix product (corrected
+    by explicit differences where |t| > 0.9), runs the half-angle recursion and scales by
+    exp(log_diag_scale) |x| |z| (or divides by the normalised diagonal)."""
+
+    def __init__(self, arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
+                 memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None,
+                 backend: str = "numpy"):
+        from .tiles import array_module
+        check_kind(kind)
+        X = as_float_array(X, "X", 2)
+        symmetric = Z is None
+        Zm = X if symmetric else as_float_array(Z, "Z", 2)
+        if Zm.shape[1] != X.shape[1]:
+            raise ValueError(f"X and Z must have the same feature dimension, got X with "
+                             f"{X.shape[1]} and Z with {Zm.shape[1]} columns")
+        self.arch, self.kind, self.normalize, self.backend = arch, kind, normalize, backend
+        self.xp = array_module(backend)
+        self.X, self.Z = X, (None if symmetric else Zm)
+        self.n, self.m, self.symmetric = X.shape[0], Zm.shape[0], symmetric
+        self.Xu, self.nx = _unit_rows(X)
+        self.Zu, self.nz = (self.Xu, self.nx) if symmetric else _unit_rows(Zm)
+        if normalize and (np.any(self.nx == 0) or np.any(self.nz == 0)):
+            raise ValueError("normalize=True is undefined for zero input vectors (K(x,x) = 0)")
+        self.diag = normalized_diagonal(arch, kind)
+        if normalize and self.diag == 0:
+            raise ValueError(f"normalize=True is undefined: {arch} has K(x,x) = 0 for kind={kind!r}")
+        self.scale = 1.0
+        if not normalize:
+            logscale = arch.log_diag_scale()
+            if logscale > 700:
+                raise OverflowError(
+                    f"the unnormalised kernel of {arch.slug} has diagonal scale exp({logscale:.1f}), "
+                    "beyond float64; use gram(..., normalize=True) for the normalised kernel")
+            self.scale = math.exp(logscale)
+        self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
+        if backend == "numpy":
+            per_thread = max(1, memory_budget // (self.threads * _TEMPS_PER_ENTRY * 8))
+            block = max(16, min(tile, int(math.isqrt(per_thread))))
+        else:   # one GPU: tiles as large as the budget allows
+            block = max(16, int(math.isqrt(max(1, memory_budget // (_TEMPS_PER_ENTRY * 8)))))
+        self.tiles = list(_tiles(self.n, self.m, block, symmetric))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("xp", None)
+        return state
+
+    def __setstate__(self, state):
+        from .tiles import array_module
+        self.__dict__.update(state)
+        self.xp = array_module(self.backend)
+
+    def block(self, tile) -> np.ndarray:
+        from .backends import backend_for
+        from .tiles import to_host
+        xp = self.xp
+        i0, i1, j0, j1 = tile
+        su, sv = half_angles(xp.asarray(self.Xu[i0:i1]), xp.asarray(self.Zu[j0:j1]), xp)
+        rho, T = half_angle_recursion(self.arch, su, sv, backend_for(self.backend),
+                                      want_ntk=self.kind == "ntk")
+        val = T if self.kind == "ntk" else rho
+        if self.normalize:
+            val = val / self.diag
+        else:
+            val = val * self.scale * xp.outer(xp.asarray(self.nx[i0:i1]), xp.asarray(self.nz[j0:j1]))
+        return to_host(val)
+
+    def finish(self, out: np.ndarray) -> np.ndarray:
+        if self.symmetric:   # mirror the upper triangle: exact symmetry
+            iu = np.triu_indices(self.n, 1)
+            out[(iu[1], iu[0])] = out[iu]
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(
+                "non-finite kernel values: the inputs' norms times the diagonal scale "
+                "overflow float64; rescale X or use normalize=True")
+        return out
 
 
 def _tiles(n, m, block, symmetric):
@@ -98,7 +179,7 @@ def _tiles(n, m, block, symmetric):
 
 def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
          memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None,
-         progress: bool | None = None) -> np.ndarray:
+         progress: bool | None = None, backend: str = "numpy", client=None, store=None) -> np.ndarray:
     """Exact float64 Gram matrix of an infinite-width kernel.
 
     Parameters
@@ -110,7 +191,13 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     memory_budget : bytes of temporaries summed over threads (bounds the tile size)
     tile : largest tile edge; 128 keeps a tile's temporaries in cache
     n_threads : worker threads (default: the number of CPUs)
-    progress : conv kernels: print a tile counter on stderr (default: automatic)
+    progress : print a tile counter on stderr (default: on for >= 200 tiles on a terminal)
+    backend : "numpy" (float64, threads) or "cupy" (float64 on one CUDA GPU; optional dependency)
+    client : a ``dask.distributed.Client``: run the tiles on its workers (optional dependency)
+    store : a directory keeping finished tiles on disk; the same call resumes an interrupted job
+
+    All executors compute the same tiles with the same function (:mod:`numerics.tiles`), so the
+    result does not depend on threads, workers or interruptions (bit for bit, per backend).
 
     Returns
     -------
@@ -129,64 +216,16 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         from .conv import gram_conv, is_conv
         if is_conv(arch):
             return gram_conv(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
-                             n_threads=n_threads, progress=progress)
+                             n_threads=n_threads, progress=progress, backend=backend, client=client,
+                             store=store)
         raise TypeError(f"gram expects an architecture spec (MLP, ResNet, CNN, ResCNN), "
                         f"got {type(arch).__name__}")
-    X = as_float_array(X, "X", 2)
-    symmetric = Z is None
-    Zm = X if symmetric else as_float_array(Z, "Z", 2)
-    if Zm.shape[1] != X.shape[1]:
-        raise ValueError(f"X and Z must have the same feature dimension, got X with "
-                         f"{X.shape[1]} and Z with {Zm.shape[1]} columns")
-    n, m = X.shape[0], Zm.shape[0]
-    Xu, nx = _unit_rows(X)
-    Zu, nz = (Xu, nx) if symmetric else _unit_rows(Zm)
-    if normalize and (np.any(nx == 0) or np.any(nz == 0)):
-        raise ValueError("normalize=True is undefined for zero input vectors (K(x,x) = 0)")
-    diag = normalized_diagonal(arch, kind)
-    if normalize and diag == 0:
-        raise ValueError(f"normalize=True is undefined: {arch} has K(x,x) = 0 for kind={kind!r}")
-    if not normalize:
-        logscale = arch.log_diag_scale()
-        if logscale > 700:
-            raise OverflowError(
-                f"the unnormalised kernel of {arch.slug} has diagonal scale exp({logscale:.1f}), "
-                "beyond float64; use gram(..., normalize=True) for the normalised kernel")
-        scale = math.exp(logscale)
-    out = np.empty((n, m), dtype=np.float64)
-    if n == 0 or m == 0:
-        return out
-    threads = n_threads or os.cpu_count() or 1
-    per_thread = max(1, memory_budget // (threads * _TEMPS_PER_ENTRY * 8))
-    block = max(16, min(tile, int(math.isqrt(per_thread))))
-    want_ntk = kind == "ntk"
-
-    def work(tile):
-        i0, i1, j0, j1 = tile
-        su, sv = half_angles(Xu[i0:i1], Zu[j0:j1])
-        rho, T = half_angle_recursion(arch, su, sv, NUMPY, want_ntk=want_ntk)
-        val = T if want_ntk else rho
-        if normalize:
-            val = val / diag
-        else:
-            val = val * scale * np.outer(nx[i0:i1], nz[j0:j1])
-        if symmetric and j0 == i0:  # mirror the upper triangle: exact symmetry
-            val = np.triu(val) + np.triu(val, 1).T
-        out[i0:i1, j0:j1] = val
-        if symmetric and j0 != i0:
-            out[j0:j1, i0:i1] = val.T
-        return None
-
-    tiles = list(_tiles(n, m, block, symmetric))
-    if threads == 1 or len(tiles) == 1:
-        for tile in tiles:
-            work(tile)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for _ in pool.map(work, tiles):
-                pass
-    if not np.all(np.isfinite(out)):
-        raise FloatingPointError(
-            "non-finite kernel values: the inputs' norms times the diagonal scale "
-            "overflow float64; rescale X or use normalize=True")
-    return out
+    if backend not in ("numpy", "cupy"):
+        raise ValueError(f"unknown backend {backend!r}; expected 'numpy' or 'cupy'")
+    from .tiles import execute
+    plan = FCGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget, tile=tile,
+                      n_threads=n_threads, backend=backend)
+    if plan.n == 0 or plan.m == 0:
+        return np.empty((plan.n, plan.m))
+    out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")
+    return plan.finish(out)
