@@ -142,7 +142,13 @@ def test_cupy_backend_matches_numpy(arch, data, kw):
     K_gpu = gram(arch, X, backend="cupy", **kw)
     K_cpu = gram(arch, X, **kw)
     scale = np.sqrt(np.outer(np.diag(K_cpu), np.diag(K_cpu)))
-    # different libm (arccos, sqrt) on the GPU: a few ulps per layer, not bit-identical
-    assert np.max(np.abs(K_gpu - K_cpu) / scale) <= 1e-13
+    # different libm (arccos, sqrt) on the GPU: a few ulps per operation, amplified like any
+    # rounding by the conditioning eps / theta of nearly parallel pixels (see test_conv)
+    pix = X.reshape(-1, X.shape[-1])
+    pix = pix / np.linalg.norm(pix, axis=1, keepdims=True)
+    cos = np.clip(np.abs(pix @ pix.T), 0, 1)[~np.eye(len(pix), dtype=bool)]
+    cond = max(1.0, 1.0 / max(float(np.arccos(cos.max())), 1e-8))
+    err = np.max(np.abs(K_gpu - K_cpu) / scale)
+    assert err <= 100 * np.finfo(float).eps * (arch.depth + 2) * cond, (err, cond)
     assert np.array_equal(K_gpu, gram(arch, X, backend="cupy", **kw))       # deterministic
     assert np.array_equal(K_gpu, K_gpu.T)
