@@ -86,8 +86,48 @@ def _mean_shifts(M, taps, axis):
 def _patch(M, th, tw):
     """[P M]_i = mean over the q x q taps of M_{i + d}, circular along the last two axes.
 
-    The tap set is a product, so P is separable: one mean of shifted views per axis."""
+    The tap set is a product, so P is separable: one mean of shifted views per axis.  On a GPU
+    (CuPy array) one fused kernel reads the q x q neighbourhood instead (one memory pass)."""
+    if type(M).__module__.startswith("cupy"):
+        return _patch_gpu(M, th, tw)
     return _mean_shifts(_mean_shifts(M, th, M.ndim - 2), tw, M.ndim - 1)
+
+
+_PATCH_KERNELS = {}
+
+
+def _patch_gpu(M, th, tw):
+    import cupy
+    if len(th) == 1 and len(tw) == 1:
+        return M
+    H, W = M.shape[-2], M.shape[-1]
+    rh, rw = (len(th) - 1) // 2, (len(tw) - 1) // 2
+    key = (rh, rw)
+    kern = _PATCH_KERNELS.get(key)
+    if kern is None:
+        kern = cupy.ElementwiseKernel(
+            "raw float64 M, int64 H, int64 W", "float64 out",
+            f"""
+            long long w = i % W;
+            long long h = (i / W) % H;
+            long long base = i - h * W - w;
+            double acc = 0.0;
+            for (int a = -{rh}; a <= {rh}; ++a) {{
+                long long hh = (h + a + H) % H;
+                double row = 0.0;
+                for (int b = -{rw}; b <= {rw}; ++b) {{
+                    long long ww = (w + b + W) % W;
+                    row += M[base + hh * W + ww];
+                }}
+                acc += row * (1.0 / {2 * rw + 1});
+            }}
+            out = acc * (1.0 / {2 * rh + 1});
+            """, f"reskernels_patch_{rh}_{rw}")
+        _PATCH_KERNELS[key] = kern
+    M = cupy.ascontiguousarray(M)
+    out = cupy.empty_like(M)
+    kern(M, H, W, out)
+    return out
 
 
 _PHI_KERNELS = {}
@@ -202,6 +242,26 @@ def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np):
     return K, T
 
 
+def _offset_index(offs, H, W, xp):
+    """Index arrays (R, H, W) with A[:, ih, iw][:, r, i] = A[:, i + offset_r] (circular): all the
+    rolled copies of a chunk of offsets in one gather (equal to stacking np.roll(A, -offset))."""
+    rh = np.array([o[0] for o in offs])[:, None, None]
+    rw = np.array([o[1] for o in offs])[:, None, None]
+    ih = (np.arange(H)[None, :, None] + rh) % H
+    iw = (np.arange(W)[None, None, :] + rw) % W
+    ih, iw = np.broadcast_arrays(ih, iw)
+    return xp.asarray(ih), xp.asarray(iw)
+
+
+def _channel_dot(A, B, xp):
+    """sum_c A[..., c] B[..., c] (broadcasting), one product per channel accumulated in channel
+    order: the same operations for pair covariances and pixel variances on every backend."""
+    out = A[..., 0] * B[..., 0]
+    for ch in range(1, A.shape[-1]):
+        out += A[..., ch] * B[..., ch]
+    return out
+
+
 def _readout(M, readout):
     """M: (a, b, R, H, W) -> (a, b) for the readout (R = offsets in this chunk)."""
     if readout == "center":
@@ -259,8 +319,10 @@ class ConvGramPlan:
         self.normalize = normalize
         self.scale = 1.0 if normalize else math.exp(scale_log)
         xp = self.xp
-        Gx = np.einsum("nhwc,nhwc->nhw", Xg, Xg)
-        Gz = Gx if symmetric else np.einsum("nhwc,nhwc->nhw", Zg, Zg)
+        # pixel variances with the very operations the tiles use (same array module, same channel
+        # products, same patch kernels), so that the same pixel of the same input has rho = 1 exactly
+        Gx = _channel_dot(xp.asarray(Xg), xp.asarray(Xg), xp)
+        Gz = Gx if symmetric else _channel_dot(xp.asarray(Zg), xp.asarray(Zg), xp)
         self.Sx_all = _variances(arch, Gx, self.th, self.tw, self.tsh, self.tsw)
         self.Sz_all = self.Sx_all if symmetric else _variances(arch, Gz, self.th, self.tw, self.tsh, self.tsw)
         self.offsets = ([(0, 0)] if arch.readout in ("flatten", "center")
@@ -294,23 +356,17 @@ class ConvGramPlan:
         xp, arch = self.xp, self.arch
         i0, i1, j0, j1 = tile
         xs, zs = xp.asarray(self.Xg[i0:i1]), xp.asarray(self.Zg[j0:j1])
-        Sx = [xp.asarray(S[i0:i1, None, None]) for S in self.Sx_all]
+        Sx = [S[i0:i1, None, None] for S in self.Sx_all]
         Sz_host = [S[j0:j1] for S in self.Sz_all]
         acc = xp.zeros((i1 - i0, j1 - j0))
         want_ntk = self.kind == "ntk"
         for k0 in range(0, len(self.offsets), self.r_chunk):
             offs = self.offsets[k0:k0 + self.r_chunk]
             # z rolled so that position i holds pixel i + r: (b, R, H, W, C)
-            zr = xp.stack([xp.roll(zs, (-rh, -rw), axis=(1, 2)) for rh, rw in offs], axis=1)
-            if xp is np:
-                G0 = np.einsum("ahwc,brhwc->abrhw", xs, zr)
-            else:   # few channels: one fused multiply-add per channel beats a batched GEMM
-                G0 = xs[:, None, None, :, :, 0] * zr[None, :, :, :, :, 0]
-                for ch in range(1, xs.shape[-1]):
-                    G0 += xs[:, None, None, :, :, ch] * zr[None, :, :, :, :, ch]
-            G = arch.input_var * _patch(G0, self.tsh, self.tsw)
-            Sz = [xp.stack([xp.roll(xp.asarray(S), (-rh, -rw), axis=(1, 2)) for rh, rw in offs], 1)[None]
-                  for S in Sz_host]
+            ih, iw = _offset_index(offs, self.H, self.W, xp)
+            zr = zs[:, ih, iw]
+            G = arch.input_var * _patch(_channel_dot(xs[:, None, None], zr[None], xp), self.tsh, self.tsw)
+            Sz = [S[:, ih, iw][None] for S in Sz_host]
             K, T = _recursion(arch, G, Sx, Sz, self.th, self.tw, want_ntk, xp)
             acc += _readout(T if want_ntk else K, arch.readout)
         if arch.readout == "gap":
