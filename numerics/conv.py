@@ -96,17 +96,20 @@ def _patch(M, th, tw):
 _PATCH_KERNELS = {}
 
 
-def _patch_gpu(M, th, tw):
+def _patch_gpu(M, th, tw, add=None, mul=None):
+    """mul * P(M + add) in one pass on the GPU (``add`` / ``mul`` optional, same shape as M)."""
     import cupy
     if len(th) == 1 and len(tw) == 1:
-        return M
+        out = M if add is None else M + add
+        return out if mul is None else mul * out
     H, W = M.shape[-2], M.shape[-1]
     rh, rw = (len(th) - 1) // 2, (len(tw) - 1) // 2
-    key = (rh, rw)
+    key = (rh, rw, add is not None, mul is not None)
     kern = _PATCH_KERNELS.get(key)
     if kern is None:
+        term = "(M[j] + A[j])" if add is not None else "M[j]"
         kern = cupy.ElementwiseKernel(
-            "raw float64 M, int64 H, int64 W", "float64 out",
+            "raw float64 M, raw float64 A, raw float64 B, int64 H, int64 W", "float64 out",
             f"""
             long long w = i % W;
             long long h = (i / W) % H;
@@ -116,21 +119,32 @@ def _patch_gpu(M, th, tw):
                 long long hh = (h + a + H) % H;
                 double row = 0.0;
                 for (int b = -{rw}; b <= {rw}; ++b) {{
-                    long long ww = (w + b + W) % W;
-                    row += M[base + hh * W + ww];
+                    long long j = base + hh * W + (w + b + W) % W;
+                    row += {term};
                 }}
                 acc += row * (1.0 / {2 * rw + 1});
             }}
-            out = acc * (1.0 / {2 * rh + 1});
-            """, f"reskernels_patch_{rh}_{rw}")
+            out = acc * (1.0 / {2 * rh + 1}){" * B[i]" if mul is not None else ""};
+            """, "reskernels_patch_%d_%d_%d_%d" % key)
         _PATCH_KERNELS[key] = kern
     M = cupy.ascontiguousarray(M)
+    A = cupy.ascontiguousarray(add) if add is not None else M
+    B = cupy.ascontiguousarray(cupy.broadcast_to(mul, M.shape)) if mul is not None else M
     out = cupy.empty_like(M)
-    kern(M, H, W, out)
+    kern(M, A, B, H, W, out)
     return out
 
 
-_PHI_KERNELS = {}
+def _res_update_gpu(T, K, Pp1, Q, alpha2, a):
+    """T' = (T + alpha2 (Pp1 + Q)) / (1 + a), K' = (K + alpha2 Pp1) / (1 + a): one GPU pass."""
+    import cupy
+    kern = _PATCH_KERNELS.get("res")
+    if kern is None:
+        kern = cupy.ElementwiseKernel(
+            "float64 T, float64 K, float64 P, float64 Q, float64 al, float64 den", "float64 To, float64 Ko",
+            "To = (T + al * (P + Q)) / den; Ko = (K + al * P) / den;", "reskernels_res_update")
+        _PATCH_KERNELS["res"] = kern
+    return kern(T, K, Pp1, Q, alpha2, 1 + a)
 
 
 def _phi_fused(M, Sx, Sz, c, xp):
@@ -234,6 +248,10 @@ def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np):
         p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c, xp)
         alpha2 = a / (c / 2)
         Pp1 = _patch(p1, th, tw)
+        if want_ntk and xp is not np:     # the same update, fused into three GPU passes
+            Q = _patch_gpu(_patch_gpu(T, th, tw, add=K, mul=p0), th, tw)
+            T, K = _res_update_gpu(T, K, Pp1, Q, alpha2, a)
+            continue
         if want_ntk:
             T = (T + alpha2 * (Pp1 + _patch(p0 * _patch(T + K, th, tw), th, tw))) / (1 + a)
         K = (K + alpha2 * Pp1) / (1 + a)
