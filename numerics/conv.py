@@ -147,6 +147,9 @@ def _res_update_gpu(T, K, Pp1, Q, alpha2, a):
     return kern(T, K, Pp1, Q, alpha2, 1 + a)
 
 
+_PHI_KERNELS = {}
+
+
 def _phi_fused(M, Sx, Sz, c, xp):
     """:func:`_phi` as one fused CuPy elementwise kernel (the same operations in the same order,
     so the GPU path does one memory pass instead of fifteen)."""
