@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
