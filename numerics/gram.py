@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from theory.arch import MLP, ResNet, check_kind
 
-from .backends import NUMPY
+from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
 from .fc import half_angle_recursion, normalized_diagonal
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
