@@ -116,7 +116,27 @@ def execute(plan, *, client=None, store=None, progress: bool | None = None, labe
     """Compute every tile of ``plan`` and return the assembled (n, m) array of blocks.
 
     ``on_tile(k)`` (optional) is called after tile k is written -- a hook for progress bars and for
-    the interruption tests.  The caller applies ``plan.finish``."""
+    the interruption tests.  The caller applies ``plan.finish``.
+
+    BLAS runs single-threaded inside tiles (threadpoolctl): a multi-threaded BLAS may pick other
+    kernels, hence other roundings, for the same product depending on how it is called, which would
+    make the result depend on the executor.  Parallelism comes from the tiles instead."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return _execute(plan, client, store, progress, label, on_tile)
+
+
+_CONTROLLER = []
+
+
+def _blas_controller():
+    """One threadpoolctl controller per process (library discovery is the slow part)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
+def _execute(plan, client, store, progress, label, on_tile):
     tiles = plan.tiles
     st = TileStore(store, plan) if store is not None else None
     out = st.out if st is not None else np.zeros((plan.n, plan.m))
@@ -152,7 +172,8 @@ def execute(plan, *, client=None, store=None, progress: bool | None = None, labe
 
 
 def _block_task(plan, tile):
-    return plan.block(tile)
+    with _blas_controller().limit(limits=1, user_api="blas"):   # as in process (see execute)
+        return plan.block(tile)
 
 
 def _execute_dask(plan, client, todo, write):
