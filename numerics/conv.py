@@ -394,9 +394,9 @@ class ConvGramPlan:
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         """Mirror (symmetric case), then normalise or scale; ``out`` holds every tile's block."""
-        if self.symmetric:
-            iu = np.triu_indices(self.n, 1)
-            out[(iu[1], iu[0])] = out[iu]
+        if self.symmetric:   # mirror the upper triangle: exact symmetry
+            from .tiles import mirror_upper
+            mirror_upper(out, self.tiles)
         if self.normalize:
             if self.symmetric:
                 dx = dz = np.diag(out).copy()

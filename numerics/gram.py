@@ -161,8 +161,8 @@ class FCGramPlan:
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         if self.symmetric:   # mirror the upper triangle: exact symmetry
-            iu = np.triu_indices(self.n, 1)
-            out[(iu[1], iu[0])] = out[iu]
+            from .tiles import mirror_upper
+            mirror_upper(out, self.tiles)
         if not np.all(np.isfinite(out)):
             raise FloatingPointError(
                 "non-finite kernel values: the inputs' norms times the diagonal scale "

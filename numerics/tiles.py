@@ -58,6 +58,18 @@ def to_host(a) -> np.ndarray:
     return np.asarray(get() if get is not None else a, dtype=np.float64)
 
 
+def mirror_upper(out, tiles):
+    """Fill the lower triangle from the upper one, tile by tile (exact symmetry; the tiles of a
+    symmetric plan cover i0 <= j0, and a diagonal tile's own lower half is overwritten too)."""
+    for i0, i1, j0, j1 in tiles:
+        if j0 == i0:
+            blk = out[i0:i1, j0:j1]
+            out[i0:i1, j0:j1] = np.triu(blk) + np.triu(blk, 1).T
+        else:
+            out[j0:j1, i0:i1] = out[i0:i1, j0:j1].T
+    return out
+
+
 def _job_identity(plan) -> dict:
     h = hashlib.sha256()
     for A in (plan.X, plan.Z):
