@@ -36,6 +36,7 @@ from .fc import half_angle_recursion, normalized_diagonal
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
 _TEMPS_PER_ENTRY = 24
 _NEAR = 0.9
+_DETERMINISTIC_D = 64
 
 
 def as_float_array(X, name: str, ndim: int | tuple) -> np.ndarray:
@@ -71,8 +72,16 @@ def _unit_rows(A):
 
 
 def half_angles(Xu, Zu, xp=np):
-    """(sin(theta/2), cos(theta/2)) for all pairs of unit (or zero) rows (numpy or CuPy arrays)."""
-    t = Xu @ Zu.T
+    """(sin(theta/2), cos(theta/2)) for all pairs of unit (or zero) rows (numpy or CuPy arrays).
+
+    The cosines come from one product.  Up to _DETERMINISTIC_D features numpy's own einsum loop
+    forms it (the same rounding for an entry whatever the tile shape, thread or process); above,
+    BLAS (held single-threaded by the executor; a BLAS that ignores the limit, e.g. an OpenMP build
+    called from worker threads, may then round the last bit differently between executors)."""
+    if xp is np and Xu.shape[1] <= _DETERMINISTIC_D:
+        t = np.einsum("ik,jk->ij", Xu, Zu)
+    else:
+        t = Xu @ Zu.T
     xp.clip(t, -1.0, 1.0, out=t)
     su2 = (1.0 - t) * 0.5
     sv2 = (1.0 + t) * 0.5
