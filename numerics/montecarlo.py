@@ -64,34 +64,76 @@ def empirical_kernels(arch, X, width: int, rng: np.random.Generator) -> dict:
         inp = iv * (delta @ delta.T) * XX
         nngp = readout
     elif isinstance(arch, ResNet):
-        alphas = arch.alphas()
-        Ws = [rng.standard_normal((m, m)) for _ in alphas]
-        Vs = [rng.standard_normal((m, m)) for _ in alphas]
-        v = rng.standard_normal(m)
-        s = np.sqrt(c / m)
-        hs = [np.sqrt(iv) * X @ W0.T]
-        pres, acts = [], []
-        for al, W, V in zip(alphas, Ws, Vs):
-            pre = s * hs[-1] @ W.T
-            act = _relu(pre)
-            pres.append(pre)
-            acts.append(act)
-            hs.append(hs[-1] + (al / np.sqrt(m)) * act @ V.T)
-        readout = hs[-1] @ hs[-1].T / m
-        gamma = np.broadcast_to(v[None, :] / np.sqrt(m), (N, m))
-        for l in range(len(alphas) - 1, -1, -1):
-            al = alphas[l]
-            hidden += (al * al / m) * (gamma @ gamma.T) * (acts[l] @ acts[l].T)
-            eps = (al / np.sqrt(m)) * (gamma @ Vs[l]) * (pres[l] > 0)
-            hidden += (c / m) * (eps @ eps.T) * (hs[l] @ hs[l].T)
-            gamma = gamma + s * eps @ Ws[l]
-        inp = iv * (gamma @ gamma.T) * XX
+        params = init_resnet(arch, d, m, rng, W0=W0)   # the same draws, in the same order, as before
+        _, factors, _ = resnet_factors(arch, params, X)
+        for name, s2, delta, a in factors:
+            part = s2 * (delta @ delta.T) * (a @ a.T)
+            if name == "input":
+                inp = part
+            elif name == "readout":
+                readout = part
+            else:
+                hidden += part
         nngp = readout
     else:
         raise TypeError(f"finite-width networks exist for MLP and ResNet, got {type(arch).__name__}")
     parts = {"input": inp, "hidden": hidden, "readout": readout}
     ntk = hidden if arch.trained == "hidden" else inp + hidden + readout
     return {"nngp": nngp, "ntk": ntk, "parts": parts}
+
+
+def init_resnet(arch, d: int, width: int, rng: np.random.Generator, W0=None) -> dict:
+    """N(0, 1) parameters of the finite ResNet above: W0 (m, d), W_l, V_l (m, m), v (m,)
+    (drawn in this order; ``W0`` may be given, already drawn)."""
+    m = int(width)
+    W0 = rng.standard_normal((m, d)) if W0 is None else W0
+    Ws = [rng.standard_normal((m, m)) for _ in arch.alphas()]
+    Vs = [rng.standard_normal((m, m)) for _ in arch.alphas()]
+    return {"W0": W0, "W": Ws, "V": Vs, "v": rng.standard_normal(m)}
+
+
+def resnet_factors(arch, params: dict, X: np.ndarray):
+    """Outputs f (N,) and the per-tensor gradient factors of the finite ResNet.
+
+    For every parameter tensor P, df(x_i)/dP = sqrt(s2) delta_i a_i^T (a row of ``delta`` and of
+    ``a``), so its NTK part is s2 (delta delta^T) o (a a^T) and the gradient of
+    sum_i r_i f(x_i) is sqrt(s2) delta^T diag(r) a.  Returns (f, [(name, s2, delta, a, key)]) with
+    name in {"input", "hidden", "readout"} and key locating the tensor in ``params``.
+    """
+    c, iv = arch.weight_var, arch.input_var
+    W0, Ws, Vs, v = params["W0"], params["W"], params["V"], params["v"]
+    m = W0.shape[0]
+    N = X.shape[0]
+    s = np.sqrt(c / m)
+    hs = [np.sqrt(iv) * X @ W0.T]
+    pres, acts = [], []
+    for al, W, V in zip(arch.alphas(), Ws, Vs):
+        pre = s * hs[-1] @ W.T
+        act = _relu(pre)
+        pres.append(pre)
+        acts.append(act)
+        hs.append(hs[-1] + (al / np.sqrt(m)) * act @ V.T)
+    f = hs[-1] @ v / np.sqrt(m)
+    factors = [("readout", 1.0 / m, np.ones((N, 1)), hs[-1], ("v", None))]
+    gamma = np.broadcast_to(v[None, :] / np.sqrt(m), (N, m))     # df/dh_l
+    for l in range(len(Ws) - 1, -1, -1):
+        al = arch.alphas()[l]
+        factors.append(("hidden", al * al / m, gamma, acts[l], ("V", l)))
+        eps = (al / np.sqrt(m)) * (gamma @ Vs[l]) * (pres[l] > 0)   # df/d(pre_l) / s
+        factors.append(("hidden", c / m, eps, hs[l], ("W", l)))
+        gamma = gamma + s * eps @ Ws[l]
+    factors.append(("input", iv, gamma, X, ("W0", None)))
+    return f, [(name, s2, delta, a) for name, s2, delta, a, _ in factors], \
+        [key for *_, key in factors]
+
+
+def ntk_from_factors(factors, trained: str) -> np.ndarray:
+    """The empirical NTK of the trained tensors (all, or hidden only)."""
+    K = 0.0
+    for name, s2, delta, a in factors:
+        if trained == "all" or name == "hidden":
+            K = K + s2 * (delta @ delta.T) * (a @ a.T)
+    return K
 
 
 def kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 512, n_seeds: int = 16,

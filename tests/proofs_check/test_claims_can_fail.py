@@ -45,6 +45,7 @@ WRONG = {
     "BARZILAI-LOCAL": dict(alphas=(0.25, 0.5, 1.0)),                  # the reversed alpha ordering
     "BARZILAI-DECAY": dict(plain=ResCNN(1, 0.5, readout="center")),    # residual against itself: must hold
     "GEIFMAN-DECAY": dict(model="exponential"),                       # claiming exponential decay
+    "TIRER-STABLE-TRAINING": dict(grows_with_width=True),             # the opposite width trend
 }
 
 # claims whose verdict under the contract conventions is a negative finding (papers.md §11)
