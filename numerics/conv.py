@@ -33,6 +33,7 @@ import numpy as np
 from theory.arch import CNN, ResCNN, check_kind
 
 from .gram import as_float_array
+from .tiles import PlanBase, array_module, execute, mirror_upper, to_host
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
@@ -288,7 +289,7 @@ def _readout(M, readout):
     return M.mean(axis=(2, 3, 4)) if readout == "flatten" else M.sum(axis=(2, 3, 4))
 
 
-class ConvGramPlan:
+class ConvGramPlan(PlanBase):
     """A conv Gram matrix as a grid of independent tiles (the one code path of every executor).
 
     ``plan.tiles`` lists (i0, i1, j0, j1); ``plan.block(tile)`` returns that tile's values
@@ -301,7 +302,6 @@ class ConvGramPlan:
     def __init__(self, arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
                  memory_budget: int = 256 * 2**20, n_threads: int | None = None, backend: str = "numpy",
                  _unscaled: bool = False):
-        from .tiles import array_module
         check_kind(kind)
         Xg, dims = _as_grid(X, "X")
         symmetric = Z is None
@@ -357,21 +357,9 @@ class ConvGramPlan:
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads
-        del xp
-
-    def __getstate__(self):           # modules do not pickle: the workers re-import the backend
-        state = dict(self.__dict__)
-        state.pop("xp", None)
-        return state
-
-    def __setstate__(self, state):
-        from .tiles import array_module
-        self.__dict__.update(state)
-        self.xp = array_module(self.backend)
 
     def block(self, tile) -> np.ndarray:
         """The tile's kernel values before the layer scale (host float64 array)."""
-        from .tiles import to_host
         xp, arch = self.xp, self.arch
         i0, i1, j0, j1 = tile
         xs, zs = xp.asarray(self.Xg[i0:i1]), xp.asarray(self.Zg[j0:j1])
@@ -395,7 +383,6 @@ class ConvGramPlan:
     def finish(self, out: np.ndarray) -> np.ndarray:
         """Mirror (symmetric case), then normalise or scale; ``out`` holds every tile's block."""
         if self.symmetric:   # mirror the upper triangle: exact symmetry
-            from .tiles import mirror_upper
             mirror_upper(out, self.tiles)
         if self.normalize:
             if self.symmetric:
@@ -424,7 +411,6 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     Client to run the tiles on; ``store``: a directory where finished tiles are kept, so that an
     interrupted job resumes (:func:`numerics.tiles.execute`).
     ``_unscaled`` (internal) returns the kernel divided by its layer scale, finite at any depth."""
-    from .tiles import execute
     plan = ConvGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
                         n_threads=n_threads, backend=backend, _unscaled=_unscaled)
     out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")

@@ -32,6 +32,7 @@ from theory.arch import MLP, ResNet, check_kind
 
 from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
 from .fc import half_angle_recursion, normalized_diagonal
+from .tiles import PlanBase, array_module, execute, mirror_upper, to_host
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
 _TEMPS_PER_ENTRY = 24
@@ -98,7 +99,7 @@ def half_angles(Xu, Zu, xp=np):
     return xp.sqrt(su2), xp.sqrt(sv2)
 
 
-class FCGramPlan:
+class FCGramPlan(PlanBase):
     """A fully connected Gram matrix as a grid of independent tiles (see :mod:`numerics.tiles`).
 
     ``block(tile)`` computes the half angles of the tile's pairs from one matrix product (corrected
@@ -108,7 +109,6 @@ class FCGramPlan:
     def __init__(self, arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
                  memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None,
                  backend: str = "numpy"):
-        from .tiles import array_module
         check_kind(kind)
         X = as_float_array(X, "X", 2)
         symmetric = Z is None
@@ -143,19 +143,8 @@ class FCGramPlan:
             block = max(16, int(math.isqrt(max(1, memory_budget // (_TEMPS_PER_ENTRY * 8)))))
         self.tiles = list(_tiles(self.n, self.m, block, symmetric))
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("xp", None)
-        return state
-
-    def __setstate__(self, state):
-        from .tiles import array_module
-        self.__dict__.update(state)
-        self.xp = array_module(self.backend)
-
     def block(self, tile) -> np.ndarray:
         from .backends import backend_for
-        from .tiles import to_host
         xp = self.xp
         i0, i1, j0, j1 = tile
         su, sv = half_angles(xp.asarray(self.Xu[i0:i1]), xp.asarray(self.Zu[j0:j1]), xp)
@@ -170,7 +159,6 @@ class FCGramPlan:
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         if self.symmetric:   # mirror the upper triangle: exact symmetry
-            from .tiles import mirror_upper
             mirror_upper(out, self.tiles)
         if not np.all(np.isfinite(out)):
             raise FloatingPointError(
@@ -230,7 +218,6 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
                         f"got {type(arch).__name__}")
     if backend not in ("numpy", "cupy"):
         raise ValueError(f"unknown backend {backend!r}; expected 'numpy' or 'cupy'")
-    from .tiles import execute
     plan = FCGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget, tile=tile,
                       n_threads=n_threads, backend=backend)
     if plan.n == 0 or plan.m == 0:

@@ -52,6 +52,20 @@ def array_module(backend: str):
     raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
 
 
+class PlanBase:
+    """Shared by the Gram plans: a plan pickles without its array module (workers re-import the
+    backend named by ``self.backend``)."""
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("xp", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.xp = array_module(self.backend)
+
+
 def to_host(a) -> np.ndarray:
     """A float64 numpy array from a numpy or CuPy array."""
     get = getattr(a, "get", None)
