@@ -111,7 +111,9 @@ class TileStore:
                 old = json.load(f)
             if old != ident:
                 diff = sorted(k for k in ident if old.get(k) != ident[k])
-                raise ValueError(f"store {self.path!r} holds a different job (differs in {diff}); "
+                hint = (" (the tile grid follows memory_budget, n_threads and backend: resume with the same "
+                        "arguments)") if diff == ["tiles"] else ""
+                raise ValueError(f"store {self.path!r} holds a different job (differs in {diff}){hint}; "
                                  "use another directory")
             self.out = np.lib.format.open_memmap(gram_path, mode="r+")
             self.done = np.lib.format.open_memmap(done_path, mode="r+")
