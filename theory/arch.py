@@ -215,6 +215,12 @@ def _validate_conv(spec):
     _choice("trained", spec.trained, TRAINED_VALUES)
 
 
+def _conv_slug_tail(spec) -> str:
+    """The slug fields CNN and ResCNN share (filter, stem, readout, variances, trained set)."""
+    return (f"q{spec.filter_size}-s{spec.stem_size}-{spec.readout}"
+            f"-iv{_fmt(spec.input_var)}-wv{_fmt(spec.weight_var)}-{spec.trained}")
+
+
 @dataclass(frozen=True)
 class CNN(_Spec):
     """Arora-style CNN with ``depth`` ReLU layers on circular 1-D signals or 2-D tori.
@@ -242,8 +248,7 @@ class CNN(_Spec):
 
     @property
     def slug(self) -> str:
-        return (f"CNN-L{self.depth}-q{self.filter_size}-s{self.stem_size}-{self.readout}"
-                f"-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}-{self.trained}")
+        return f"CNN-L{self.depth}-{_conv_slug_tail(self)}"
 
 
 @dataclass(frozen=True)
@@ -275,8 +280,7 @@ class ResCNN(_Spec):
     def slug(self) -> str:
         a = self.alpha
         astr = _fmt(a) if not isinstance(a, tuple) else "seq" + hashlib.sha1(repr(a).encode()).hexdigest()[:8]
-        return (f"ResCNN-L{self.depth}-a{astr}-q{self.filter_size}-s{self.stem_size}-{self.readout}"
-                f"-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}-{self.trained}")
+        return f"ResCNN-L{self.depth}-a{astr}-{_conv_slug_tail(self)}"
 
 
 CONV_SPECS = (CNN, ResCNN)
