@@ -13,8 +13,12 @@ only r = 0 (cost O(n m P depth q^2)), and gap = mean over all r and i needs the 
 offsets (cost O(n m P^2 depth q^2)), computed in independent chunks of offsets.  The
 pixel variances follow their own closed recursions (CNN: S <- (c/2) P S; ResCNN:
 S <- S + a P P S), so a pair (same input, same pixel) has rho = 1 *exactly* and the
-diagonal is exact.  Correlations of distinct pixels are formed as M / sqrt(S S'), so
-near-duplicate (but not identical) pixels carry the usual sqrt(eps) conditioning.
+diagonal is exact.  Correlations of distinct pixels are formed as M / sqrt(S S'); where that
+is within 1e-4 of +-1 at the first layer (parallel pixels of different inputs, one-channel
+signals) theta comes from half angles of the input vectors instead of arccos, and deeper layers
+take a rho within a few ulps of +-1 as +-1 (exactly parallel pairs such as x and 3x), see _phi.
+What remains is the conditioning of arccos at deeper layers for pairs whose angle there is
+small but not zero: an error ~ eps / theta.
 
 Large depth: K and Theta are divided by the layer scale s_l ((c/2)^l for CNN,
 prod (1 + alpha^2 c/2) for ResCNN) as they go and multiplied back at the end
@@ -149,17 +153,18 @@ def _res_update_gpu(T, K, Pp1, Q, alpha2, a):
 _PHI_KERNELS = {}
 
 
-def _phi_fused(M, Sx, Sz, c, xp):
+def _phi_fused(M, Sx, Sz, c, xp, snap=0.0):
     """:func:`_phi` as one fused CuPy elementwise kernel (the same operations in the same order,
     so the GPU path does one memory pass instead of fifteen)."""
-    kern = _PHI_KERNELS.get("phi")
+    kern = _PHI_KERNELS.get("phi2")
     if kern is None:
         kern = xp.ElementwiseKernel(
-            "float64 M, float64 Sx, float64 Sz, float64 h", "float64 k1, float64 pt",
+            "float64 M, float64 Sx, float64 Sz, float64 h, float64 snap", "float64 k1, float64 pt",
             """
             double g = sqrt(Sx * Sz);
             double rho = g > 0 ? M / g : 0.0;
             rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
+            if (snap > 0.0 && fabs(rho) > 1.0 - snap) rho = rho > 0.0 ? 1.0 : -1.0;
             double theta = acos(rho);
             double p = M_PI - theta;
             double k = sqrt(1.0 - rho * rho);
@@ -169,25 +174,50 @@ def _phi_fused(M, Sx, Sz, c, xp):
             k *= h;
             k1 = k;
             pt = p * (h / M_PI);
-            """, "reskernels_phi")
-        _PHI_KERNELS["phi"] = kern
-    return kern(M, Sx, Sz, c / 2)
+            """, "reskernels_phi_snap")
+        _PHI_KERNELS["phi2"] = kern
+    return kern(M, Sx, Sz, c / 2, snap)
 
 
-def _phi(M, Sx, Sz, c, xp=np):
+# |rho| above 1 - _NEAR_PARALLEL at the first layer: theta from half angles of the input vectors.
+# Elsewhere theta = arccos(rho) with rho good to a few ulps has absolute error <= ~4 eps / sin(theta)
+# <= 3e-14 (sin(theta) >= sqrt(2 * 1e-4)), i.e. kappa0 to ~1e-14.
+_NEAR_PARALLEL = 1e-4
+# after the first layer, |rho| within _SNAP_ULPS * (layer + 1) ulps of 1 is taken as +-1 (see _phi)
+_SNAP_ULPS = 8
+
+
+def _phi(M, Sx, Sz, c, xp=np, exact_theta=None, snap=0.0):
     """(Phi1(M), Phi0(M)) entrywise; Sx, Sz broadcast to M's shape (pixel variances).
 
     rho = M / sqrt(Sx Sz): for the same pixel of the same input M and S hold bitwise equal
     values and sqrt(S * S) == S in IEEE arithmetic, so rho = 1 exactly (no sqrt(eps) loss).
-    A zero-variance pixel gets rho := 0 (its Phi1 is 0 and its Phi0 never matters)."""
+    A zero-variance pixel gets rho := 0 (its Phi1 is 0 and its Phi0 never matters).
+
+    kappa0(rho) = 1 - arccos(rho)/pi has an infinite slope at rho = +-1, so a rho rounded by
+    a few ulps near there (parallel or antiparallel pixels of *different* inputs, every pixel of a
+    one-channel signal) would cost ~sqrt(eps) ~ 1e-8.  At the first layer M is an inner product
+    of input vectors, and ``exact_theta(mask)`` returns theta from their half angles for the
+    entries with |rho| > 1 - _NEAR_PARALLEL (see :func:`_fix_near_parallel`).  Deeper layers
+    have no input vectors; there ``snap`` > 0 sets |rho| > 1 - snap to +-1.  At working precision a
+    rho within snap of 1 cannot be told from 1 (its own rounding is that large: <= 6 ulps measured
+    at depth 20 for inputs whose exact rho is 1, such as x and 3x, or one-channel signals with
+    filter_size 1); taking it as 1 makes such exactly parallel pairs exact, and costs a pair whose
+    exact angle is below sqrt(2 snap) at most the error that arccos of the rounded rho would have."""
     if xp is not np:
-        return _phi_fused(M, Sx, Sz, c, xp)
+        k1, pt = _phi_fused(M, Sx, Sz, c, xp, snap)
+        if exact_theta is not None:
+            g = xp.sqrt(Sx * Sz)
+            rho = xp.where(g > 0, M / xp.where(g > 0, g, 1.0), 0.0)
+            _fix_near_parallel(k1, pt, rho, g, c, xp, exact_theta)
+        return k1, pt
     g = xp.sqrt(Sx * Sz)
     pos = g > 0
     rho = xp.where(pos, M / xp.where(pos, g, 1.0), 0.0)
     xp.clip(rho, -1.0, 1.0, out=rho)
-    # rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly; a rho rounded below 1 for parallel
-    # pixels of *different* inputs costs ~sqrt(eps) in theta (the conformance kit measures 3e-9)
+    if snap > 0:
+        np.copysign(1.0, rho, out=rho, where=np.abs(rho) > 1.0 - snap)
+    # rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly
     theta = xp.arccos(rho)
     pt = np.pi - theta
     k1 = xp.sqrt(1.0 - rho * rho)
@@ -196,7 +226,26 @@ def _phi(M, Sx, Sz, c, xp=np):
     k1 *= g                     # then g, then c/2: the same operations as _variances
     k1 *= c / 2
     pt *= (c / 2) / np.pi
+    if exact_theta is not None:
+        _fix_near_parallel(k1, pt, rho, xp.broadcast_to(g, rho.shape), c, xp, exact_theta)
     return k1, pt
+
+
+def _fix_near_parallel(k1, pt, rho, g, c, xp, exact_theta):
+    """Overwrite Phi1, Phi0 where |rho| > 1 - _NEAR_PARALLEL with theta = exact_theta(mask):
+    Phi1 = g (c/2) (sin theta + (pi - theta) cos theta) / pi, Phi0 = (c/2) (pi - theta) / pi
+    (at theta = 0 the same operations as :func:`_phi`, so rho = 1 entries keep their exact values)."""
+    mask = (xp.abs(rho) > 1.0 - _NEAR_PARALLEL) & (g > 0)
+    if not bool(mask.any()):
+        return
+    theta = exact_theta(mask)
+    p = np.pi - theta
+    k = xp.sin(theta) + p * xp.cos(theta)
+    k /= np.pi
+    k *= g[mask]
+    k *= c / 2
+    k1[mask] = k
+    pt[mask] = p * ((c / 2) / np.pi)
 
 
 def _variances(arch, G0, th, tw, ts_h, ts_w):
@@ -221,11 +270,20 @@ def _variances(arch, G0, th, tw, ts_h, ts_w):
     return out
 
 
-def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np):
+def _first_or_snap(layer, exact_theta):
+    """(exact_theta, snap) for the dual activation of ``layer``: half angles at the first layer
+    (when given), snapping |rho| ~ 1 after it (:func:`_phi`)."""
+    if layer == 1 and exact_theta is not None:
+        return exact_theta, 0.0
+    return None, _SNAP_ULPS * np.finfo(float).eps * (layer + 1)
+
+
+def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np, exact_theta=None):
     """Run the normalised recursion on a tile; returns (K, Theta) before the readout.
 
     G: stem inner products (..., H, W) already averaged over stem taps and times input_var.
     Sx_list / Sz_list: the pixel variances of each stage, broadcastable to G.
+    exact_theta: half-angle thetas for the first dual activation (:func:`_phi`).
     """
     c = arch.weight_var
     hidden = arch.trained == "hidden"
@@ -234,7 +292,7 @@ def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np):
     if isinstance(arch, CNN):
         L = arch.depth
         for l in range(1, L + 1):
-            p1, p0 = _phi(K, Sx_list[l - 1], Sz_list[l - 1], c, xp)
+            p1, p0 = _phi(K, Sx_list[l - 1], Sz_list[l - 1], c, xp, *_first_or_snap(l, exact_theta))
             last = l == L
             if want_ntk:
                 T = (p0 * T) if (hidden and last) else (p1 + p0 * T)
@@ -247,7 +305,7 @@ def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np):
     for l, a in enumerate(arch.block_gains(), start=1):
         S_x, S_z = Sx_list[l - 1], Sz_list[l - 1]
         PK = _patch(K, th, tw)
-        p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c, xp)
+        p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c, xp, *_first_or_snap(l, exact_theta))
         alpha2 = a / (c / 2)
         Pp1 = _patch(p1, th, tw)
         if want_ntk and xp is not np:     # the same update, fused into three GPU passes
@@ -271,6 +329,48 @@ def _offset_index(offs, H, W, xp):
     iw = (np.arange(W)[None, None, :] + rw) % W
     ih, iw = np.broadcast_arrays(ih, iw)
     return xp.asarray(ih), xp.asarray(iw)
+
+
+def _first_layer_taps(arch, tsh, tsw, th, tw):
+    """Offsets (dh, dw) and weights w of the first dual activation's argument as one inner product:
+    M_ij = input_var sum_t w_t <x_{i+t}, z_{j+t}> -- the stem's mean over its taps, followed for a
+    ResCNN by the block's patch operator (the convolution of the two tap means)."""
+    taps = {(a, b): 1.0 / (len(tsh) * len(tsw)) for a in tsh for b in tsw}
+    if isinstance(arch, ResCNN):
+        conv = {}
+        for (a, b), w in taps.items():
+            for e in th:
+                for f in tw:
+                    key = (a + e, b + f)
+                    conv[key] = conv.get(key, 0.0) + w / (len(th) * len(tw))
+        taps = conv
+    keys = sorted(taps)
+    return (np.array([k[0] for k in keys]), np.array([k[1] for k in keys]),
+            np.array([taps[k] for k in keys]))
+
+
+def _half_angle_theta(xs, zs, offs, taps, H, W, xp):
+    """exact_theta for :func:`_phi` on a tile: for the masked entries (ia, jb, r, h, w) of the
+    (a, b, R, H, W) tensor, the angle between the stacked, tap-weighted vectors u = (sqrt(w_t)
+    x_{p+t})_t and v = (sqrt(w_t) z_{p+o_r+t})_t, theta = 2 atan2(|u^ - v^|, |u^ + v^|) (unit
+    vectors u^, v^): accurate to a few ulps at theta = 0 and pi, where arccos is not."""
+    dh, dw, wt = (xp.asarray(a) for a in taps)
+    oh = xp.asarray(np.array([o[0] for o in offs]))
+    ow = xp.asarray(np.array([o[1] for o in offs]))
+    sw = xp.sqrt(wt)[None, :, None]
+
+    def exact_theta(mask):
+        ia, jb, r, h, w = xp.nonzero(mask)
+        hx, wx = (h[:, None] + dh) % H, (w[:, None] + dw) % W
+        hz, wz = (h[:, None] + oh[r][:, None] + dh) % H, (w[:, None] + ow[r][:, None] + dw) % W
+        U = xs[ia[:, None], hx, wx] * sw            # (N, T, C)
+        V = zs[jb[:, None], hz, wz] * sw
+        U = U / xp.sqrt((U * U).sum(axis=(1, 2)))[:, None, None]
+        V = V / xp.sqrt((V * V).sum(axis=(1, 2)))[:, None, None]
+        d = xp.sqrt(((U - V) ** 2).sum(axis=(1, 2)))
+        s = xp.sqrt(((U + V) ** 2).sum(axis=(1, 2)))
+        return 2.0 * xp.arctan2(d, s)
+    return exact_theta
 
 
 def _channel_dot(A, B, xp):
@@ -329,6 +429,7 @@ class ConvGramPlan(PlanBase):
         self.H, self.W = H, W
         self.th, self.tw = _taps(q, dims, H), _taps(q, dims, W)
         self.tsh, self.tsw = _taps(s, dims, H), _taps(s, dims, W)
+        self.first_taps = _first_layer_taps(arch, self.tsh, self.tsw, self.th, self.tw)
         scale_log = arch.log_diag_scale() - math.log(arch.input_var)  # input_var is already in the stem
         if _unscaled:
             normalize, scale_log = False, 0.0
@@ -374,7 +475,8 @@ class ConvGramPlan(PlanBase):
             zr = zs[:, ih, iw]
             G = arch.input_var * _patch(_channel_dot(xs[:, None, None], zr[None], xp), self.tsh, self.tsw)
             Sz = [S[:, ih, iw][None] for S in Sz_host]
-            K, T = _recursion(arch, G, Sx, Sz, self.th, self.tw, want_ntk, xp)
+            exact = _half_angle_theta(xs, zs, offs, self.first_taps, self.H, self.W, xp)
+            K, T = _recursion(arch, G, Sx, Sz, self.th, self.tw, want_ntk, xp, exact)
             acc += _readout(T if want_ntk else K, arch.readout)
         if arch.readout == "gap":
             acc /= (self.H * self.W) ** 2
