@@ -37,7 +37,7 @@ import numpy as np
 from theory.arch import CNN, ResCNN, check_kind
 
 from .gram import as_float_array
-from .tiles import PlanBase, array_module, execute, mirror_upper, to_host
+from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
@@ -400,9 +400,10 @@ class ConvGramPlan(PlanBase):
     """
 
     def __init__(self, arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
-                 memory_budget: int = 256 * 2**20, n_threads: int | None = None, backend: str = "numpy",
+                 memory_budget: int = 256 * 2**20, n_threads: int | None = None, backend: str = "auto",
                  _unscaled: bool = False):
         check_kind(kind)
+        backend = resolve_backend(backend, conv=True)
         Xg, dims = _as_grid(X, "X")
         symmetric = Z is None
         if symmetric:
@@ -447,20 +448,50 @@ class ConvGramPlan(PlanBase):
         self.Sz_all = self.Sx_all if symmetric else _variances(arch, Gz, self.th, self.tw, self.tsh, self.tsw)
         self.offsets = ([(0, 0)] if arch.readout in ("flatten", "center")
                         else [(rh, rw) for rh in range(H) for rw in range(W)])
-        threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
+        threads = 1 if backend == "cupy" else (n_threads or os.cpu_count() or 1)
         P = H * W
         # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor (on the
         # CPU; a GPU takes what the budget allows) and within the memory budget (_TEMPS tensors per thread)
-        cap = _TILE_ENTRIES if backend == "numpy" else memory_budget // (_TEMPS * 8)
+        cap = memory_budget // (_TEMPS * 8) if backend == "cupy" else _TILE_ENTRIES
         entries = max(P, min(cap, memory_budget // (threads * _TEMPS * 8)))
         self.r_chunk = max(1, min(len(self.offsets), entries // (16 * P)))
         side = max(1, int(math.isqrt(max(1, entries // (self.r_chunk * P)))))
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads
+        if backend == "numba":
+            # the first-layer..last-layer variances each dual activation reads (patched for ResCNN)
+            L = arch.depth
+            prep = ((lambda S: _patch(S, self.th, self.tw)) if isinstance(arch, ResCNN) else (lambda S: S))
+            self.VX = np.stack([prep(S) for S in self.Sx_all[:L]])
+            self.VZ = self.VX if symmetric else np.stack([prep(S) for S in self.Sz_all[:L]])
+
+    def _block_fused(self, tile) -> np.ndarray:
+        """:meth:`block` by the compiled loop of :mod:`numerics.conv_fused` (all offsets at once)."""
+        from .conv_fused import READOUT_CODES, fused_block
+        arch = self.arch
+        i0, i1, j0, j1 = tile
+        out = np.zeros((i1 - i0, j1 - j0))
+        fdh, fdw, wt = self.first_taps
+        fused_block()(
+            np.ascontiguousarray(self.Xg[i0:i1]), np.ascontiguousarray(self.Zg[j0:j1]),
+            np.array([o[0] for o in self.offsets], dtype=np.int64),
+            np.array([o[1] for o in self.offsets], dtype=np.int64),
+            np.ascontiguousarray(self.VX[:, i0:i1]), np.ascontiguousarray(self.VZ[:, j0:j1]),
+            *(np.array(t, dtype=np.int64) for t in (self.th, self.tw, self.tsh, self.tsw)),
+            fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt),
+            np.array(arch.block_gains() if isinstance(arch, ResCNN) else (), dtype=np.float64),
+            isinstance(arch, ResCNN), arch.depth, float(arch.weight_var), float(arch.input_var),
+            arch.trained == "hidden", self.kind == "ntk", READOUT_CODES[arch.readout],
+            _SNAP_ULPS * np.finfo(float).eps, _NEAR_PARALLEL, self.symmetric and i0 == j0, out)
+        if arch.readout == "gap":
+            out /= (self.H * self.W) ** 2
+        return out
 
     def block(self, tile) -> np.ndarray:
         """The tile's kernel values before the layer scale (host float64 array)."""
+        if self.backend == "numba":
+            return self._block_fused(tile)
         xp, arch = self.xp, self.arch
         i0, i1, j0, j1 = tile
         xs, zs = xp.asarray(self.Xg[i0:i1]), xp.asarray(self.Zg[j0:j1])
@@ -505,7 +536,7 @@ class ConvGramPlan(PlanBase):
 
 def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
               memory_budget: int = 256 * 2**20, n_threads: int | None = None,
-              progress: bool | None = None, backend: str = "numpy", client=None, store=None,
+              progress: bool | None = None, backend: str = "auto", client=None, store=None,
               _unscaled: bool = False) -> np.ndarray:
     """Gram matrix of a CNN / ResCNN kernel (see the module docstring and :func:`numerics.gram`).
 

@@ -32,7 +32,7 @@ from theory.arch import MLP, ResNet, check_kind
 
 from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
 from .fc import half_angle_recursion, normalized_diagonal
-from .tiles import PlanBase, array_module, execute, mirror_upper, to_host
+from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
 _TEMPS_PER_ENTRY = 24
@@ -175,7 +175,7 @@ def _tiles(n, m, block, symmetric):
 
 def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
          memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None,
-         progress: bool | None = None, backend: str = "numpy", client=None, store=None) -> np.ndarray:
+         progress: bool | None = None, backend: str = "auto", client=None, store=None) -> np.ndarray:
     """Exact float64 Gram matrix of an infinite-width kernel.
 
     Parameters
@@ -188,7 +188,9 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     tile : largest tile edge; 128 keeps a tile's temporaries in cache
     n_threads : worker threads (default: the number of CPUs)
     progress : print a tile counter on stderr (default: on for >= 200 tiles on a terminal)
-    backend : "numpy" (float64, threads) or "cupy" (float64 on one CUDA GPU; optional dependency)
+    backend : "auto" (default: "numba" for conv kernels when numba is installed, else "numpy"),
+        "numpy" (float64, vectorised, threads), "numba" (float64, conv recursion compiled into one
+        loop per pair, threads; optional dependency) or "cupy" (float64 on one CUDA GPU; optional)
     client : a ``dask.distributed.Client``: run the tiles on its workers (optional dependency)
     store : a directory keeping finished tiles on disk; the same call resumes an interrupted job
 
@@ -216,8 +218,7 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
                              store=store)
         raise TypeError(f"gram expects an architecture spec (MLP, ResNet, CNN, ResCNN), "
                         f"got {type(arch).__name__}")
-    if backend not in ("numpy", "cupy"):
-        raise ValueError(f"unknown backend {backend!r}; expected 'numpy' or 'cupy'")
+    backend = resolve_backend(backend, conv=False)
     plan = FCGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget, tile=tile,
                       n_threads=n_threads, backend=backend)
     if plan.n == 0 or plan.m == 0:

@@ -15,8 +15,10 @@ distributed and the resumed results are identical to the last bit for the same b
   shapes, a hash of the inputs, the tile grid).  Re-running the same call with the same store
   computes only the tiles not yet done; a store of a different job raises ``ValueError``.
 
-Backends: "numpy" (float64 on the CPU) and "cupy" (float64 on a CUDA GPU; ``ImportError`` with an
-explanation when CuPy or a GPU is missing).
+Backends: "numpy" (float64 on the CPU, vectorised passes), "numba" (float64 on the CPU, the conv
+recursion as one compiled loop per pair: :mod:`numerics.conv_fused`, optional dependency) and
+"cupy" (float64 on a CUDA GPU); ``ImportError`` with an explanation when the library or the GPU is
+missing.  "auto" (the default of :func:`numerics.gram`) picks numba for conv kernels when installed.
 """
 from __future__ import annotations
 
@@ -29,12 +31,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "numba", "cupy")
+
+
+def resolve_backend(backend: str, conv: bool) -> str:
+    """The backend a Gram plan runs on.  "auto": the fused numba loop for conv kernels when numba is
+    installed, else numpy (the FC path is one BLAS product plus ~30 vectorised passes per tile, which
+    numba would not speed up, so "numba" means numpy there)."""
+    if backend not in BACKENDS + ("auto",):
+        raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    if backend == "auto":
+        from .conv_fused import available
+        return "numba" if conv and available() else "numpy"
+    if backend == "numba":
+        from .conv_fused import fused_block
+        fused_block()     # ImportError with the install hint when numba is missing
+        return backend if conv else "numpy"
+    return backend
 
 
 def array_module(backend: str):
-    """The array namespace of a backend name."""
-    if backend == "numpy":
+    """The array namespace of a backend name ("numba" runs compiled loops over numpy arrays)."""
+    if backend in ("numpy", "numba"):
         return np
     if backend == "cupy":
         try:

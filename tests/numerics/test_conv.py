@@ -7,9 +7,12 @@ from hypothesis import strategies as st
 from numerics import gram
 from theory import CNN, MLP, ResCNN, ResNet
 
+from numerics.conv_fused import available as numba_available
+
 from .conv_oracle import kernel_pair
 
 EPS = np.finfo(float).eps
+CPU_BACKENDS = ["numpy", "numba"] if numba_available() else ["numpy"]
 
 
 def _ms(rng, n, P, C, two_d=False):
@@ -29,17 +32,18 @@ conv_archs = st.builds(
     st.sampled_from([1.0, 2.0]))
 
 
-@settings(max_examples=12)
+@settings(max_examples=20)
 @given(arch=conv_archs, two_d=st.booleans(), seed=st.integers(0, 99), kind=st.sampled_from(["ntk", "nngp"]),
-       channels=st.sampled_from([1, 2]), factor=st.sampled_from([-1.7, 0.3, 3.0]))
-def test_conv_gram_matches_independent_oracle(arch, two_d, seed, kind, channels, factor):
+       channels=st.sampled_from([1, 2]), factor=st.sampled_from([-1.7, 0.3, 3.0]),
+       backend=st.sampled_from(CPU_BACKENDS))
+def test_conv_gram_matches_independent_oracle(arch, two_d, seed, kind, channels, factor, backend):
     """Against the mpmath oracle at a bound that cannot hide a sqrt(eps) loss (~1e-8): inputs include
     one-channel signals (every pixel pair parallel or antiparallel at the first layer) and a scaled
     copy x3 = factor x1 (exactly parallel at every layer), where arccos(rho) alone loses ~1e-9."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((3, 3, 3, channels) if two_d else (3, 4, channels))
     X[2] = factor * X[0]
-    K = gram(arch, X, kind=kind)
+    K = gram(arch, X, kind=kind, backend=backend)
     to_list = (lambda x: x.tolist()) if two_d else (lambda x: x[None].tolist())
     R = np.array([[float(kernel_pair(arch, to_list(X[i]), to_list(X[j]), kind)) for j in range(3)] for i in range(3)])
     scale = np.sqrt(np.abs(np.outer(np.diag(R), np.diag(R))))
