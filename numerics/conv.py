@@ -452,7 +452,9 @@ class ConvGramPlan(PlanBase):
         P = H * W
         # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor (on the
         # CPU; a GPU takes what the budget allows) and within the memory budget (_TEMPS tensors per thread)
-        cap = memory_budget // (_TEMPS * 8) if backend == "cupy" else _TILE_ENTRIES
+        # (numba holds no tile-sized temporaries: larger tiles, fewer tasks for an executor to schedule)
+        cap = (memory_budget // (_TEMPS * 8) if backend == "cupy" else
+               _TILE_ENTRIES * (4 if backend == "numba" else 1))
         entries = max(P, min(cap, memory_budget // (threads * _TEMPS * 8)))
         self.r_chunk = max(1, min(len(self.offsets), entries // (16 * P)))
         side = max(1, int(math.isqrt(max(1, entries // (self.r_chunk * P)))))

@@ -53,10 +53,10 @@ def wrap(i, n):
 
 
 @_jit
-def mean_shifts_h(src, dst, taps, H, W):
-    """dst = mean over taps of src shifted along h, rounded as numpy's _mean_shifts:
-    ((src + src_{d1}) + src_{d2} + ...) * (1/q), the centre first, then the taps in order
-    (whole-grid passes, which the compiler vectorises)."""
+def mean_shifts(src, dst, taps, H, W, along_h):
+    """dst = mean over taps of src shifted along h (``along_h``) or w, rounded as numpy's
+    _mean_shifts: ((src + src_{d1}) + src_{d2} + ...) * (1/q), the centre first, then the taps in
+    order (whole-grid passes, which the compiler vectorises)."""
     for h in range(H):
         for w in range(W):
             dst[h, w] = src[h, w]
@@ -64,27 +64,13 @@ def mean_shifts_h(src, dst, taps, H, W):
         if d == 0:
             continue
         for h in range(H):
-            hh = wrap(h + d, H)
-            for w in range(W):
-                dst[h, w] += src[hh, w]
-    inv = 1.0 / taps.shape[0]
-    for h in range(H):
-        for w in range(W):
-            dst[h, w] *= inv
-
-
-@_jit
-def mean_shifts_w(src, dst, taps, H, W):
-    """As :func:`mean_shifts_h`, along w."""
-    for h in range(H):
-        for w in range(W):
-            dst[h, w] = src[h, w]
-    for d in taps:
-        if d == 0:
-            continue
-        for h in range(H):
-            for w in range(W):
-                dst[h, w] += src[h, wrap(w + d, W)]
+            if along_h:
+                hh = wrap(h + d, H)
+                for w in range(W):
+                    dst[h, w] += src[hh, w]
+            else:
+                for w in range(W):
+                    dst[h, w] += src[h, wrap(w + d, W)]
     inv = 1.0 / taps.shape[0]
     for h in range(H):
         for w in range(W):
@@ -97,40 +83,43 @@ def patch(src, dst, tmp, th, tw, H, W):
     if th.shape[0] == 1 and tw.shape[0] == 1:
         dst[:, :] = src
     elif th.shape[0] == 1:
-        mean_shifts_w(src, dst, tw, H, W)
+        mean_shifts(src, dst, tw, H, W, False)
     elif tw.shape[0] == 1:
-        mean_shifts_h(src, dst, th, H, W)
+        mean_shifts(src, dst, th, H, W, True)
     else:
-        mean_shifts_h(src, tmp, th, H, W)
-        mean_shifts_w(tmp, dst, tw, H, W)
+        mean_shifts(src, tmp, th, H, W, True)
+        mean_shifts(tmp, dst, tw, H, W, False)
+
 
 @_jit
 def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
-    """theta between the tap-weighted stacked vectors of x at (h, w) and z at (h+oh, w+ow)."""
+    """theta between the tap-weighted stacked vectors u of x at (h, w) and v of z at (h+oh, w+ow):
+    a first sweep gets |u|, |v|, a second 2 atan2(|u^ - v^|, |u^ + v^|) of the unit vectors."""
     C = xs.shape[3]
-    nu = 0.0
-    nv = 0.0
-    for t in range(fdh.shape[0]):
-        hx, wx = (h + fdh[t]) % H, (w + fdw[t]) % W
-        hz, wz = (h + oh + fdh[t]) % H, (w + ow + fdw[t]) % W
-        for ch in range(C):
-            u = fsw[t] * xs[ia, hx, wx, ch]
-            v = fsw[t] * zs[jb, hz, wz, ch]
-            nu += u * u
-            nv += v * v
-    nu = math.sqrt(nu)
-    nv = math.sqrt(nv)
-    dd = 0.0
-    ss = 0.0
-    for t in range(fdh.shape[0]):
-        hx, wx = (h + fdh[t]) % H, (w + fdw[t]) % W
-        hz, wz = (h + oh + fdh[t]) % H, (w + ow + fdw[t]) % W
-        for ch in range(C):
-            u = fsw[t] * xs[ia, hx, wx, ch] / nu
-            v = fsw[t] * zs[jb, hz, wz, ch] / nv
-            dd += (u - v) * (u - v)
-            ss += (u + v) * (u + v)
-    return 2.0 * math.atan2(math.sqrt(dd), math.sqrt(ss))
+    nu = 1.0
+    nv = 1.0
+    a1 = 0.0
+    a2 = 0.0
+    for sweep in range(2):
+        a1 = 0.0
+        a2 = 0.0
+        for t in range(fdh.shape[0]):
+            hx, wx = (h + fdh[t]) % H, (w + fdw[t]) % W
+            hz, wz = (h + oh + fdh[t]) % H, (w + ow + fdw[t]) % W
+            for ch in range(C):
+                u = fsw[t] * xs[ia, hx, wx, ch] / nu
+                v = fsw[t] * zs[jb, hz, wz, ch] / nv
+                if sweep == 0:
+                    a1 += u * u
+                    a2 += v * v
+                else:
+                    a1 += (u - v) * (u - v)
+                    a2 += (u + v) * (u + v)
+        if sweep == 0:
+            nu = math.sqrt(a1)
+            nv = math.sqrt(a2)
+    return 2.0 * math.atan2(math.sqrt(a1), math.sqrt(a2))
+
 
 @_jit
 def phi(M, VXl, VZl, ia, jb, oh, ow, H, W, c, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0):
