@@ -2,7 +2,8 @@
 workers over 1 for ResCNN(depth=3, readout="gap") on n = 256 8x8x3 images, NTK).
 
 Each worker is one process with one thread; the result is checked to be bit-identical to the
-in-process matrix.  Run: python benchmarks/bench_distributed.py [--n 256]
+in-process matrix.  The default backend is used (numba when installed); a warm-up call excludes the
+workers' imports and numba's cache load from the timings.  Run: python benchmarks/bench_distributed.py [--n 256]
 """
 import argparse
 import os
@@ -33,6 +34,7 @@ def main():
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster, Client(cluster) as client:
+            gram(arch, X[:2], client=client)      # warm-up: imports and numba's cache load on every worker
             t0 = time.perf_counter()
             K = gram(arch, X, memory_budget=budget, client=client)
             times[workers] = time.perf_counter() - t0
