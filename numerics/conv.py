@@ -455,7 +455,8 @@ class ConvGramPlan(PlanBase):
         # (numba holds no tile-sized temporaries: larger tiles, fewer tasks for an executor to schedule)
         cap = (memory_budget // (_TEMPS * 8) if backend == "cupy" else
                _TILE_ENTRIES * (4 if backend == "numba" else 1))
-        entries = max(P, cap if backend == "numba" else min(cap, memory_budget // (threads * _TEMPS * 8)))
+        temps = 1 if backend == "numba" else _TEMPS     # numba: less than one float64 per entry
+        entries = max(P, min(cap, memory_budget // (threads * temps * 8)))
         self.r_chunk = max(1, min(len(self.offsets), entries // (16 * P)))
         side = max(1, int(math.isqrt(max(1, entries // (self.r_chunk * P)))))
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
