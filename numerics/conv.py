@@ -24,6 +24,10 @@ Large depth: K and Theta are divided by the layer scale s_l ((c/2)^l for CNN,
 prod (1 + alpha^2 c/2) for ResCNN) as they go and multiplied back at the end
 (OverflowError when that overflows; ``normalize=True`` avoids it).
 
+Backends: "numpy" runs each layer as vectorised passes over a tile's (pairs x offsets x positions)
+tensor; "numba" (:mod:`numerics.conv_fused`, the default via "auto" when numba is installed) runs
+the same operations as one compiled loop per pair and offset; "cupy" fuses them into GPU kernels.
+
 Inputs are channels-last: (n, P, C) for 1-D signals, (n, H, W, C) for 2-D images.
 ``progress=True`` prints a tile counter on stderr (default: on for >= 200 tiles on a terminal).
 """
