@@ -104,8 +104,9 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
         a1 = 0.0
         a2 = 0.0
         for t in range(fdh.shape[0]):
-            hx, wx = (h + fdh[t]) % H, (w + fdw[t]) % W
-            hz, wz = (h + oh + fdh[t]) % H, (w + ow + fdw[t]) % W
+            # |tap offset| < H, W (filter and stem fit the signal), so one wrap suffices
+            hx, wx = wrap(h + fdh[t], H), wrap(w + fdw[t], W)
+            hz, wz = wrap(wrap(h + oh, H) + fdh[t], H), wrap(wrap(w + ow, W) + fdw[t], W)
             for ch in range(C):
                 u = fsw[t] * xs[ia, hx, wx, ch] / nu
                 v = fsw[t] * zs[jb, hz, wz, ch] / nv
