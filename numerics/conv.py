@@ -160,7 +160,7 @@ _PHI_KERNELS = {}
 def _phi_fused(M, Sx, Sz, c, xp, snap=0.0):
     """:func:`_phi` as one fused CuPy elementwise kernel (the same operations in the same order,
     so the GPU path does one memory pass instead of fifteen)."""
-    kern = _PHI_KERNELS.get("phi2")
+    kern = _PHI_KERNELS.get("phi_snap")
     if kern is None:
         kern = xp.ElementwiseKernel(
             "float64 M, float64 Sx, float64 Sz, float64 h, float64 snap", "float64 k1, float64 pt",
@@ -179,7 +179,7 @@ def _phi_fused(M, Sx, Sz, c, xp, snap=0.0):
             k1 = k;
             pt = p * (h / M_PI);
             """, "reskernels_phi_snap")
-        _PHI_KERNELS["phi2"] = kern
+        _PHI_KERNELS["phi_snap"] = kern
     return kern(M, Sx, Sz, c / 2, snap)
 
 
