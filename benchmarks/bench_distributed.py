@@ -6,16 +6,13 @@ in-process matrix.  The default backend is used (numba when installed); a warm-u
 workers' imports and numba's cache load from the timings.  Run: python benchmarks/bench_distributed.py [--n 256]
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a checkout
 
-from numerics import gram  # noqa: E402
-from theory import ResCNN  # noqa: E402
+from reskernels.numerics import gram  # noqa: E402
+from reskernels.theory import ResCNN  # noqa: E402
 
 
 def main():

@@ -7,16 +7,13 @@ entries, and, with --n-end-to-end N, the time of the whole N x N matrix.
 Run (on a GPU machine): python benchmarks/bench_gpu.py [--n 16] [--n-end-to-end 1000]
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a checkout
 
-from numerics import gram  # noqa: E402
-from theory import CNN, ResCNN  # noqa: E402
+from reskernels.numerics import gram  # noqa: E402
+from reskernels.theory import CNN, ResCNN  # noqa: E402
 
 
 def main():

@@ -14,12 +14,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a checkout
 from common import measure, table  # noqa: E402
 
-from numerics import gram  # noqa: E402
-from theory import CNN, ResCNN  # noqa: E402
+from reskernels.numerics import gram  # noqa: E402
+from reskernels.theory import CNN, ResCNN  # noqa: E402
 
 
 def main():

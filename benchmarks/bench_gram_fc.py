@@ -5,16 +5,13 @@ n = 1000 / 2000 points in d = 16 in at most 0.12 s / 0.5 s, peak memory < 0.6 GB
 Run: python benchmarks/bench_gram_fc.py
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a checkout
 from common import measure, table  # noqa: E402
 
-from numerics import gram  # noqa: E402
-from theory import MLP, ResNet  # noqa: E402
+from reskernels.numerics import gram  # noqa: E402
+from reskernels.theory import MLP, ResNet  # noqa: E402
 
 
 def main():

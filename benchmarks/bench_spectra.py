@@ -4,18 +4,14 @@ Issue target (single core): all mu_k, k = 0..200, at 40 significant digits for
 ResNet(depth=4, alpha=0.5) on S^2 and S^5 under 10 s each; k = 0..1000 at 30 digits
 under 60 s.  Run: python benchmarks/bench_spectra.py
 """
-import os
-import sys
 import time
 
 import mpmath
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a checkout
 from common import table  # noqa: E402
 
-from numerics.spectra import eigenvalues, eigenvalues_float64, gauss_legendre_fixed  # noqa: E402
-from theory import ResNet  # noqa: E402
+from reskernels.numerics.spectra import eigenvalues, eigenvalues_float64, gauss_legendre_fixed  # noqa: E402
+from reskernels.theory import ResNet  # noqa: E402
 
 
 def main():

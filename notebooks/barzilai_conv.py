@@ -17,19 +17,16 @@
 # the plain one gets there faster.
 
 # %%
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
 import numpy as np
-from _setup import QUICK, savefig
+from reskernels.proofs_check.notebook import QUICK, savefig
 
-from numerics import gram
-from numerics.gramspec import condition_number
-from proofs_check import run_claims
-from proofs_check.claims.barzilai import multisphere
-from theory import CNN, ResCNN
+from reskernels.numerics import gram
+from reskernels.numerics.gramspec import condition_number
+from reskernels.proofs_check import run_claims
+from reskernels.proofs_check.claims.barzilai import multisphere
+from reskernels.theory import CNN, ResCNN
 
 # %% [markdown]
 # ## A gap-readout ResCNTK Gram matrix of 2-D images, and its diagonal
@@ -67,7 +64,7 @@ savefig(fig, "barzilai_cond")
 # the Gram matrices are worse conditioned than on uniform samples; the GPK ordering is checked here.
 
 # %%
-from numerics.images import natural_patches
+from reskernels.numerics.images import natural_patches
 
 Xi = natural_patches(40 if QUICK else 100, size=4, seed=0)
 for L in (1, 4, 16):
@@ -88,7 +85,7 @@ for L in (1, 4, 16):
 # lambda(e_-2 + e_2) = 0 exactly for ResCNN(1) while CNN(3) couples them.
 
 # %%
-from numerics.multisphere import torus_spectrum_converged
+from reskernels.numerics.multisphere import torus_spectrum_converged
 
 n_torus = 16 if QUICK else 32
 archs = {"CNN(3)": CNN(3, readout="center"), "ResCNN(1, 0.5)": ResCNN(1, 0.5, readout="center"),

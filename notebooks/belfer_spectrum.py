@@ -16,19 +16,16 @@
 # shape, and the odd-frequency suppression for 1/2 < gamma <= 1.
 
 # %%
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
 import numpy as np
-from _setup import QUICK, savefig
+from reskernels.proofs_check.notebook import QUICK, savefig
 
-from numerics import eigenvalues
-from numerics.decay import predicted_law
-from proofs_check import run_claims
-from proofs_check.common import normalized_kernel
-from theory import ResNet, endpoint_coefficients
+from reskernels.numerics import eigenvalues
+from reskernels.numerics.decay import predicted_law
+from reskernels.proofs_check import run_claims
+from reskernels.proofs_check.common import normalized_kernel
+from reskernels.theory import ResNet, endpoint_coefficients
 
 # %% [markdown]
 # ## The kernel's slope at theta = 0 from its exact endpoint expansion

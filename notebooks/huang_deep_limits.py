@@ -15,19 +15,16 @@
 # trained="all" and alpha = 1/L the limit is the linear kernel t.
 
 # %%
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
 import numpy as np
-from _setup import QUICK, savefig
+from reskernels.proofs_check.notebook import QUICK, savefig
 
-from numerics import gram
-from numerics.gramspec import condition_number
-from proofs_check import run_claims
-from proofs_check.common import n2, normalized_kernel
-from theory import MLP, ResNet
+from reskernels.numerics import gram
+from reskernels.numerics.gramspec import condition_number
+from reskernels.proofs_check import run_claims
+from reskernels.proofs_check.common import n2, normalized_kernel
+from reskernels.theory import MLP, ResNet
 
 # %%
 t = np.linspace(-1, 1, 401)

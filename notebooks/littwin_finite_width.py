@@ -14,15 +14,12 @@
 # (numpy, hand-written backpropagation).  Depth-scaled ResNets stay closest to the kernel regime.
 
 # %%
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
-from _setup import QUICK, savefig
+from reskernels.proofs_check.notebook import QUICK, savefig
 
-from proofs_check import run_claims
-from proofs_check.claims.littwin import _models, cv2, theta_diag_samples
+from reskernels.proofs_check import run_claims
+from reskernels.proofs_check.claims.littwin import _models, cv2, theta_diag_samples
 
 # %%
 n_init = 100 if QUICK else 400

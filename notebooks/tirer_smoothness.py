@@ -14,15 +14,12 @@
 # on the circle (d = 2), interpolating 0.5 cos x + sin 4x from 6 points.
 
 # %%
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
-from _setup import savefig
+from reskernels.proofs_check.notebook import savefig
 
-from proofs_check import run_claims
-from proofs_check.claims.tirer import _models, toy_experiment
+from reskernels.proofs_check import run_claims
+from reskernels.proofs_check.claims.tirer import _models, toy_experiment
 
 # %%
 rows = {name: toy_experiment(arch) for name, arch in _models().items()}

@@ -15,20 +15,17 @@
 # networks that converge to them, and claim checks with verdicts.
 
 # %%
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else "notebooks")
 import matplotlib.pyplot as plt
 import mpmath
 import numpy as np
 import sympy as sp
-from _setup import QUICK, savefig
+from reskernels.proofs_check.notebook import QUICK, savefig
 
-from numerics import eigenvalues, gram, kernel_mp
-from numerics.montecarlo import kernel_montecarlo
-from proofs_check import run_claims
-from theory import MLP, ResNet, kernel_expr
+from reskernels.numerics import eigenvalues, gram, kernel_mp
+from reskernels.numerics.montecarlo import kernel_montecarlo
+from reskernels.proofs_check import run_claims
+from reskernels.theory import MLP, ResNet, kernel_expr
 
 # %% [markdown]
 # ## 1. The two-layer NTK, symbolically: MLP(depth=1).ntk = t kappa0(t) + kappa1(t)
@@ -90,7 +87,7 @@ assert v.status == "holds"
 # test suite, `conform(...).raise_if_failed()` is the whole test.
 
 # %%
-from proofs_check.conformance import conform
+from reskernels.proofs_check.conformance import conform
 
 spec = ResNet(4, 0.5)
 print(conform(lambda X, Z: gram(spec, X, Z), spec, max_examples=10))

@@ -2,6 +2,9 @@
 
 Public names (contract.md): :func:`gram`, :func:`eigenvalues`.
 """
+if __name__ != "reskernels.numerics":  # the folder numerics/ installs as reskernels.numerics only
+    raise ImportError(f"numerics/ is the subpackage reskernels.numerics: use 'import reskernels.numerics' "
+                      "(pip install . from the repository)")
 from .gram import gram
 from .pointwise import kernel_mp, kernel_theta_mp, zonal
 from .spectra import PrecisionError, eigenvalues

@@ -20,9 +20,11 @@ class NumpyBackend:
     def number(x):
         return float(x)
 
-    def gains(self, arch):
-        """a_l = alpha_l^2 c / 2 in float64."""
-        return arch.block_gains()
+    @staticmethod
+    def gain(m):
+        """A block's gain a = alpha^2 c m2 in float64 (:attr:`theory.layers.Block.gain`)."""
+        return m.gain
+
     sqrt = staticmethod(np.sqrt)
     arcsin = staticmethod(np.arcsin)
     minimum = staticmethod(np.minimum)
@@ -48,10 +50,29 @@ class MpmathBackend:
         route reads it, at the current precision."""
         return mpmath.mpf(repr(float(x)))
 
-    def gains(self, arch):
-        """a_l = alpha_l^2 c / 2 at the current precision."""
-        c = self.number(arch.weight_var)
-        return [self.number(a) ** 2 * c / 2 for a in arch.alphas()]
+    def second_moment(self, act):
+        """m2 of an activation (an exact sympy number) at the current precision."""
+        m2 = act.second_moment
+        return mpmath.mpf(int(m2.p)) / int(m2.q)
+
+    def gain(self, m):
+        """A block's gain a = alpha^2 c m2 at the current precision (spec floats read by their
+        shortest repr)."""
+        return self.number(m.alpha) ** 2 * self.number(m.weight_var) * self.second_moment(m.activation)
+
+    def log_diag_scale(self, arch):
+        """log of the NNGP diagonal scale at the current precision (:func:`theory.layers.log_diag_scale`)."""
+        from reskernels.theory import layers as _L
+        maps = arch.kernel_maps()
+        terms = []
+        for m in maps[1:]:
+            if isinstance(m, _L.Nonlinear):
+                terms.append(mpmath.log(self.number(m.weight_var) * self.second_moment(m.activation)))
+            elif isinstance(m, _L.Block):
+                terms.append(mpmath.log1p(self.gain(m)))
+            elif isinstance(m, _L.Linear):
+                terms.append(mpmath.log(self.number(m.weight_var)))
+        return mpmath.log(self.number(maps[0].input_var)) + mpmath.fsum(terms)
 
     @staticmethod
     def sqrt(x):

@@ -38,17 +38,20 @@ import os
 
 import numpy as np
 
-from theory.arch import CNN, ResCNN, check_kind
+from reskernels.theory import layers as _L
+from reskernels.theory.arch import check_kind
 
-from .gram import as_float_array
+from . import pixel_maps as _px
+from .inputs import as_float_array
 from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
+# re-exported: the near-parallel threshold and snap width (defined with the dual activations)
+_NEAR_PARALLEL, _SNAP_ULPS = _px.NEAR_PARALLEL, _px.SNAP_ULPS
 
-
-def is_conv(arch) -> bool:
-    return isinstance(arch, (CNN, ResCNN))
+_TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
+_TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
 
 
 def _as_grid(A, name):
@@ -57,271 +60,6 @@ def _as_grid(A, name):
     if A.ndim == 3:
         return A[:, None, :, :], 1
     return A, 2
-
-
-def _taps(q, spatial_dims, axis_len):
-    """Tap offsets per axis; along a 1-D signal's dummy axis (length 1) only 0."""
-    h = (q - 1) // 2
-    return [0] if axis_len == 1 and spatial_dims == 1 else list(range(-h, h + 1))
-
-
-def _mean_shifts(M, taps, axis):
-    """mean over d in taps of M shifted by d along ``axis`` (circular).
-
-    out_i = (1/q) sum_d M_{i+d}: the centre tap is a copy, every other tap is added in place
-    as two slices (the body and the wrapped edge) -- no padded copy."""
-    if len(taps) == 1:
-        return M
-    n = M.shape[axis]
-    out = M.copy()
-
-    def sl(a, b):
-        idx = [slice(None)] * M.ndim
-        idx[axis] = slice(a, b)
-        return tuple(idx)
-
-    for d in taps:
-        if d == 0:
-            continue
-        k = d % n  # out[i] += M[(i + k) mod n]
-        out[sl(0, n - k)] += M[sl(k, n)]
-        out[sl(n - k, n)] += M[sl(0, k)]
-    out *= 1.0 / len(taps)
-    return out
-
-
-def _patch(M, th, tw):
-    """[P M]_i = mean over the q x q taps of M_{i + d}, circular along the last two axes.
-
-    The tap set is a product, so P is separable: one mean of shifted views per axis.  On a GPU
-    (CuPy array) one fused kernel reads the q x q neighbourhood instead (one memory pass)."""
-    if type(M).__module__.startswith("cupy"):
-        return _patch_gpu(M, th, tw)
-    return _mean_shifts(_mean_shifts(M, th, M.ndim - 2), tw, M.ndim - 1)
-
-
-_PATCH_KERNELS = {}
-
-
-def _patch_gpu(M, th, tw, add=None, mul=None):
-    """mul * P(M + add) in one pass on the GPU (``add`` / ``mul`` optional, same shape as M)."""
-    import cupy
-    if len(th) == 1 and len(tw) == 1:
-        out = M if add is None else M + add
-        return out if mul is None else mul * out
-    H, W = M.shape[-2], M.shape[-1]
-    rh, rw = (len(th) - 1) // 2, (len(tw) - 1) // 2
-    key = (rh, rw, add is not None, mul is not None)
-    kern = _PATCH_KERNELS.get(key)
-    if kern is None:
-        term = "(M[j] + A[j])" if add is not None else "M[j]"
-        kern = cupy.ElementwiseKernel(
-            "raw float64 M, raw float64 A, raw float64 B, int64 H, int64 W", "float64 out",
-            f"""
-            long long w = i % W;
-            long long h = (i / W) % H;
-            long long base = i - h * W - w;
-            double acc = 0.0;
-            for (int a = -{rh}; a <= {rh}; ++a) {{
-                long long hh = (h + a + H) % H;
-                double row = 0.0;
-                for (int b = -{rw}; b <= {rw}; ++b) {{
-                    long long j = base + hh * W + (w + b + W) % W;
-                    row += {term};
-                }}
-                acc += row * (1.0 / {2 * rw + 1});
-            }}
-            out = acc * (1.0 / {2 * rh + 1}){" * B[i]" if mul is not None else ""};
-            """, "reskernels_patch_%d_%d_%d_%d" % key)
-        _PATCH_KERNELS[key] = kern
-    M = cupy.ascontiguousarray(M)
-    A = cupy.ascontiguousarray(add) if add is not None else M
-    B = cupy.ascontiguousarray(cupy.broadcast_to(mul, M.shape)) if mul is not None else M
-    out = cupy.empty_like(M)
-    kern(M, A, B, H, W, out)
-    return out
-
-
-def _res_update_gpu(T, K, Pp1, Q, alpha2, a):
-    """T' = (T + alpha2 (Pp1 + Q)) / (1 + a), K' = (K + alpha2 Pp1) / (1 + a): one GPU pass."""
-    import cupy
-    kern = _PATCH_KERNELS.get("res")
-    if kern is None:
-        kern = cupy.ElementwiseKernel(
-            "float64 T, float64 K, float64 P, float64 Q, float64 al, float64 den", "float64 To, float64 Ko",
-            "To = (T + al * (P + Q)) / den; Ko = (K + al * P) / den;", "reskernels_res_update")
-        _PATCH_KERNELS["res"] = kern
-    return kern(T, K, Pp1, Q, alpha2, 1 + a)
-
-
-_PHI_KERNELS = {}
-
-
-def _phi_fused(M, Sx, Sz, c, xp, snap=0.0):
-    """:func:`_phi` as one fused CuPy elementwise kernel (the same operations in the same order,
-    so the GPU path does one memory pass instead of fifteen)."""
-    kern = _PHI_KERNELS.get("phi_snap")
-    if kern is None:
-        kern = xp.ElementwiseKernel(
-            "float64 M, float64 Sx, float64 Sz, float64 h, float64 snap", "float64 k1, float64 pt",
-            """
-            double g = sqrt(Sx * Sz);
-            double rho = g > 0 ? M / g : 0.0;
-            rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
-            if (snap > 0.0 && fabs(rho) > 1.0 - snap) rho = rho > 0.0 ? 1.0 : -1.0;
-            double theta = acos(rho);
-            double p = M_PI - theta;
-            double k = sqrt(1.0 - rho * rho);
-            k += p * rho;
-            k /= M_PI;
-            k *= g;
-            k *= h;
-            k1 = k;
-            pt = p * (h / M_PI);
-            """, "reskernels_phi_snap")
-        _PHI_KERNELS["phi_snap"] = kern
-    return kern(M, Sx, Sz, c / 2, snap)
-
-
-# |rho| above 1 - _NEAR_PARALLEL at the first layer: theta from half angles of the input vectors.
-# Elsewhere theta = arccos(rho) with rho good to a few ulps has absolute error <= ~4 eps / sin(theta)
-# <= 3e-14 (sin(theta) >= sqrt(2 * 1e-4)), i.e. kappa0 to ~1e-14.
-_NEAR_PARALLEL = 1e-4
-# after the first layer, |rho| within _SNAP_ULPS * (layer + 1) ulps of 1 is taken as +-1 (see _phi)
-_SNAP_ULPS = 8
-
-
-def _phi(M, Sx, Sz, c, xp=np, exact_theta=None, snap=0.0):
-    """(Phi1(M), Phi0(M)) entrywise; Sx, Sz broadcast to M's shape (pixel variances).
-
-    rho = M / sqrt(Sx Sz): for the same pixel of the same input M and S hold bitwise equal
-    values and sqrt(S * S) == S in IEEE arithmetic, so rho = 1 exactly (no sqrt(eps) loss).
-    A zero-variance pixel gets rho := 0 (its Phi1 is 0 and its Phi0 never matters).
-
-    kappa0(rho) = 1 - arccos(rho)/pi has an infinite slope at rho = +-1, so a rho rounded by
-    a few ulps near there (parallel or antiparallel pixels of *different* inputs, every pixel of a
-    one-channel signal) would cost ~sqrt(eps) ~ 1e-8.  At the first layer M is an inner product
-    of input vectors, and ``exact_theta(mask)`` returns theta from their half angles for the
-    entries with |rho| > 1 - _NEAR_PARALLEL (see :func:`_fix_near_parallel`).  Deeper layers
-    have no input vectors; there ``snap`` > 0 sets |rho| > 1 - snap to +-1.  At working precision a
-    rho within snap of 1 cannot be told from 1 (its own rounding is that large: <= 6 ulps measured
-    at depth 20 for inputs whose exact rho is 1, such as x and 3x, or one-channel signals with
-    filter_size 1); taking it as 1 makes such exactly parallel pairs exact, and costs a pair whose
-    exact angle is below sqrt(2 snap) at most the error that arccos of the rounded rho would have."""
-    if xp is not np:
-        k1, pt = _phi_fused(M, Sx, Sz, c, xp, snap)
-        if exact_theta is not None:
-            g = xp.sqrt(Sx * Sz)
-            rho = xp.where(g > 0, M / xp.where(g > 0, g, 1.0), 0.0)
-            _fix_near_parallel(k1, pt, rho, g, c, xp, exact_theta)
-        return k1, pt
-    g = xp.sqrt(Sx * Sz)
-    pos = g > 0
-    rho = xp.where(pos, M / xp.where(pos, g, 1.0), 0.0)
-    xp.clip(rho, -1.0, 1.0, out=rho)
-    if snap > 0:
-        np.copysign(1.0, rho, out=rho, where=np.abs(rho) > 1.0 - snap)
-    # rho = 1 gives theta = 0, kappa0 = kappa1 = 1 exactly
-    theta = xp.arccos(rho)
-    pt = np.pi - theta
-    k1 = xp.sqrt(1.0 - rho * rho)
-    k1 += pt * rho
-    k1 /= np.pi                 # kappa1: exactly 1 at rho = 1
-    k1 *= g                     # then g, then c/2: the same operations as _variances
-    k1 *= c / 2
-    pt *= (c / 2) / np.pi
-    if exact_theta is not None:
-        _fix_near_parallel(k1, pt, rho, xp.broadcast_to(g, rho.shape), c, xp, exact_theta)
-    return k1, pt
-
-
-def _fix_near_parallel(k1, pt, rho, g, c, xp, exact_theta):
-    """Overwrite Phi1, Phi0 where |rho| > 1 - _NEAR_PARALLEL with theta = exact_theta(mask):
-    Phi1 = g (c/2) (sin theta + (pi - theta) cos theta) / pi, Phi0 = (c/2) (pi - theta) / pi
-    (at theta = 0 the same operations as :func:`_phi`, so rho = 1 entries keep their exact values)."""
-    mask = (xp.abs(rho) > 1.0 - _NEAR_PARALLEL) & (g > 0)
-    if not bool(mask.any()):
-        return
-    theta = exact_theta(mask)
-    p = np.pi - theta
-    k = xp.sin(theta) + p * xp.cos(theta)
-    k /= np.pi
-    k *= g[mask]
-    k *= c / 2
-    k1[mask] = k
-    pt[mask] = p * ((c / 2) / np.pi)
-
-
-def _variances(arch, G0, th, tw, ts_h, ts_w):
-    """Per-input pixel variances at every stage (list), from the input's own pixel norms G0.
-
-    They repeat, operation for operation, what :func:`_recursion` does to an entry with rho = 1
-    (Phi1 = (S * 1) * (c/2), the same patches and the same normalising divisions), so that the
-    same pixel of the same input holds bitwise equal values in both and rho = 1 exactly."""
-    c = arch.weight_var
-    S = arch.input_var * _patch(G0, ts_h, ts_w)
-    out = [S]
-    if isinstance(arch, CNN):
-        for _ in range(arch.depth - 1):
-            S = _patch(S * (c / 2), th, tw) / (c / 2)
-            out.append(S)
-        return out
-    for a in arch.block_gains():
-        alpha2 = a / (c / 2)
-        p1 = _patch(S, th, tw) * (c / 2)
-        S = (S + alpha2 * _patch(p1, th, tw)) / (1 + a)
-        out.append(S)
-    return out
-
-
-def _first_or_snap(layer, exact_theta):
-    """(exact_theta, snap) for the dual activation of ``layer``: half angles at the first layer
-    (when given), snapping |rho| ~ 1 after it (:func:`_phi`)."""
-    if layer == 1 and exact_theta is not None:
-        return exact_theta, 0.0
-    return None, _SNAP_ULPS * np.finfo(float).eps * (layer + 1)
-
-
-def _recursion(arch, G, Sx_list, Sz_list, th, tw, want_ntk, xp=np, exact_theta=None):
-    """Run the normalised recursion on a tile; returns (K, Theta) before the readout.
-
-    G: stem inner products (..., H, W) already averaged over stem taps and times input_var.
-    Sx_list / Sz_list: the pixel variances of each stage, broadcastable to G.
-    exact_theta: half-angle thetas for the first dual activation (:func:`_phi`).
-    """
-    c = arch.weight_var
-    hidden = arch.trained == "hidden"
-    K = G
-    T = xp.zeros_like(K) if hidden else K.copy()
-    if isinstance(arch, CNN):
-        L = arch.depth
-        for l in range(1, L + 1):
-            p1, p0 = _phi(K, Sx_list[l - 1], Sz_list[l - 1], c, xp, *_first_or_snap(l, exact_theta))
-            last = l == L
-            if want_ntk:
-                T = (p0 * T) if (hidden and last) else (p1 + p0 * T)
-                T = T if last else _patch(T, th, tw)
-            # normalise by c/2 per layer (the pixel-variance lists are normalised alike)
-            K = p1 if last else _patch(p1, th, tw)
-            K = K / (c / 2)
-            T = T / (c / 2)
-        return K, T
-    for l, a in enumerate(arch.block_gains(), start=1):
-        S_x, S_z = Sx_list[l - 1], Sz_list[l - 1]
-        PK = _patch(K, th, tw)
-        p1, p0 = _phi(PK, _patch(S_x, th, tw), _patch(S_z, th, tw), c, xp, *_first_or_snap(l, exact_theta))
-        alpha2 = a / (c / 2)
-        Pp1 = _patch(p1, th, tw)
-        if want_ntk and xp is not np:     # the same update, fused into three GPU passes
-            Q = _patch_gpu(_patch_gpu(T, th, tw, add=K, mul=p0), th, tw)
-            T, K = _res_update_gpu(T, K, Pp1, Q, alpha2, a)
-            continue
-        if want_ntk:
-            T = (T + alpha2 * (Pp1 + _patch(p0 * _patch(T + K, th, tw), th, tw))) / (1 + a)
-        K = (K + alpha2 * Pp1) / (1 + a)
-    if want_ntk and not hidden:
-        T = T + K
-    return K, T
 
 
 def _offset_index(offs, H, W, xp):
@@ -333,24 +71,6 @@ def _offset_index(offs, H, W, xp):
     iw = (np.arange(W)[None, None, :] + rw) % W
     ih, iw = np.broadcast_arrays(ih, iw)
     return xp.asarray(ih), xp.asarray(iw)
-
-
-def _first_layer_taps(arch, tsh, tsw, th, tw):
-    """Offsets (dh, dw) and weights w of the first dual activation's argument as one inner product:
-    M_ij = input_var sum_t w_t <x_{i+t}, z_{j+t}> -- the stem's mean over its taps, followed for a
-    ResCNN by the block's patch operator (the convolution of the two tap means)."""
-    taps = {(a, b): 1.0 / (len(tsh) * len(tsw)) for a in tsh for b in tsw}
-    if isinstance(arch, ResCNN):
-        conv = {}
-        for (a, b), w in taps.items():
-            for e in th:
-                for f in tw:
-                    key = (a + e, b + f)
-                    conv[key] = conv.get(key, 0.0) + w / (len(th) * len(tw))
-        taps = conv
-    keys = sorted(taps)
-    return (np.array([k[0] for k in keys]), np.array([k[1] for k in keys]),
-            np.array([taps[k] for k in keys]))
 
 
 def _half_angle_theta(xs, zs, offs, taps, H, W, xp):
@@ -421,21 +141,24 @@ class ConvGramPlan(PlanBase):
                 raise ValueError(f"X and Z must have the same spatial shape and channels, got "
                                  f"{Xg.shape[1:]} and {Zg.shape[1:]}")
         n, H, W, C = Xg.shape
-        q, s = arch.filter_size, arch.stem_size
-        for name, size in (("filter_size", q), ("stem_size", s)):
+        maps = arch.kernel_maps()
+        sizes = [("stem_size", maps[0].stem_size)] + [
+            ("filter_size", m.filter_size) for m in maps if getattr(m, "filter_size", 1) > 1]
+        for name, size in sizes:
             if size > W or (dims == 2 and size > H):
                 raise ValueError(f"{name}={size} is larger than the signal ({H}x{W} positions)"
                                  if dims == 2 else f"{name}={size} is larger than the signal ({W} positions)")
-        self.arch, self.kind, self.backend = arch, kind, backend
+        self.arch, self.kind, self.backend, self.maps = arch, kind, backend, maps
+        self.pooling = maps[-1].pooling
+        self.input_var = maps[0].input_var
         self.xp = array_module(backend)
         self.X, self.Z = X, Z
         self.Xg, self.Zg, self.symmetric = Xg, Zg, symmetric
         self.n, self.m = n, Zg.shape[0]
-        self.H, self.W = H, W
-        self.th, self.tw = _taps(q, dims, H), _taps(q, dims, W)
-        self.tsh, self.tsw = _taps(s, dims, H), _taps(s, dims, W)
-        self.first_taps = _first_layer_taps(arch, self.tsh, self.tsw, self.th, self.tw)
-        scale_log = arch.log_diag_scale() - math.log(arch.input_var)  # input_var is already in the stem
+        self.H, self.W, self.dims = H, W, dims
+        self.tsh, self.tsw = self.taps_of(maps[0].stem_size)
+        self.first_taps = _px.first_dual_taps(maps, self.tsh, self.tsw, self.taps_of)
+        scale_log = _L.log_diag_scale(maps) - math.log(self.input_var)  # input_var is already in the stem
         if _unscaled:
             normalize, scale_log = False, 0.0
         if not normalize and scale_log > 700:
@@ -444,13 +167,14 @@ class ConvGramPlan(PlanBase):
         self.normalize = normalize
         self.scale = 1.0 if normalize else math.exp(scale_log)
         xp = self.xp
-        # pixel variances with the very operations the tiles use (same array module, same channel
-        # products, same patch kernels), so that the same pixel of the same input has rho = 1 exactly
+        # pixel variances of every dual activation's argument, by the same interpreter on the
+        # diagonal state with the tiles' own operations (same array module, channel products and
+        # patch kernels): the same pixel of the same input has rho = 1 exactly
         Gx = _channel_dot(xp.asarray(Xg), xp.asarray(Xg), xp)
         Gz = Gx if symmetric else _channel_dot(xp.asarray(Zg), xp.asarray(Zg), xp)
-        self.Sx_all = _variances(arch, Gx, self.th, self.tw, self.tsh, self.tsw)
-        self.Sz_all = self.Sx_all if symmetric else _variances(arch, Gz, self.th, self.tw, self.tsh, self.tsw)
-        self.offsets = ([(0, 0)] if arch.readout in ("flatten", "center")
+        self.VX_all = self._dual_variances(Gx)
+        self.VZ_all = self.VX_all if symmetric else self._dual_variances(Gz)
+        self.offsets = ([(0, 0)] if self.pooling in ("flatten", "center")
                         else [(rh, rw) for rh in range(H) for rw in range(W)])
         threads = 1 if backend == "cupy" else (n_threads or os.cpu_count() or 1)
         P = H * W
@@ -467,16 +191,23 @@ class ConvGramPlan(PlanBase):
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads
         if backend == "numba":
-            # the first-layer..last-layer variances each dual activation reads (patched for ResCNN)
-            L = arch.depth
-            prep = ((lambda S: _patch(S, self.th, self.tw)) if isinstance(arch, ResCNN) else (lambda S: S))
-            self.VX = np.stack([prep(S) for S in self.Sx_all[:L]])
-            self.VZ = self.VX if symmetric else np.stack([prep(S) for S in self.Sz_all[:L]])
+            from .conv_fused import lower
+            self.program = lower(maps, self.taps_of)
+            self.VX = np.stack(self.VX_all)
+            self.VZ = self.VX if symmetric else np.stack(self.VZ_all)
+
+    def taps_of(self, q):
+        """(taps along h, taps along w) of a q-tap filter on this plan's grid."""
+        return _px.taps(q, self.dims, self.H), _px.taps(q, self.dims, self.W)
+
+    def _dual_variances(self, G0):
+        """Per-input variances of each dual activation's argument (list, program order)."""
+        S0 = self.input_var * _px.patch(G0, self.tsh, self.tsw)
+        return _px.diagonal_variances(self.maps, S0, self.taps_of, self.xp)
 
     def _block_fused(self, tile) -> np.ndarray:
         """:meth:`block` by the compiled loop of :mod:`numerics.conv_fused` (all offsets at once)."""
         from .conv_fused import READOUT_CODES, fused_block
-        arch = self.arch
         i0, i1, j0, j1 = tile
         out = np.zeros((i1 - i0, j1 - j0))
         fdh, fdw, wt = self.first_taps
@@ -485,13 +216,11 @@ class ConvGramPlan(PlanBase):
             np.array([o[0] for o in self.offsets], dtype=np.int64),
             np.array([o[1] for o in self.offsets], dtype=np.int64),
             np.ascontiguousarray(self.VX[:, i0:i1]), np.ascontiguousarray(self.VZ[:, j0:j1]),
-            *(np.array(t, dtype=np.int64) for t in (self.th, self.tw, self.tsh, self.tsw)),
-            fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt),
-            np.array(arch.block_gains() if isinstance(arch, ResCNN) else (), dtype=np.float64),
-            isinstance(arch, ResCNN), arch.depth, float(arch.weight_var), float(arch.input_var),
-            arch.trained == "hidden", self.kind == "ntk", READOUT_CODES[arch.readout],
-            _SNAP_ULPS * np.finfo(float).eps, _NEAR_PARALLEL, self.symmetric and i0 == j0, out)
-        if arch.readout == "gap":
+            self.program.ops, self.program.params, self.program.taps_h, self.program.taps_w,
+            fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt), self.kind == "ntk",
+            READOUT_CODES[self.pooling], _SNAP_ULPS * np.finfo(float).eps, _NEAR_PARALLEL,
+            self.symmetric and i0 == j0, out)
+        if self.pooling == "gap":
             out /= (self.H * self.W) ** 2
         return out
 
@@ -499,11 +228,11 @@ class ConvGramPlan(PlanBase):
         """The tile's kernel values before the layer scale (host float64 array)."""
         if self.backend == "numba":
             return self._block_fused(tile)
-        xp, arch = self.xp, self.arch
+        xp = self.xp
         i0, i1, j0, j1 = tile
         xs, zs = xp.asarray(self.Xg[i0:i1]), xp.asarray(self.Zg[j0:j1])
-        Sx = [S[i0:i1, None, None] for S in self.Sx_all]
-        Sz_host = [S[j0:j1] for S in self.Sz_all]
+        Vx = [V[i0:i1, None, None] for V in self.VX_all]
+        Vz_host = [V[j0:j1] for V in self.VZ_all]
         acc = xp.zeros((i1 - i0, j1 - j0))
         want_ntk = self.kind == "ntk"
         for k0 in range(0, len(self.offsets), self.r_chunk):
@@ -511,12 +240,13 @@ class ConvGramPlan(PlanBase):
             # z rolled so that position i holds pixel i + r: (b, R, H, W, C)
             ih, iw = _offset_index(offs, self.H, self.W, xp)
             zr = zs[:, ih, iw]
-            G = arch.input_var * _patch(_channel_dot(xs[:, None, None], zr[None], xp), self.tsh, self.tsw)
-            Sz = [S[:, ih, iw][None] for S in Sz_host]
+            G = self.input_var * _px.patch(_channel_dot(xs[:, None, None], zr[None], xp), self.tsh, self.tsw)
+            Vz = [V[:, ih, iw][None] for V in Vz_host]
             exact = _half_angle_theta(xs, zs, offs, self.first_taps, self.H, self.W, xp)
-            K, T = _recursion(arch, G, Sx, Sz, self.th, self.tw, want_ntk, xp, exact)
-            acc += _readout(T if want_ntk else K, arch.readout)
-        if arch.readout == "gap":
+            ctx = _px.Context(self.taps_of, xp, list(zip(Vx, Vz)), exact, want_ntk)
+            K, T = _px.run(self.maps, G, ctx)
+            acc += _readout(T if want_ntk else K, self.pooling)
+        if self.pooling == "gap":
             acc /= (self.H * self.W) ** 2
         return to_host(acc)
 

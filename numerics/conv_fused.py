@@ -3,12 +3,13 @@
 The numpy path runs each layer as ~20 whole-tensor passes over (pairs x offsets x positions),
 memory-bound.  Here one compiled function takes a pair of inputs and an offset r and carries the
 H x W grids K, Theta through every layer while they sit in L1 cache, then accumulates the readout:
-the same recursion, operation for operation (the patch operator's tap order, the dual activation's
-operation order, the same pixel variances from :func:`numerics.conv._variances`), so
+the same kernel maps, lowered to opcode and parameter arrays (:func:`lower`), operation for
+operation as the numpy interpreter :mod:`numerics.pixel_maps` (the patch operator's tap order, the
+dual activation's operation order, the same dual variances from its diagonal run), so
 
 * the same pixel of the same input still gets rho = 1 *exactly* (exact diagonals);
 * first-layer correlations with |rho| > 1 - 1e-4 take theta from half angles of the tap-weighted
-  input vectors, deeper ones within a few ulps of +-1 are taken as +-1 (:func:`numerics.conv._phi`);
+  input vectors, deeper ones within a few ulps of +-1 are taken as +-1 (:func:`numerics.pixel_maps.phi`);
 * results agree with the numpy path to a few ulps (only libm's acos vs numpy's arccos differ).
 
 The function releases the GIL, so the thread pool of :func:`numerics.tiles.execute` runs tiles in
@@ -123,9 +124,9 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
 
 
 @_jit
-def phi(M, VXl, VZl, ia, jb, oh, ow, H, W, c, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0):
-    """(Phi1, Phi0) of the grid M, as numerics.conv._phi (same operation order)."""
-    half = c / 2
+def phi(M, VXl, VZl, ia, jb, oh, ow, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0):
+    """(Phi1, Phi0) of the grid M for ReLU (engine id 0), as numerics.pixel_maps.phi (same
+    operation order); ``half`` = c m2 is the gain of the dual activation's weight layer."""
     for h in range(H):
         hz = wrap(h + oh, H)
         for w in range(W):
@@ -157,14 +158,22 @@ def phi(M, VXl, VZl, ia, jb, oh, ow, H, W, c, snap, first, near, xs, zs, fdh, fd
             p1[h, w] = k
             p0[h, w] = pt * (half / math.pi)
 
+
+# opcodes of the lowered program (one per kernel-map type of theory.layers)
+OP_STEM, OP_NONLINEAR, OP_BLOCK, OP_LINEAR, OP_POOL = 0, 1, 2, 3, 4
+
+
 @_jit
-def block(xs, zs, OH, OW, VX, VZ, th, tw, tsh, tsw, fdh, fdw, fsw, gains, is_res, depth, c, iv,
-          hidden, want_ntk, readout, snap_unit, near, upper, out):
-    """out[ia, jb] += readout of the recursion for every pair of (xs, zs) and every offset
-    (``upper``: only jb >= ia, for a diagonal tile of a symmetric Gram matrix)."""
+def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, want_ntk, readout,
+          snap_unit, near, upper, out):
+    """out[ia, jb] += readout of the program for every pair of (xs, zs) and every offset
+    (``upper``: only jb >= ia, for a diagonal tile of a symmetric Gram matrix).
+
+    ``ops[o]`` = (opcode, activation id, trained, h-taps start, h-taps count, w-taps start,
+    w-taps count) and ``params[o]`` = (input_var or weight_var c, gain, c m2) of the o-th kernel map
+    (:func:`lower`); each opcode is interpreted by one branch below."""
     a, H, W, C = xs.shape
     b = zs.shape[0]
-    half = c / 2
     G0 = np.empty((H, W))
     K = np.empty((H, W))
     T = np.empty((H, W))
@@ -173,57 +182,61 @@ def block(xs, zs, OH, OW, VX, VZ, th, tw, tsh, tsw, fdh, fdw, fsw, gains, is_res
     p1 = np.empty((H, W))
     p0 = np.empty((H, W))
     tmp = np.empty((H, W))
+    n_ops = ops.shape[0]
     for ia in range(a):
         for jb in range(ia if upper else 0, b):
             acc = 0.0
             for r in range(OH.shape[0]):
                 oh, ow = OH[r], OW[r]
-                # stem: iv * P_stem <x_p, z_{p+o}>, channels accumulated in order
-                for h in range(H):
-                    for w in range(W):
-                        hz, wz = wrap(h + oh, H), wrap(w + ow, W)
-                        s = xs[ia, h, w, 0] * zs[jb, hz, wz, 0]
-                        for ch in range(1, C):
-                            s += xs[ia, h, w, ch] * zs[jb, hz, wz, ch]
-                        A[h, w] = s
-                patch(A, G0, tmp, tsh, tsw, H, W)
-                for h in range(H):
-                    for w in range(W):
-                        K[h, w] = iv * G0[h, w]
-                        T[h, w] = 0.0 if hidden else K[h, w]
-                if not is_res:
-                    for l in range(1, depth + 1):
-                        snap = 0.0 if l == 1 else snap_unit * (l + 1)
-                        phi(K, VX[l - 1], VZ[l - 1], ia, jb, oh, ow, H, W, c, snap, l == 1, near,
-                            xs, zs, fdh, fdw, fsw, p1, p0)
-                        last = l == depth
+                dual = 0
+                for o in range(n_ops):
+                    code = ops[o, 0]
+                    trained = ops[o, 2] != 0
+                    th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
+                    tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
+                    if code == OP_STEM:
+                        # iv * P_stem <x_p, z_{p+o}>, channels accumulated in order
+                        for h in range(H):
+                            for w in range(W):
+                                hz, wz = wrap(h + oh, H), wrap(w + ow, W)
+                                s = xs[ia, h, w, 0] * zs[jb, hz, wz, 0]
+                                for ch in range(1, C):
+                                    s += xs[ia, h, w, ch] * zs[jb, hz, wz, ch]
+                                A[h, w] = s
+                        patch(A, G0, tmp, th, tw, H, W)
+                        iv = params[o, 0]
+                        for h in range(H):
+                            for w in range(W):
+                                K[h, w] = iv * G0[h, w]
+                                T[h, w] = K[h, w] if trained else 0.0
+                    elif code == OP_NONLINEAR:
+                        dual += 1
+                        half = params[o, 1]
+                        snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                        phi(K, VX[dual - 1], VZ[dual - 1], ia, jb, oh, ow, H, W, half, snap, dual == 1,
+                            near, xs, zs, fdh, fdw, fsw, p1, p0)
                         if want_ntk:
                             for h in range(H):
                                 for w in range(W):
-                                    if hidden and last:
-                                        A[h, w] = p0[h, w] * T[h, w]
-                                    else:
+                                    if trained:
                                         A[h, w] = p1[h, w] + p0[h, w] * T[h, w]
-                            if last:
-                                T[:, :] = A
-                            else:
-                                patch(A, T, tmp, th, tw, H, W)
-                        if last:
-                            K[:, :] = p1
-                        else:
-                            patch(p1, K, tmp, th, tw, H, W)
+                                    else:
+                                        A[h, w] = p0[h, w] * T[h, w]
+                            patch(A, T, tmp, th, tw, H, W)
+                        patch(p1, K, tmp, th, tw, H, W)
                         for h in range(H):
                             for w in range(W):
                                 K[h, w] = K[h, w] / half
                                 T[h, w] = T[h, w] / half
-                else:
-                    for l in range(1, depth + 1):
-                        snap = 0.0 if l == 1 else snap_unit * (l + 1)
-                        patch(K, A, tmp, th, tw, H, W)                   # A = P K
-                        phi(A, VX[l - 1], VZ[l - 1], ia, jb, oh, ow, H, W, c, snap, l == 1, near,
-                            xs, zs, fdh, fdw, fsw, p1, p0)
-                        g = gains[l - 1]
+                    elif code == OP_BLOCK:
+                        dual += 1
+                        g = params[o, 1]
+                        half = params[o, 2]
                         alpha2 = g / half
+                        snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                        patch(K, A, tmp, th, tw, H, W)                   # A = P K
+                        phi(A, VX[dual - 1], VZ[dual - 1], ia, jb, oh, ow, H, W, half, snap, dual == 1,
+                            near, xs, zs, fdh, fdw, fsw, p1, p0)
                         patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
                         if want_ntk:
                             for h in range(H):
@@ -240,10 +253,11 @@ def block(xs, zs, OH, OW, VX, VZ, th, tw, tsh, tsw, fdh, fdw, fsw, gains, is_res
                         for h in range(H):
                             for w in range(W):
                                 K[h, w] = (K[h, w] + alpha2 * B[h, w]) / (1 + g)
-                    if want_ntk and not hidden:
-                        for h in range(H):
-                            for w in range(W):
-                                T[h, w] = T[h, w] + K[h, w]
+                    elif code == OP_LINEAR:
+                        if want_ntk and trained:
+                            for h in range(H):
+                                for w in range(W):
+                                    T[h, w] = T[h, w] + K[h, w]
                 V = T if want_ntk else K
                 if readout == 2:
                     acc += V[0, 0]
@@ -253,6 +267,49 @@ def block(xs, zs, OH, OW, VX, VZ, th, tw, tsh, tsw, fdh, fdw, fsw, gains, is_res
                     acc += V.sum()
             out[ia, jb] += acc
 
+
+class Program:
+    """A conv program lowered to arrays for :func:`block`: ``ops`` (n, 7) int64, ``params`` (n, 3)
+    float64 and the concatenated tap offsets ``taps_h``, ``taps_w`` (int64)."""
+
+    def __init__(self, ops, params, taps_h, taps_w):
+        self.ops, self.params, self.taps_h, self.taps_w = ops, params, taps_h, taps_w
+
+
+def lower(maps, taps_of) -> Program:
+    """Lower kernel maps (:mod:`theory.layers`) to the opcode and parameter arrays of :func:`block`.
+
+    ``taps_of(q)`` gives the (h, w) tap offsets of a q-tap filter on the plan's grid.  Activations
+    other than ReLU (engine id 0) raise NotImplementedError (the numpy backend serves them)."""
+    from reskernels.theory import layers as _L
+    codes = {_L.Stem: OP_STEM, _L.Nonlinear: OP_NONLINEAR, _L.Block: OP_BLOCK, _L.Linear: OP_LINEAR,
+             _L.Pool: OP_POOL}
+    ops, params, th_all, tw_all = [], [], [], []
+    for m in maps:
+        code = codes[type(m)]
+        act = getattr(m, "activation", None)
+        if act is not None and act.engine_id != 0:
+            raise NotImplementedError(f"the numba engine has no compiled dual for {act!r}; "
+                                      "use backend='numpy'")
+        if isinstance(m, _L.Linear) and m.weight_var != 1.0:
+            raise NotImplementedError("the numba engine supports a Linear map of weight variance 1 only")
+        q = m.stem_size if isinstance(m, _L.Stem) else getattr(m, "filter_size", 1)
+        th, tw = taps_of(q)
+        trained = int(getattr(m, "trained", True))
+        ops.append((code, 0 if act is None else act.engine_id, trained,
+                    len(th_all), len(th), len(tw_all), len(tw)))
+        th_all += list(th)
+        tw_all += list(tw)
+        if isinstance(m, _L.Stem):
+            params.append((m.input_var, 1.0, 0.0))
+        elif isinstance(m, _L.Nonlinear):
+            params.append((m.weight_var, m.gain, 0.0))
+        elif isinstance(m, _L.Block):
+            params.append((m.weight_var, m.gain, m.weight_var * m.activation.second_moment_float))
+        else:
+            params.append((getattr(m, "weight_var", 1.0), 1.0, 0.0))
+    return Program(np.array(ops, dtype=np.int64).reshape(-1, 7), np.array(params, dtype=np.float64).reshape(-1, 3),
+                   np.array(th_all, dtype=np.int64), np.array(tw_all, dtype=np.int64))
 
 
 def fused_block():

@@ -17,7 +17,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from theory import endpoint_coefficients
+from reskernels.theory import endpoint_coefficients
 
 
 def distance_power_mu(k: int, nu, d: int):

@@ -28,37 +28,18 @@ import os
 
 import numpy as np
 
-from theory.arch import MLP, ResNet, check_kind
+from reskernels.theory.arch import check_kind
 
 from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
+from .conv import gram_conv
 from .fc import half_angle_recursion, normalized_diagonal
+from .inputs import as_float_array
 from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
 _TEMPS_PER_ENTRY = 24
 _NEAR = 0.9
 _DETERMINISTIC_D = 64
-
-
-def as_float_array(X, name: str, ndim: int | tuple) -> np.ndarray:
-    """Validate an input array: numeric, finite, of the expected rank; returns float64."""
-    try:
-        A = np.asarray(X)
-    except Exception as exc:  # pragma: no cover - exotic objects
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {A.dtype}")
-    if np.iscomplexobj(A):
-        raise ValueError(f"{name} must be real, got a complex array")
-    dims = (ndim,) if isinstance(ndim, int) else ndim
-    if A.ndim not in dims:
-        raise ValueError(f"{name} must have rank {' or '.join(map(str, dims))}, "
-                         f"got shape {A.shape}")
-    A = A.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(A)):
-        bad = np.argwhere(~np.isfinite(A))[0]
-        raise ValueError(f"{name} contains a non-finite value (NaN or inf) at index {tuple(bad)}")
-    return A
 
 
 def _unit_rows(A):
@@ -204,20 +185,19 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     Examples
     --------
     >>> import numpy as np
-    >>> from theory import MLP
+    >>> from reskernels import MLP
     >>> x = np.array([[0.6, 0.8]])
     >>> float(gram(MLP(depth=3), x)[0, 0])          # NTK(x,x) = L + 1 on the sphere
     4.0
     """
     check_kind(kind)
-    if not isinstance(arch, (MLP, ResNet)):
-        from .conv import gram_conv, is_conv
-        if is_conv(arch):
-            return gram_conv(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
-                             n_threads=n_threads, progress=progress, backend=backend, client=client,
-                             store=store)
+    if not callable(getattr(arch, "kernel_maps", None)):
         raise TypeError(f"gram expects an architecture spec (MLP, ResNet, CNN, ResCNN), "
                         f"got {type(arch).__name__}")
+    if arch.is_conv:
+        return gram_conv(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
+                         n_threads=n_threads, progress=progress, backend=backend, client=client,
+                         store=store)
     backend = resolve_backend(backend, conv=False)
     plan = FCGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget, tile=tile,
                       n_threads=n_threads, backend=backend)

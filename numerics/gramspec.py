@@ -80,7 +80,7 @@ def walsh_spectrum(arch, kind: str, P: int) -> dict:
     {+-1}^P (one channel per pixel, circular signal): lambda_S = 2^-P sum_u F(u) prod_{i in S} u_i,
     with F(u) = K(1, u) (spectral.md §6.2, C0 = 1).  Returns {frozenset(S): lambda_S} for all 2^P sets."""
     import itertools
-    from numerics import gram
+    from reskernels.numerics import gram
     U = np.array(list(itertools.product([1.0, -1.0], repeat=P)))
     F = gram(arch, np.ones((1, P, 1)), U[:, :, None], kind=kind)[0]
     out = {}

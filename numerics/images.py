@@ -1,6 +1,6 @@
 """Small natural-image inputs on the multi-sphere, from images that ship inside scikit-image.
 
-    from numerics.images import natural_patches
+    from reskernels.numerics.images import natural_patches
     X = natural_patches(200, size=8, seed=0)          # (200, 8, 8, 3): every pixel a unit RGB vector
 
 Patches of ``size`` x ``size`` pixels are cut at random positions from the RGB sample photographs

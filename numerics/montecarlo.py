@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
+from reskernels.theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
 
 
 def _relu(x):

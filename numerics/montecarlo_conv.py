@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.arch import CNN, ResCNN
+from reskernels.theory.arch import CNN, ResCNN
 
 
 def _taps(q, one_d):

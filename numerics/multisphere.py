@@ -42,9 +42,10 @@ import numpy as np
 import scipy.fft
 import scipy.special
 
-from theory.arch import CNN, ResCNN, check_kind
+from reskernels.theory import layers as _L
+from reskernels.theory.arch import check_kind
 
-from . import conv as _conv
+from . import pixel_maps as _px
 
 _CHUNK_ROWS = 2 ** 15  # grid points per evaluation chunk (P <= 9 pixels: < 40 MiB of temporaries)
 
@@ -52,17 +53,15 @@ _CHUNK_ROWS = 2 ** 15  # grid points per evaluation chunk (P <= 9 pixels: < 40 M
 def receptive_radius(arch) -> int:
     """Receptive radius of the "center" readout (spectral.md §6.3):
     (L-1)(q-1)/2 + (s-1)/2 for CNN(L), L(q-1) + (s-1)/2 for ResCNN(L)."""
-    if isinstance(arch, CNN):
-        return (arch.depth - 1) * (arch.filter_size - 1) // 2 + (arch.stem_size - 1) // 2
-    if isinstance(arch, ResCNN):
-        return arch.depth * (arch.filter_size - 1) + (arch.stem_size - 1) // 2
-    raise TypeError(f"receptive_radius needs a CNN or ResCNN spec, got {type(arch).__name__}")
+    if not getattr(arch, "is_conv", False):
+        raise TypeError(f"receptive_radius needs a CNN or ResCNN spec, got {arch!r}")
+    return _L.patch_radius(arch.kernel_maps())
 
 
 def _multi_dot_arch(arch):
-    if not isinstance(arch, (CNN, ResCNN)):
-        raise TypeError(f"multi-dot-product kernels are CNN / ResCNN specs, got {type(arch).__name__}")
-    if arch.readout == "gap":
+    if not getattr(arch, "is_conv", False):
+        raise TypeError(f"multi-dot-product kernels are CNN / ResCNN specs, got {arch!r}")
+    if arch.kernel_maps()[-1].pooling == "gap":
         raise ValueError("the gap readout is not a multi-dot-product kernel (it couples pixels i != j, "
                          "spectral.md §6.1); use readout='flatten' and project onto shift-invariant "
                          "functions (shift_average)")
@@ -86,22 +85,30 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True) -> n
     if np.any(np.abs(T) > 1 + 1e-12):
         raise ValueError("pixel cosines must lie in [-1, 1]")
     P = T.shape[-1]
-    q, s = arch.filter_size, arch.stem_size
-    for name, size in (("filter_size", q), ("stem_size", s)):
+    maps = arch.kernel_maps()
+    sizes = [("stem_size", maps[0].stem_size)] + [
+        ("filter_size", m.filter_size) for m in maps if getattr(m, "filter_size", 1) > 1]
+    for name, size in sizes:
         if size > P:
             raise ValueError(f"{name}={size} is larger than the signal ({P} pixels)")
     lead = T.shape[:-1]
     rows = np.clip(T.reshape(-1, P), -1.0, 1.0)
-    th, tw = [0], _conv._taps(q, 1, P)
-    tsh, tsw = [0], _conv._taps(s, 1, P)
-    S_list = _conv._variances(arch, np.ones((1, P)), th, tw, tsh, tsw)
+
+    def taps_of(q):
+        return [0], _px.taps(q, 1, P)
+
+    tsh, tsw = taps_of(maps[0].stem_size)
+    iv = maps[0].input_var
+    V = _px.diagonal_variances(maps, iv * _px.patch(np.ones((1, P)), tsh, tsw), taps_of)
+    variances = [(v, v) for v in V]
     want_ntk = kind == "ntk"
+    pooling = maps[-1].pooling
 
     def evaluate(R):
-        G = arch.input_var * _conv._patch(R[:, None, :], tsh, tsw)
-        K, Th = _conv._recursion(arch, G, S_list, S_list, th, tw, want_ntk)
+        G = iv * _px.patch(R[:, None, :], tsh, tsw)
+        K, Th = _px.run(maps, G, _px.Context(taps_of, np, variances, None, want_ntk))
         M = (Th if want_ntk else K)[:, 0, :]
-        return M[:, 0] if arch.readout == "center" else M.mean(axis=1)
+        return M[:, 0] if pooling == "center" else M.mean(axis=1)
 
     out = np.empty(len(rows))
     for a in range(0, len(rows), _CHUNK_ROWS):
@@ -112,7 +119,7 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True) -> n
             raise ValueError(f"normalize=True is undefined: the {kind} of {arch.slug} has K(x, x) = 0")
         out /= diag
     else:
-        scale_log = arch.log_diag_scale() - math.log(arch.input_var)
+        scale_log = _L.log_diag_scale(maps) - math.log(iv)
         if scale_log > 700:
             raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
                                 "use normalize=True")
@@ -134,7 +141,7 @@ def _evaluator(F, kind, P, normalize):
     """(callable T -> F(T), P) for a conv spec or a user function of (N, P) cosines."""
     if P is not None and (isinstance(P, bool) or int(P) != P or P < 1):
         raise ValueError(f"P must be a positive integer, got {P!r}")
-    if callable(F) and not isinstance(F, (CNN, ResCNN)):
+    if callable(F) and not callable(getattr(F, "kernel_maps", None)):
         if P is None:
             raise ValueError("a callable multi-dot-product kernel needs P (number of pixels)")
         return F, int(P)

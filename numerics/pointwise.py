@@ -16,15 +16,15 @@ import math
 import mpmath
 import numpy as np
 
-from theory.arch import MLP, ResNet, check_kind
+from reskernels.theory.arch import check_kind
 
 from .backends import MPMATH, NUMPY
 from .fc import half_angle_recursion
 
 
 def _fc(arch):
-    if not isinstance(arch, (MLP, ResNet)):
-        raise TypeError(f"zonal evaluation needs a fully connected spec, got {type(arch).__name__}")
+    if getattr(arch, "is_conv", True):
+        raise TypeError(f"zonal evaluation needs a fully connected spec (MLP, ResNet), got {arch!r}")
 
 
 def kernel_theta_mp(arch, theta, kind: str = "ntk", normalized: bool = False):
@@ -41,10 +41,7 @@ def kernel_theta_mp(arch, theta, kind: str = "ntk", normalized: bool = False):
 
 
 def _log_scale_mp(arch):
-    iv = MPMATH.number(arch.input_var)
-    if isinstance(arch, ResNet):
-        return mpmath.log(iv) + mpmath.fsum(mpmath.log1p(a) for a in MPMATH.gains(arch))
-    return mpmath.log(iv) + arch.depth * mpmath.log(MPMATH.number(arch.weight_var) / 2)
+    return MPMATH.log_diag_scale(arch)
 
 
 def kernel_mp(arch, t, kind: str = "ntk", dps: int = 30, normalized: bool = False):

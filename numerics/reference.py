@@ -11,7 +11,7 @@ from importlib import resources
 
 import mpmath
 
-from theory.arch import MLP, ResNet
+from reskernels.theory.arch import MLP, ResNet
 
 _CLASSES = {"MLP": MLP, "ResNet": ResNet}
 

@@ -34,7 +34,7 @@ from typing import Iterable
 import mpmath
 import numpy as np
 
-from theory.arch import MLP, ResNet, check_kind
+from reskernels.theory.arch import MLP, ResNet, check_kind
 
 from .pointwise import kernel_theta_mp
 
@@ -177,7 +177,7 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
 
     Examples
     --------
-    >>> from theory import MLP
+    >>> from reskernels.theory import MLP
     >>> mu = eigenvalues(MLP(depth=1), "ntk", d=3, ks=[0, 1, 2, 3], dps=20)
     >>> [mpmath.nstr(m, 12) for m in mu]     # 1/2, 1/3, 5/64, exact 0
     ['0.5', '0.333333333333', '0.078125', '0.0']

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.arch import ResNet
+from reskernels.theory.arch import ResNet
 
 from .montecarlo import init_resnet, ntk_from_factors, resnet_factors
 

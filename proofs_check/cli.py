@@ -16,7 +16,7 @@ import time
 
 
 def _info(args):
-    from theory.arch import KIND_VALUES, READOUT_VALUES, TRAINED_VALUES
+    from reskernels.theory.arch import KIND_VALUES, READOUT_VALUES, TRAINED_VALUES
     from .report import versions
     print("reskernels -- infinite-width kernels of residual networks")
     for k, v in versions().items():

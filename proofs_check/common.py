@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics import zonal
-from numerics.fc import normalized_diagonal
-from theory import MLP
+from reskernels.numerics import zonal
+from reskernels.numerics.fc import normalized_diagonal
+from reskernels.theory import MLP
 
 
 def normalized_kernel(arch, kind: str = "ntk"):
@@ -45,7 +45,7 @@ def spectrum(f, kind: str, d: int, kmax: int, dps: int, normalized: bool = False
 
     ``f`` is an FC spec (hashable) or a callable of theta with an explicit ``key``.
     """
-    from numerics.spectra import eigenvalues
+    from reskernels.numerics.spectra import eigenvalues
     k = (key or f, kind, d, kmax, dps, normalized)
     if k not in _SPECTRA:
         if key is None:
@@ -56,7 +56,7 @@ def spectrum(f, kind: str, d: int, kmax: int, dps: int, normalized: bool = False
 
 
 def laplace_spectrum(c, d, kmax, dps):
-    from numerics.spectra import laplace_theta
+    from reskernels.numerics.spectra import laplace_theta
     return spectrum(laplace_theta(c), "ntk", d, kmax, dps, key=("laplace", str(c)))
 
 
@@ -71,7 +71,7 @@ _TORI = {}
 
 def torus(arch, kind: str, n: int):
     """Converged torus spectrum (rules n and 2n per axis) of a conv spec, cached per process."""
-    from numerics.multisphere import torus_spectrum_converged
+    from reskernels.numerics.multisphere import torus_spectrum_converged
     key = (arch, kind, n)
     if key not in _TORI:
         _TORI[key] = torus_spectrum_converged(arch, kind, n)

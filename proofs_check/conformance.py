@@ -1,6 +1,6 @@
 """Conformance kit: the suite's property tests, pointed at anyone's kernel implementation.
 
-    from proofs_check.conformance import conform
+    from reskernels.proofs_check.conformance import conform
     report = conform(my_kernel, ResNet(depth=4, alpha=0.5), kind="ntk", rtol=1e-10)
     print(report)              # one line per property: pass / fail / skipped, observed error
     report.raise_if_failed()   # inside a pytest test: an AssertionError with the counterexamples
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
+from reskernels.theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
 
 SPEC_CLASSES = {"MLP": MLP, "ResNet": ResNet, "CNN": CNN, "ResCNN": ResCNN}
 
@@ -202,7 +202,7 @@ def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import arrays
 
-    from numerics import gram
+    from reskernels.numerics import gram
 
     if isinstance(spec, str):
         spec = parse_spec(spec)
@@ -374,7 +374,7 @@ def _funk_hecke_check(user, spec, kind, d, rtol, atol):
     def body(_):
         import scipy.special
 
-        from numerics import eigenvalues
+        from reskernels.numerics import eigenvalues
         n = 256
         x, w = np.polynomial.legendre.leggauss(n)
         theta = (x + 1) * np.pi / 2

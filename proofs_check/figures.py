@@ -33,7 +33,7 @@ def _save(fig, path):
 
 @figure("BELFER-SPIKY")
 def _spiky(v, path):
-    from theory import ResNet
+    from reskernels.theory import ResNet
     from .claims.belfer import ode_kernel
     from .common import n2, normalized_kernel
     plt = _plt()
@@ -60,7 +60,7 @@ def _spiky(v, path):
 
 @figure("HUANG-FFNET-DEGENERATE")
 def _ffnet(v, path):
-    from theory import MLP
+    from reskernels.theory import MLP
     from .common import normalized_kernel
     plt = _plt()
     t = np.linspace(-1, 1, 401)
@@ -76,7 +76,7 @@ def _ffnet(v, path):
 
 @figure("TIRER-SMOOTHER")
 def _tirer(v, path):
-    from numerics import gram
+    from reskernels.numerics import gram
     from .claims.tirer import _embed, _models
     plt = _plt()
     xtr = 2 * np.pi * np.linspace(0, 1, 6) - np.pi
@@ -109,7 +109,7 @@ def _littwin(v, path):
 
 @figure("BELFER-DECAY")
 def _decay(v, path):
-    from theory import ResNet
+    from reskernels.theory import ResNet
     from .common import laplace_spectrum, spectrum
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

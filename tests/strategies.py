@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from theory import MLP, ResNet
+from reskernels.theory import MLP, ResNet
 
 alphas = st.floats(0.0, 2.0, allow_nan=False)
 

@@ -5,8 +5,8 @@ import sympy as sp
 
 
 def test_contract_imports_and_call_forms():
-    from numerics import eigenvalues, gram
-    from theory import MLP, ResNet, kernel_expr
+    from reskernels.numerics import eigenvalues, gram
+    from reskernels.theory import MLP, ResNet, kernel_expr
     X = np.random.default_rng(0).standard_normal((4, 3))
     K = gram(ResNet(depth=50, alpha=1 / 50, trained="hidden"), X, kind="ntk")
     assert K.shape == (4, 4) and K.dtype == np.float64
@@ -20,8 +20,8 @@ def test_contract_imports_and_call_forms():
         assert abs(mu[0] - mpmath.sinh(1)) < mpmath.mpf(10) ** -19
 
 
-def test_python_m_proofs_check_is_the_cli():
+def test_python_m_reskernels_is_the_cli():
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-m", "proofs_check", "list"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "reskernels", "list"], capture_output=True, text=True)
     assert out.returncode == 0 and "BELFER-DECAY" in out.stdout

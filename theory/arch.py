@@ -17,11 +17,15 @@ naming the offending argument and the allowed values.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import numbers
 from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
+
+from . import layers as _L
+from .activations import Activation, get as _activation
 
 Trained = Literal["all", "hidden"]
 Readout = Literal["gap", "flatten", "center"]
@@ -89,11 +93,25 @@ def _fmt(x: float) -> str:
 
 
 class _Spec:
-    """Shared behaviour of the architecture dataclasses."""
+    """Shared behaviour of the architecture dataclasses: the program and what follows from it."""
 
     def replace(self, **changes):
         """Return a copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+    def layers(self) -> tuple:
+        """The kernel program: a tuple of :mod:`theory.layers` steps (the spec's meaning)."""
+        raise NotImplementedError
+
+    def kernel_maps(self) -> tuple:
+        """The program lowered to the kernel maps every engine implements
+        (:func:`theory.layers.kernel_maps`; cached per spec)."""
+        return _maps_of(self)
+
+    @property
+    def is_conv(self) -> bool:
+        """Whether the spec acts on images / signals (pixel-pair kernels) rather than vectors."""
+        return False
 
     @property
     def has_alpha(self) -> bool:
@@ -105,20 +123,31 @@ class _Spec:
         return a if isinstance(a, tuple) else (a,) * self.depth  # type: ignore[attr-defined]
 
     def block_gains(self) -> tuple[float, ...]:
-        """a_l = alpha_l^2 * weight_var / 2: the factor multiplying kappa1 and kappa0
-        in block l (residual specs only)."""
-        c = self.weight_var  # type: ignore[attr-defined]
-        return tuple(a * a * c / 2.0 for a in self.alphas())
+        """a_l = alpha_l^2 * weight_var * m2 (alpha_l^2 c / 2 for ReLU): the gain of each
+        residual block of the program (empty for specs without blocks)."""
+        return tuple(m.gain for m in self.kernel_maps() if isinstance(m, _L.Block))
 
     def log_diag_scale(self) -> float:
-        """log of the NNGP diagonal on the unit sphere (pixel diagonal for conv).
+        """log of the NNGP diagonal on the unit sphere (pixel diagonal for conv), from the program
+        (:func:`theory.layers.log_diag_scale`): MLP/CNN input_var (c/2)^L,
+        ResNet/ResCNN input_var prod_l (1 + a_l)."""
+        return _L.log_diag_scale(self.kernel_maps())
 
-        MLP/CNN: input_var (c/2)^L.  ResNet/ResCNN: input_var prod_l (1 + a_l).
-        """
-        iv = self.input_var  # type: ignore[attr-defined]
-        if self.has_alpha:
-            return math.log(iv) + math.fsum(math.log1p(a) for a in self.block_gains())
-        return math.log(iv) + self.depth * math.log(self.weight_var / 2.0)  # type: ignore[attr-defined]
+
+@functools.lru_cache(maxsize=512)
+def _maps_of(spec) -> tuple:
+    return _L.kernel_maps(spec.layers())
+
+
+def _act(spec):
+    object.__setattr__(spec, "activation", _activation(spec.activation))
+    act = spec.activation
+    if not act.homogeneous:  # pragma: no cover - only ReLU is registered so far
+        raise ValueError(f"activation {act!r} is not positively homogeneous; not supported yet")
+
+
+def _act_slug(spec) -> str:
+    return "" if spec.activation.key == ("relu",) else f"-{spec.activation.name}"
 
 
 @dataclass(frozen=True)
@@ -136,22 +165,37 @@ class MLP(_Spec):
     input_var: float = 1.0
     weight_var: float = 2.0
     trained: Trained = "all"
+    activation: str | Activation = "relu"
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
         object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
         object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
         _choice("trained", self.trained, TRAINED_VALUES)
+        _act(self)
         if self.trained == "hidden" and self.depth == 1:
             raise ValueError(
                 "trained='hidden' needs depth >= 2 for MLP: depth=1 has no hidden layer "
                 "(allowed for depth=1: trained='all')"
             )
 
+    def layers(self) -> tuple:
+        """Input(input_var), then L x [Dual(act), Dense(c)], the last Dense being the readout.
+
+        >>> MLP(depth=2).layers()     # doctest: +NORMALIZE_WHITESPACE
+        (Input(input_var=1.0, stem_size=1, trained=True), Dual(activation=relu),
+         Dense(weight_var=2.0, trained=True), Dual(activation=relu),
+         Readout(pooling='dense', weight_var=2.0, trained=True))
+        """
+        tr = self.trained == "all"
+        dual = _L.Dual(self.activation)
+        hidden = (dual, _L.Dense(self.weight_var)) * (self.depth - 1)
+        return (_L.Input(self.input_var, 1, tr), *hidden, dual, _L.Readout("dense", self.weight_var, tr))
+
     @property
     def slug(self) -> str:
         return (f"MLP-L{self.depth}-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}"
-                f"-{self.trained}")
+                f"-{self.trained}{_act_slug(self)}")
 
 
 @dataclass(frozen=True)
@@ -171,6 +215,7 @@ class ResNet(_Spec):
     input_var: float = 1.0
     weight_var: float = 2.0
     trained: Trained = "all"
+    activation: str | Activation = "relu"
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -180,6 +225,21 @@ class ResNet(_Spec):
         object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
         object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
         _choice("trained", self.trained, TRAINED_VALUES)
+        _act(self)
+
+    def layers(self) -> tuple:
+        """Input(input_var), L x Residual(alpha_l, (Dense(c), Dual(act), Dense(1))), Readout(1).
+
+        >>> ResNet(depth=1, alpha=0.5).layers()     # doctest: +NORMALIZE_WHITESPACE
+        (Input(input_var=1.0, stem_size=1, trained=True),
+         Residual(alpha=0.5, branch=(Dense(weight_var=2.0, trained=True), Dual(activation=relu),
+                                     Dense(weight_var=1.0, trained=True))),
+         Readout(pooling='dense', weight_var=1.0, trained=True))
+        """
+        tr = self.trained == "all"
+        branch = (_L.Dense(self.weight_var), _L.Dual(self.activation), _L.Dense(1.0))
+        blocks = tuple(_L.Residual(a, branch) for a in self.alphas())
+        return (_L.Input(self.input_var, 1, tr), *blocks, _L.Readout("dense", 1.0, tr))
 
     @classmethod
     def with_gamma(cls, depth: int, gamma: float, **kwargs) -> "ResNet":
@@ -193,7 +253,7 @@ class ResNet(_Spec):
         a = self.alpha
         astr = _fmt(a) if not isinstance(a, tuple) else "seq" + hashlib.sha1(repr(a).encode()).hexdigest()[:8]
         return (f"ResNet-L{self.depth}-a{astr}-iv{_fmt(self.input_var)}"
-                f"-wv{_fmt(self.weight_var)}-{self.trained}")
+                f"-wv{_fmt(self.weight_var)}-{self.trained}{_act_slug(self)}")
 
 
 FC_SPECS = (MLP, ResNet)
@@ -213,12 +273,13 @@ def _validate_conv(spec):
     object.__setattr__(spec, "input_var", _real("input_var", spec.input_var, positive=True))
     object.__setattr__(spec, "weight_var", _real("weight_var", spec.weight_var, positive=True))
     _choice("trained", spec.trained, TRAINED_VALUES)
+    _act(spec)
 
 
 def _conv_slug_tail(spec) -> str:
     """The slug fields CNN and ResCNN share (filter, stem, readout, variances, trained set)."""
     return (f"q{spec.filter_size}-s{spec.stem_size}-{spec.readout}"
-            f"-iv{_fmt(spec.input_var)}-wv{_fmt(spec.weight_var)}-{spec.trained}")
+            f"-iv{_fmt(spec.input_var)}-wv{_fmt(spec.weight_var)}-{spec.trained}{_act_slug(spec)}")
 
 
 @dataclass(frozen=True)
@@ -238,6 +299,7 @@ class CNN(_Spec):
     input_var: float = 1.0
     weight_var: float = 2.0
     trained: Trained = "all"
+    activation: str | Activation = "relu"
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -245,6 +307,18 @@ class CNN(_Spec):
         if self.trained == "hidden" and self.depth == 1:
             raise ValueError("trained='hidden' needs depth >= 2 for CNN: depth=1 has no hidden layer "
                              "(allowed for depth=1: trained='all')")
+
+    @property
+    def is_conv(self) -> bool:
+        return True
+
+    def layers(self) -> tuple:
+        """Input(input_var, stem_size), (L-1) x [Dual(act), Conv(c, q)], Dual(act), Readout(readout, c)."""
+        tr = self.trained == "all"
+        dual = _L.Dual(self.activation)
+        hidden = (dual, _L.Conv(self.weight_var, self.filter_size)) * (self.depth - 1)
+        return (_L.Input(self.input_var, self.stem_size, tr), *hidden, dual,
+                _L.Readout(self.readout, self.weight_var, tr))
 
     @property
     def slug(self) -> str:
@@ -268,6 +342,7 @@ class ResCNN(_Spec):
     input_var: float = 1.0
     weight_var: float = 2.0
     trained: Trained = "all"
+    activation: str | Activation = "relu"
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -277,6 +352,19 @@ class ResCNN(_Spec):
         _validate_conv(self)
 
     @property
+    def is_conv(self) -> bool:
+        return True
+
+    def layers(self) -> tuple:
+        """Input(input_var, stem_size), L x Residual(alpha_l, (Conv(c, q), Dual(act), Conv(1, q))),
+        Readout(readout, 1)."""
+        tr = self.trained == "all"
+        q = self.filter_size
+        branch = (_L.Conv(self.weight_var, q), _L.Dual(self.activation), _L.Conv(1.0, q))
+        blocks = tuple(_L.Residual(a, branch) for a in self.alphas())
+        return (_L.Input(self.input_var, self.stem_size, tr), *blocks, _L.Readout(self.readout, 1.0, tr))
+
+    @property
     def slug(self) -> str:
         a = self.alpha
         astr = _fmt(a) if not isinstance(a, tuple) else "seq" + hashlib.sha1(repr(a).encode()).hexdigest()[:8]
@@ -284,3 +372,18 @@ class ResCNN(_Spec):
 
 
 CONV_SPECS = (CNN, ResCNN)
+
+#: The registry of spec classes (CLI ``info``, ``parse_spec``, reference data, contract tests):
+#: a new architecture is one more frozen dataclass with ``layers()`` added here.
+SPECS = {cls.__name__: cls for cls in (MLP, ResNet, CNN, ResCNN)}
+
+
+def spec_from_dict(d: dict):
+    """Rebuild a spec from {"class": name, **fields} (reference files, verdict JSON)."""
+    d = dict(d)
+    name = d.pop("class")
+    if name not in SPECS:
+        raise ValueError(f"unknown spec class {name!r}; known: {tuple(SPECS)}")
+    if isinstance(d.get("alpha"), list):
+        d["alpha"] = tuple(d["alpha"])
+    return SPECS[name](**d)

@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-
-def _finish(e):
-    """Simplify an exact coefficient; round one that carries 60-digit floats."""
-    return sp.N(e, 50) if e.has(sp.Float) else sp.simplify(e)
-
 from . import series as _series
-from .recursions import _gains_or_none, _select, exact_diag_scale, normalized_recursion
+from .recursions import _finish, _select, exact_diag_scale, normalized_recursion
 
 
 def endpoint_expansion(arch, kind: str = "ntk", side: int = 1, order: int = 6) -> dict:
@@ -35,8 +30,7 @@ def endpoint_expansion(arch, kind: str = "ntk", side: int = 1, order: int = 6) -
     if order < 4:
         raise ValueError("order must be >= 4 to reach the u^(3/2) term")
     s_var = _series.Series.variable(order, const=side, lin=0, quad=-side)
-    rho, T = normalized_recursion(arch, s_var, _series.kappa0, _series.kappa1,
-                                  gains=_gains_or_none(arch))
+    rho, T = normalized_recursion(arch, s_var)
     scale = exact_diag_scale(arch)
     ser = _select(arch, kind, rho, T)
     return {sp.Rational(j, 2): _finish(scale * c) for j, c in enumerate(ser.coeffs)}
@@ -52,7 +46,7 @@ def endpoint_coefficients(arch, kind: str = "ntk") -> dict:
 
     Examples
     --------
-    >>> from theory import MLP
+    >>> from reskernels.theory import MLP
     >>> import sympy as sp
     >>> c = endpoint_coefficients(MLP(depth=1), "ntk")
     >>> sp.simplify(c["c_plus"][sp.Rational(1, 2)] + sp.sqrt(2)/sp.pi)

@@ -25,17 +25,17 @@ sum with B_{l+1}.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import sympy as sp
+
+from . import layers as _L
+from . import series as _series
+from .arch import check_kind
 
 
 def _finish(e):
     """Simplify an exact coefficient; round one that carries 60-digit floats."""
     return sp.N(e, 50) if e.has(sp.Float) else sp.simplify(e)
 
-from . import series as _series
-from .arch import MLP, ResNet, check_kind
 
 t = sp.Symbol("t")
 
@@ -45,52 +45,92 @@ def exact_number(x: float) -> sp.Rational:
     return sp.Rational(repr(float(x)))
 
 
+def exact_gain(m) -> sp.Expr:
+    """The gain of a kernel map as an exact number: c m2 (Nonlinear), alpha^2 c m2 (Block)."""
+    c = exact_number(m.weight_var)
+    if isinstance(m, _L.Block):
+        return exact_number(m.alpha) ** 2 * c * m.activation.second_moment
+    return c * m.activation.second_moment
+
+
 def exact_gains(arch) -> list:
-    """a_l = alpha_l^2 c/2 as exact rationals."""
-    c = exact_number(arch.weight_var)
-    return [exact_number(a) ** 2 * c / 2 for a in arch.alphas()]
+    """a_l = alpha_l^2 c m2 of the residual blocks, as exact rationals."""
+    return [exact_gain(m) for m in arch.kernel_maps() if isinstance(m, _L.Block)]
 
 
 def exact_diag_scale(arch):
-    """s_L: the NNGP diagonal on the unit sphere, exact."""
-    iv = exact_number(arch.input_var)
-    if isinstance(arch, ResNet):
-        out = iv
-        for a in exact_gains(arch):
-            out = out * (1 + a)
-        return out
-    return iv * (exact_number(arch.weight_var) / 2) ** arch.depth
+    """s_L: the NNGP diagonal on the unit sphere, exact: input_var times the product of the
+    Nonlinear gains c m2, the block factors 1 + a_l and the Linear weight variances."""
+    maps = arch.kernel_maps()
+    out = exact_number(maps[0].input_var)
+    for m in maps[1:]:
+        if isinstance(m, _L.Nonlinear):
+            out = out * exact_gain(m)
+        elif isinstance(m, _L.Block):
+            out = out * (1 + exact_gain(m))
+        elif isinstance(m, _L.Linear):
+            out = out * exact_number(m.weight_var)
+    return out
 
 
-def normalized_recursion(arch, rho0, kappa0: Callable, kappa1: Callable, gains=None):
+def _stem(m, rho, T, gain, ctx):
+    return rho, (T if m.trained else rho * 0)
+
+
+def _nonlinear(m, rho, T, gain, ctx):
+    """rho' = kappa1(rho), T' = [trained] kappa1(rho) + kappa0(rho) T."""
+    k0, k1 = ctx(m.activation)
+    k0, k1 = k0(rho), k1(rho)
+    return k1, ((k1 + k0 * T) if m.trained else (k0 * T))
+
+
+def _block(m, rho, T, gain, ctx):
+    """rho' = (rho + a kappa1)/(1 + a), T' = [T (1 + a kappa0) + a (kappa1 + rho kappa0)]/(1 + a)."""
+    a = gain(m)
+    k0, k1 = ctx(m.activation)
+    k0, k1 = k0(rho), k1(rho)
+    T = (T * (1 + a * k0) + a * (k1 + rho * k0)) / (1 + a)
+    return (rho + a * k1) / (1 + a), T
+
+
+def _linear(m, rho, T, gain, ctx):
+    """A weight layer after no activation: rho unchanged, T' = T + [trained] rho."""
+    return rho, (T + rho if m.trained else T)
+
+
+def _pool(m, rho, T, gain, ctx):
+    if m.pooling != "dense":
+        raise TypeError("zonal kernels (kernel_expr, Taylor, endpoints) need a fully connected "
+                        f"spec; this program pools by {m.pooling!r}")
+    return rho, T
+
+
+#: one function per kernel-map type (the sympy / Series interpreter)
+MAP_RULES = {_L.Stem: _stem, _L.Nonlinear: _nonlinear, _L.Block: _block, _L.Linear: _linear,
+             _L.Pool: _pool}
+
+
+def _symbolic_duals(act):
+    """(kappa0, kappa1) acting on sympy expressions and truncated Series."""
+    return act.kappa0, act.kappa1
+
+
+def normalized_recursion(arch, rho0, gains: str = "exact", duals=_symbolic_duals):
     """Return (rho_L, T_L): the diagonal-normalised NNGP and NTK (see module doc).
 
-    ``rho0`` and the return values live in whatever number system ``kappa0``,
-    ``kappa1`` and the arithmetic operators act on.  ``gains`` overrides a_l (for
-    exact arithmetic pass rationals; default: ``arch.block_gains()``).
+    Interprets ``arch.kernel_maps()`` with one rule per map (:data:`MAP_RULES`).  ``rho0`` and the
+    return values live in whatever number system the activation's duals and the arithmetic
+    operators act on (sympy expressions, :class:`theory.series.Series`); block gains are exact
+    rationals (``gains="exact"``) or the spec's floats (``gains="float"``).
     """
-    zero = rho0 * 0
-    hidden = arch.trained == "hidden"
-    rho = rho0
-    if isinstance(arch, MLP):
-        T = zero if hidden else rho0
-        L = arch.depth
-        for h in range(1, L + 1):
-            k0, k1 = kappa0(rho), kappa1(rho)
-            T = (k0 * T) if (hidden and h == L) else (k1 + k0 * T)
-            rho = k1
-        return rho, T
-    if isinstance(arch, ResNet):
-        a_list = arch.block_gains() if gains is None else gains
-        T = zero if hidden else rho0
-        for a in a_list:
-            k0, k1 = kappa0(rho), kappa1(rho)
-            T = (T * (1 + a * k0) + a * (k1 + rho * k0)) / (1 + a)
-            rho = (rho + a * k1) / (1 + a)
-        if not hidden:
-            T = T + rho
-        return rho, T
-    raise TypeError(f"expected a fully connected spec (MLP or ResNet), got {type(arch).__name__}")
+    gain = exact_gain if gains == "exact" else (lambda m: m.gain)
+    maps = arch.kernel_maps()
+    if arch.is_conv:
+        raise TypeError(f"expected a fully connected spec (zonal kernel), got {arch.slug}")
+    rho, T = rho0, rho0
+    for m in maps:
+        rho, T = MAP_RULES[type(m)](m, rho, T, gain, duals)
+    return rho, T
 
 
 def _select(arch, kind, rho, T):
@@ -106,18 +146,14 @@ def kernel_expr(arch, kind: str = "ntk") -> sp.Expr:
 
     Examples
     --------
-    >>> from theory import MLP, kernel_expr, t
-    >>> from theory.duals import kappa0, kappa1
+    >>> from reskernels.theory import MLP, kernel_expr, t
+    >>> from reskernels.theory.duals import kappa0, kappa1
     >>> import sympy as sp
     >>> sp.simplify(kernel_expr(MLP(depth=1), kind="ntk") - (t*kappa0(t) + kappa1(t)))
     0
     """
-    rho, T = normalized_recursion(arch, t, _series.kappa0, _series.kappa1, gains=_gains_or_none(arch))
+    rho, T = normalized_recursion(arch, t)
     return exact_diag_scale(arch) * _select(arch, kind, rho, T)
-
-
-def _gains_or_none(arch):
-    return exact_gains(arch) if isinstance(arch, ResNet) else None
 
 
 def taylor_coefficients(arch, kind: str = "ntk", order: int = 8) -> list:
@@ -128,6 +164,6 @@ def taylor_coefficients(arch, kind: str = "ntk", order: int = 8) -> list:
     every contract kernel all b_n >= 0 (spectral.md §2, Schoenberg).
     """
     x = _series.Series.variable(order)
-    rho, T = normalized_recursion(arch, x, _series.kappa0, _series.kappa1, gains=_gains_or_none(arch))
+    rho, T = normalized_recursion(arch, x)
     scale = exact_diag_scale(arch)
     return [_finish(scale * c) for c in _select(arch, kind, rho, T).coeffs]

@@ -7,9 +7,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from numerics import gram, kernel_mp
-from theory import MLP, ResNet, kernel_expr, t
-from theory.duals import kappa0, kappa1
+from reskernels.numerics import gram, kernel_mp
+from reskernels.theory import MLP, ResNet, kernel_expr, t
+from reskernels.theory.duals import kappa0, kappa1
 
 from ..common import table_check
 from ..registry import claim
@@ -128,7 +128,7 @@ def psd(v, level, p):
        "[recalled] mapping; [derived] recursion", "circular 1-D signals, trained='all'", quick_seconds=0.5,
        reduction_depth=lambda L: L)
 def arora_cntk(v, level, p):
-    from theory import CNN
+    from reskernels.theory import CNN
     rng = np.random.default_rng(7)
     X = rng.standard_normal((6, 4))
     for L in (1, 2, 4):
@@ -146,7 +146,7 @@ def arora_cntk(v, level, p):
     e = float(np.abs(gap - via).max() / np.abs(gap).max())
     v.add("CNTK-GAP(x,z) = (1/P) sum_s CNTK-V(x, t_s z)", e, "<= 1e-13", e <= 1e-13, "relative 1e-13",
           "exact identity", "float64")
-    from numerics.montecarlo_conv import conv_kernel_montecarlo
+    from reskernels.numerics.montecarlo_conv import conv_kernel_montecarlo
     Xm = Y / np.linalg.norm(Y, axis=-1, keepdims=True)
     for r in ("flatten", "gap"):
         arch = CNN(2, readout=r)
@@ -165,7 +165,7 @@ def arora_cntk(v, level, p):
        "spherical harmonics: the kernels depend on the pixel cosines t_i = <x_i, z_i> only.",
        "[abstract]", "CNN on MS(3, 6), trained='all'", quick_seconds=0.5, invariant=("center", "flatten"))
 def geifman_eigfun(v, level, p):
-    from theory import CNN
+    from reskernels.theory import CNN
     rng = np.random.default_rng(9)
     X = rng.standard_normal((5, 6, 3))
     X /= np.linalg.norm(X, axis=-1, keepdims=True)
@@ -188,8 +188,8 @@ def geifman_eigfun(v, level, p):
        "NNGP = (1/P) sum_p kappa1(patch mean)",
        quick_seconds=0.5, xi=(0.377122441031625, 1 / 6, 0.0409591863227918, 0.0))
 def geifman_locality(v, level, p):
-    from numerics.gramspec import walsh_spectrum
-    from theory import CNN
+    from reskernels.numerics.gramspec import walsh_spectrum
+    from reskernels.theory import CNN
     P, q = 7, 3
     lam = walsh_spectrum(CNN(1, stem_size=q, readout="flatten"), "nngp", P)
     patches = [frozenset((s + j) % P for j in range(q)) for s in range(P)]
@@ -210,7 +210,7 @@ def geifman_locality(v, level, p):
 
     import numpy as np
 
-    from numerics.multisphere import torus_spectrum
+    from reskernels.numerics.multisphere import torus_spectrum
     P2, n = 5, 8
     flat = torus_spectrum(CNN(1, stem_size=q, readout="flatten"), "nngp", n, P=P2, normalize=False)
     xi = torus_spectrum(CNN(1, stem_size=q, readout="center"), "nngp", n, P=q, normalize=False)
@@ -249,7 +249,7 @@ def geifman_decay(v, level, p):
     reported, not compared with a formula (papers.md: exponents [unknown])."""
     import numpy as np
 
-    from theory import CNN
+    from reskernels.theory import CNN
 
     from ..common import RAYS5, loglog_slope, ray_points, torus
     n = p["full_n"] if level == "full" else p["n"]
@@ -274,7 +274,7 @@ def geifman_decay(v, level, p):
                   "smaller", "the same points and the same number of parameters", "quadrature")
     # control: an entire kernel, exp(2 sum_i t_i) (lambda_k = prod_i I_{k_i}(2) e^0 ..., faster than any
     # power): the same test must not call it polynomial
-    from numerics.multisphere import torus_spectrum_converged
+    from reskernels.numerics.multisphere import torus_spectrum_converged
     C = torus_spectrum_converged(lambda T: np.exp(2 * T.sum(axis=1) - 10), n=n, P=5)
     for name in ("e0 (centre pixel, even k)", "e0+e1 (adjacent pair)"):
         ks, lam = ray_points(C, RAYS5[name], p["rel_err"], floor * np.exp(-10))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics import gram
-from numerics.gramspec import condition_number, double_constant_cond, double_constant_lower_bound
-from theory import CNN, ResCNN
+from reskernels.numerics import gram
+from reskernels.numerics.gramspec import condition_number, double_constant_cond, double_constant_lower_bound
+from reskernels.theory import CNN, ResCNN
 
 from ..registry import claim, record
 
@@ -65,7 +65,7 @@ def _torus_gram_spectra(v, p):
     (flatten), and for gap one lambda^flatten per orbit of cyclic shifts, the rest 0."""
     import itertools
 
-    from numerics.multisphere import torus_spectrum
+    from reskernels.numerics.multisphere import torus_spectrum
     P, n = 3, 8
     freqs = list(itertools.product(range(n), repeat=P))
     grid = np.array(freqs, dtype=float) * (2 * np.pi / n)
@@ -207,7 +207,7 @@ def _half_unit(w: float) -> float:
        table={("nngp", 1.0): (0.095, 0.048), ("ntk", 1.0): (0.167, 0.083), ("nngp", 0.5): (0.027, 0.013),
               ("ntk", 0.5): (0.051, 0.026), ("nngp", 0.25): (0.0069, 0.0034), ("ntk", 0.25): (0.0136, 0.0068)})
 def local(v, level, p):
-    from numerics.gramspec import walsh_spectrum
+    from reskernels.numerics.gramspec import walsh_spectrum
 
     from ..common import torus
     single = [(1, 0, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 1, 0, 0)]   # e_0, e_1, e_2 at degree 1

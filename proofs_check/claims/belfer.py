@@ -10,10 +10,10 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from numerics import kernel_mp
-from numerics.fc import normalized_diagonal
-from theory import MLP, ResNet, endpoint_coefficients, kernel_expr
-from theory import t as t_sym
+from reskernels.numerics import kernel_mp
+from reskernels.numerics.fc import normalized_diagonal
+from reskernels.theory import MLP, ResNet, endpoint_coefficients, kernel_expr
+from reskernels.theory import t as t_sym
 
 from ..common import n2, normalized_kernel, table_check
 from ..registry import claim, record
@@ -232,9 +232,9 @@ def parity(v, level, p):
        "and on n equispaced points of S^1 its eigenvalues are the aliasing sums of the Funk-Hecke mu_l.",
        "[abstract]; automatic for a zonal kernel", CONV, quick_seconds=6.0, rtol=1e-6, tail=True)
 def eigfun(v, level, p):
-    from numerics import gram
-    from numerics.decay import aliasing_tail, predicted_law
-    from numerics.gramspec import aliasing_eigenvalue, circle_points
+    from reskernels.numerics import gram
+    from reskernels.numerics.decay import aliasing_tail, predicted_law
+    from reskernels.numerics.gramspec import aliasing_eigenvalue, circle_points
     from ..common import spectrum
     arch = ResNet(5, 0.5, trained="hidden")
     rng = np.random.default_rng(1)

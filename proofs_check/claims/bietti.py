@@ -4,9 +4,9 @@ Contract mapping: their L-layer kernels are ``MLP(depth=L-1)`` (papers.md ยง1, ย
 """
 from __future__ import annotations
 
-from numerics.decay import compare_decay, predicted_law
-from theory import MLP, ResNet
-from theory.harmonics import mu_mlp1_ntk
+from reskernels.numerics.decay import compare_decay, predicted_law
+from reskernels.theory import MLP, ResNet
+from reskernels.theory.harmonics import mu_mlp1_ntk
 
 from ..registry import claim
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics import gram
-from numerics.montecarlo import kernel_montecarlo
-from theory import MLP, ResNet
+from reskernels.numerics import gram
+from reskernels.numerics.montecarlo import kernel_montecarlo
+from reskernels.theory import MLP, ResNet
 
 from ..common import n2, normalized_kernel, table_check
 from ..registry import claim, record

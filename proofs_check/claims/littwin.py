@@ -11,9 +11,9 @@ import zlib
 
 import numpy as np
 
-from numerics import gram
-from numerics.montecarlo import empirical_kernels
-from theory import MLP, ResNet
+from reskernels.numerics import gram
+from reskernels.numerics.montecarlo import empirical_kernels
+from reskernels.theory import MLP, ResNet
 
 from ..common import bootstrap
 from ..registry import claim, record

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics import gram
-from theory import MLP, ResNet
+from reskernels.numerics import gram
+from reskernels.theory import MLP, ResNet
 
 from ..registry import claim
 from .belfer import slope_closed_form
@@ -124,7 +124,7 @@ def stable_training(v, level, p):
     """At infinite width there is nothing to compute (the NTK is constant by construction); the
     measurable content is that the finite-width drift ||Theta_T - Theta_0||_F / ||Theta_0||_F shrinks
     as the width grows (papers.md: widths 256 vs 1024, exponent [unknown], report only)."""
-    from numerics.training import gd_ntk_drift
+    from reskernels.numerics.training import gd_ntk_drift
 
     from ..common import bootstrap
     arch = ResNet(4, 0.5, weight_var=1.0, input_var=0.5)

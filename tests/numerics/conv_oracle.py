@@ -3,7 +3,7 @@ mpmath (dps 30), positions flattened, circular taps by explicit index arithmetic
 Shares no code with numerics.conv (no (i, r) coordinates, no rolls, no half angles)."""
 import mpmath
 
-from theory import CNN
+from reskernels.theory import CNN
 
 
 def _positions(H, W):

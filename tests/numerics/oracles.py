@@ -4,7 +4,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from theory import kernel_expr, t
+from reskernels.theory import kernel_expr, t
 
 _cache = {}
 

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import gram
-from theory import CNN, MLP, ResCNN, ResNet
+from reskernels.numerics import gram
+from reskernels.theory import CNN, MLP, ResCNN, ResNet
 
-from numerics.conv_fused import available as numba_available
+from reskernels.numerics.conv_fused import available as numba_available
 
 from .conv_oracle import kernel_pair
 

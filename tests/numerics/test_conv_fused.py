@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics.conv_fused as conv_fused
-from numerics import gram
-from numerics.conv import ConvGramPlan
-from theory import CNN, ResCNN
+import reskernels.numerics.conv_fused as conv_fused
+from reskernels.numerics import gram
+from reskernels.numerics.conv import ConvGramPlan
+from reskernels.theory import CNN, ResCNN
 
 from .test_conv import conv_archs
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import example, given, note, settings, target
 from hypothesis import strategies as st
 
-from numerics import gram, kernel_mp, zonal
-from numerics.fc import normalized_diagonal
-from numerics.reference import arch_from_dict, load, parse_values
-from theory import MLP, ResNet
+from reskernels.numerics import gram, kernel_mp, zonal
+from reskernels.numerics.fc import normalized_diagonal
+from reskernels.numerics.reference import arch_from_dict, load, parse_values
+from reskernels.theory import MLP, ResNet
 
 from ..strategies import fc_archs, point_sets
 from .oracles import gram_reference

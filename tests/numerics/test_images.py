@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("skimage")
 
-from numerics import gram  # noqa: E402
-from numerics.images import natural_patches  # noqa: E402
-from theory import ResCNN  # noqa: E402
+from reskernels.numerics import gram  # noqa: E402
+from reskernels.numerics.images import natural_patches  # noqa: E402
+from reskernels.theory import ResCNN  # noqa: E402
 
 
 def test_patches_are_unit_pixel_images_and_deterministic():

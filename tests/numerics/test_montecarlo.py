@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from numerics import gram
-from numerics.montecarlo import empirical_kernels, kernel_montecarlo
-from theory import MLP, ResNet
+from reskernels.numerics import gram
+from reskernels.numerics.montecarlo import empirical_kernels, kernel_montecarlo
+from reskernels.theory import MLP, ResNet
 
 pytestmark = pytest.mark.montecarlo
 

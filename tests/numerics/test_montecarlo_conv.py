@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from numerics import gram
-from numerics.montecarlo_conv import conv_kernel_montecarlo, empirical_conv_kernels
-from theory import CNN, ResCNN
+from reskernels.numerics import gram
+from reskernels.numerics.montecarlo_conv import conv_kernel_montecarlo, empirical_conv_kernels
+from reskernels.theory import CNN, ResCNN
 
 pytestmark = pytest.mark.montecarlo
 

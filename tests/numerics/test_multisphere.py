@@ -10,12 +10,12 @@ import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import gram
-from numerics.multisphere import (multi_dot_kernel, product_sphere_eigenvalues, receptive_radius,
+from reskernels.numerics import gram
+from reskernels.numerics.multisphere import (multi_dot_kernel, product_sphere_eigenvalues, receptive_radius,
                                   shift_average, torus_multiplicity, torus_spectrum,
                                   torus_spectrum_converged)
-from theory import CNN, MLP, ResCNN
-from theory.harmonics import mu_monomial
+from reskernels.theory import CNN, MLP, ResCNN
+from reskernels.theory.harmonics import mu_monomial
 
 from .test_conv import conv_archs
 

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics import gram
-from numerics.decay import compare_decay, distance_power_mu, fit_decay, predicted_law
-from numerics.gramspec import (aliasing_eigenvalue, circle_points, circulant_eigenvalues,
+from reskernels.numerics import gram
+from reskernels.numerics.decay import compare_decay, distance_power_mu, fit_decay, predicted_law
+from reskernels.numerics.gramspec import (aliasing_eigenvalue, circle_points, circulant_eigenvalues,
                                condition_number, double_constant_cond, double_constant_lower_bound,
                                hypercube_eigenvalues, hypercube_points)
-from numerics.pointwise import zonal
-from numerics.spectra import PrecisionError, eigenvalues, eigenvalues_float64
-from theory import MLP, ResNet
-from theory.harmonics import mu_arccos, mu_mlp1_ntk, multiplicity
+from reskernels.numerics.pointwise import zonal
+from reskernels.numerics.spectra import PrecisionError, eigenvalues, eigenvalues_float64
+from reskernels.theory import MLP, ResNet
+from reskernels.theory.harmonics import mu_arccos, mu_mlp1_ntk, multiplicity
 
 pytestmark = pytest.mark.mp
 

@@ -6,11 +6,11 @@ import signal
 import numpy as np
 import pytest
 
-from numerics import gram
-from numerics.conv import ConvGramPlan
-from numerics.gram import FCGramPlan
-from numerics.tiles import execute
-from theory import CNN, ResCNN, ResNet
+from reskernels.numerics import gram
+from reskernels.numerics.conv import ConvGramPlan
+from reskernels.numerics.gram import FCGramPlan
+from reskernels.numerics.tiles import execute
+from reskernels.theory import CNN, ResCNN, ResNet
 
 
 def _images(n, seed=0):

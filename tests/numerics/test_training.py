@@ -3,9 +3,9 @@ empirical NTK unchanged, and the NTK drift shrinking with width."""
 import numpy as np
 import pytest
 
-from numerics.montecarlo import init_resnet, resnet_factors
-from numerics.training import gd_ntk_drift, loss_gradients
-from theory import MLP, ResNet
+from reskernels.numerics.montecarlo import init_resnet, resnet_factors
+from reskernels.numerics.training import gd_ntk_drift, loss_gradients
+from reskernels.theory import MLP, ResNet
 
 
 @pytest.mark.parametrize("trained", ["all", "hidden"])

@@ -2,9 +2,9 @@
 (a wrong constant, exponent, table, ordering or swapped kernels)."""
 import pytest
 
-from proofs_check.claims.belfer import slope_closed_form
-from proofs_check.registry import load_all
-from theory import ResCNN
+from reskernels.proofs_check.claims.belfer import slope_closed_form
+from reskernels.proofs_check.registry import load_all
+from reskernels.theory import ResCNN
 
 REG = load_all()
 

@@ -1,6 +1,6 @@
 import json
 
-from proofs_check.cli import main
+from reskernels.proofs_check.cli import main
 
 
 def test_list_and_info(capsys):
@@ -32,7 +32,7 @@ def test_unknown_claim_is_a_usage_error(capsys):
 
 
 def test_erroring_check_gives_nonzero_exit(tmp_path, monkeypatch):
-    from proofs_check.registry import REGISTRY
+    from reskernels.proofs_check.registry import REGISTRY
 
     def boom(v, level, p):
         raise RuntimeError("bug")

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import gram
-from proofs_check.cli import main
-from proofs_check.conformance import conform, diagonal_closed_form, parse_spec
-from theory import CNN, MLP, ResCNN, ResNet
+from reskernels.numerics import gram
+from reskernels.proofs_check.cli import main
+from reskernels.proofs_check.conformance import conform, diagonal_closed_form, parse_spec
+from reskernels.theory import CNN, MLP, ResCNN, ResNet
 
 from ..numerics.conv_oracle import kernel_pair
 from ..numerics.oracles import gram_reference
@@ -143,7 +143,7 @@ def test_parse_spec():
 
 def test_cli_conform(tmp_path, capsys):
     mod = tmp_path / "userkernels.py"
-    mod.write_text("from numerics import gram\nfrom theory import ResNet\n"
+    mod.write_text("from reskernels import ResNet, gram\n\n"
                    "def good(X, Z):\n    return gram(ResNet(2, 0.5), X, Z)\n"
                    "def bad(X, Z):\n    return 2 * gram(ResNet(2, 0.5), X, Z)\n")
     args = ["conform", "--spec", "ResNet(depth=2, alpha=0.5)", "--max-examples", "8"]

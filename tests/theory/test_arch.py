@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from theory import MLP, ResNet
+from reskernels.theory import MLP, ResNet
 
 
 @pytest.mark.parametrize("kwargs, word", [

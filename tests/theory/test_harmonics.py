@@ -2,7 +2,7 @@
 import pytest
 import sympy as sp
 
-from theory.harmonics import (density_constant, legendre_polynomial, mu_arccos, mu_mlp1_ntk,
+from reskernels.theory.harmonics import (density_constant, legendre_polynomial, mu_arccos, mu_mlp1_ntk,
                               mu_monomial, multiplicity, t)
 
 
@@ -57,7 +57,7 @@ def test_mlp1_ntk_closed_form_d3():
 
 
 def test_arccos_kappa1_by_symbolic_integration_d3():
-    from theory.duals import kappa1
+    from reskernels.theory.duals import kappa1
     for k in range(4):
         direct = sp.Rational(1, 2) * sp.integrate(kappa1(t) * legendre_polynomial(3, k), (t, -1, 1))
         assert sp.simplify(direct - mu_arccos(1, k, 3)) == 0

@@ -3,8 +3,8 @@ import mpmath
 import pytest
 import sympy as sp
 
-from theory import MLP, ResNet, endpoint_coefficients, kernel_expr, t, taylor_coefficients
-from theory.duals import kappa0, kappa1, kappa0_taylor, kappa1_taylor
+from reskernels.theory import MLP, ResNet, endpoint_coefficients, kernel_expr, t, taylor_coefficients
+from reskernels.theory.duals import kappa0, kappa1, kappa0_taylor, kappa1_taylor
 
 
 def _num(expr, x, dps=40):
@@ -66,7 +66,7 @@ def test_taylor_coefficients_mlp1_exact():
 def test_taylor_coefficients_against_mpmath_differentiation(arch, kind):
     """Exact series coefficients vs numerical Taylor expansion (mpmath.taylor) of the
     half-angle recursion -- two independent routes."""
-    from numerics import kernel_mp
+    from reskernels.numerics import kernel_mp
     b = taylor_coefficients(arch, kind, 5)
     with mpmath.workdps(40):
         # evaluate at whatever precision mpmath.taylor raises the context to
@@ -109,10 +109,10 @@ def test_resntk_endpoint_slope_closed_form(L, alpha):
 
 def test_endpoint_coefficient_against_difference_quotient():
     """Independent numeric route: (K(1-u) - K(1) - K1 u) / u^(1/2) -> c_plus as u -> 0."""
-    from numerics import kernel_mp
+    from reskernels.numerics import kernel_mp
     arch = ResNet(3, 0.8)
     c = endpoint_coefficients(arch, "ntk")
-    from theory.endpoints import endpoint_expansion
+    from reskernels.theory.endpoints import endpoint_expansion
     ex = endpoint_expansion(arch, "ntk", side=1, order=4)
     with mpmath.workdps(50):
         u = mpmath.mpf(10) ** -24

@@ -1,4 +1,5 @@
-"""Shared notebook set-up: quick/full sizes and the figure directory."""
+"""Notebook set-up: quick or full parameter sets (RESKERNELS_QUICK) and the figure directory
+(RESKERNELS_FIGDIR, default build/figures)."""
 import os
 
 QUICK = os.environ.get("RESKERNELS_QUICK", "1") == "1"
