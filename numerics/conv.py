@@ -10,13 +10,14 @@ contract's recursions (contract.md "CNN and ResCNN").  Write them in the coordin
 
 Hence **every offset r evolves independently**: the flatten and center readouts need
 only r = 0 (cost O(n m P depth q^2)), and gap = mean over all r and i needs the P
-offsets (cost O(n m P^2 depth q^2)), computed in independent chunks of offsets.  The
-pixel variances follow their own closed recursions (CNN: S <- (c/2) P S; ResCNN:
-S <- S + a P P S), so a pair (same input, same pixel) has rho = 1 *exactly* and the
-diagonal is exact.  Correlations of distinct pixels are formed as M / sqrt(S S'); where that
+offsets (cost O(n m P^2 depth q^2)), computed in independent chunks of offsets. The kernel
+maps are interpreted by :mod:`numerics.pixel_maps` (one rule per map type); the pixel variances
+come from the same interpreter run on the diagonal state, so a pair (same input, same pixel)
+has rho = 1 *exactly* and the diagonal is exact.  Correlations of distinct pixels are formed as M / sqrt(S S'); where that
 is within 1e-4 of +-1 at the first layer (parallel pixels of different inputs, one-channel
 signals) theta comes from half angles of the input vectors instead of arccos, and deeper layers
-take a rho within a few ulps of +-1 as +-1 (exactly parallel pairs such as x and 3x), see _phi.
+take a rho within a few ulps of +-1 as +-1 (exactly parallel pairs such as x and 3x), see
+:func:`numerics.pixel_maps.phi`.
 What remains is the conditioning of arccos at deeper layers for pairs whose angle there is
 small but not zero: an error ~ eps / theta.
 

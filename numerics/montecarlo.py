@@ -1,32 +1,174 @@
-"""Finite-width networks in numpy with hand-written backpropagation.
+"""Finite-width networks in numpy with hand-written backpropagation, built from the kernel program.
 
-These networks realise the contract's conventions at finite width m (NTK
-parameterisation, bias-free ReLU, N(0, 1) weights):
+A finite network of width m realises each kernel map of a fully connected program
+(:func:`theory.layers.kernel_maps`) with N(0, 1) weights in the NTK parameterisation:
 
-MLP(depth=L):  g_1 = sqrt(input_var) X W_0^T,  g_{h+1} = sqrt(c/m) relu(g_h) W_h^T,
-               f = sqrt(c/m) relu(g_L) . v
-ResNet(L, alpha):  h_0 = sqrt(input_var) X W_0^T,
-               h_l = h_{l-1} + (alpha_l/sqrt(m)) relu(sqrt(c/m) h_{l-1} W_l^T) V_l^T,
-               f = h_L . v / sqrt(m)
+=============  =======================================================================================
+map            forward (h: (N, m) activations)                       parameters
+=============  =======================================================================================
+Stem           h = sqrt(input_var) X W0^T                            W0 (m, d)
+Nonlinear      h' = sqrt(c/m) phi(h) W^T   (a hidden layer), or       W (m, m), or v (m,)
+               f = sqrt(c/m) phi(h) . v    (before the readout)
+Block          h' = h + (alpha/sqrt m) phi(sqrt(c/m) h W^T) V^T       W, V (m, m)
+Linear         f = h . v / sqrt(m)         (the residual readout)     v (m,)
+=============  =======================================================================================
 
-The empirical NTK is sum over trained parameter tensors of <df/dp(x), df/dp(z)>;
-for a dense layer y = s a W^T this is s^2 (delta delta^T) o (a a^T), with delta the
-backpropagated signal at y -- never forming a Jacobian.  The empirical NNGP is the
-readout-layer kernel (the readout Gaussian integrated out analytically).
+so MLP(L) is g_1 = sqrt(input_var) X W_0^T, g_{h+1} = sqrt(c/m) relu(g_h) W_h^T,
+f = sqrt(c/m) relu(g_L) . v, and ResNet(L, alpha) is h_l = h_{l-1} + (alpha_l/sqrt m)
+relu(sqrt(c/m) h_{l-1} W_l^T) V_l^T, f = h_L . v / sqrt(m).  Parameters are drawn map by map in
+one fixed order: the first weight of every map (input layer, hidden layers, the first weight of each
+block), then the second weight of every block, then the readout.
 
-As m -> infinity both converge to :func:`numerics.gram` (Jacot et al. 2018); the
-fluctuations of one draw shrink like m^(-1/2) and the bias of the mean like m^(-1).
-For MLP(depth=1) both empirical kernels are *unbiased* at every width.
+The empirical NTK is the sum over trained tensors of <df/dp(x), df/dp(z)>; for a dense layer
+y = s a W^T this is s^2 (delta delta^T) o (a a^T), with delta the backpropagated signal at y --
+never forming a Jacobian.  Each map has one forward and one backward rule (:data:`RULES`); the
+backward rules return these *factors* (s^2, delta, a) per tensor, which also give gradients
+(:mod:`numerics.training`).  The empirical NNGP is the readout-layer kernel (the readout Gaussian
+integrated out analytically).
+
+As m -> infinity both converge to :func:`numerics.gram` (Jacot et al. 2018); the fluctuations
+of one draw shrink like m^(-1/2) and the bias of the mean like m^(-1).  For MLP(depth=1) both
+empirical kernels are *unbiased* at every width.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from reskernels.theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
+from reskernels.theory import layers as _L
+from reskernels.theory.arch import check_kind
 
 
-def _relu(x):
-    return np.maximum(x, 0.0)
+def _program(arch):
+    """The kernel maps without the final Pool, and whether the network is fully connected."""
+    maps = arch.kernel_maps()
+    if arch.is_conv:
+        raise TypeError(f"this finite-width engine builds fully connected networks; got {arch.slug} "
+                        "(conv specs: numerics.montecarlo_conv)")
+    if not isinstance(maps[-1], _L.Pool) or maps[-1].pooling != "dense":
+        raise NotImplementedError("a fully connected program ends with a dense readout")
+    return maps[:-1]
+
+
+def init_params(arch, d: int, width: int, rng: np.random.Generator) -> list:
+    """N(0, 1) parameters: ``params[i]`` is the list of tensors of kernel map i (module doc), drawn
+    in the fixed order first weights, second weights, readout."""
+    maps = _program(arch)
+    m = int(width)
+    params = [[] for _ in maps]
+    last = len(maps) - 1
+    for i, mp in enumerate(maps[:-1]):
+        params[i].append(rng.standard_normal((m, d) if isinstance(mp, _L.Stem) else (m, m)))
+    for i, mp in enumerate(maps[:-1]):
+        if isinstance(mp, _L.Block):
+            params[i].append(rng.standard_normal((m, m)))
+    params[last].append(rng.standard_normal(m))
+    return params
+
+
+# ---- forward rules: (map, h, tensors, ctx) -> (h', cache) -------------------------------------
+
+def _fwd_stem(mp, X, P, ctx):
+    return np.sqrt(mp.input_var) * X @ P[0].T, X
+
+
+def _fwd_nonlinear(mp, h, P, ctx):
+    s = np.sqrt(mp.weight_var / ctx["m"])
+    a = mp.activation.fn(h, np)
+    if P[0].ndim == 1:                      # the readout: f = s a . v
+        return s * a @ P[0], (h, a)
+    return s * a @ P[0].T, (h, a)
+
+
+def _fwd_block(mp, h, P, ctx):
+    m = ctx["m"]
+    s = np.sqrt(mp.weight_var / m)
+    pre = s * h @ P[0].T
+    act = mp.activation.fn(pre, np)
+    return h + (mp.alpha / np.sqrt(m)) * act @ P[1].T, (h, pre, act)
+
+
+def _fwd_linear(mp, h, P, ctx):
+    if mp.weight_var != 1.0:
+        raise NotImplementedError("finite-width readouts of weight variance 1 only")
+    return h @ P[0] / np.sqrt(ctx["m"]), h
+
+
+# ---- backward rules: (map, i, grad, cache, tensors, ctx) -> (grad at the input, factors) -------
+# A factor is (name, s2, delta, a, key, part): its NTK part is s2 (delta delta^T) o (a a^T) (``part``,
+# when not None, is that matrix computed in another operation order, as the readouts do).
+
+def _bwd_stem(mp, i, delta, X, P, ctx):
+    return None, [("input", mp.input_var, delta, X, (i, 0), None)]
+
+
+def _bwd_nonlinear(mp, i, delta, cache, P, ctx):
+    h, a = cache
+    c, m = mp.weight_var, ctx["m"]
+    s = np.sqrt(c / m)
+    mask = mp.activation.derivative(h, np)
+    if P[0].ndim == 1:                      # the readout layer starts the backward pass
+        part = (c / m) * a @ a.T
+        return s * P[0][None, :] * mask, [("readout", c / m, np.ones((len(a), 1)), a, (i, 0), part)]
+    return s * (delta @ P[0]) * mask, [("hidden", c / m, delta, a, (i, 0), None)]
+
+
+def _bwd_block(mp, i, gamma, cache, P, ctx):
+    h, pre, act = cache
+    m, al = ctx["m"], mp.alpha
+    s = np.sqrt(mp.weight_var / m)
+    out = [("hidden", al * al / m, gamma, act, (i, 1), None)]
+    eps = (al / np.sqrt(m)) * (gamma @ P[1]) * mp.activation.derivative(pre, np)   # df/d(pre) / s
+    out.append(("hidden", mp.weight_var / m, eps, h, (i, 0), None))
+    return gamma + s * eps @ P[0], out
+
+
+def _bwd_linear(mp, i, _, h, P, ctx):
+    m, N = ctx["m"], h.shape[0]
+    gamma = np.broadcast_to(P[0][None, :] / np.sqrt(m), (N, m))     # df/dh
+    return gamma, [("readout", 1.0 / m, np.ones((N, 1)), h, (i, 0), None)]
+
+
+#: one (forward, backward) pair per kernel-map type
+RULES = {_L.Stem: (_fwd_stem, _bwd_stem), _L.Nonlinear: (_fwd_nonlinear, _bwd_nonlinear),
+         _L.Block: (_fwd_block, _bwd_block), _L.Linear: (_fwd_linear, _bwd_linear)}
+
+
+def gradient_factors(arch, params: list, X: np.ndarray):
+    """Outputs f (N,) and the per-tensor gradient factors of the finite network.
+
+    For every parameter tensor P, df(x_i)/dP = sqrt(s2) delta_i a_i^T (a row of ``delta`` and of
+    ``a``), so its NTK part is s2 (delta delta^T) o (a a^T) and the gradient of
+    sum_i r_i f(x_i) is sqrt(s2) delta^T diag(r) a.  Returns (f, [(name, s2, delta, a)], [key])
+    with name in {"input", "hidden", "readout"} and key = (map index, tensor index) locating the
+    tensor in ``params``.
+    """
+    f, factors = _run(arch, params, X)
+    return f, [fa[:4] for fa in factors], [fa[4] for fa in factors]
+
+
+def _run(arch, params, X):
+    maps = _program(arch)
+    ctx = {"m": params[0][0].shape[0]}
+    h, caches = X, []
+    for mp, P in zip(maps, params):
+        h, cache = RULES[type(mp)][0](mp, h, P, ctx)
+        caches.append(cache)
+    f = h
+    grad, factors = None, []
+    for i in range(len(maps) - 1, -1, -1):
+        mp = maps[i]
+        grad, out = RULES[type(mp)][1](mp, i, grad, caches[i], params[i], ctx)
+        factors += out
+    return f, factors
+
+
+def ntk_from_factors(factors, trained: str) -> np.ndarray:
+    """The empirical NTK of the trained tensors (all, or hidden only)."""
+    K = 0.0
+    for name, s2, delta, a in factors:
+        if trained == "all" or name == "hidden":
+            K = K + s2 * (delta @ delta.T) * (a @ a.T)
+    return K
 
 
 def empirical_kernels(arch, X, width: int, rng: np.random.Generator) -> dict:
@@ -40,100 +182,22 @@ def empirical_kernels(arch, X, width: int, rng: np.random.Generator) -> dict:
         raise ValueError(f"X must have shape (n, d), got {X.shape}")
     if int(width) < 1:
         raise ValueError(f"width must be >= 1, got {width!r}")
-    m = int(width)
-    N, d = X.shape
-    c, iv = arch.weight_var, arch.input_var
-    W0 = rng.standard_normal((m, d))
-    XX = X @ X.T
+    N = X.shape[0]
+    params = init_params(arch, X.shape[1], int(width), rng)
+    _, factors = _run(arch, params, X)
     hidden = np.zeros((N, N))
-    if isinstance(arch, MLP):
-        L = arch.depth
-        Ws = [rng.standard_normal((m, m)) for _ in range(L - 1)]
-        v = rng.standard_normal(m)
-        s = np.sqrt(c / m)
-        g = [np.sqrt(iv) * X @ W0.T]
-        for W in Ws:
-            g.append(s * _relu(g[-1]) @ W.T)
-        aL = _relu(g[-1])
-        readout = (c / m) * aL @ aL.T
-        delta = s * v[None, :] * (g[-1] > 0)  # df/dg_L
-        for h in range(L - 1, 0, -1):  # W_h maps relu(g_h) -> g_{h+1}
-            a = _relu(g[h - 1])
-            hidden += (c / m) * (delta @ delta.T) * (a @ a.T)
-            delta = s * (delta @ Ws[h - 1]) * (g[h - 1] > 0)
-        inp = iv * (delta @ delta.T) * XX
-        nngp = readout
-    elif isinstance(arch, ResNet):
-        params = init_resnet(arch, d, m, rng, W0=W0)   # the same draws, in the same order, as before
-        _, factors, _ = resnet_factors(arch, params, X)
-        for name, s2, delta, a in factors:
+    for name, s2, delta, a, _, part in factors:
+        if part is None:
             part = s2 * (delta @ delta.T) * (a @ a.T)
-            if name == "input":
-                inp = part
-            elif name == "readout":
-                readout = part
-            else:
-                hidden += part
-        nngp = readout
-    else:
-        raise TypeError(f"finite-width networks exist for MLP and ResNet, got {type(arch).__name__}")
+        if name == "input":
+            inp = part
+        elif name == "readout":
+            readout = part
+        else:
+            hidden += part
     parts = {"input": inp, "hidden": hidden, "readout": readout}
     ntk = hidden if arch.trained == "hidden" else inp + hidden + readout
-    return {"nngp": nngp, "ntk": ntk, "parts": parts}
-
-
-def init_resnet(arch, d: int, width: int, rng: np.random.Generator, W0=None) -> dict:
-    """N(0, 1) parameters of the finite ResNet above: W0 (m, d), W_l, V_l (m, m), v (m,)
-    (drawn in this order; ``W0`` may be given, already drawn)."""
-    m = int(width)
-    W0 = rng.standard_normal((m, d)) if W0 is None else W0
-    Ws = [rng.standard_normal((m, m)) for _ in arch.alphas()]
-    Vs = [rng.standard_normal((m, m)) for _ in arch.alphas()]
-    return {"W0": W0, "W": Ws, "V": Vs, "v": rng.standard_normal(m)}
-
-
-def resnet_factors(arch, params: dict, X: np.ndarray):
-    """Outputs f (N,) and the per-tensor gradient factors of the finite ResNet.
-
-    For every parameter tensor P, df(x_i)/dP = sqrt(s2) delta_i a_i^T (a row of ``delta`` and of
-    ``a``), so its NTK part is s2 (delta delta^T) o (a a^T) and the gradient of
-    sum_i r_i f(x_i) is sqrt(s2) delta^T diag(r) a.  Returns (f, [(name, s2, delta, a, key)]) with
-    name in {"input", "hidden", "readout"} and key locating the tensor in ``params``.
-    """
-    c, iv = arch.weight_var, arch.input_var
-    W0, Ws, Vs, v = params["W0"], params["W"], params["V"], params["v"]
-    m = W0.shape[0]
-    N = X.shape[0]
-    s = np.sqrt(c / m)
-    hs = [np.sqrt(iv) * X @ W0.T]
-    pres, acts = [], []
-    for al, W, V in zip(arch.alphas(), Ws, Vs):
-        pre = s * hs[-1] @ W.T
-        act = _relu(pre)
-        pres.append(pre)
-        acts.append(act)
-        hs.append(hs[-1] + (al / np.sqrt(m)) * act @ V.T)
-    f = hs[-1] @ v / np.sqrt(m)
-    factors = [("readout", 1.0 / m, np.ones((N, 1)), hs[-1], ("v", None))]
-    gamma = np.broadcast_to(v[None, :] / np.sqrt(m), (N, m))     # df/dh_l
-    for l in range(len(Ws) - 1, -1, -1):
-        al = arch.alphas()[l]
-        factors.append(("hidden", al * al / m, gamma, acts[l], ("V", l)))
-        eps = (al / np.sqrt(m)) * (gamma @ Vs[l]) * (pres[l] > 0)   # df/d(pre_l) / s
-        factors.append(("hidden", c / m, eps, hs[l], ("W", l)))
-        gamma = gamma + s * eps @ Ws[l]
-    factors.append(("input", iv, gamma, X, ("W0", None)))
-    return f, [(name, s2, delta, a) for name, s2, delta, a, _ in factors], \
-        [key for *_, key in factors]
-
-
-def ntk_from_factors(factors, trained: str) -> np.ndarray:
-    """The empirical NTK of the trained tensors (all, or hidden only)."""
-    K = 0.0
-    for name, s2, delta, a in factors:
-        if trained == "all" or name == "hidden":
-            K = K + s2 * (delta @ delta.T) * (a @ a.T)
-    return K
+    return {"nngp": readout, "ntk": ntk, "parts": parts}
 
 
 def kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 512, n_seeds: int = 16,
@@ -144,13 +208,11 @@ def kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 512, n_seeds: 
     Returns ``(mean, se, samples)`` with ``samples`` of shape (n_seeds, N, N);
     ``part`` selects one NTK part ("input", "hidden", "readout") instead of ``kind``.
     """
+    from .montecarlo_conv import empirical_conv_kernels
     check_kind(kind)
     if n_seeds < 2:
         raise ValueError("n_seeds must be >= 2 to estimate a standard error")
-    if isinstance(arch, (CNN, ResCNN)):
-        from .montecarlo_conv import empirical_conv_kernels as one_draw
-    else:
-        one_draw = empirical_kernels
+    one_draw = empirical_conv_kernels if arch.is_conv else empirical_kernels
     samples = []
     for i in range(n_seeds):
         ek = one_draw(arch, X, width, np.random.default_rng([seed, i]))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reskernels.theory.arch import CNN, ResCNN
+from reskernels.theory import layers as _L
 
 
 def _taps(q, one_d):
@@ -48,18 +48,18 @@ def _gram_of(G):
     return F @ F.T
 
 
-def _readout_vector(arch, H, W, m, rng):
-    return rng.standard_normal((H, W, m)) if arch.readout == "flatten" else rng.standard_normal(m)
+def _readout_vector(pooling, H, W, m, rng):
+    return rng.standard_normal((H, W, m)) if pooling == "flatten" else rng.standard_normal(m)
 
 
-def _readout(arch, feat, v, scale):
+def _readout(pooling, feat, v, scale):
     """f and df/dfeat for the readout on features (N, H, W, m)."""
     N, H, W, m = feat.shape
-    if arch.readout == "center":
+    if pooling == "center":
         f = scale * feat[:, 0, 0] @ v
         df = np.zeros_like(feat)
         df[:, 0, 0] = scale * v
-    elif arch.readout == "gap":
+    elif pooling == "gap":
         f = scale * feat.mean(axis=(1, 2)) @ v
         df = np.broadcast_to(scale * v / (H * W), feat.shape).copy()
     else:
@@ -69,78 +69,143 @@ def _readout(arch, feat, v, scale):
     return f, df
 
 
-def _readout_kernel(arch, feat, scale):
+def _readout_kernel(pooling, feat, scale):
     N, H, W, m = feat.shape
-    if arch.readout == "center":
+    if pooling == "center":
         F = feat[:, 0, 0]
         return scale ** 2 * F @ F.T
-    if arch.readout == "gap":
+    if pooling == "gap":
         F = feat.mean(axis=(1, 2))
         return scale ** 2 * F @ F.T
     F = feat.reshape(N, -1)
     return scale ** 2 / (H * W) * F @ F.T
 
 
+# ---- one (forward, backward) rule per kernel map -------------------------------------------------
+# forward: (map, g, tensors, ctx) -> (g', cache); backward: (map, dg, cache, tensors, ctx) ->
+# (gradient at the map's input, NTK part or None).  ctx: width m, taps, pooling, readout flag.
+
+def _fwd_stem(mp, Xg, P, ctx):
+    ts = ctx["taps"](mp.stem_size)
+    s0 = np.sqrt(mp.input_var / len(ts))
+    return _conv(Xg, P[0], ts, s0), Xg
+
+
+def _bwd_stem(mp, dg, Xg, P, ctx):
+    ts = ctx["taps"](mp.stem_size)
+    G0, _ = _conv_back(dg, Xg, P[0], ts, np.sqrt(mp.input_var / len(ts)))
+    return None, ("input", _gram_of(G0))
+
+
+def _fwd_nonlinear(mp, g, P, ctx):
+    feat = mp.activation.fn(g, np)
+    if ctx["readout"]:
+        return feat, g
+    tq = ctx["taps"](mp.filter_size)
+    return _conv(feat, P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))), g
+
+
+def _bwd_nonlinear(mp, dg, g, P, ctx):
+    mask = mp.activation.derivative(g, np)
+    if ctx["readout"]:
+        feat = mp.activation.fn(g, np)
+        rscale = np.sqrt(mp.weight_var / ctx["m"])
+        _, dfeat = _readout(ctx["pooling"], feat, P[0], rscale)
+        return dfeat * mask, ("readout", _readout_kernel(ctx["pooling"], feat, rscale))
+    tq = ctx["taps"](mp.filter_size)
+    G, da = _conv_back(dg, mp.activation.fn(g, np), P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"])))
+    return da * mask, ("hidden", _gram_of(G))
+
+
+def _fwd_block(mp, h, P, ctx):
+    tq = ctx["taps"](mp.filter_size)
+    sq1 = np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))
+    sq2 = np.sqrt(1.0 / (len(tq) * ctx["m"]))
+    u = _conv(h, P[0], tq, sq1)
+    return h + _conv(mp.activation.fn(u, np), P[1], tq, mp.alpha * sq2), (h, u)
+
+
+def _bwd_block(mp, dh, cache, P, ctx):
+    h, u = cache
+    tq = ctx["taps"](mp.filter_size)
+    sq1 = np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))
+    sq2 = np.sqrt(1.0 / (len(tq) * ctx["m"]))
+    G2, da = _conv_back(dh, mp.activation.fn(u, np), P[1], tq, mp.alpha * sq2)
+    du = da * mp.activation.derivative(u, np)
+    G1, dhb = _conv_back(du, h, P[0], tq, sq1)
+    return dh + dhb, ("hidden", _gram_of(G2) + _gram_of(G1))
+
+
+def _fwd_linear(mp, h, P, ctx):
+    if mp.weight_var != 1.0:
+        raise NotImplementedError("finite-width readouts of weight variance 1 only")
+    return h, h
+
+
+def _bwd_linear(mp, _, h, P, ctx):
+    rscale = np.sqrt(mp.weight_var / ctx["m"])
+    _, dh = _readout(ctx["pooling"], h, P[0], rscale)
+    return dh, ("readout", _readout_kernel(ctx["pooling"], h, rscale))
+
+
+RULES = {_L.Stem: (_fwd_stem, _bwd_stem), _L.Nonlinear: (_fwd_nonlinear, _bwd_nonlinear),
+         _L.Block: (_fwd_block, _bwd_block), _L.Linear: (_fwd_linear, _bwd_linear)}
+
+
+def init_conv_params(arch, C0: int, H: int, W: int, width: int, one_d: bool, rng) -> list:
+    """N(0, 1) tensors per kernel map, drawn as in :func:`numerics.montecarlo.init_params`: the
+    first weight of every map, then the second weight of every block, then the readout
+    ((H, W, m) for flatten, (m,) otherwise).  Conv weights have shape (taps, C_out, C_in)."""
+    maps = arch.kernel_maps()
+    body, pooling = maps[:-1], maps[-1].pooling
+    m = int(width)
+    params = [[] for _ in body]
+    for i, mp in enumerate(body[:-1]):
+        if isinstance(mp, _L.Stem):
+            params[i].append(rng.standard_normal((len(_taps(mp.stem_size, one_d)), m, C0)))
+        else:
+            params[i].append(rng.standard_normal((len(_taps(mp.filter_size, one_d)), m, m)))
+    for i, mp in enumerate(body[:-1]):
+        if isinstance(mp, _L.Block):
+            params[i].append(rng.standard_normal((len(_taps(mp.filter_size, one_d)), m, m)))
+    params[-1].append(_readout_vector(pooling, H, W, m, rng))
+    return params
+
+
 def empirical_conv_kernels(arch, X, width: int, rng: np.random.Generator) -> dict:
     """One initialisation: {"nngp", "ntk", "parts": {"input", "hidden", "readout"}} as (N, N)."""
     X = np.asarray(X, dtype=np.float64)
+    if not arch.is_conv:
+        raise TypeError(f"finite-width conv nets exist for conv specs (CNN, ResCNN), got {arch.slug}")
     one_d = X.ndim == 3
     Xg = X[:, None] if one_d else X
     N, H, W, C0 = Xg.shape
-    m, c = int(width), arch.weight_var
-    ts, tq = _taps(arch.stem_size, one_d), _taps(arch.filter_size, one_d)
-    W0 = rng.standard_normal((len(ts), m, C0))
-    s0 = np.sqrt(arch.input_var / len(ts))
-    g0 = _conv(Xg, W0, ts, s0)
+    maps = arch.kernel_maps()
+    body = maps[:-1]
+    params = init_conv_params(arch, C0, H, W, width, one_d, rng)
+    ctx = {"m": int(width), "taps": lambda q: _taps(q, one_d), "pooling": maps[-1].pooling, "readout": False}
+    g, caches = Xg, []
+    for i, (mp, P) in enumerate(zip(body, params)):
+        ctx["readout"] = i == len(body) - 1
+        g, cache = RULES[type(mp)][0](mp, g, P, ctx)
+        caches.append(cache)
     hidden = np.zeros((N, N))
-    if isinstance(arch, CNN):
-        Ws = [rng.standard_normal((len(tq), m, m)) for _ in range(arch.depth - 1)]
-        sq = np.sqrt(c / (len(tq) * m))
-        gs = [g0]
-        for Wl in Ws:
-            gs.append(_conv(np.maximum(gs[-1], 0), Wl, tq, sq))
-        feat = np.maximum(gs[-1], 0)
-        rscale = np.sqrt(c / m)
-        v = _readout_vector(arch, H, W, m, rng)
-        _, dfeat = _readout(arch, feat, v, rscale)
-        readout = _readout_kernel(arch, feat, rscale)
-        dg = dfeat * (gs[-1] > 0)
-        for l in range(len(Ws) - 1, -1, -1):
-            G, da = _conv_back(dg, np.maximum(gs[l], 0), Ws[l], tq, sq)
-            hidden += _gram_of(G)
-            dg = da * (gs[l] > 0)
-    elif isinstance(arch, ResCNN):
-        alphas = arch.alphas()
-        sq1 = np.sqrt(c / (len(tq) * m))
-        sq2 = np.sqrt(1.0 / (len(tq) * m))
-        W1 = [rng.standard_normal((len(tq), m, m)) for _ in alphas]
-        W2 = [rng.standard_normal((len(tq), m, m)) for _ in alphas]
-        hs, us = [g0], []
-        for al, A, B in zip(alphas, W1, W2):
-            u = _conv(hs[-1], A, tq, sq1)
-            us.append(u)
-            hs.append(hs[-1] + _conv(np.maximum(u, 0), B, tq, al * sq2))
-        rscale = np.sqrt(1.0 / m)
-        v = _readout_vector(arch, H, W, m, rng)
-        _, dh = _readout(arch, hs[-1], v, rscale)
-        readout = _readout_kernel(arch, hs[-1], rscale)
-        for l in range(len(alphas) - 1, -1, -1):
-            G2, da = _conv_back(dh, np.maximum(us[l], 0), W2[l], tq, alphas[l] * sq2)
-            du = da * (us[l] > 0)
-            G1, dhb = _conv_back(du, hs[l], W1[l], tq, sq1)
-            hidden += _gram_of(G2) + _gram_of(G1)
-            dh = dh + dhb
-        dg = dh
-    else:
-        raise TypeError(f"finite-width conv nets exist for CNN and ResCNN, got {type(arch).__name__}")
-    G0, _ = _conv_back(dg, Xg, W0, ts, s0)
-    inp = _gram_of(G0)
+    grad = None
+    for i in range(len(body) - 1, -1, -1):
+        ctx["readout"] = i == len(body) - 1
+        grad, (name, part) = RULES[type(body[i])][1](body[i], grad, caches[i], params[i], ctx)
+        if name == "hidden":
+            hidden += part
+        elif name == "readout":
+            readout = part
+        else:
+            inp = part
     ntk = hidden if arch.trained == "hidden" else inp + hidden + readout
     return {"nngp": readout, "ntk": ntk, "parts": {"input": inp, "hidden": hidden, "readout": readout}}
 
 
 def conv_kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 128, n_seeds: int = 8, seed: int = 0):
     """Mean and standard error over ``n_seeds`` initialisations (see
-    :func:`numerics.montecarlo.kernel_montecarlo`, which dispatches here by spec)."""
+    :func:`numerics.montecarlo.kernel_montecarlo`, which dispatches here for conv specs)."""
     from .montecarlo import kernel_montecarlo
     return kernel_montecarlo(arch, X, kind, width=width, n_seeds=n_seeds, seed=seed)

@@ -11,22 +11,18 @@ from importlib import resources
 
 import mpmath
 
-from reskernels.theory.arch import MLP, ResNet
-
-_CLASSES = {"MLP": MLP, "ResNet": ResNet}
+from reskernels.theory.arch import spec_from_dict
 
 
 def load(name: str) -> dict:
     """Load ``numerics/data/<name>.json``."""
-    with resources.files("numerics").joinpath("data", f"{name}.json").open() as fh:
+    with resources.files("reskernels.numerics").joinpath("data", f"{name}.json").open() as fh:
         return json.load(fh)
 
 
 def arch_from_dict(d: dict):
-    """Build a spec from its JSON description {"class": ..., fields...}."""
-    d = dict(d)
-    cls = _CLASSES[d.pop("class")]
-    return cls(**d)
+    """Build a spec from its JSON description {"class": ..., fields...} (the spec registry)."""
+    return spec_from_dict(d)
 
 
 def parse_values(values, dps: int = 50):

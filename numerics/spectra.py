@@ -34,7 +34,7 @@ from typing import Iterable
 import mpmath
 import numpy as np
 
-from reskernels.theory.arch import MLP, ResNet, check_kind
+from reskernels.theory.arch import check_kind
 
 from .pointwise import kernel_theta_mp
 
@@ -112,8 +112,15 @@ def gauss_legendre_fixed(n: int, wp: int):
     return tuple(full_x), tuple(full_w)
 
 
+def _is_spec(f) -> bool:
+    return callable(getattr(f, "kernel_maps", None))
+
+
 def _kernel_theta(f, kind, normalized, variable="t"):
-    if isinstance(f, (MLP, ResNet)):
+    if _is_spec(f):
+        if f.is_conv:
+            raise TypeError(f"eigenvalues on the sphere need a fully connected (zonal) spec, got {f.slug}; "
+                            "conv kernels: reskernels.numerics.multisphere")
         check_kind(kind)
         return lambda th: kernel_theta_mp(f, th, kind, normalized=normalized)
     if callable(f):
@@ -236,7 +243,7 @@ def eigenvalues_float64(f, kind: str = "ntk", d: int = 3, ks=range(0, 201), n: i
     """
     from scipy.special import gamma
     from .pointwise import zonal
-    g = zonal(f, kind) if isinstance(f, (MLP, ResNet)) else f
+    g = zonal(f, kind) if _is_spec(f) else f
     x, w = np.polynomial.legendre.leggauss(n)
     th = np.pi * (x + 1) / 2
     cd = gamma(d / 2) / (np.sqrt(np.pi) * gamma((d - 1) / 2))

@@ -1,4 +1,4 @@
-"""Gradient descent on finite-width ResNets, and how far their empirical NTK moves.
+"""Gradient descent on finite-width networks (MLP, ResNet), and how far their empirical NTK moves.
 
 The network is the one of :mod:`numerics.montecarlo` (NTK parameterisation, bias-free ReLU,
 N(0, 1) initialisation).  :func:`gd_ntk_drift` runs full-batch gradient descent on the squared loss
@@ -7,7 +7,7 @@ change of the empirical NTK, ||Theta_T - Theta_0||_F / ||Theta_0||_F.  In the ke
 (Jacot et al. 2018) the NTK is constant at infinite width and the drift of a finite network shrinks
 with the width m (like m^(-1/2) for a fixed number of steps of size O(1) in function space).
 
-Gradients use the factors of :func:`numerics.montecarlo.resnet_factors`:
+Gradients use the factors of :func:`numerics.montecarlo.gradient_factors`:
 d/dP sum_i r_i f(x_i) = sqrt(s2) delta^T diag(r) a for every tensor P (tested against finite
 differences).
 """
@@ -15,46 +15,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from reskernels.theory.arch import ResNet
-
-from .montecarlo import init_resnet, ntk_from_factors, resnet_factors
+from .montecarlo import gradient_factors, init_params, ntk_from_factors
 
 
 def loss_gradients(arch, params, X, y):
     """(loss, {key: gradient}, f, factors) of (1/2N) sum (f - y)^2 for the trained tensors."""
-    f, factors, keys = resnet_factors(arch, params, X)
+    f, factors, keys = gradient_factors(arch, params, X)
     r = (f - y) / len(y)
     grads = {}
     for (name, s2, delta, a), key in zip(factors, keys):
         if arch.trained == "hidden" and name != "hidden":
             continue
         g = np.sqrt(s2) * (delta.T * r) @ a
-        grads[key] = g[0] if key[0] == "v" else g
+        grads[key] = g[0] if params[key[0]][key[1]].ndim == 1 else g
     return 0.5 * float(np.mean((f - y) ** 2)), grads, f, factors
 
 
 def _apply(params, grads, lr):
-    for (name, l), g in grads.items():
-        if l is None:
-            params[name] = params[name] - lr * g
-        else:
-            params[name][l] = params[name][l] - lr * g
+    for (i, j), g in grads.items():
+        params[i][j] = params[i][j] - lr * g
 
 
 def gd_ntk_drift(arch, X, y, width: int, steps: int, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
-    """Train a fresh finite ResNet by ``steps`` full-batch GD steps; return the NTK drift.
+    """Train a fresh finite network by ``steps`` full-batch GD steps; return the NTK drift.
 
     The step size is lr = lr_scale N / lambda_max(Theta_0) (half the stability limit of the
     linearised dynamics at lr_scale = 1), so that every width moves the function by O(1)."""
-    if not isinstance(arch, ResNet):
-        raise TypeError(f"gd_ntk_drift trains ResNet specs, got {type(arch).__name__}")
+    if arch.is_conv:
+        raise TypeError(f"gd_ntk_drift trains fully connected specs, got {arch.slug}")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"X must be (N, d) and y (N,), got {X.shape} and {y.shape}")
     if int(steps) < 0 or int(width) < 1:
         raise ValueError("steps must be >= 0 and width >= 1")
-    params = init_resnet(arch, X.shape[1], int(width), rng)
+    params = init_params(arch, X.shape[1], int(width), rng)
     loss0, grads, f0, factors = loss_gradients(arch, params, X, y)
     K0 = ntk_from_factors(factors, arch.trained)
     lr = lr_scale * len(y) / float(np.linalg.eigvalsh(K0).max())

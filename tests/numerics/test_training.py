@@ -3,22 +3,27 @@ empirical NTK unchanged, and the NTK drift shrinking with width."""
 import numpy as np
 import pytest
 
-from reskernels.numerics.montecarlo import init_resnet, resnet_factors
+from reskernels.numerics.montecarlo import gradient_factors, init_params
 from reskernels.numerics.training import gd_ntk_drift, loss_gradients
-from reskernels.theory import MLP, ResNet
+from reskernels.theory import CNN, MLP, ResNet
 
 
 @pytest.mark.parametrize("trained", ["all", "hidden"])
-def test_gradients_match_finite_differences(trained):
-    arch = ResNet(2, 0.7, trained=trained, weight_var=1.5, input_var=0.8)
+@pytest.mark.parametrize("family", ["ResNet", "MLP"])
+def test_gradients_match_finite_differences(trained, family):
+    arch = (ResNet(2, 0.7, trained=trained, weight_var=1.5, input_var=0.8) if family == "ResNet" else
+            MLP(3, trained=trained, weight_var=1.5, input_var=0.8))
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((4, 3)), rng.standard_normal(4)
-    params = init_resnet(arch, 3, 5, rng)
+    params = init_params(arch, 3, 5, rng)
     loss, grads, _, _ = loss_gradients(arch, params, X, y)
-    assert set(k[0] for k in grads) == ({"W", "V"} if trained == "hidden" else {"W0", "W", "V", "v"})
+    # ResNet maps: 0 Stem (W0), 1-2 blocks (W, V), 3 Linear readout (v);
+    # MLP maps: 0 Stem (W0), 1-2 hidden layers (W), 3 the last layer's readout vector v
+    hidden = {(1, 0), (1, 1), (2, 0), (2, 1)} if family == "ResNet" else {(1, 0), (2, 0)}
+    assert set(grads) == (hidden if trained == "hidden" else hidden | {(0, 0), (3, 0)})
     h = 1e-6
-    for (name, l), g in grads.items():
-        P = params[name] if l is None else params[name][l]
+    for (i, j), g in grads.items():
+        P = params[i][j]
         for idx in [(0,) * P.ndim, tuple(s - 1 for s in P.shape)]:
             old = P[idx]
             P[idx] = old + h
@@ -28,7 +33,7 @@ def test_gradients_match_finite_differences(trained):
             P[idx] = old
             fd = (lp - lm) / (2 * h)
             # central differences: O(h^2) truncation + O(eps/h) rounding of the loss
-            assert abs(fd - g[idx]) <= 1e-7 * max(1.0, abs(fd)), (name, l, idx, fd, g[idx])
+            assert abs(fd - g[idx]) <= 1e-7 * max(1.0, abs(fd)), (i, j, idx, fd, g[idx])
 
 
 def test_factors_give_the_jacobian_gram():
@@ -36,19 +41,18 @@ def test_factors_give_the_jacobian_gram():
     arch = ResNet(2, 0.5)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((3, 2))
-    params = init_resnet(arch, 2, 4, rng)
-    f, factors, _ = resnet_factors(arch, params, X)
+    params = init_params(arch, 2, 4, rng)
+    f, factors, _ = gradient_factors(arch, params, X)
     K = sum(s2 * (d @ d.T) * (a @ a.T) for _, s2, d, a in factors)
     cols = []
-    for name in ("W0", "W", "V", "v"):
-        tensors = [params[name]] if name in ("W0", "v") else params[name]
+    for tensors in params:
         for P in tensors:
             for idx in np.ndindex(P.shape):
                 old = P[idx]
                 P[idx] = old + 1e-6
-                fp = resnet_factors(arch, params, X)[0]
+                fp = gradient_factors(arch, params, X)[0]
                 P[idx] = old - 1e-6
-                fm = resnet_factors(arch, params, X)[0]
+                fm = gradient_factors(arch, params, X)[0]
                 P[idx] = old
                 cols.append((fp - fm) / 2e-6)
     J = np.array(cols).T
@@ -68,7 +72,7 @@ def test_drift_shrinks_with_width_and_loss_decreases():
 
 
 def test_bad_input():
-    with pytest.raises(TypeError):
-        gd_ntk_drift(MLP(2), np.ones((2, 2)), np.ones(2), 8, 1, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="fully connected"):
+        gd_ntk_drift(CNN(2), np.ones((2, 2)), np.ones(2), 8, 1, np.random.default_rng(0))
     with pytest.raises(ValueError):
         gd_ntk_drift(ResNet(2, 0.5), np.ones((2, 2)), np.ones(3), 8, 1, np.random.default_rng(0))
