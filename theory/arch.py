@@ -113,6 +113,12 @@ class _Spec:
         """Whether the spec acts on images / signals (pixel-pair kernels) rather than vectors."""
         return False
 
+    @classmethod
+    def examples(cls) -> tuple:
+        """Small instances covering the class's options (the registry's contract tests and
+        ``reskernels info`` use them)."""
+        raise NotImplementedError
+
     @property
     def has_alpha(self) -> bool:
         return hasattr(self, "alpha")
@@ -179,6 +185,10 @@ class MLP(_Spec):
                 "(allowed for depth=1: trained='all')"
             )
 
+    @classmethod
+    def examples(cls) -> tuple:
+        return (cls(1), cls(3, weight_var=1.0, input_var=0.5), cls(2, trained="hidden"))
+
     def layers(self) -> tuple:
         """Input(input_var), then L x [Dual(act), Dense(c)], the last Dense being the readout.
 
@@ -226,6 +236,11 @@ class ResNet(_Spec):
         object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
         _choice("trained", self.trained, TRAINED_VALUES)
         _act(self)
+
+    @classmethod
+    def examples(cls) -> tuple:
+        return (cls(1, 0.5), cls(3, (0.2, 1.0, 0.6), weight_var=1.0, input_var=0.5),
+                cls(2, 0.8, trained="hidden"), cls(2, 0.0))
 
     def layers(self) -> tuple:
         """Input(input_var), L x Residual(alpha_l, (Dense(c), Dual(act), Dense(1))), Readout(1).
@@ -312,6 +327,11 @@ class CNN(_Spec):
     def is_conv(self) -> bool:
         return True
 
+    @classmethod
+    def examples(cls) -> tuple:
+        return (cls(1), cls(2, readout="flatten", stem_size=3, weight_var=1.0),
+                cls(3, readout="center", trained="hidden", input_var=0.5))
+
     def layers(self) -> tuple:
         """Input(input_var, stem_size), (L-1) x [Dual(act), Conv(c, q)], Dual(act), Readout(readout, c)."""
         tr = self.trained == "all"
@@ -354,6 +374,11 @@ class ResCNN(_Spec):
     @property
     def is_conv(self) -> bool:
         return True
+
+    @classmethod
+    def examples(cls) -> tuple:
+        return (cls(1, 0.5), cls(2, (0.3, 0.9), readout="flatten", weight_var=1.0),
+                cls(2, 0.7, readout="center", stem_size=3, trained="hidden"), cls(1, 0.0, readout="flatten"))
 
     def layers(self) -> tuple:
         """Input(input_var, stem_size), L x Residual(alpha_l, (Conv(c, q), Dual(act), Conv(1, q))),
