@@ -92,7 +92,7 @@ def _fmt(x: float) -> str:
     return format(x, ".6g")
 
 
-class _Spec:
+class Spec:
     """Shared behaviour of the architecture dataclasses: the program and what follows from it."""
 
     def replace(self, **changes):
@@ -157,7 +157,7 @@ def _act_slug(spec) -> str:
 
 
 @dataclass(frozen=True)
-class MLP(_Spec):
+class MLP(Spec):
     """Bias-free ReLU MLP with ``depth`` ReLU layers (``depth + 1`` weight layers).
 
     Sigma_0 = input_var <x,z>, Theta_0 = Sigma_0, and for h = 1..L
@@ -209,7 +209,7 @@ class MLP(_Spec):
 
 
 @dataclass(frozen=True)
-class ResNet(_Spec):
+class ResNet(Spec):
     """Fully connected bias-free ReLU ResNet, blocks h_l = h_{l-1} + alpha V relu(W h_{l-1}).
 
     K_0 = input_var <x,z>, K_l = K_{l-1} + alpha_l^2 Phi1(K_{l-1});
@@ -298,7 +298,7 @@ def _conv_slug_tail(spec) -> str:
 
 
 @dataclass(frozen=True)
-class CNN(_Spec):
+class CNN(Spec):
     """Arora-style CNN with ``depth`` ReLU layers on circular 1-D signals or 2-D tori.
 
     Stem M0_ij = input_var mean_{stem taps} <x_{i+d}, z_{j+d}>; for l = 1..L-1
@@ -346,7 +346,7 @@ class CNN(_Spec):
 
 
 @dataclass(frozen=True)
-class ResCNN(_Spec):
+class ResCNN(Spec):
     """Convolutional ResNet: blocks g_l = g_{l-1} + alpha conv(relu(conv(g_{l-1}))), linear readout.
 
     K_l = K_{l-1} + alpha^2 P Phi1(P K_{l-1}),
