@@ -207,7 +207,7 @@ def _block(step: Residual) -> Block:
 def kernel_maps(steps) -> tuple:
     """Lower a program of steps into the kernel maps the engines implement (module docstring).
 
-    >>> from theory.arch import MLP
+    >>> from reskernels import MLP
     >>> [type(m).__name__ for m in kernel_maps(MLP(depth=2).layers())]
     ['Stem', 'Nonlinear', 'Nonlinear', 'Pool']
     """
