@@ -15,17 +15,28 @@ import sys
 import time
 
 
+def _spec_signature(cls) -> str:
+    """``ResNet(depth, alpha, *, input_var=1.0, ...)``: a spec class's fields, the required ones
+    (no default, or the placeholder default None) first."""
+    import dataclasses
+    required, optional = [], []
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING or f.default is None:
+            required.append(f.name)
+        else:
+            optional.append(f"{f.name}={f.default!r}")
+    return f"{cls.__name__}({', '.join(required + (['*'] + optional if optional else []))})"
+
+
 def _info(args):
-    from reskernels.theory.arch import KIND_VALUES, READOUT_VALUES, TRAINED_VALUES
+    from reskernels.theory import KIND_VALUES, READOUT_VALUES, SPECS, TRAINED_VALUES
     from .report import versions
     print("reskernels -- infinite-width kernels of residual networks")
     for k, v in versions().items():
         print(f"  {k:<11} {v}")
     print("architectures:")
-    print("  MLP(depth, *, input_var=1.0, weight_var=2.0, trained='all')")
-    print("  ResNet(depth, alpha, *, input_var=1.0, weight_var=2.0, trained='all')")
-    print("  CNN(depth, *, filter_size=3, readout='gap', stem_size=1, input_var=1.0, weight_var=2.0, trained='all')")
-    print("  ResCNN(depth, alpha, *, filter_size=3, readout='gap', stem_size=1, input_var=1.0, weight_var=2.0, trained='all')")
+    for cls in SPECS.values():
+        print(f"  {_spec_signature(cls)}")
     print(f"kinds: {KIND_VALUES}; trained: {TRAINED_VALUES}; readouts (conv): {READOUT_VALUES}")
     return 0
 

@@ -45,26 +45,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reskernels.theory.arch import CNN, MLP, ResCNN, ResNet, check_kind
-
-SPEC_CLASSES = {"MLP": MLP, "ResNet": ResNet, "CNN": CNN, "ResCNN": ResCNN}
+from reskernels.theory import SPECS, check_kind
 
 
 def parse_spec(text: str):
-    """``"ResNet(depth=4, alpha=0.5)"`` -> the spec.  Only the four spec classes and literal
-    arguments are accepted (no evaluation of arbitrary code)."""
+    """``"ResNet(depth=4, alpha=0.5)"`` -> the spec.  Only the spec classes of the registry
+    :data:`reskernels.theory.SPECS` and literal arguments are accepted (no evaluation of arbitrary
+    code)."""
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
         raise ValueError(f"cannot parse spec {text!r}: {e.msg}") from None
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SPEC_CLASSES):
-        raise ValueError(f"spec must be a call of one of {sorted(SPEC_CLASSES)}, got {text!r}")
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SPECS):
+        raise ValueError(f"spec must be a call of one of {sorted(SPECS)}, got {text!r}")
     try:
         args = [ast.literal_eval(a) for a in node.args]
         kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
     except ValueError:
         raise ValueError(f"spec arguments must be literals, got {text!r}") from None
-    return SPEC_CLASSES[node.func.id](*args, **kwargs)
+    return SPECS[node.func.id](*args, **kwargs)
 
 
 def diagonal_closed_form(arch, kind: str) -> float:
@@ -77,12 +76,15 @@ def diagonal_closed_form(arch, kind: str) -> float:
       plus 2 iv prod_l (1 + a_l) when all layers are trained;
     * CNN / ResCNN with center or flatten readout: the same as MLP / ResNet of the same depth
       (every pixel sees the same variances; papers.md BARZILAI-DIAG).  gap has no pixel-free form.
+
+    The spec is read through its properties only: ``is_conv`` and ``readout`` (gap), ``has_alpha``
+    (residual: the product over ``block_gains()``; otherwise (c/2)^L), ``trained``.
     """
     check_kind(kind)
-    if isinstance(arch, (CNN, ResCNN)) and arch.readout == "gap":
+    if arch.is_conv and arch.readout == "gap":
         raise ValueError("the gap readout's diagonal depends on the input's pixel correlations")
     iv, c = arch.input_var, arch.weight_var
-    if isinstance(arch, (MLP, CNN)):
+    if not arch.has_alpha:
         L = arch.depth
         base = iv * (c / 2) ** L
         if kind == "nngp":
@@ -206,13 +208,13 @@ def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float
 
     if isinstance(spec, str):
         spec = parse_spec(spec)
-    if not isinstance(spec, tuple(SPEC_CLASSES.values())):
-        raise TypeError(f"spec must be one of {sorted(SPEC_CLASSES)}, got {type(spec).__name__}")
+    if isinstance(spec, type) or not callable(getattr(spec, "kernel_maps", None)):
+        raise TypeError(f"spec must be an architecture spec (one of {sorted(SPECS)}), got {type(spec).__name__}")
     check_kind(kind)
     for nm, val in (("rtol", rtol), ("atol", atol)):
         if not (math.isfinite(val) and val >= 0):
             raise ValueError(f"{nm} must be a finite non-negative number, got {val!r}")
-    conv = isinstance(spec, (CNN, ResCNN))
+    conv = spec.is_conv
     shape = (pixels, channels) if conv else (dim,)
     report = ConformanceReport(spec, kind, rtol, atol)
 
@@ -322,7 +324,7 @@ def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float
             th = np.arccos(t)
             k0 = (np.pi - th) / np.pi
             k1 = (np.sqrt(1 - t * t) + (np.pi - th) * t) / np.pi
-            if isinstance(spec, MLP):
+            if not spec.has_alpha:
                 nngp = iv * c / 2 * N * k1
                 want_ = nngp if kind == "nngp" else nngp + iv * c / 2 * G * k0
             else:
