@@ -24,8 +24,8 @@ from reskernels.proofs_check.notebook import QUICK, savefig
 
 from reskernels.numerics import gram
 from reskernels.numerics.gramspec import condition_number
+from reskernels.numerics.samplers import multisphere
 from reskernels.proofs_check import run_claims
-from reskernels.proofs_check.claims.barzilai import multisphere
 from reskernels.theory import CNN, ResCNN
 
 # %% [markdown]

@@ -23,8 +23,8 @@ from reskernels.proofs_check.notebook import QUICK, savefig
 
 from reskernels.numerics import eigenvalues
 from reskernels.numerics.decay import predicted_law
+from reskernels.numerics.limits import normalized_kernel
 from reskernels.proofs_check import run_claims
-from reskernels.proofs_check.common import normalized_kernel
 from reskernels.theory import ResNet, endpoint_coefficients
 
 # %% [markdown]

@@ -22,8 +22,8 @@ from reskernels.proofs_check.notebook import QUICK, savefig
 
 from reskernels.numerics import gram
 from reskernels.numerics.gramspec import condition_number
+from reskernels.numerics.limits import n2, normalized_kernel
 from reskernels.proofs_check import run_claims
-from reskernels.proofs_check.common import n2, normalized_kernel
 from reskernels.theory import MLP, ResNet
 
 # %%

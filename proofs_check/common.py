@@ -1,23 +1,12 @@
-"""Helpers shared by the claim checks: normalised zonal kernels, N2, bootstrap."""
+"""Helpers shared by the claim checks: bootstrap, table measurements, cached spectra, rays.
+
+The normalised kernels and their deep limits live in :mod:`reskernels.numerics.limits`, the input
+samplers in :mod:`reskernels.numerics.samplers`, the tolerances in
+:mod:`reskernels.numerics.tolerances`.
+"""
 from __future__ import annotations
 
 import numpy as np
-
-from reskernels.numerics import zonal
-from reskernels.numerics.fc import normalized_diagonal
-from reskernels.theory import MLP
-
-
-def normalized_kernel(arch, kind: str = "ntk"):
-    """float64 t -> K(t)/K(1) on the unit sphere (normalised recursion, any depth)."""
-    f = zonal(arch, kind, normalized=True)
-    d = normalized_diagonal(arch, kind)
-    return lambda t: f(t) / d
-
-
-def n2(t):
-    """N2(t) = (kappa1(t) + t kappa0(t))/2 = MLP(depth=1).ntk/2, the normalised two-layer NTK."""
-    return normalized_kernel(MLP(1))(t)
 
 
 def bootstrap(samples, stat, n_boot: int = 1000, seed: int = 0):

@@ -34,8 +34,7 @@ def _save(fig, path):
 @figure("BELFER-SPIKY")
 def _spiky(v, path):
     from reskernels.theory import ResNet
-    from .claims.belfer import ode_kernel
-    from .common import n2, normalized_kernel
+    from reskernels.numerics.limits import n2, normalized_kernel, ode_kernel
     plt = _plt()
     th = np.linspace(0, np.pi, 400)
     t = np.cos(th)
@@ -61,7 +60,7 @@ def _spiky(v, path):
 @figure("HUANG-FFNET-DEGENERATE")
 def _ffnet(v, path):
     from reskernels.theory import MLP
-    from .common import normalized_kernel
+    from reskernels.numerics.limits import normalized_kernel
     plt = _plt()
     t = np.linspace(-1, 1, 401)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -77,7 +76,8 @@ def _ffnet(v, path):
 @figure("TIRER-SMOOTHER")
 def _tirer(v, path):
     from reskernels.numerics import gram
-    from .claims.tirer import _embed, _models
+    from reskernels.numerics.samplers import circle_points_at
+    from .claims.tirer import _models
     plt = _plt()
     xtr = 2 * np.pi * np.linspace(0, 1, 6) - np.pi
     x = np.linspace(-np.pi, np.pi, 800, endpoint=False)
@@ -85,9 +85,9 @@ def _tirer(v, path):
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(x, target, "k", lw=2, alpha=0.4, label="target")
     for name, arch in _models().items():
-        K = gram(arch, _embed(xtr)) + 1e-10 * np.eye(6)
+        K = gram(arch, circle_points_at(xtr)) + 1e-10 * np.eye(6)
         c = np.linalg.solve(K, 0.5 * np.cos(xtr) + np.sin(4 * xtr))
-        ax.plot(x, gram(arch, _embed(x), _embed(xtr)) @ c, label=name)
+        ax.plot(x, gram(arch, circle_points_at(x), circle_points_at(xtr)) @ c, label=name)
     ax.plot(xtr, 0.5 * np.cos(xtr) + np.sin(4 * xtr), "ko")
     ax.set_xlabel("x")
     ax.legend(fontsize=7, ncol=2)

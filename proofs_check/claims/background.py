@@ -8,6 +8,8 @@ import numpy as np
 import sympy as sp
 
 from reskernels.numerics import gram, kernel_mp
+from reskernels.numerics.samplers import multisphere, unit_last_axis
+from reskernels.numerics.tolerances import DIAGONAL_RTOL, EPS, PSD_RTOL, half_unit_decimal, montecarlo_tol
 from reskernels.theory import MLP, ResNet, kernel_expr, t
 from reskernels.theory.duals import kappa0, kappa1
 
@@ -30,14 +32,14 @@ def arora_fc(v, level, p):
     f = sp.lambdify(t, kernel_expr(MLP(2), "ntk"), "mpmath", cse=True)
     with mpmath.workdps(30):
         vals = [float(f(mpmath.mpf(x))) for x in ("-1", "-0.5", "0", "0.5", "0.9", "0.99")]
-    table_check(v, "MLP(2).ntk at t = -1, -0.5, 0, 0.5, 0.9, 0.99", vals, p["depth2"], 5e-9,
+    table_check(v, "MLP(2).ntk at t = -1, -0.5, 0, 0.5, 0.9, 0.99", vals, p["depth2"], half_unit_decimal(8),
                 "half a unit in the 8th decimal")
 
 
 @claim("NUM-RHO1", "background", "§9 claim 1",
        "float64 kernels lose half their digits at rho = 1 unless 1 - rho is carried: reskernels' "
        "NTK diagonals equal the closed forms to 1e-14, a naive recursion is off by ~1e-8.",
-       "[derived]", FC, quick_seconds=0.5, rtol=1e-14, mlp6_diag=7.0)
+       "[derived]", FC, quick_seconds=0.5, rtol=DIAGONAL_RTOL, mlp6_diag=7.0)
 def rho1(v, level, p):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 16))
@@ -108,7 +110,7 @@ def psd(v, level, p):
                 lam = np.linalg.eigvalsh(K)
                 worst = min(worst, lam.min() / np.abs(lam).max())
     v.add("min eigenvalue / max |eigenvalue| over 30 random Gram matrices", worst, ">= -1e-12",
-          worst >= -1e-12, "lambda_min >= -1e-12 ||K||", "float64 eigensolver backward error")
+          worst >= -PSD_RTOL, "lambda_min >= -1e-12 ||K||", "float64 eigensolver backward error")
     ang = 2 * np.pi * np.arange(8) / 8
     X = np.stack([np.cos(ang), np.sin(ang)], 1)
     lam1 = np.linalg.eigvalsh(gram(MLP(1), X))
@@ -117,7 +119,7 @@ def psd(v, level, p):
     v.add("MLP(1).ntk on 8 equispaced points: two zero eigenvalues (m = 3, 5)", np.sort(lam1)[:2].tolist(),
           "~0 (1e-15)", bool(np.all(np.abs(np.sort(lam1)[:2]) < 1e-13)), "|lambda| < 1e-13",
           "exact zeros of odd frequencies k >= 3 (spectral.md §8.3)")
-    table_check(v, "MLP(2).ntk on the same points (nonsingular)", np.sort(lam2), want2, 5e-7,
+    table_check(v, "MLP(2).ntk on the same points (nonsingular)", np.sort(lam2), want2, half_unit_decimal(6),
                 "half a unit in the 6th decimal (spectral.md §8.3)")
 
 
@@ -147,14 +149,14 @@ def arora_cntk(v, level, p):
     v.add("CNTK-GAP(x,z) = (1/P) sum_s CNTK-V(x, t_s z)", e, "<= 1e-13", e <= 1e-13, "relative 1e-13",
           "exact identity", "float64")
     from reskernels.numerics.montecarlo_conv import conv_kernel_montecarlo
-    Xm = Y / np.linalg.norm(Y, axis=-1, keepdims=True)
+    Xm = unit_last_axis(Y)
     for r in ("flatten", "gap"):
         arch = CNN(2, readout=r)
         mean, se, _ = conv_kernel_montecarlo(arch, Xm, "ntk", width=256, n_seeds=8, seed=3)
         K = gram(arch, Xm)
         err = np.abs(mean - K)
         v.add(f"finite-width CNN(2, {r}) NTK, width 256, 8 seeds, vs the recursion", float(err.max()),
-              "within noise", bool(np.all(err <= 4 * se + 2 / 256 * np.abs(K).max())),
+              "within noise", bool(np.all(err <= montecarlo_tol(se, 2 / 256 * np.abs(K).max()))),
               "|mean - exact| <= 4 s.e. + (depth/width) max|K|", "Monte Carlo s.e. + O(depth/width) bias",
               "montecarlo")
     v.extra["flatten_diag"] = np.diag(fl).tolist()
@@ -167,8 +169,7 @@ def arora_cntk(v, level, p):
 def geifman_eigfun(v, level, p):
     from reskernels.theory import CNN
     rng = np.random.default_rng(9)
-    X = rng.standard_normal((5, 6, 3))
-    X /= np.linalg.norm(X, axis=-1, keepdims=True)
+    X = multisphere(5, 6, 3, rng)     # draws from rng in place: Q below continues the stream
     Q = [np.linalg.qr(rng.standard_normal((3, 3)))[0] for _ in range(6)]
     XR = np.stack([X[:, i] @ Q[i] for i in range(6)], axis=1)
     for r in ("center", "flatten", "gap"):
@@ -208,8 +209,6 @@ def geifman_locality(v, level, p):
     # an exact identity of the discrete Fourier transform; xi_q from the 3-pixel centre kernel
     import itertools
 
-    import numpy as np
-
     from reskernels.numerics.multisphere import torus_spectrum
     P2, n = 5, 8
     flat = torus_spectrum(CNN(1, stem_size=q, readout="flatten"), "nngp", n, P=P2, normalize=False)
@@ -225,10 +224,9 @@ def geifman_locality(v, level, p):
         pa = inside[0]
         want = len(inside) / P2 * xi[tuple(k[i] for i in [pa[1], pa[2], pa[0]])]
         worst2 = max(worst2, abs(flat[k] - want))
-    eps = np.finfo(float).eps
     v.add("C0 = 2, trapezoid 8^5: lambda_k vs (r(S)/P) xi_3(k on the patch) for every k", worst2, "<= 64 eps",
-          worst2 <= 64 * eps, "absolute 64 eps", "an exact identity of the discrete transform", "quadrature")
-    v.add("C0 = 2: supports that fit in no patch have eigenvalue 0", zero2, "<= 64 eps", zero2 <= 64 * eps,
+          worst2 <= 64 * EPS, "absolute 64 eps", "an exact identity of the discrete transform", "quadrature")
+    v.add("C0 = 2: supports that fit in no patch have eigenvalue 0", zero2, "<= 64 eps", zero2 <= 64 * EPS,
           "absolute 64 eps", "locality zeros", "quadrature")
     lam_c = walsh_spectrum(CNN(2, readout="center"), "nngp", P)
     far = [S for S in lam_c if S and any(min(i, P - i) > 1 for i in S)]
@@ -253,7 +251,7 @@ def geifman_decay(v, level, p):
 
     from ..common import RAYS5, loglog_slope, ray_points, torus
     n = p["full_n"] if level == "full" else p["n"]
-    floor = 1e3 * np.finfo(float).eps
+    floor = 1e3 * EPS
     slopes = {}
     for kind in ("nngp", "ntk"):
         S = torus(CNN(3, readout="center"), kind, n)

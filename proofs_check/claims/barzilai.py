@@ -11,17 +11,14 @@ import numpy as np
 
 from reskernels.numerics import gram
 from reskernels.numerics.gramspec import condition_number, double_constant_cond, double_constant_lower_bound
+from reskernels.numerics.samplers import multisphere
+from reskernels.numerics.tolerances import DIAGONAL_RTOL, EPS, half_unit
 from reskernels.theory import CNN, ResCNN
 
 from ..registry import claim, record
 
 CONV = ("circular 1-D signals, multi-sphere MS(C0=3, P) inputs, filter_size=3, stem_size=1, "
         "input_var=1, weight_var=2, trained='all'; baseline CNN(L+1)")
-
-
-def multisphere(n, P, C, seed):
-    X = np.random.default_rng(seed).standard_normal((n, P, C))
-    return X / np.linalg.norm(X, axis=-1, keepdims=True)
 
 
 @claim("BARZILAI-EIGFUN", "barzilai", "§7 claim 1",
@@ -96,12 +93,13 @@ def diag(v, level, p):
         got_g = np.diag(gram(ResCNN(4, 0.6, readout=r), X, kind="nngp"))
         got_t = np.diag(gram(ResCNN(4, 0.6, readout=r), X))
         want_g, want_t = p["rescnn"]
-        ok = np.allclose(got_g, want_g, rtol=1e-14, atol=0) and np.allclose(got_t, want_t, rtol=1e-14, atol=0)
+        ok = (np.allclose(got_g, want_g, rtol=DIAGONAL_RTOL, atol=0)
+              and np.allclose(got_t, want_t, rtol=DIAGONAL_RTOL, atol=0))
         v.add(f"ResCNN(4, 0.6, {r}) diagonal NNGP / NTK", [float(got_g.max()), float(got_t.max())],
               [want_g, want_t], ok, "rtol 1e-14", "rho = 1 is exact for the same pixel (papers.md NUM-RHO1)", "exact")
         got_c = np.diag(gram(CNN(5, readout=r), X))
         v.add(f"CNN(5, {r}) NTK diagonal", float(got_c.max()), p["cnn_ntk"](5),
-              np.allclose(got_c, p["cnn_ntk"](5), rtol=1e-14, atol=0), "rtol 1e-14", "", "exact")
+              np.allclose(got_c, p["cnn_ntk"](5), rtol=DIAGONAL_RTOL, atol=0), "rtol 1e-14", "", "exact")
     g = np.diag(gram(ResCNN(2, 0.6, readout="gap"), X))
     v.add("gap diagonal depends on x (cross-pixel correlations)", float(g.std() / g.mean()), "> 0",
           g.std() > 1e-6 * g.mean(), "varies over inputs", "normalise gap Gram matrices by their diagonal")
@@ -191,11 +189,6 @@ def cond_ntk(v, level, p):
         if not v.all_passed and p["residual_better"] else ""
 
 
-def _half_unit(w: float) -> float:
-    """Half a unit in the last printed digit of a table value."""
-    return 0.5 * 10.0 ** -len(repr(w).split(".")[1])
-
-
 @claim("BARZILAI-LOCAL", "barzilai", "§7 claim 3",
        "Residual kernels are more locally biased: relative to the centre pixel, farther single pixels get "
        "smaller eigenvalues than for the plain CNN of the same receptive field, the more so the smaller alpha.",
@@ -225,7 +218,7 @@ def local(v, level, p):
         rows[f"C0=2 CNN(3) {kind}"] = plain
         want = p["plain_table"][kind]
         v.add(f"{kind}: C0 = 2, CNN(3) ratios vs papers.md table", plain, list(want),
-              all(abs(x - w) <= max(0.02 * w, _half_unit(w)) for x, w in zip(plain, want)),
+              all(abs(x - w) <= max(0.02 * w, half_unit(w)) for x, w in zip(plain, want)),
               "within 2% or half a unit of the last printed digit", "table printed to 3 digits", "quadrature")
         prev = None
         for a in p["alphas"]:
@@ -235,7 +228,7 @@ def local(v, level, p):
             want = p["table"].get((kind, a))
             if want is not None:
                 v.add(f"{kind}: C0 = 2, ResCNN(1, {a}) ratios vs papers.md table", res, list(want),
-                      all(abs(x - w) <= max(0.02 * w, _half_unit(w)) for x, w in zip(res, want)),
+                      all(abs(x - w) <= max(0.02 * w, half_unit(w)) for x, w in zip(res, want)),
                       "within 2% or half a unit of the last printed digit", "table printed to 2 digits", "quadrature")
             v.add(f"{kind}: C0 = 2, lambda(e_r)/lambda(e_0), r = 1, 2: ResCNN(1, {a}) below CNN(3)", res, plain,
                   all(x < y for x, y in zip(res, plain)), "entrywise smaller", "locality ordering", "quadrature")
@@ -272,7 +265,7 @@ def local(v, level, p):
 def decay(v, level, p):
     from ..common import RAYS5, loglog_slope, ray_points, torus
     n = p["full_n"] if level == "full" else p["n"]
-    floor = 1e3 * np.finfo(float).eps
+    floor = 1e3 * EPS
     slopes, diffs = {}, []
     for kind in ("nngp", "ntk"):
         Sr, Sp = torus(p["residual"], kind, n), torus(p["plain"], kind, n)

@@ -8,49 +8,19 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy.integrate import solve_ivp
 
 from reskernels.numerics import kernel_mp
 from reskernels.numerics.fc import normalized_diagonal
+from reskernels.numerics.limits import n2, normalized_kernel, ode_kernel, slope_closed_form
+from reskernels.numerics.tolerances import half_unit_decimal
 from reskernels.theory import MLP, ResNet, endpoint_coefficients, kernel_expr
 from reskernels.theory import t as t_sym
 
-from ..common import n2, normalized_kernel, table_check
+from ..common import table_check
 from ..registry import claim, record
 
 CONV = ("bias-free ReLU, NTK parameterisation, input_var=1, weight_var=2; "
         "ResNet(L, alpha, trained='hidden').ntk normalised to K(x,x)=1; inputs on S^(d-1)")
-
-
-def slope_closed_form(L, alpha):
-    """c(L, alpha) = 1/(2 pi) + (L-1) alpha^2 / (2 pi (1 + alpha^2))  (papers.md BELFER-SLOPE)."""
-    a = alpha * alpha
-    return 1 / (2 * np.pi) + (L - 1) * a / (2 * np.pi * (1 + a))
-
-
-def ode_kernel(t, rtol=1e-10):
-    """gamma = 1/2 limit: rho' = kappa1(rho) - rho on [0, 1], rho(0) = t, and
-    K(t) = 1/2 int_0^1 exp(-int_s^1 (1 - kappa0(rho))) [kappa1 + rho kappa0](rho(s)) ds.
-
-    Integrated as one augmented ODE (A' = 1 - kappa0, J' = e^A g), K = e^(-A(1)) J(1)/2.
-    """
-    t = np.atleast_1d(np.asarray(t, dtype=float))
-    n = t.size
-
-    def k01(r):
-        r = np.clip(r, -1, 1)
-        th = np.arccos(r)
-        return 1 - th / np.pi, (np.sqrt(np.maximum(1 - r * r, 0)) + (np.pi - th) * r) / np.pi
-
-    def rhs(_, y):
-        r, A = y[:n], y[n:2 * n]
-        k0, k1 = k01(r)
-        return np.concatenate([k1 - r, 1 - k0, np.exp(A) * (k1 + r * k0)])
-
-    sol = solve_ivp(rhs, (0, 1), np.concatenate([t, np.zeros(n), np.zeros(n)]),
-                    method="DOP853", rtol=rtol, atol=1e-13)
-    y = sol.y[:, -1]
-    return 0.5 * np.exp(-y[n:2 * n]) * y[2 * n:]
 
 
 @claim("BELFER-SPIKY", "belfer", "§3 claim 4",
@@ -66,14 +36,14 @@ def spiky(v, level, p):
     for gamma, want in p["sup_table"].items():
         sups = [float(np.abs(normalized_kernel(ResNet.with_gamma(L, gamma, trained="hidden"))(t)
                              - n2(t)).max()) for L in Ls]
-        table_check(v, f"gamma={gamma}: sup_t |ResNTK_L - N2|, L={Ls}", sups, want, 5e-5,
+        table_check(v, f"gamma={gamma}: sup_t |ResNTK_L - N2|, L={Ls}", sups, want, half_unit_decimal(4),
                     "half a unit in the 4th printed decimal")
         v.add(f"gamma={gamma}: sup distance decreases in L", sups, "monotone",
               all(b < a for a, b in zip(sups, sups[1:])), "strictly decreasing", "rate O(L^(1/2-gamma))")
     Ls0 = [100, 1000, 10000, 100000]
     for gamma, want in p["t0_table"].items():
         vals = [float(normalized_kernel(ResNet.with_gamma(L, gamma, trained="hidden"))(0.0)) for L in Ls0]
-        table_check(v, f"gamma={gamma}: ResNTK_L(0), L={Ls0}", vals, want, 5e-5,
+        table_check(v, f"gamma={gamma}: ResNTK_L(0), L={Ls0}", vals, want, half_unit_decimal(4),
                     "half a unit in the 4th printed decimal")
         v.add(f"gamma={gamma}: ResNTK_L(0) -> 1/4 (degenerate limit 1/4 + 3/4 delta)", vals[-1], 0.25,
               abs(vals[-1] - 0.25) < abs(vals[0] - 0.25) and abs(vals[-1] - 0.25) < 0.01,
@@ -124,7 +94,7 @@ def slope(v, level, p):
             c_num = float((1 - k) / th)
         want = f(L, alpha)
         v.add(f"c({L}, {alpha}) by difference quotient at theta=1e-4 (mp, 30 digits)", c_num, want,
-              abs(c_num - want) <= 1e-3 * want and abs(tab - want) <= 5e-7,
+              abs(c_num - want) <= 1e-3 * want and abs(tab - want) <= half_unit_decimal(6),
               "rtol 1e-3, and the papers.md table value agrees to half a unit of its 6th decimal",
               "the O(theta^2) remainder is ~1e-4 relative", "mp")
 

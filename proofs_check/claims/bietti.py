@@ -5,6 +5,7 @@ Contract mapping: their L-layer kernels are ``MLP(depth=L-1)`` (papers.md §1, �
 from __future__ import annotations
 
 from reskernels.numerics.decay import compare_decay, predicted_law
+from reskernels.numerics.tolerances import ASYMPTOTIC_FACTOR
 from reskernels.theory import MLP, ResNet
 from reskernels.theory.harmonics import mu_mlp1_ntk
 
@@ -17,7 +18,7 @@ KS = [50, 51, 100, 101, 150, 151, 200, 201]
 @claim("BIETTI-ENDPOINT", "background", "§8.3 claim 1",
        "mu_k ~ (c_plus + (-1)^k c_minus) C(d, nu) k^(-d-2nu+1), with the endpoint coefficients of the "
        "kernel at t = +-1; the ratio to (c_plus +- c_minus) M_k(nu) is 1 + O(1/k^2).",
-       "[recalled] statement; explicit constants [derived]", CONV, quick_seconds=15.0, factor=10.0,
+       "[recalled] statement; explicit constants [derived]", CONV, quick_seconds=15.0, factor=ASYMPTOTIC_FACTOR,
        constant_scale=1.0)
 def endpoint(v, level, p):
     from ..common import spectrum

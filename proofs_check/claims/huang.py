@@ -8,10 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from reskernels.numerics import gram
+from reskernels.numerics.limits import n2, normalized_kernel
 from reskernels.numerics.montecarlo import kernel_montecarlo
+from reskernels.numerics.samplers import sphere
+from reskernels.numerics.tolerances import half_unit_decimal, montecarlo_tol
 from reskernels.theory import MLP, ResNet
 
-from ..common import n2, normalized_kernel, table_check
+from ..common import table_check
 from ..registry import claim, record
 
 FC = "bias-free ReLU, NTK parameterisation, input_var=1, weight_var=2, inputs on S^(d-1)"
@@ -26,7 +29,7 @@ def ffnet_degenerate(v, level, p):
     depths = sorted(p["table"])
     vals = [float(normalized_kernel(MLP(L))(0.0)) for L in depths]
     table_check(v, "MLP(L).ntk normalised at t=0, L=" + ",".join(map(str, depths)), vals,
-                [p["table"][L] for L in depths], 5e-6, "half a unit in the 5th printed decimal")
+                [p["table"][L] for L in depths], half_unit_decimal(5), "half a unit in the 5th printed decimal")
     grid = [10, 100, 1000, 10000] + ([100000] if level == "full" else [])
     ok = True
     dist = {}
@@ -71,9 +74,7 @@ def trained_set(v, level, p):
        quick_seconds=4.0, depth=4, alpha=0.6, limit_alpha=None)
 def kernel_regime(v, level, p):
     width, seeds = (1024, 6) if level == "quick" else (1024, 24)
-    rng = np.random.default_rng(11)
-    X = rng.standard_normal((4, 3))
-    X /= np.linalg.norm(X, axis=1)[:, None]
+    X = sphere(4, 3, seed=11)
     arch = ResNet(p["depth"], p["alpha"])
     lim = ResNet(p["depth"], p["limit_alpha"] or p["alpha"])  # the kernel the network should match
     full = gram(lim, X)
@@ -84,14 +85,14 @@ def kernel_regime(v, level, p):
     for name, (part, K) in limits.items():
         mean, se, _ = kernel_montecarlo(arch, X, width=width, n_seeds=seeds, seed=12, part=part)
         err = np.abs(mean - K)
-        tol = 4 * se + 0.01 * np.abs(K)
+        tol = montecarlo_tol(se, 0.01 * np.abs(K))
         v.add(f"{name} part, width {width}, {seeds} seeds", float(err.max()), "within noise",
               bool(np.all(err <= tol)), "|mean - exact| <= 4 s.e. + 0.01 |exact|",
               "Monte Carlo s.e. plus the O(depth/width) finite-width bias", "montecarlo")
     mean, se, _ = kernel_montecarlo(arch, X, width=width, n_seeds=seeds, seed=12)
     err = np.abs(mean - full)
     v.add(f"total NTK (trained='all'), width {width}, {seeds} seeds", float(err.max()), "within noise",
-          bool(np.all(err <= 4 * se + 0.01 * np.abs(full))), "|mean - exact| <= 4 s.e. + 0.01 |exact|",
+          bool(np.all(err <= montecarlo_tol(se, 0.01 * np.abs(full)))), "|mean - exact| <= 4 s.e. + 0.01 |exact|",
           "Monte Carlo s.e. plus the O(depth/width) finite-width bias (papers.md)", "montecarlo")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from reskernels.numerics import gram
 from reskernels.numerics.montecarlo import empirical_kernels
+from reskernels.numerics.tolerances import montecarlo_tol
 from reskernels.theory import MLP, ResNet
 
 from ..common import bootstrap
@@ -59,7 +60,7 @@ def cv_resnet(v, level, p):
             se = s.std(ddof=1) / np.sqrt(n_init)
             res[(name, L)] = (s, cv2(s))
             v.add(f"E Theta(x,x), {name}, L={L}, n={width}", float(s.mean()), float(exact),
-                  abs(s.mean() - exact) <= 4 * se, "|mean - exact| <= 4 s.e.",
+                  abs(s.mean() - exact) <= montecarlo_tol(se), "|mean - exact| <= 4 s.e.",
                   f"{n_init} initialisations", "montecarlo")
     names = list(p["order"] or _models(8))
     boots = {nm: bootstrap(res[(nm, 8)][0], cv2, 500, seed=i) for i, nm in enumerate(names)}

@@ -14,12 +14,11 @@ from reskernels.numerics import gram
 from reskernels.numerics.multisphere import (multi_dot_kernel, product_sphere_eigenvalues, receptive_radius,
                                   shift_average, torus_multiplicity, torus_spectrum,
                                   torus_spectrum_converged)
+from reskernels.numerics.tolerances import EPS, float64_kernel_rtol, half_unit_decimal, half_unit_significant
 from reskernels.theory import CNN, MLP, ResCNN
 from reskernels.theory.harmonics import mu_monomial
 
 from .test_conv import conv_archs
-
-EPS = np.finfo(float).eps
 
 
 def _circle_inputs(delta):
@@ -45,14 +44,14 @@ def test_multi_dot_kernel_is_gram_on_unit_pixels(arch, seed, kind, C0):
     F = multi_dot_kernel(arch, T, kind, normalize=False)
     diag = gram(arch, X, kind=kind)[0, 0]
     # same operations up to the order of the stem's sums: rounding of a few ulps per layer
-    assert np.max(np.abs(K - F)) <= 16 * (arch.depth + 2) * EPS * diag
+    assert np.max(np.abs(K - F)) <= float64_kernel_rtol(arch.depth + 2, per_layer=16) * diag
     if diag == 0:       # e.g. the hidden-layer NTK of ResCNN with alpha = 0
         with pytest.raises(ValueError, match="undefined"):
             multi_dot_kernel(arch, T, kind)
         return
     Fn = multi_dot_kernel(arch, np.vstack([np.ones(P), T]), kind)
     assert Fn[0] == 1.0                                   # exactly 1 on the diagonal
-    assert np.max(np.abs(Fn[1:] - F / diag)) <= 16 * (arch.depth + 2) * EPS
+    assert np.max(np.abs(Fn[1:] - F / diag)) <= float64_kernel_rtol(arch.depth + 2, per_layer=16)
 
 
 def test_multi_dot_kernel_rejects_bad_input():
@@ -126,7 +125,7 @@ def test_cnn3_single_pixel_values_match_spec_reference():
         lam = torus_spectrum(CNN(3, readout="center"), kind, 20)
         got = (lam[1, 0, 0, 0, 0], lam[0, 1, 0, 0, 0], lam[0, 0, 1, 0, 0])
         for g, w in zip(got, want):
-            assert abs(g - w) <= 0.5e-5, (kind, got)       # half a unit in the 4th digit
+            assert abs(g - w) <= half_unit_decimal(5), (kind, got)   # half a unit in the 4th digit
 
 
 def test_locality_zeros_and_interaction_range():
@@ -195,7 +194,7 @@ def test_product_sphere_rule_reproduces_c0_3_two_pixel_reference():
     got = product_sphere_eigenvalues(lambda T: k1(np.clip(T.mean(axis=1), -1, 1)), 3, 2, list(ref), 200)
     for g, (k, w) in zip(got, ref.items()):
         # reference printed to 15 significant digits; rounding of the 200^2-term sum ~ 1e-14
-        assert abs(g - w) <= max(0.5e-15 * 10 ** math.ceil(math.log10(w)), 1e-14), (k, g, w)
+        assert abs(g - w) <= max(half_unit_significant(w, 15), 1e-14), (k, g, w)
 
 
 def test_product_sphere_rule_agrees_with_the_torus_rule_for_c0_2():

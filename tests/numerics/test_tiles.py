@@ -10,6 +10,7 @@ from reskernels.numerics import gram
 from reskernels.numerics.conv import ConvGramPlan
 from reskernels.numerics.gram import FCGramPlan
 from reskernels.numerics.tiles import execute
+from reskernels.numerics.tolerances import float64_kernel_rtol
 from reskernels.theory import CNN, ResCNN, ResNet
 
 
@@ -147,6 +148,6 @@ def test_cupy_backend_matches_numpy(arch, data, kw):
     # different libm (arccos, sqrt) on the GPU: a few ulps per operation (near-parallel first-layer
     # pixels take half angles on both, see test_conv)
     err = np.max(np.abs(K_gpu - K_cpu) / scale)
-    assert err <= 100 * np.finfo(float).eps * (arch.depth + 2), err
+    assert err <= float64_kernel_rtol(arch.depth + 2, per_layer=100), err
     assert np.array_equal(K_gpu, gram(arch, X, backend="cupy", **kw))       # deterministic
     assert np.array_equal(K_gpu, K_gpu.T)

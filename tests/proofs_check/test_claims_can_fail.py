@@ -2,7 +2,8 @@
 (a wrong constant, exponent, table, ordering or swapped kernels)."""
 import pytest
 
-from reskernels.proofs_check.claims.belfer import slope_closed_form
+from reskernels.numerics.limits import slope_closed_form
+from reskernels.numerics.tolerances import half_unit_decimal
 from reskernels.proofs_check.registry import load_all
 from reskernels.theory import ResCNN
 
@@ -78,4 +79,4 @@ def test_claim_verdict_changes_with_wrong_expectation(cid):
 
 
 def test_slope_closed_form_values():
-    assert abs(slope_closed_form(5, 0.5) - 0.286479) < 5e-7
+    assert abs(slope_closed_form(5, 0.5) - 0.286479) < half_unit_decimal(6)
