@@ -1,6 +1,6 @@
 """reskernels.numerics -- float64 Gram matrices, mpmath evaluation and certified spectra.
 
-Public names (contract.md): :func:`gram`, :func:`eigenvalues`.
+Public names (docs/conventions.md): :func:`gram`, :func:`eigenvalues`.
 """
 if __name__ != "reskernels.numerics":  # the folder numerics/ installs as reskernels.numerics only
     raise ImportError(f"numerics/ is the subpackage reskernels.numerics: use 'import reskernels.numerics' "

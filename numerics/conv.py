@@ -1,7 +1,7 @@
 """Convolutional kernels (CNN, ResCNN) on circular 1-D signals and 2-D tori.
 
 Per-position covariances M_ij(x, z) between pixel i of x and pixel j of z obey the
-contract's recursions (contract.md "CNN and ResCNN").  Write them in the coordinates
+contract's recursions (docs/conventions.md "CNN and ResCNN").  Write them in the coordinates
 (i, r) with r = j - i (mod the grid):
 
 * the patch operator [P M]_ij = mean_taps M_{i+d, j+d} shifts i and j together, so it

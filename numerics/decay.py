@@ -1,6 +1,6 @@
 """Eigenvalue decay laws: predicted from endpoint expansions, measured by fits.
 
-Bietti & Bach 2021 [recalled], constants [derived] (spectral.md §5): if
+Bietti & Bach 2021 [recalled], constants [derived] (docs/spectral.md §5): if
 kappa(1 - u) = poly + c_plus u^nu + ..., kappa(-1 + u) = poly + c_minus u^nu + ..., then
 
     mu_k ~ (c_plus + (-1)^k c_minus) C(d, nu) k^(-d - 2 nu + 1),
@@ -21,7 +21,7 @@ from reskernels.theory import endpoint_coefficients
 
 
 def distance_power_mu(k: int, nu, d: int):
-    """M_k(nu) = mu_k((1 - t)^nu) exactly (spectral.md §3), at the current mpmath precision:
+    """M_k(nu) = mu_k((1 - t)^nu) exactly (docs/spectral.md §3), at the current mpmath precision:
     2^(nu+d-2) Gamma(d/2) Gamma(nu+(d-1)/2) Gamma(k-nu) / (sqrt(pi) Gamma(-nu) Gamma(k+nu+d-1))."""
     nu = mpmath.mpf(nu)
     return (mpmath.mpf(2) ** (nu + d - 2) * mpmath.gamma(mpmath.mpf(d) / 2)
@@ -104,7 +104,7 @@ def fit_decay(ks, mus) -> DecayFit:
 
 def compare_decay(mus: dict, law: DecayLaw, kmin: int = 50, factor: float = 10.0) -> dict:
     """Ratios mu_k / [(c_plus + (-1)^k c_minus) M_k(nu)] for k >= kmin and whether each lies
-    within factor/k^2 of 1 (spectral.md §5.1); reports the first k from which all agree."""
+    within factor/k^2 of 1 (docs/spectral.md §5.1); reports the first k from which all agree."""
     rows, first_ok = [], None
     for k in sorted(mus):
         if k < kmin:

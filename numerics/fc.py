@@ -3,7 +3,7 @@
 The state of a pair is carried as (su, sv) = (sin(theta/2), cos(theta/2)), with
 theta = arccos(rho).  Then u = 1 - rho = 2 su^2 and v = 1 + rho = 2 sv^2 are each
 accurate *relative* to their size, so nothing is lost near rho = +-1
-(spectral.md §7.4; papers.md NUM-RHO1).  One layer needs one arcsin:
+(docs/spectral.md §7.4; docs/papers.md NUM-RHO1).  One layer needs one arcsin:
 
     theta = 2 arcsin(min(su, sv)), reflected to pi - theta when su > sv,
     kappa0 = 1 - theta/pi,

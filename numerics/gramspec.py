@@ -1,4 +1,4 @@
-"""Gram-matrix spectra and conditioning, with the exact oracles of spectral.md §8."""
+"""Gram-matrix spectra and conditioning, with the exact oracles of docs/spectral.md §8."""
 from __future__ import annotations
 
 import math
@@ -41,7 +41,7 @@ def circle_points(n: int) -> np.ndarray:
 
 def circulant_eigenvalues(f, n: int) -> np.ndarray:
     """Exact eigenvalues lambda_m = sum_j f(cos(2 pi j/n)) cos(2 pi j m/n) of the circulant
-    Gram matrix of n equispaced points on the circle, m = 0..n-1 (spectral.md §8.2)."""
+    Gram matrix of n equispaced points on the circle, m = 0..n-1 (docs/spectral.md §8.2)."""
     j = np.arange(n)
     vals = f(np.cos(2 * np.pi * j / n))
     return np.array([float(np.dot(vals, np.cos(2 * np.pi * j * m / n))) for m in range(n)])
@@ -49,7 +49,7 @@ def circulant_eigenvalues(f, n: int) -> np.ndarray:
 
 def aliasing_eigenvalue(mu, m: int, n: int, lmax: int, tail=None) -> float:
     """n sum_{l in Z, l = m (mod n)} mu_|l| with |l| <= lmax, plus ``tail(m, n, lmax)``
-    for the truncated remainder (spectral.md §8.2; d = 2 eigenvalues mu)."""
+    for the truncated remainder (docs/spectral.md §8.2; d = 2 eigenvalues mu)."""
     total = 0.0
     for l in range(-lmax, lmax + 1):
         if (l - m) % n == 0:
@@ -66,7 +66,7 @@ def krawtchouk(j: int, s: int, d: int) -> int:
 
 def hypercube_eigenvalues(f, d: int) -> list:
     """Eigenvalues of f(<x,z>) on the 2^d vertices {+-1}^d/sqrt(d): for characters of size s,
-    lambda_s = sum_j f((d - 2j)/d) K_j(s), multiplicity C(d, s) (spectral.md §8.4)."""
+    lambda_s = sum_j f((d - 2j)/d) K_j(s), multiplicity C(d, s) (docs/spectral.md §8.4)."""
     return [sum(f((d - 2 * j) / d) * krawtchouk(j, s, d) for j in range(d + 1)) for s in range(d + 1)]
 
 
@@ -78,7 +78,7 @@ def hypercube_points(d: int) -> np.ndarray:
 def walsh_spectrum(arch, kind: str, P: int) -> dict:
     """Eigenvalues of a multi-dot-product conv kernel (center / flatten readout) on the hypercube
     {+-1}^P (one channel per pixel, circular signal): lambda_S = 2^-P sum_u F(u) prod_{i in S} u_i,
-    with F(u) = K(1, u) (spectral.md §6.2, C0 = 1).  Returns {frozenset(S): lambda_S} for all 2^P sets."""
+    with F(u) = K(1, u) (docs/spectral.md §6.2, C0 = 1).  Returns {frozenset(S): lambda_S} for all 2^P sets."""
     import itertools
     from reskernels.numerics import gram
     U = np.array(list(itertools.product([1.0, -1.0], repeat=P)))

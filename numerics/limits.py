@@ -7,8 +7,8 @@
 
 References
 ----------
-papers.md §3 (BELFER-SPIKY, BELFER-SLOPE; Belfer, Geifman, Galun, Basri, arXiv 2104.03093) and §4
-(Huang et al., arXiv 2002.06262); contract.md (ResNet recursions).
+docs/papers.md §3 (BELFER-SPIKY, BELFER-SLOPE; Belfer, Geifman, Galun, Basri, arXiv 2104.03093) and §4
+(Huang et al., arXiv 2002.06262); docs/conventions.md (ResNet recursions).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def normalized_kernel(arch, kind: str = "ntk"):
 
     References
     ----------
-    papers.md §3-§4 (every "normalised ResNTK" there), spectral.md §10.12 (diagonals).
+    docs/papers.md §3-§4 (every "normalised ResNTK" there), docs/spectral.md §10.12 (diagonals).
     """
     f = zonal(arch, kind, normalized=True)
     d = normalized_diagonal(arch, kind)
@@ -67,7 +67,7 @@ def n2(t):
 
     References
     ----------
-    papers.md §3 BELFER-SPIKY [derived], §4 HUANG-TRAINED-SET.
+    docs/papers.md §3 BELFER-SPIKY [derived], §4 HUANG-TRAINED-SET.
     """
     return normalized_kernel(MLP(1))(t)
 
@@ -96,12 +96,12 @@ def ode_kernel(t, rtol=1e-10):
 
     Examples
     --------
-    >>> round(float(ode_kernel(0.0)[0]), 5)    # papers.md table value 0.19285
+    >>> round(float(ode_kernel(0.0)[0]), 5)    # docs/papers.md table value 0.19285
     0.19285
 
     References
     ----------
-    papers.md §3 BELFER-SPIKY, "The gamma = 1/2 limit" [derived] (finite depth L = 10^4 and 2 10^4
+    docs/papers.md §3 BELFER-SPIKY, "The gamma = 1/2 limit" [derived] (finite depth L = 10^4 and 2 10^4
     agree with it to 1e-5); Belfer et al., arXiv 2104.03093.
     """
     t = np.atleast_1d(np.asarray(t, dtype=float))
@@ -132,13 +132,13 @@ def slope_closed_form(L, alpha):
 
     Examples
     --------
-    >>> round(slope_closed_form(5, 0.5), 6)     # papers.md example value
+    >>> round(slope_closed_form(5, 0.5), 6)     # docs/papers.md example value
     0.286479
 
     References
     ----------
-    papers.md §3 BELFER-SLOPE [derived]; equivalently c = -c_1 / (sqrt 2 K(1)) from the endpoint
-    coefficient c_1 (spectral.md §5).
+    docs/papers.md §3 BELFER-SLOPE [derived]; equivalently c = -c_1 / (sqrt 2 K(1)) from the endpoint
+    coefficient c_1 (docs/spectral.md §5).
     """
     a = alpha * alpha
     return 1 / (2 * np.pi) + (L - 1) * a / (2 * np.pi * (1 + a))

@@ -1,6 +1,6 @@
 """Finite-width circular conv nets (CNN, ResCNN) in numpy with hand-written backpropagation.
 
-They realise contract.md's conv conventions at finite width m (channels), N(0, 1) weights:
+They realise docs/conventions.md's conv conventions at finite width m (channels), N(0, 1) weights:
 
 * stem (s taps): g_i = sqrt(input_var / s) sum_d W0_d x_{i+d};
 * CNN: g_{l+1} = sqrt(c / (q m)) sum_d W_d relu(g_l)_{i+d}; readout on relu(g_L) with

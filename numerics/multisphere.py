@@ -1,7 +1,7 @@
 """Spectra of convolutional kernels on products of spheres MS(C0, P) = (S^(C0-1))^P.
 
 The "center" and "flatten" readouts of CNN / ResCNN are multi-dot-product kernels
-K(x, z) = F(t_1, ..., t_P), t_i = <x_i, z_i> for unit pixels (spectral.md §6.1).  Their
+K(x, z) = F(t_1, ..., t_P), t_i = <x_i, z_i> for unit pixels (docs/spectral.md §6.1).  Their
 eigenfunctions are products of spherical harmonics Prod_i Y_{k_i}(x_i), indexed by the
 frequency vector k in N^P, with multiplicity Prod_i N(C0, k_i), and
 
@@ -12,7 +12,7 @@ frequency vector k in N^P, with multiplicity Prod_i N(C0, k_i), and
 * :func:`multi_dot_kernel` evaluates F on an array of pixel cosines by the pixel-diagonal
   slice (r = 0) of the convolutional recursion of :mod:`numerics.conv` -- the same code path
   as :func:`numerics.gram`, without building input vectors.
-* :func:`torus_spectrum` (C0 = 2, pixels on circles, spectral.md §6.5): t_i = cos(delta_i) and
+* :func:`torus_spectrum` (C0 = 2, pixels on circles, docs/spectral.md §6.5): t_i = cos(delta_i) and
   lambda_k = E_delta[F(cos delta) Prod_i cos(k_i delta_i)] is a P-dimensional Fourier
   coefficient.  The periodic trapezoid rule with n points per axis gives *all* k with
   k_i <= n/2 from one DCT-I of F on the half grid delta = 2 pi j / n, j = 0..n/2 (F is even
@@ -21,10 +21,10 @@ frequency vector k in N^P, with multiplicity Prod_i N(C0, k_i), and
   :func:`torus_spectrum_converged` repeats the rule with 2n points per axis and reports the
   difference as the error estimate.
 * :func:`product_sphere_eigenvalues` (any C0 >= 2, few pixels): tensor Gauss-Legendre rule in
-  the angles theta_i, for a user-supplied vectorised F (spectral.md §6.5: a 600^2 rule gives
+  the angles theta_i, for a user-supplied vectorised F (docs/spectral.md §6.5: a 600^2 rule gives
   about 13 digits for C0 = 3, two pixels).
 * :func:`shift_average`: the flatten eigenvalue of k is the mean of the center eigenvalues
-  over the cyclic shifts of k (spectral.md §6.3); the gap readout keeps those values on
+  over the cyclic shifts of k (docs/spectral.md §6.3); the gap readout keeps those values on
   shift-symmetrised eigenfunctions and maps every other function to 0.
 
 Exact oracles for these routes (polynomial and factorisable F, the hypercube C0 = 1) are in
@@ -51,7 +51,7 @@ _CHUNK_ROWS = 2 ** 15  # grid points per evaluation chunk (P <= 9 pixels: < 40 M
 
 
 def receptive_radius(arch) -> int:
-    """Receptive radius of the "center" readout (spectral.md §6.3):
+    """Receptive radius of the "center" readout (docs/spectral.md §6.3):
     (L-1)(q-1)/2 + (s-1)/2 for CNN(L), L(q-1) + (s-1)/2 for ResCNN(L)."""
     if not getattr(arch, "is_conv", False):
         raise TypeError(f"receptive_radius needs a CNN or ResCNN spec, got {arch!r}")
@@ -63,7 +63,7 @@ def _multi_dot_arch(arch):
         raise TypeError(f"multi-dot-product kernels are CNN / ResCNN specs, got {arch!r}")
     if arch.kernel_maps()[-1].pooling == "gap":
         raise ValueError("the gap readout is not a multi-dot-product kernel (it couples pixels i != j, "
-                         "spectral.md §6.1); use readout='flatten' and project onto shift-invariant "
+                         "docs/spectral.md §6.1); use readout='flatten' and project onto shift-invariant "
                          "functions (shift_average)")
 
 
@@ -160,7 +160,7 @@ def torus_spectrum(F, kind: str = "ntk", n=32, *, P: int | None = None,
     F: a CNN / ResCNN spec (center or flatten readout), or a callable taking an (N, P) array of
     pixel cosines.  n: points per axis on [0, 2 pi) (even; an int or one per pixel).  P: pixels
     of the circular signal; default, for the center readout, the receptive window 2 r + 1
-    (spectral.md §6.5: a signal of exactly the receptive pixels gives the same kernel).
+    (docs/spectral.md §6.5: a signal of exactly the receptive pixels gives the same kernel).
 
     Returns an array of shape (n_0/2 + 1, ..., n_{P-1}/2 + 1): entry k is lambda_k for the
     product harmonic of frequency |k_i| on pixel i (multiplicity Prod_i N(2, k_i)).  The
@@ -233,7 +233,7 @@ def torus_multiplicity(shape, *, trapezoid: bool = False) -> np.ndarray:
 
 def shift_average(center: np.ndarray) -> np.ndarray:
     """Flatten eigenvalues from center eigenvalues on the same P-pixel signal:
-    lambda^flatten_k = (1/P) sum_s lambda^center_{tau_s k} (spectral.md §6.3).
+    lambda^flatten_k = (1/P) sum_s lambda^center_{tau_s k} (docs/spectral.md §6.3).
 
     ``center`` is a full frequency grid with equal sizes on every axis (as from
     :func:`torus_spectrum` with P given); the cyclic shift permutes the axes."""
@@ -259,7 +259,7 @@ def product_sphere_eigenvalues(F, C0: int, m: int, ks, nodes: int = 200) -> np.n
     Gauss-Legendre rule in theta_i in [0, pi] (``nodes`` per axis, float64).
 
     lambda_k = Prod_i [c_{C0} int_0^pi d theta_i sin^(C0-2) theta_i P_{k_i}(cos theta_i)] F(cos theta)
-    (spectral.md §6.1).  F must accept an array (N, m) of cosines and return (N,).
+    (docs/spectral.md §6.1).  F must accept an array (N, m) of cosines and return (N,).
     ``ks``: sequence of frequency vectors of length m.  Memory: nodes^m grid values.
     """
     if int(C0) != C0 or C0 < 2:

@@ -1,4 +1,4 @@
-"""Reference data files: read them with their provenance (style.md §5).
+"""Reference data files: read them with their provenance (docs/development.md §5).
 
 Every file in ``numerics/data`` is JSON with the quantity, the method, the source,
 the provenance tag and the precision; values are decimal strings, parsed with

@@ -33,7 +33,7 @@ def multisphere(n: int, P: int, C: int, seed) -> np.ndarray:
 
     Every pixel x_i = g_i / |g_i|, g_i ~ N(0, I_C) independently: a 1-D signal of P pixels with C
     channels, each pixel a unit vector (the input set of Barzilai et al., arXiv 2211.14810, and
-    Geifman et al.; papers.md §7, §8.2).
+    Geifman et al.; docs/papers.md §7, §8.2).
 
     Examples
     --------
@@ -47,7 +47,7 @@ def multisphere(n: int, P: int, C: int, seed) -> np.ndarray:
 def circle_points_at(angles) -> np.ndarray:
     """The points (cos a, sin a) of S^1 at the given angles, shape (len(angles), 2).
 
-    The input embedding of the Tirer et al. toy experiment (arXiv 2009.10008, papers.md §5);
+    The input embedding of the Tirer et al. toy experiment (arXiv 2009.10008, docs/papers.md §5);
     :func:`numerics.gramspec.circle_points` gives n equispaced ones.
 
     Examples

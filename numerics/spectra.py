@@ -1,10 +1,10 @@
 """Funk-Hecke eigenvalues of zonal kernels on S^(d-1) at any number of correct digits.
 
-mu_k = c_d int_0^pi f(cos theta) P_k(cos theta) sin^(d-2)(theta) d theta     (spectral.md §1)
+mu_k = c_d int_0^pi f(cos theta) P_k(cos theta) sin^(d-2)(theta) d theta     (docs/spectral.md §1)
 
 with respect to the uniform probability measure (so sum_k N(d,k) mu_k = f(1)).
 
-Method (spectral.md §7.1-7.2):
+Method (docs/spectral.md §7.1-7.2):
 
 * Gauss-Legendre in theta on [0, pi]: every contract FC kernel is analytic in theta
   (the (1 - t)^(1/2) endpoint singularity becomes theta/sqrt 2), so the rule converges
@@ -239,7 +239,7 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
 def eigenvalues_float64(f, kind: str = "ntk", d: int = 3, ks=range(0, 201), n: int = 400):
     """The float64 theta-Gauss-Legendre route (what most public code does), for comparison.
 
-    Loses digits like 1e-16 / mu_k (spectral.md §7.2): use :func:`eigenvalues` for digits.
+    Loses digits like 1e-16 / mu_k (docs/spectral.md §7.2): use :func:`eigenvalues` for digits.
     """
     from scipy.special import gamma
     from .pointwise import zonal
@@ -259,7 +259,7 @@ def eigenvalues_float64(f, kind: str = "ntk", d: int = 3, ks=range(0, 201), n: i
 
 def laplace_theta(c=1):
     """The Laplace kernel exp(-c |x - z|) on the sphere as a function of the angle:
-    |x - z| = 2 sin(theta/2) (spectral.md §5.3); mu_k ~ c 2^(d-2) Gamma(d/2)^2/pi k^-d."""
+    |x - z| = 2 sin(theta/2) (docs/spectral.md §5.3); mu_k ~ c 2^(d-2) Gamma(d/2)^2/pi k^-d."""
     def f(theta):
         return mpmath.exp(-2 * mpmath.mpf(c) * mpmath.sin(theta / 2))
     return f

@@ -1,4 +1,4 @@
-"""The suite's one tolerance table (style.md §4): every check and test takes its tolerance here.
+"""The suite's one tolerance table (docs/development.md §4): every check and test takes its tolerance here.
 
 One function or constant per kind of ground truth; a check that needs a different number says so
 next to the call (an *override*, with its reason).
@@ -26,7 +26,7 @@ order), so moving a check onto this table changes no number.
 
 References
 ----------
-style.md §4 (tolerance policy); spectral.md §7.4 (float64 accuracy near rho = +-1).
+docs/development.md §4 (tolerance policy); docs/spectral.md §7.4 (float64 accuracy near rho = +-1).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def mp_rtol(dps: int) -> mpmath.mpf:
 
 
 def mp_close(a, b, dps: int) -> bool:
-    """|a - b| <= 10^-(dps-3) max(|a|, |b|), evaluated at ``dps + 10`` digits (style.md §4, "mp")."""
+    """|a - b| <= 10^-(dps-3) max(|a|, |b|), evaluated at ``dps + 10`` digits (docs/development.md §4, "mp")."""
     with mpmath.workdps(dps + 10):
         a, b = mpmath.mpf(a), mpmath.mpf(b)
         return bool(abs(a - b) <= mp_rtol(dps) * max(abs(a), abs(b)))
@@ -112,19 +112,19 @@ def digits_agree(got, want, digits: int) -> bool:
 
 def self_consistency_digits(dps: int) -> int:
     """Digits that a result at ``dps`` must share with the same result at ``2 dps``: dps - 5;
-    fewer makes the check ``inconclusive`` (style.md §4)."""
+    fewer makes the check ``inconclusive`` (docs/development.md §4)."""
     return dps - SELF_CONSISTENCY_LOSS
 
 
 def quadrature_rtol_floor(mu: float) -> float:
     """The tightest relative tolerance a float64 quadrature of mu_k may claim: 1e-16 / |mu_k|
-    (spectral.md §7.2: the float64 route loses digits like 1e-16 / mu_k)."""
+    (docs/spectral.md §7.2: the float64 route loses digits like 1e-16 / mu_k)."""
     return 1e-16 / abs(mu)
 
 
 def asymptotic_tol(k: int, factor: float = ASYMPTOTIC_FACTOR) -> float:
     """|ratio - 1| allowed at degree k between mu_k and its endpoint prediction: factor / k^2
-    (the next singular term is O(1/k^2), spectral.md §5.1)."""
+    (the next singular term is O(1/k^2), docs/spectral.md §5.1)."""
     return factor / k ** 2
 
 

@@ -21,7 +21,7 @@ the observed error.  Properties (with ``scale`` = sqrt(K(x,x) K(z,z)) of the ref
 * ``rotation_invariant`` K(x Q, z Q) = K(x, z) for orthogonal Q (for conv specs Q acts on channels,
   the same Q at every pixel);
 * ``per_pixel_rotation`` (conv center / flatten) an independent Q_i per pixel leaves K unchanged
-  (multi-dot-product kernels, spectral.md §6.1);
+  (multi-dot-product kernels, docs/spectral.md §6.1);
 * ``shift_invariant``   (conv flatten / gap) K(tau x, tau z) = K(x, z) for circular shifts; for gap
   also K(tau_a x, tau_b z) = K(x, z);
 * ``diagonal_closed_form`` K(x, x) |x|^-2 on unit inputs (unit pixels for conv) equals the closed form
@@ -69,13 +69,13 @@ def parse_spec(text: str):
 def diagonal_closed_form(arch, kind: str) -> float:
     """K(x, x) for a unit input (unit pixels for center / flatten conv readouts), in closed form.
 
-    With a_l = alpha_l^2 c / 2 and iv = input_var, c = weight_var (contract.md recursions at rho = 1,
+    With a_l = alpha_l^2 c / 2 and iv = input_var, c = weight_var (docs/conventions.md recursions at rho = 1,
     where Phi1(S) = (c/2) S and Phi0 = c/2):
     * MLP(L):    NNGP iv (c/2)^L;  NTK iv (c/2)^L (L + 1) (all trained), iv (c/2)^L (L - 1) (hidden);
     * ResNet(L): NNGP iv prod_l (1 + a_l);  NTK iv sum_l 2 a_l prod_{j != l} (1 + a_j) (hidden),
       plus 2 iv prod_l (1 + a_l) when all layers are trained;
     * CNN / ResCNN with center or flatten readout: the same as MLP / ResNet of the same depth
-      (every pixel sees the same variances; papers.md BARZILAI-DIAG).  gap has no pixel-free form.
+      (every pixel sees the same variances; docs/papers.md BARZILAI-DIAG).  gap has no pixel-free form.
 
     The spec is read through its properties only: ``is_conv`` and ``readout`` (gap), ``has_alpha``
     (residual: the product over ``block_gains()``; otherwise (c/2)^L), ``trained``.

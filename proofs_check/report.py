@@ -68,7 +68,7 @@ def write_markdown(verdicts, outdir, level, figures: bool = True):
     lines = ["# reskernels claim report", "",
              f"Level: `{level}`. Created {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.",
              "", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), "",
-             "Conventions (contract.md): bias-free ReLU networks in the NTK parameterisation, width -> inf; "
+             "Conventions (docs/conventions.md): bias-free ReLU networks in the NTK parameterisation, width -> inf; "
              "input_var = 1 and weight_var = 2 unless a claim says otherwise. Seeds are fixed in each check, "
              "so verdicts are deterministic.", "",
              "Status: `holds` (every measurement passed), `holds-in-scope` (holds where stated), "

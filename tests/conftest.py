@@ -1,4 +1,4 @@
-"""Hypothesis profiles, markers and the autouse precision fence (style.md §6)."""
+"""Hypothesis profiles, markers and the autouse precision fence (docs/development.md §6)."""
 import os
 
 import mpmath

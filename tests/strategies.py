@@ -1,4 +1,4 @@
-"""Shared hypothesis strategies (style.md §6)."""
+"""Shared hypothesis strategies (docs/development.md §6)."""
 import numpy as np
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ import runpy
 
 import pytest
 
-NB = sorted(p for p in (pathlib.Path(__file__).parent.parent / "notebooks").glob("*.py") if not p.name.startswith("_"))
+NB = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.py"))
 
 
 @pytest.mark.notebook
@@ -14,9 +14,6 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     monkeypatch.setenv("RESKERNELS_QUICK", "1")
     monkeypatch.setenv("RESKERNELS_FIGDIR", str(tmp_path))
-    monkeypatch.syspath_prepend(str(path.parent))
-    for mod in ("_setup",):
-        monkeypatch.delitem(__import__("sys").modules, mod, raising=False)
     runpy.run_path(str(path), run_name="__main__")
     assert any(f.suffix == ".png" and f.stat().st_size > 1000 for f in tmp_path.iterdir())
     import matplotlib.pyplot as plt

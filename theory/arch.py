@@ -2,7 +2,7 @@
 derivation to numeric evaluation to verdict.
 
 The conventions (the recursions that *define* each kernel) are those of the
-project contract, ``shared/spec/contract.md``: bias-free ReLU networks in the NTK
+project contract, ``docs/conventions.md``: bias-free ReLU networks in the NTK
 parameterisation, width -> infinity, with
 
 * ``input_var``  -- variance of the input layer, K0 = input_var <x, z>;
@@ -162,7 +162,7 @@ class MLP(Spec):
 
     Sigma_0 = input_var <x,z>, Theta_0 = Sigma_0, and for h = 1..L
     Sigma_h = Phi1(Sigma_{h-1}), Theta_h = Sigma_h + Phi0(Sigma_{h-1}) Theta_{h-1}
-    (contract.md, "MLP").  On the unit sphere with defaults NNGP(x,x) = 1 and
+    (docs/conventions.md, "MLP").  On the unit sphere with defaults NNGP(x,x) = 1 and
     NTK(x,x) = L + 1.  ``trained="hidden"`` drops the input-layer term Theta_0 and
     the readout term Sigma_L; it needs ``depth >= 2``.
     """
@@ -215,7 +215,7 @@ class ResNet(Spec):
     K_0 = input_var <x,z>, K_l = K_{l-1} + alpha_l^2 Phi1(K_{l-1});
     B_{L+1} = 1, B_l = B_{l+1} (1 + alpha_l^2 Phi0(K_{l-1}));
     NTK(hidden) = sum_l alpha_l^2 B_{l+1} [Phi1(K_{l-1}) + K_{l-1} Phi0(K_{l-1})],
-    NTK(all) = NTK(hidden) + K_L + B_1 K_0 (contract.md, "ResNet").
+    NTK(all) = NTK(hidden) + K_L + B_1 K_0 (docs/conventions.md, "ResNet").
     ``alpha`` is a float or a sequence of ``depth`` floats; see :meth:`with_gamma`
     for the schedule alpha = depth^(-gamma) of Belfer et al. / Huang et al.
     """
@@ -304,7 +304,7 @@ class CNN(Spec):
     Stem M0_ij = input_var mean_{stem taps} <x_{i+d}, z_{j+d}>; for l = 1..L-1
     K_l = P Phi1(K_{l-1}), Theta_l = P(Phi1(K_{l-1}) + Phi0(K_{l-1}) Theta_{l-1}); before the
     readout K = Phi1(K_{L-1}), Theta = Phi1(K_{L-1}) + Phi0(K_{L-1}) Theta_{L-1}
-    (contract.md "CNN and ResCNN"); readout gap / flatten / center.
+    (docs/conventions.md "CNN and ResCNN"); readout gap / flatten / center.
     """
 
     depth: int
@@ -351,7 +351,7 @@ class ResCNN(Spec):
 
     K_l = K_{l-1} + alpha^2 P Phi1(P K_{l-1}),
     Theta_l = Theta_{l-1} + alpha^2 [P Phi1(P K_{l-1}) + P(Phi0(P K_{l-1}) o P(Theta_{l-1} + K_{l-1}))]
-    (contract.md); trained="hidden" drops the stem's K0 from Theta0 and the readout term.
+    (docs/conventions.md); trained="hidden" drops the stem's K0 from Theta0 and the readout term.
     """
 
     depth: int

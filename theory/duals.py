@@ -1,15 +1,15 @@
 """The ReLU dual activations kappa0, kappa1 as exact sympy objects.
 
 kappa0(r) = (pi - arccos r) / pi,
-kappa1(r) = (sqrt(1 - r^2) + (pi - arccos r) r) / pi            (contract.md)
+kappa1(r) = (sqrt(1 - r^2) + (pi - arccos r) r) / pi            (docs/conventions.md)
 
 so that E[relu'(u) relu'(v)] = kappa0(rho)/2 and E[relu(u) relu(v)] = kappa1(rho)/2
 for unit-variance Gaussians with correlation rho (Cho & Saul 2009; the factor 2 is
 restored by weight_var = 2).  Identities: kappa1' = kappa0, kappa0(1) = kappa1(1) = 1,
 kappa0(-1) = kappa1(-1) = 0.
 
-This module also gives the exact Taylor coefficients at r = 0 (spectral.md §4.2),
-the endpoint (Puiseux) expansions at r = +-1 (spectral.md §5.2), and the
+This module also gives the exact Taylor coefficients at r = 0 (docs/spectral.md §4.2),
+the endpoint (Puiseux) expansions at r = +-1 (docs/spectral.md §5.2), and the
 truncated-series versions of both functions used by :mod:`theory.series`.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def kappa_derivative(which: int, order: int) -> sp.Expr:
 def kappa0_taylor(n: int) -> sp.Expr:
     """Exact coefficient of r^n in kappa0 at r = 0.
 
-    kappa0(r) = 1/2 + (1/pi) sum_j binom(2j, j) / (4^j (2j+1)) r^(2j+1)   (spectral.md §4.2).
+    kappa0(r) = 1/2 + (1/pi) sum_j binom(2j, j) / (4^j (2j+1)) r^(2j+1)   (docs/spectral.md §4.2).
     """
     if n == 0:
         return sp.Rational(1, 2)
@@ -55,7 +55,7 @@ def kappa1_taylor(n: int) -> sp.Expr:
     """Exact coefficient of r^n in kappa1 at r = 0.
 
     kappa1(r) = 1/pi + r/2 + (1/pi) sum_j binom(2j, j)/(4^j (2j+1)(2j+2)) r^(2j+2)
-    (spectral.md §4.2; follows from kappa1' = kappa0).
+    (docs/spectral.md §4.2; follows from kappa1' = kappa0).
     """
     if n == 0:
         return 1 / sp.pi

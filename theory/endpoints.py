@@ -7,7 +7,7 @@ For a kernel kappa on [-1, 1],
 
 and the non-integer powers fix the eigenvalue asymptotics
 mu_k ~ (c_plus + (-1)^k c_minus) C(d, nu) k^(-d-2nu+1) (Bietti & Bach 2021 [recalled];
-explicit constants spectral.md §5 [derived]).  We substitute u = s^2 and push a
+explicit constants docs/spectral.md §5 [derived]).  We substitute u = s^2 and push a
 truncated series in s through the same recursion that defines the kernel
 (:func:`theory.recursions.normalized_recursion`), so the coefficient of s^j is the
 coefficient of u^(j/2).

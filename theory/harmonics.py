@@ -1,4 +1,4 @@
-"""Exact spherical-harmonic quantities (spectral.md §0-§4): the oracles of the spectral engine.
+"""Exact spherical-harmonic quantities (docs/spectral.md §0-§4): the oracles of the spectral engine.
 
 Conventions: S^(d-1) in R^d (d = ambient dimension), tau the uniform probability
 measure, mu_k the Funk-Hecke eigenvalue of a zonal kernel on degree-k harmonics, so
@@ -56,7 +56,7 @@ def legendre_polynomial(d: int, k: int) -> sp.Expr:
 
 def mu_monomial(n: int, k: int, d: int):
     """Exact mu_k(t^n) = Gamma(d/2) n! / (2^n ((n-k)/2)! Gamma((n+k+d)/2)) for n >= k,
-    n - k even, else 0 (spectral.md §2).  Rational for every integer d >= 2."""
+    n - k even, else 0 (docs/spectral.md §2).  Rational for every integer d >= 2."""
     d, k = _check_dk(d, k)
     if n < k or (n - k) % 2:
         return sp.Integer(0)
@@ -72,7 +72,7 @@ def mu_polynomial(coeffs, k: int, d: int):
 
 
 def mu_arccos(n: int, k: int, d: int):
-    """Exact mu_k of kappa0 (n = 0) or kappa1 (n = 1), any d >= 2 (spectral.md §4.3).
+    """Exact mu_k of kappa0 (n = 0) or kappa1 (n = 1), any d >= 2 (docs/spectral.md §4.3).
 
     kappa0: mu_0 = 1/2, mu_k = 0 for even k >= 2, and for odd k
             mu_k = Gamma(d/2)^2 Gamma(k/2)^2 / (2 pi^2 Gamma((k+d)/2)^2).
@@ -101,7 +101,7 @@ def mu_arccos(n: int, k: int, d: int):
 
 
 def mu_times_t(mu: dict, j: int, d: int):
-    """Exact mu_j(t f) from the spectrum of f (spectral.md §2):
+    """Exact mu_j(t f) from the spectrum of f (docs/spectral.md §2):
     mu_j(t f) = ((j+d-2) mu_{j+1}(f) + j mu_{j-1}(f)) / (2j+d-2) for j >= 1, mu_0(t f) = mu_1(f)."""
     if j == 0:
         return mu[1]

@@ -161,7 +161,7 @@ def taylor_coefficients(arch, kind: str = "ntk", order: int = 8) -> list:
 
     Computed by composing truncated power series through the recursion (the duals
     are expanded at each layer's interior correlation rho_l(0) in (-1, 1)).  For
-    every contract kernel all b_n >= 0 (spectral.md §2, Schoenberg).
+    every contract kernel all b_n >= 0 (docs/spectral.md §2, Schoenberg).
     """
     x = _series.Series.variable(order)
     rho, T = normalized_recursion(arch, x)

@@ -8,7 +8,7 @@ produces
 * Taylor coefficients at t = 0 (x = t, the expansion point r* of every layer lies
   strictly inside (-1, 1), where the duals are analytic), and
 * Puiseux expansions at t = +1 and t = -1 (x = s with t = 1 - s^2 or t = -1 + s^2,
-  spectral.md §7.5): when a correlation has constant term exactly +1 or -1 the duals
+  docs/spectral.md §7.5): when a correlation has constant term exactly +1 or -1 the duals
   are expanded with arccos(1 - w) = 2 sqrt(w/2) sum_n c_n (w/2)^n, where
   w = s^2 (w_2 + w_3 s + ...), so half-integer powers of u = 1 -+ t become integer
   powers of s.

@@ -1,4 +1,4 @@
-"""Background results and suite-level numerical claims (papers.md §8, §9)."""
+"""Background results and suite-level numerical claims (docs/papers.md §8, §9)."""
 from __future__ import annotations
 
 import math
@@ -83,7 +83,7 @@ def deep(v, level, p):
     err = max(abs(g / r - 1) for g, r in zip(got, ref))
     v.add(f"gram(ResNet({L}, L^-1/2, hidden)) vs mpmath (20 digits)", err, f"<= {p['rtol']}",
           bool(np.all(np.isfinite(K))) and err <= p["rtol"], f"finite and rtol {p['rtol']}",
-          "1e4-1e5 float64 steps accumulate rounding (papers.md NUM-DEEP)", "mp")
+          "1e4-1e5 float64 steps accumulate rounding (docs/papers.md NUM-DEEP)", "mp")
     bound = p["bound"]
     v.add("diagonal scale (1 + alpha^2)^L <= e", math.exp(arch.log_diag_scale()), f"<= {bound:.4f}",
           math.exp(arch.log_diag_scale()) <= bound, "(1 + 1/L)^L < e", "closed form", "exact")
@@ -118,9 +118,9 @@ def psd(v, level, p):
     want2 = p["mlp2_eigs"]
     v.add("MLP(1).ntk on 8 equispaced points: two zero eigenvalues (m = 3, 5)", np.sort(lam1)[:2].tolist(),
           "~0 (1e-15)", bool(np.all(np.abs(np.sort(lam1)[:2]) < 1e-13)), "|lambda| < 1e-13",
-          "exact zeros of odd frequencies k >= 3 (spectral.md §8.3)")
+          "exact zeros of odd frequencies k >= 3 (docs/spectral.md §8.3)")
     table_check(v, "MLP(2).ntk on the same points (nonsingular)", np.sort(lam2), want2, half_unit_decimal(6),
-                "half a unit in the 6th decimal (spectral.md §8.3)")
+                "half a unit in the 6th decimal (docs/spectral.md §8.3)")
 
 
 @claim("ARORA-CNTK", "background", "§8.1 claim 2",
@@ -202,7 +202,7 @@ def geifman_locality(v, level, p):
         if r == 0:
             zeros_ok &= abs(val) <= 1e-15
     v.add(f"all 2^{P} Walsh eigenvalues vs (r(S)/P) xi_q(|S|)", worst, "<= 1e-14", worst <= 1e-14,
-          "absolute 1e-14", "float64 sums of 128 terms; xi from spectral.md §6.2 (15 digits)", "float64")
+          "absolute 1e-14", "float64 sums of 128 terms; xi from docs/spectral.md §6.2 (15 digits)", "float64")
     v.add("supports that fit in no patch have eigenvalue 0", zeros_ok, True, zeros_ok, "|lambda| <= 1e-15",
           "locality zeros", "float64")
     # C0 = 2 (products of circles): the same structure on the trapezoid grid of the 5-torus, where it is
@@ -244,7 +244,7 @@ def geifman_locality(v, level, p):
 def geifman_decay(v, level, p):
     """Polynomial, not exponential: along each ray log lambda is fitted against log k (power law)
     and against k (exponential); the power law must leave the smaller residual.  Slopes are
-    reported, not compared with a formula (papers.md: exponents [unknown])."""
+    reported, not compared with a formula (docs/papers.md: exponents [unknown])."""
     import numpy as np
 
     from reskernels.theory import CNN

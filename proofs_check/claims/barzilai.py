@@ -1,7 +1,7 @@
 """Barzilai, Geifman, Galun, Basri (ICLR 2023, arXiv 2211.14810): kernels of convolutional ResNets.
 
 ResCGPK / ResCNTK = ``ResCNN(L, alpha, filter_size=q, stem_size=1)`` nngp / ntk with readout
-center (EqNet), flatten (trace) or gap; baseline ``CNN(L + 1)`` (papers.md §7; whether the
+center (EqNet), flatten (trace) or gap; baseline ``CNN(L + 1)`` (docs/papers.md §7; whether the
 paper trains stem and readout is [unknown], here trained="all").  Inputs on the multi-sphere
 MS(C0, P): every pixel a unit vector of C0 channels.
 """
@@ -96,7 +96,7 @@ def diag(v, level, p):
         ok = (np.allclose(got_g, want_g, rtol=DIAGONAL_RTOL, atol=0)
               and np.allclose(got_t, want_t, rtol=DIAGONAL_RTOL, atol=0))
         v.add(f"ResCNN(4, 0.6, {r}) diagonal NNGP / NTK", [float(got_g.max()), float(got_t.max())],
-              [want_g, want_t], ok, "rtol 1e-14", "rho = 1 is exact for the same pixel (papers.md NUM-RHO1)", "exact")
+              [want_g, want_t], ok, "rtol 1e-14", "rho = 1 is exact for the same pixel (docs/papers.md NUM-RHO1)", "exact")
         got_c = np.diag(gram(CNN(5, readout=r), X))
         v.add(f"CNN(5, {r}) NTK diagonal", float(got_c.max()), p["cnn_ntk"](5),
               np.allclose(got_c, p["cnn_ntk"](5), rtol=DIAGONAL_RTOL, atol=0), "rtol 1e-14", "", "exact")
@@ -123,7 +123,7 @@ def double_constant(v, level, p):
                              (ResCNN(1000, 0.5, readout="gap"), p["b_gap"](8), "ResCNN(1000, 0.5) gap, P=8")]:
         b = float(gram(arch, X, normalize=True)[0, 1])
         v.add(f"{name}: normalised NTK off-diagonal", b, want, abs(b - want) <= 0.01 + 0.02 * want,
-              "|b - limit| <= 0.01 + 2% (finite depth)", "papers.md: 0.2587 at L=1e3 (alpha=0.5), 0.7307 gap", "float64")
+              "|b - limit| <= 0.01 + 2% (finite depth)", "docs/papers.md: 0.2587 at L=1e3 (alpha=0.5), 0.7307 gap", "float64")
 
 
 def _cond_table(kind, level):
@@ -217,7 +217,7 @@ def local(v, level, p):
         worst_rel = max(worst_rel, rel)
         rows[f"C0=2 CNN(3) {kind}"] = plain
         want = p["plain_table"][kind]
-        v.add(f"{kind}: C0 = 2, CNN(3) ratios vs papers.md table", plain, list(want),
+        v.add(f"{kind}: C0 = 2, CNN(3) ratios vs docs/papers.md table", plain, list(want),
               all(abs(x - w) <= max(0.02 * w, half_unit(w)) for x, w in zip(plain, want)),
               "within 2% or half a unit of the last printed digit", "table printed to 3 digits", "quadrature")
         prev = None
@@ -227,7 +227,7 @@ def local(v, level, p):
             rows[f"C0=2 ResCNN(1, {a}) {kind}"] = res
             want = p["table"].get((kind, a))
             if want is not None:
-                v.add(f"{kind}: C0 = 2, ResCNN(1, {a}) ratios vs papers.md table", res, list(want),
+                v.add(f"{kind}: C0 = 2, ResCNN(1, {a}) ratios vs docs/papers.md table", res, list(want),
                       all(abs(x - w) <= max(0.02 * w, half_unit(w)) for x, w in zip(res, want)),
                       "within 2% or half a unit of the last printed digit", "table printed to 2 digits", "quadrature")
             v.add(f"{kind}: C0 = 2, lambda(e_r)/lambda(e_0), r = 1, 2: ResCNN(1, {a}) below CNN(3)", res, plain,
@@ -283,7 +283,7 @@ def decay(v, level, p):
             diffs.append(abs(sr - sp))
             v.add(f"{kind} {name}: slope residual vs plain, k in [{common[0]}, {common[-1]}]", round(sr, 3),
                   round(sp, 3), abs(sr - sp) <= p["tol"], f"|difference| <= {p['tol']}",
-                  "papers.md BARZILAI-DECAY: equal slopes within 0.1", "quadrature")
+                  "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1", "quadrature")
         # the full-window diagonal: CNN(3) couples all 5 pixels, ResCNN(1) only 3 per ReLU
         lam_r = [abs(float(Sr[(k,) * 5])) for k in (1, 2, 3)]
         lam_p = [float(Sp[(k,) * 5]) for k in (1, 2, 3)]

@@ -1,7 +1,7 @@
 """Belfer, Geifman, Galun, Basri 2021 (arXiv 2104.03093): spectrum and shape of the ResNTK.
 
 ResNTK = ``ResNet(L, alpha, trained="hidden").ntk`` normalised to 1 on the diagonal;
-FC comparison ``MLP(depth=L).ntk / (L + 1)``; alpha = L^-gamma (papers.md §3).
+FC comparison ``MLP(depth=L).ntk / (L + 1)``; alpha = L^-gamma (docs/papers.md §3).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def spiky(v, level, p):
     tt = np.array([-1, -0.5, 0, 0.5, 0.9, 0.99])
     ode = ode_kernel(tt)
     table_check(v, "gamma=1/2 ODE limit kernel at t=" + str(tt.tolist()), ode, p["ode_table"], 1e-5,
-                "papers.md states its table agrees with finite depth to 1e-5 (not to its last digit)",
+                "docs/papers.md states its table agrees with finite depth to 1e-5 (not to its last digit)",
                 "quadrature")
     Lb = 20000 if level == "full" else 10000
     k1 = normalized_kernel(ResNet.with_gamma(Lb, 0.5, trained="hidden"))(tt)
@@ -95,7 +95,7 @@ def slope(v, level, p):
         want = f(L, alpha)
         v.add(f"c({L}, {alpha}) by difference quotient at theta=1e-4 (mp, 30 digits)", c_num, want,
               abs(c_num - want) <= 1e-3 * want and abs(tab - want) <= half_unit_decimal(6),
-              "rtol 1e-3, and the papers.md table value agrees to half a unit of its 6th decimal",
+              "rtol 1e-3, and the docs/papers.md table value agrees to half a unit of its 6th decimal",
               "the O(theta^2) remainder is ~1e-4 relative", "mp")
 
 
@@ -107,7 +107,7 @@ record("BELFER-GEN", "belfer", "§3 claim 7",
 # --- spectral claims ------------------------------------------------------------------
 
 def _decay_grid(level):
-    """(d, L, alpha) cases: quick keeps shallow nets plus one L = 50 case; full is papers.md's grid."""
+    """(d, L, alpha) cases: quick keeps shallow nets plus one L = 50 case; full is docs/papers.md's grid."""
     if level == "full":
         return [(d, L, a) for d in (2, 3, 4) for L in (2, 5, 50) for a in ("0.5", "sqrt", "inv")], 40
     return [(d, L, a) for d in (2, 3) for L in (2, 5) for a in ("0.5", "sqrt")] + [(2, 50, "sqrt")], 20
@@ -137,7 +137,7 @@ def decay(v, level, p):
           "non-negative (exact zeros are returned as 0)", "Schoenberg: every contract kernel is PSD", "mp")
     v.add("log-log slopes (k=100->200 even, 101->201 odd) vs -d", slopes, f"-d +- {p['slope_tol']}",
           worst <= p["slope_tol"], f"max |slope + d| = {worst:.4f} <= {p['slope_tol']}",
-          "O(1/k) corrections at k ~ 150 (papers.md: observed within [-d-0.007, -d+0.021])", "mp")
+          "O(1/k) corrections at k ~ 150 (docs/papers.md: observed within [-d-0.007, -d+0.021])", "mp")
     mu1 = spectrum(ResNet(1, 0.5, trained="hidden"), "ntk", 3, 41, dps)
     odd_zero = all(m == 0 for k, m in enumerate(mu1) if k % 2 and k >= 3)
     v.add("L = 1: odd eigenvalues k >= 3 are exactly zero (bias-free)", odd_zero, True, odd_zero,
@@ -189,7 +189,7 @@ def parity(v, level, p):
         r = [float(mu[k + 1] / mu[k]) for k in ks]
         ratios[a] = r
         table_check(v, f"mu_(k+1)/mu_k, L=50, alpha={'1/50' if a == 'inv' else '1/sqrt50'}, k={ks}", r,
-                    p["table"][a], 0.002, "papers.md compares to +-0.002", "mp")
+                    p["table"][a], 0.002, "docs/papers.md compares to +-0.002", "mp")
         allr = [float(mu[k + 1] / mu[k]) for k in range(2, 100, 2)]
         v.add(f"ratio increases with k (alpha={a})", None, "monotone", all(y > x for x, y in zip(allr, allr[1:])),
               "strictly increasing over even k", "odd constants catch up with even ones", "mp")

@@ -1,6 +1,6 @@
 """Bietti & Bach 2021 (arXiv 2009.14397): endpoint expansions fix the decay; deep equals shallow.
 
-Contract mapping: their L-layer kernels are ``MLP(depth=L-1)`` (papers.md §1, §8.3).
+Contract mapping: their L-layer kernels are ``MLP(depth=L-1)`` (docs/papers.md §1, §8.3).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def endpoint(v, level, p):
             res = compare_decay({k: mu[k] for k in KS}, law, kmin=50, factor=p["factor"])
             v.add(f"{arch.slug} {kind}, d={d}: ratio at k={[r[0] for r in res['rows']]}",
                   [round(r[1], 8) for r in res["rows"]], f"within {p['factor']}/k^2 of 1", res["all_ok"],
-                  "|ratio - 1| <= 10/k^2", "the next singular term gives O(1/k^2) (spectral.md §5.1)", "asymptotic")
+                  "|ratio - 1| <= 10/k^2", "the next singular term gives O(1/k^2) (docs/spectral.md §5.1)", "asymptotic")
 
 
 @claim("BIETTI-DEEP-SHALLOW", "background", "§8.3 claim 2",
@@ -63,7 +63,7 @@ def parity(v, level, p):
     from ..common import spectrum
     exact = [mu_mlp1_ntk(k, d) for d in (2, 3, 4) for k in range(3, 30, 2)]
     v.add("exact (sympy) mu_k of MLP(1).ntk, odd 3 <= k < 30, d = 2, 3, 4", sorted(set(map(str, exact))), ["0"],
-          all(e == 0 for e in exact), "exactly 0", "closed form (spectral.md §4.3)", "exact")
+          all(e == 0 for e in exact), "exactly 0", "closed form (docs/spectral.md §4.3)", "exact")
     mu1 = spectrum(MLP(1), "ntk", 3, 201, 20)
     v.add("numeric engine returns exact 0 for the same zeros (k <= 201, d = 3)", None, "0",
           all(mu1[k] == 0 for k in range(3, 202, 2)), "returned as exact 0 (below the stated floor)", "", "mp")

@@ -1,7 +1,7 @@
 """Huang, Wang, Tao, Zhao 2020 (arXiv 2002.06262): ResNTK vs FC-NTK at large depth.
 
 Conventions: NTK = ``ResNet(L, alpha, trained="hidden").ntk`` (only W_l, V_l trained),
-GP kernel = ``ResNet(L, alpha).nngp``, baseline ``MLP(depth=L)`` (papers.md §4).
+GP kernel = ``ResNet(L, alpha).nngp``, baseline ``MLP(depth=L)`` (docs/papers.md §4).
 """
 from __future__ import annotations
 
@@ -56,9 +56,9 @@ def trained_set(v, level, p):
     e_all = np.abs(all_k - lim_all).max()
     e_hid = np.abs(hid_k - lim_hid).max()
     v.add(f"sup_t |ResNet({L}, 1/L, all) normalised - t|", e_all, f"<= {p['tol_all']}",
-          e_all <= p["tol_all"], f"sup <= {p['tol_all']}", "papers.md: observed 2.0e-4 at t=-1")
+          e_all <= p["tol_all"], f"sup <= {p['tol_all']}", "docs/papers.md: observed 2.0e-4 at t=-1")
     v.add(f"sup_t |ResNet({L}, 1/L, hidden) normalised - N2|", e_hid, f"<= {p['tol_hidden']}",
-          e_hid <= p["tol_hidden"], f"sup <= {p['tol_hidden']}", "papers.md: observed 1.5e-3")
+          e_hid <= p["tol_hidden"], f"sup <= {p['tol_hidden']}", "docs/papers.md: observed 1.5e-3")
     a2 = (1.0 / L) ** 2
     X = np.eye(2)
     frac = gram(ResNet(L, 1.0 / L, trained="hidden"), X)[0, 0] / gram(ResNet(L, 1.0 / L), X)[0, 0]
@@ -93,7 +93,7 @@ def kernel_regime(v, level, p):
     err = np.abs(mean - full)
     v.add(f"total NTK (trained='all'), width {width}, {seeds} seeds", float(err.max()), "within noise",
           bool(np.all(err <= montecarlo_tol(se, 0.01 * np.abs(full)))), "|mean - exact| <= 4 s.e. + 0.01 |exact|",
-          "Monte Carlo s.e. plus the O(depth/width) finite-width bias (papers.md)", "montecarlo")
+          "Monte Carlo s.e. plus the O(depth/width) finite-width bias (docs/papers.md)", "montecarlo")
 
 
 @claim("HUANG-RESNET-STABLE", "huang", "§4 claim 3",
@@ -108,7 +108,7 @@ def resnet_stable(v, level, p):
                          - n2(t)).max()) for L in p["depths"]]
     v.add(f"sup |ResNTK_L - N2|, gamma={p['gamma']}, L={list(p['depths'])}", sups, "decreasing to 0",
           all(b < a for a, b in zip(sups, sups[1:])), "strictly decreasing in L",
-          "papers.md BELFER-SPIKY: O(L^(1/2-gamma))")
+          "docs/papers.md BELFER-SPIKY: O(L^(1/2-gamma))")
     X = np.random.default_rng(5).standard_normal((40, 3))
     L = max(p["depths"])
     c_res = np.linalg.cond(gram(ResNet.with_gamma(L, p["gamma"], trained="hidden"), X, normalize=True))

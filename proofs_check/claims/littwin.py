@@ -1,7 +1,7 @@
 """Littwin, Galanti, Wolf (UAI 2021, arXiv 2001.10460): finite-width fluctuations of the NTK.
 
 CV^2 = Var Theta(x,x) / (E Theta(x,x))^2 over random initialisations of the finite
-network (numerics.montecarlo), d = 8, unit input, every layer trained (papers.md §6).
+network (numerics.montecarlo), d = 8, unit input, every layer trained (docs/papers.md §6).
 Point values of CV^2 are heavy-tailed, so the checks assert orderings through
 bootstrap intervals, never point values.
 """
@@ -75,7 +75,7 @@ def cv_resnet(v, level, p):
     v.add("CV^2 n/4 for alpha = 1/sqrt(L) at L=2 and L=8 (95% bootstrap intervals)",
           [[lo2, hi2], [lo8, hi8]], "both intervals meet [0.7, 1.3]",
           lo2 <= 1.3 and hi2 >= 0.7 and lo8 <= 1.3 and hi8 >= 0.7, "interval intersects [0.7, 1.3]",
-          "papers.md: ~4/n, independent of L within 30%", "montecarlo")
+          "docs/papers.md: ~4/n, independent of L within 30%", "montecarlo")
 
 
 @claim("LITTWIN-MLP-DEPTH", "littwin", "§6 claim 2",

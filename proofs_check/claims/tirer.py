@@ -1,7 +1,7 @@
 """Tirer, Bruna, Giryes (arXiv 2009.10008): ResNet NTKs interpolate more smoothly than MLP NTKs.
 
 Their model in contract terms: ``ResNet(L, alpha, weight_var=1, input_var=1/d)`` and
-``MLP(L, weight_var=1, input_var=1/d)``, all layers trained (papers.md §5).
+``MLP(L, weight_var=1, input_var=1/d)``, all layers trained (docs/papers.md §5).
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def ntk_formula(v, level, p):
         err = np.abs(got - want)
         v.add(f"{arch.slug}: K(x0, .) at 0, 45, 90, 180 deg", got.tolist(), want.tolist(),
               bool(np.all(err <= half_unit_decimal(8) + 1e-8 * np.abs(want))), "|got - want| <= 5e-9 + 1e-8 |want|",
-              "8 printed decimals (papers.md: rtol 1e-8)", "table")
+              "8 printed decimals (docs/papers.md: rtol 1e-8)", "table")
     alt = gram(ResNet(5, 0.1 / np.sqrt(2), input_var=0.5), x0, X)[0]
     ref = gram(models["ResNet0.1"], x0, X)[0]
     v.add("alpha_contract^2 = alpha_T^2 sigma_w^2 sigma_v^2 / 2 at weight_var=2", alt.tolist(), ref.tolist(),
@@ -86,7 +86,7 @@ def smoother(v, level, p):
     for name, (f2, k90, k180) in p["table"].items():
         r = res[name]
         v.add(f"{name}: RMS f''", r["rms_f2"], f2, abs(r["rms_f2"] - f2) <= 0.01 * f2 + half_unit_decimal(2),
-              "1% (+ half a unit of the 2nd decimal)", "papers.md toy values [derived]; RMS f'' depends "
+              "1% (+ half a unit of the 2nd decimal)", "docs/papers.md toy values [derived]; RMS f'' depends "
               "on the grid (it grows like h^(-1/2) from the kernel's |theta| kink)", "table")
         v.add(f"{name}: K^ at 90 and 180 deg", [r["k90"], r["k180"]], [k90, k180],
               abs(r["k90"] - k90) <= 1e-3 and abs(r["k180"] - k180) <= 1e-3, "|err| <= 1e-3", "3 printed decimals", "table")
@@ -121,7 +121,7 @@ def attenuation(v, level, p):
 def stable_training(v, level, p):
     """At infinite width there is nothing to compute (the NTK is constant by construction); the
     measurable content is that the finite-width drift ||Theta_T - Theta_0||_F / ||Theta_0||_F shrinks
-    as the width grows (papers.md: widths 256 vs 1024, exponent [unknown], report only)."""
+    as the width grows (docs/papers.md: widths 256 vs 1024, exponent [unknown], report only)."""
     from reskernels.numerics.training import gd_ntk_drift
 
     from ..common import bootstrap

@@ -66,7 +66,7 @@ def test_one_pixel_reduces_to_fully_connected(trained, readout):
 
 
 def test_shift_identities_between_readouts():
-    """flatten(x,z) = mean_s center(t_s x, t_s z);  gap(x,z) = mean_s flatten(x, t_s z)  (spectral.md §6.3)."""
+    """flatten(x,z) = mean_s center(t_s x, t_s z);  gap(x,z) = mean_s flatten(x, t_s z)  (docs/spectral.md §6.3)."""
     rng = np.random.default_rng(2)
     P = 5
     X = rng.standard_normal((3, P, 2))
@@ -108,7 +108,7 @@ def test_invariances_per_pixel_rotation_and_circular_shift():
 
 def test_closed_form_diagonals_on_the_multisphere():
     """ResCNN center/flatten NTK = (1+a^2)^L (2 + 2 L a^2/(1+a^2)), NNGP pixel diagonal (1+a^2)^L;
-    CNN center/flatten NTK = L + 1 (papers.md BARZILAI-DIAG), to 1e-14 with exact rho = 1."""
+    CNN center/flatten NTK = L + 1 (docs/papers.md BARZILAI-DIAG), to 1e-14 with exact rho = 1."""
     rng = np.random.default_rng(5)
     for two_d in (False, True):
         X = _ms(rng, 3, 4, 3, two_d)

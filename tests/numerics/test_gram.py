@@ -28,7 +28,7 @@ def _scale(K_diag_x, K_diag_z):
 @example(arch=ResNet(2, 0.0, trained="hidden"), X=np.eye(3), kind="ntk")
 def test_gram_matches_exact_expression(arch, X, kind):
     """Entry by entry against kernel_expr at 50 digits; error measured on the scale
-    sqrt(K(x,x) K(z,z)) (style.md §4: rtol 50 eps depth, here 100 eps (depth + 2))."""
+    sqrt(K(x,x) K(z,z)) (docs/development.md §4: rtol 50 eps depth, here 100 eps (depth + 2))."""
     K = gram(arch, X, kind=kind)
     R = gram_reference(arch, X, kind=kind)
     scale = _scale(np.diag(R), np.diag(R))
@@ -41,7 +41,7 @@ def test_gram_matches_exact_expression(arch, X, kind):
 
 @pytest.mark.parametrize("case", range(9))
 def test_reference_table_values(case):
-    """papers.md tables [derived], to half a unit in the 8th printed decimal."""
+    """docs/papers.md tables [derived], to half a unit in the 8th printed decimal."""
     data = load("kernel_values__papers_tables")
     c = data["cases"][case]
     arch = arch_from_dict(c["arch"])
@@ -73,7 +73,7 @@ def test_homogeneity_and_rotation_invariance(arch, X, c, seed):
 
 @given(arch=fc_archs(), kind=st.sampled_from(["ntk", "nngp"]))
 def test_diagonal_closed_form(arch, kind):
-    """Diagonals on the sphere (spectral.md §10.12) to 1e-14 relative: no sqrt(eps) loss."""
+    """Diagonals on the sphere (docs/spectral.md §10.12) to 1e-14 relative: no sqrt(eps) loss."""
     X = np.random.default_rng(0).standard_normal((5, 4))
     X /= np.linalg.norm(X, axis=1)[:, None]
     d = np.diag(gram(arch, X, kind=kind))
@@ -100,7 +100,7 @@ def test_mlp_diagonal_is_exact_integer():
 
 
 def test_near_duplicate_keeps_full_accuracy():
-    """Angle 1e-9 between inputs: a naive recursion loses ~8 digits (papers.md NUM-RHO1)."""
+    """Angle 1e-9 between inputs: a naive recursion loses ~8 digits (docs/papers.md NUM-RHO1)."""
     arch = MLP(4)
     theta = 1e-9
     X = np.array([[1.0, 0.0], [math.cos(theta), math.sin(theta)]])
@@ -142,7 +142,7 @@ def test_deep_resnet_overflow_raises_and_normalized_is_finite():
 
 
 def test_very_deep_depth_scaled_resnet_matches_mpmath():
-    """papers.md NUM-DEEP: alpha = L^-1/2 keeps the diagonal bounded; L = 10^4 steps."""
+    """docs/papers.md NUM-DEEP: alpha = L^-1/2 keeps the diagonal bounded; L = 10^4 steps."""
     arch = ResNet.with_gamma(10_000, 0.5, trained="hidden")
     X = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, 0.8]])
     K = gram(arch, X)

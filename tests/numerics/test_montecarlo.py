@@ -39,7 +39,7 @@ def test_deep_networks_converge_within_monte_carlo_error(arch, kind):
 
 
 def test_ntk_parts_match_their_own_limits():
-    """papers.md HUANG-KERNEL-REGIME: the input, hidden and readout parts separately."""
+    """docs/papers.md HUANG-KERNEL-REGIME: the input, hidden and readout parts separately."""
     arch = ResNet(4, 0.6)
     X = _sphere(4, 3, 4)
     hidden = gram(arch.replace(trained="hidden"), X)

@@ -85,7 +85,7 @@ def test_torus_rule_is_exact_for_factorisable_kernels():
 
 def test_torus_rule_matches_the_exact_taylor_route_for_a_polynomial():
     """F = ((t1 + t2 + t3)/3)^4: lambda_k = 3^-4 sum_|a|=4 multinom(4; a) prod_i mu_{k_i}(t^{a_i})
-    (spectral.md §6.1, exact rationals); the trapezoid rule with n > 4 is exact for it."""
+    (docs/spectral.md §6.1, exact rationals); the trapezoid rule with n > 4 is exact for it."""
     lam = torus_spectrum(lambda T: T.mean(axis=1) ** 4, n=12, P=3)
     worst = 0.0
     for k in itertools.product(range(5), repeat=3):
@@ -120,7 +120,7 @@ def test_rescnn_single_pixel_degree_one_closed_form(alpha):
 
 
 def test_cnn3_single_pixel_values_match_spec_reference():
-    """spectral.md §6.5 (trapezoid n = 20, printed to 4 digits): the 3:2:1 triangular profile."""
+    """docs/spectral.md §6.5 (trapezoid n = 20, printed to 4 digits): the 3:2:1 triangular profile."""
     for kind, want in (("nngp", (3.722e-2, 2.481e-2, 1.239e-2)), ("ntk", (4.694e-2, 3.130e-2, 1.562e-2))):
         lam = torus_spectrum(CNN(3, readout="center"), kind, 20)
         got = (lam[1, 0, 0, 0, 0], lam[0, 1, 0, 0, 0], lam[0, 0, 1, 0, 0])
@@ -131,7 +131,7 @@ def test_cnn3_single_pixel_values_match_spec_reference():
 def test_locality_zeros_and_interaction_range():
     """CNN(2) (radius 1) on 5 pixels: every frequency touching pixel +-2 has eigenvalue 0.
     ResCNN(1, q=3): pixels -2 and +2 never meet inside one ReLU, so lambda_{e_-2 + e_2} = 0,
-    while CNN(3) (same radius) couples them (spectral.md §6.3)."""
+    while CNN(3) (same radius) couples them (docs/spectral.md §6.3)."""
     for kind in ("ntk", "nngp"):
         lam = torus_spectrum(CNN(2, readout="center"), kind, 12, P=5)
         far = np.zeros(lam.shape, bool)
@@ -186,7 +186,7 @@ def test_gap_eigenfunctions_are_shift_symmetrised_with_flatten_eigenvalues():
 
 
 def test_product_sphere_rule_reproduces_c0_3_two_pixel_reference():
-    """spectral.md §6.5: F = kappa1((t1 + t2)/2) on S^2 x S^2, reference values computed by a
+    """docs/spectral.md §6.5: F = kappa1((t1 + t2)/2) on S^2 x S^2, reference values computed by a
     tanh-sinh reduction to one dimension (15 digits printed); lambda_{1,0} = 1/12 exactly."""
     k1 = lambda s: (np.sqrt(1 - s * s) + (np.pi - np.arccos(s)) * s) / np.pi
     ref = {(0, 0): 0.345931136403602, (1, 0): 1 / 12, (1, 1): 0.00941784542097426,

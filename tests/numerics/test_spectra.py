@@ -66,7 +66,7 @@ def test_deep_fc_reference_values():
 
 @pytest.mark.parametrize("d", [3, 5])
 def test_exponential_kernel_bessel_closed_form(d):
-    """exp(t): mu_k = Gamma(d/2) 2^(d/2-1) I_{k+d/2-1}(1) (spectral.md §3)."""
+    """exp(t): mu_k = Gamma(d/2) 2^(d/2-1) I_{k+d/2-1}(1) (docs/spectral.md §3)."""
     mu = eigenvalues(lambda x: mpmath.exp(x), d=d, ks=range(8), dps=30)
     with mpmath.workdps(45):
         for k, a in enumerate(mu):
@@ -104,7 +104,7 @@ def test_t_recurrence_identity_numeric():
 
 
 def test_trace_identity_with_asymptotic_tail():
-    """sum_k N(d,k) mu_k + tail = K(1) (spectral.md §10.1), MLP(2).nngp on S^2: the tail beyond
+    """sum_k N(d,k) mu_k + tail = K(1) (docs/spectral.md §10.1), MLP(2).nngp on S^2: the tail beyond
     K = 200 from the decay law up to k = 4000, the rest ~ 4000^-3 negligible."""
     arch, d, K = MLP(2), 3, 200
     mu = eigenvalues(arch, "nngp", d=d, ks=range(0, K + 1), dps=20)
@@ -163,7 +163,7 @@ def test_fit_decay_recovers_exponent():
     ks = list(range(100, 201, 10))
     mu = eigenvalues(MLP(2), "ntk", d=4, ks=ks, dps=20)
     fit = fit_decay(ks, mu)
-    # a pure power fit at k = 100..200 carries an O(1/k) bias: papers.md allows -d +- 0.03
+    # a pure power fit at k = 100..200 carries an O(1/k) bias: docs/papers.md allows -d +- 0.03
     assert abs(fit.exponent - (-4)) < 0.03 and fit.exponent_se < 0.01
 
 

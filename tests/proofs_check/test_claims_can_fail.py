@@ -49,7 +49,7 @@ WRONG = {
     "TIRER-STABLE-TRAINING": dict(grows_with_width=True),             # the opposite width trend
 }
 
-# claims whose verdict under the contract conventions is a negative finding (papers.md §11)
+# claims whose verdict under the contract conventions is a negative finding (docs/papers.md §11)
 # BARZILAI-DECAY: finite-k slopes differ, which cannot decide an asymptotic rate -> inconclusive;
 # fed the residual kernel as its own baseline the slopes coincide and the verdict must flip to holds
 DEFAULT_STATUS = {"BARZILAI-COND-NTK": "fails", "BARZILAI-DECAY": "inconclusive"}

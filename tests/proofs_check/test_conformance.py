@@ -46,7 +46,7 @@ def test_correct_independent_conv_implementation_passes(spec):
     def oracle(X, Z):
         return np.array([[float(kernel_pair(spec, x[None].tolist(), z[None].tolist(), "ntk")) for z in Z] for x in X])
     # rtol 1e-10 as for the FC path: the conv path takes first-layer angles from half angles of the
-    # input vectors and snaps rounded +-1 correlations later (numerics.conv._phi); at rtol 1e-7 it once
+    # input vectors and snaps rounded +-1 correlations later (numerics.pixel_maps.phi); at rtol 1e-7 it once
     # had to run, because parallel pixels of different inputs lost ~sqrt(eps) (3e-9) in arccos
     report = conform(oracle, spec, "ntk", max_examples=6, pixels=4, channels=2, rtol=1e-10)
     assert report.passed, str(report)

@@ -82,7 +82,7 @@ P_TABLE = {1: 1, 2: sp.Rational(1, 2), 3: 0.301557624214, 4: 0.200345020818}
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_mlp_endpoint_coefficients_match_spectral_table(depth):
-    """spectral.md §5.2: MLP(D).ntk has c+ = -(sqrt2/pi) D(D+1)/2, c- = -(sqrt2/pi) p(D);
+    """docs/spectral.md §5.2: MLP(D).ntk has c+ = -(sqrt2/pi) D(D+1)/2, c- = -(sqrt2/pi) p(D);
     MLP(D).nngp has nu = 3/2, c+ = D (2 sqrt2/(3 pi)), c- = p(D) (2 sqrt2/(3 pi))."""
     h, th = sp.Rational(1, 2), sp.Rational(3, 2)
     c = endpoint_coefficients(MLP(depth), "ntk")
@@ -98,7 +98,7 @@ def test_mlp_endpoint_coefficients_match_spectral_table(depth):
 @pytest.mark.parametrize("L, alpha", [(2, 0.5), (3, 1.0)])
 def test_resntk_endpoint_slope_closed_form(L, alpha):
     """Normalised hidden ResNTK: c_plus = -sqrt2 c(L, alpha), c = 1/(2pi) + (L-1)a/(2pi(1+a))
-    (papers.md BELFER-SLOPE)."""
+    (docs/papers.md BELFER-SLOPE)."""
     arch = ResNet(L, alpha, trained="hidden")
     a = sp.Rational(repr(alpha)) ** 2
     diag = 2 * L * a * (1 + a) ** (L - 1)
