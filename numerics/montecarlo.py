@@ -37,6 +37,9 @@ import numpy as np
 from reskernels.theory import layers as _L
 from reskernels.theory.arch import check_kind
 
+from .mc_stats import seed_average
+from .montecarlo_conv import empirical_conv_kernels
+
 
 def _program(arch):
     """The kernel maps without the final Pool, and whether the network is fully connected."""
@@ -208,14 +211,6 @@ def kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 512, n_seeds: 
     Returns ``(mean, se, samples)`` with ``samples`` of shape (n_seeds, N, N);
     ``part`` selects one NTK part ("input", "hidden", "readout") instead of ``kind``.
     """
-    from .montecarlo_conv import empirical_conv_kernels
     check_kind(kind)
-    if n_seeds < 2:
-        raise ValueError("n_seeds must be >= 2 to estimate a standard error")
     one_draw = empirical_conv_kernels if arch.is_conv else empirical_kernels
-    samples = []
-    for i in range(n_seeds):
-        ek = one_draw(arch, X, width, np.random.default_rng([seed, i]))
-        samples.append(ek["parts"][part] if part else ek[kind])
-    S = np.stack(samples)
-    return S.mean(0), S.std(0, ddof=1) / np.sqrt(n_seeds), S
+    return seed_average(one_draw, arch, X, kind, width, n_seeds, seed, part)

@@ -19,6 +19,8 @@ import numpy as np
 
 from reskernels.theory import layers as _L
 
+from .mc_stats import seed_average
+
 
 def _taps(q, one_d):
     h = (q - 1) // 2
@@ -205,7 +207,8 @@ def empirical_conv_kernels(arch, X, width: int, rng: np.random.Generator) -> dic
 
 
 def conv_kernel_montecarlo(arch, X, kind: str = "ntk", *, width: int = 128, n_seeds: int = 8, seed: int = 0):
-    """Mean and standard error over ``n_seeds`` initialisations (see
+    """Mean and standard error over ``n_seeds`` initialisations (as
     :func:`numerics.montecarlo.kernel_montecarlo`, which dispatches here for conv specs)."""
-    from .montecarlo import kernel_montecarlo
-    return kernel_montecarlo(arch, X, kind, width=width, n_seeds=n_seeds, seed=seed)
+    from reskernels.theory.arch import check_kind
+    check_kind(kind)
+    return seed_average(empirical_conv_kernels, arch, X, kind, width, n_seeds, seed)
