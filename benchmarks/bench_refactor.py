@@ -81,9 +81,12 @@ def main():
     ap.add_argument("--old", required=True, help="a checkout of the code before the change")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-large", action="store_true")
+    ap.add_argument("--only", default="", help="run the cases whose name contains this text")
     args = ap.parse_args()
     rows = []
     for name, setup, call, reps in CASES + ([] if args.skip_large else LARGE):
+        if args.only not in name:
+            continue
         old, new = [], []
         for _ in range(args.rounds):
             old += run(OLD_IMPORTS.format(old=args.old), setup, call, reps)

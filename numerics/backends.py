@@ -9,6 +9,8 @@ backend works on scalars at the *current* mpmath precision (callers fence it wit
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import mpmath
 import numpy as np
 
@@ -57,22 +59,13 @@ class MpmathBackend:
 
     def gain(self, m):
         """A block's gain a = alpha^2 c m2 at the current precision (spec floats read by their
-        shortest repr)."""
-        return self.number(m.alpha) ** 2 * self.number(m.weight_var) * self.second_moment(m.activation)
+        shortest repr); cached per map and working precision (quadratures call it per node)."""
+        return _gain_mp(m, mpmath.mp.prec)
 
     def log_diag_scale(self, arch):
-        """log of the NNGP diagonal scale at the current precision (:func:`theory.layers.log_diag_scale`)."""
-        from reskernels.theory import layers as _L
-        maps = arch.kernel_maps()
-        terms = []
-        for m in maps[1:]:
-            if isinstance(m, _L.Nonlinear):
-                terms.append(mpmath.log(self.number(m.weight_var) * self.second_moment(m.activation)))
-            elif isinstance(m, _L.Block):
-                terms.append(mpmath.log1p(self.gain(m)))
-            elif isinstance(m, _L.Linear):
-                terms.append(mpmath.log(self.number(m.weight_var)))
-        return mpmath.log(self.number(maps[0].input_var)) + mpmath.fsum(terms)
+        """log of the NNGP diagonal scale at the current precision (:func:`theory.layers.log_diag_scale`),
+        cached per spec and working precision."""
+        return _log_scale_mp(arch, mpmath.mp.prec)
 
     @staticmethod
     def sqrt(x):
@@ -105,6 +98,30 @@ class MpmathBackend:
     @property
     def pi(self):  # evaluated at the precision in force
         return +mpmath.pi
+
+
+@lru_cache(maxsize=4096)
+def _gain_mp(m, prec):
+    with mpmath.workprec(prec):
+        number = MpmathBackend.number
+        return number(m.alpha) ** 2 * number(m.weight_var) * MPMATH.second_moment(m.activation)
+
+
+@lru_cache(maxsize=1024)
+def _log_scale_mp(arch, prec):
+    from reskernels.theory import layers as _L
+    with mpmath.workprec(prec):
+        number = MpmathBackend.number
+        maps = arch.kernel_maps()
+        terms = []
+        for m in maps[1:]:
+            if isinstance(m, _L.Nonlinear):
+                terms.append(mpmath.log(number(m.weight_var) * MPMATH.second_moment(m.activation)))
+            elif isinstance(m, _L.Block):
+                terms.append(mpmath.log1p(_gain_mp(m, prec)))
+            elif isinstance(m, _L.Linear):
+                terms.append(mpmath.log(number(m.weight_var)))
+        return mpmath.log(number(maps[0].input_var)) + mpmath.fsum(terms)
 
 
 class CupyBackend(NumpyBackend):

@@ -70,6 +70,9 @@ class Activation:
     derivative: Callable
     engine_id: int
 
+    def __post_init__(self):
+        object.__setattr__(self, "_m2", float(self.second_moment))
+
     def __eq__(self, other):
         return isinstance(other, Activation) and self.key == other.key
 
@@ -81,7 +84,8 @@ class Activation:
 
     @property
     def second_moment_float(self) -> float:
-        return float(self.second_moment)
+        """m2 as a float (computed once)."""
+        return self._m2
 
 
 # ---------------------------------------------------------------------------------------------
