@@ -59,11 +59,15 @@ def test_the_folders_are_not_top_level_packages(tmp_path):
 
 def test_the_installed_distribution_has_one_top_level_package():
     """Where reskernels is installed (pip install .), it installs exactly one top-level package."""
+    import sysconfig
     from importlib import metadata
-    try:
-        dist = metadata.distribution("reskernels")
-    except metadata.PackageNotFoundError:
+    # look in site-packages only: a source checkout may hold a build's reskernels.egg-info, whose
+    # SOURCES.txt lists the repository's files, not what was installed
+    site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    dists = [d for d in metadata.distributions(path=site) if d.metadata["Name"] == "reskernels"]
+    if not dists:
         pytest.skip("reskernels is not installed in this environment")
+    dist = dists[0]
     tops = {str(f).split("/")[0] for f in (dist.files or []) if str(f).endswith(".py")}
     tops = {t for t in tops if not t.endswith(".dist-info") and t != ".."}
     if any(t.startswith("__editable__") for t in tops):
