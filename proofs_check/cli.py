@@ -1,15 +1,20 @@
-"""The ``reskernels`` command (also ``python -m proofs_check``).
+"""The ``reskernels`` command (also ``python -m reskernels``).
 
     reskernels check [--only ID ...] [--paper NAME ...] [--full] [--json PATH] [--report DIR]
     reskernels list [--paper NAME]
+    reskernels conform MODULE:FUNCTION --spec SPEC [--kind ntk|nngp] [--rtol R] [--pass-spec] ...
     reskernels info
+    reskernels --version
 
 ``check`` exits 1 when a check *errors* (a bug) and 0 otherwise: a claim that fails
-is a finding, recorded in the report, not an error of the program.
+is a finding, recorded in the report, not an error of the program.  ``conform`` exits 0 when
+every property passes, 1 when one fails, 3 when one could not be checked.  A usage error
+(unknown claim, paper, module, property; a bad number) prints one line on stderr and exits 2.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -41,9 +46,24 @@ def _info(args):
     return 0
 
 
+def _canonical_ids(only):
+    """Claim ids as typed (any case) -> the registry's spelling; unknown ones stay as typed."""
+    if not only:
+        return only
+    from .registry import load_all
+    by_lower = {k.lower(): k for k in load_all()}
+    return [by_lower.get(i.lower(), i) for i in only]
+
+
 def _list(args):
     from .runner import select
-    claims = select(papers=args.paper)
+    try:
+        claims = select(papers=args.paper)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not claims:
+        print("no claims")
+        return 0
     w = max(len(c.id) for c in claims)
     for c in claims:
         kind = "record" if c.check is None else f"~{c.quick_seconds:.0f}s"
@@ -57,10 +77,9 @@ def _check(args):
     from .runner import run, select
     level = "full" if args.full else "quick"
     try:
-        claims = select(args.only, args.paper)
+        claims = select(_canonical_ids(args.only), args.paper)
     except ValueError as exc:
-        print(f"reskernels: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     t0 = time.perf_counter()
     verdicts = run(claims, level, progress=not args.quiet)
     print()
@@ -80,48 +99,177 @@ def _check(args):
     return 0
 
 
+class UsageError(Exception):
+    """A mistake on the command line: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (not the usage block), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _load_callable(target: str):
     """'package.module:function' (or 'path/to/file.py:function') -> the callable."""
     import importlib
     import importlib.util
-    import os
     if ":" not in target:
-        raise SystemExit(f"reskernels conform: expected MODULE:FUNCTION, got {target!r}")
+        raise UsageError(f"expected MODULE:FUNCTION or path/to/file.py:FUNCTION, got {target!r}")
     mod_name, fn_name = target.rsplit(":", 1)
+    if not mod_name or not fn_name:
+        raise UsageError(f"expected MODULE:FUNCTION or path/to/file.py:FUNCTION, got {target!r}")
     if mod_name.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod_name))[0], mod_name)
-        if spec is None:
-            raise SystemExit(f"reskernels conform: cannot load {mod_name}")
+        if not os.path.isfile(mod_name):
+            raise UsageError(f"no such file: {mod_name}")
+        path = os.path.abspath(mod_name)
+        name = "_reskernels_user_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"cannot load {mod_name} as a Python module")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        sys.path.insert(0, os.path.dirname(path))      # the file's own imports of its neighbours
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as e:                       # noqa: BLE001 -- the user's module, any failure
+            sys.modules.pop(name, None)
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            raise UsageError(f"importing {mod_name} raised {type(e).__name__}: {e}") from None
     else:
-        sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(mod_name)
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            if e.name and (mod_name == e.name or mod_name.startswith(e.name + ".")):
+                raise UsageError(f"no module named {e.name!r} (searched the current directory and sys.path; "
+                                 "for a file give path/to/file.py:FUNCTION)") from None
+            raise UsageError(f"importing {mod_name} raised ModuleNotFoundError: {e}") from None
+        except BaseException as e:                       # noqa: BLE001
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            raise UsageError(f"importing {mod_name} raised {type(e).__name__}: {e}") from None
     fn = getattr(module, fn_name, None)
+    if fn is None:
+        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                       and getattr(v, "__module__", None) == module.__name__)
+        raise UsageError(f"{mod_name} has no {fn_name!r}"
+                         + (f"; functions there: {', '.join(names[:12])}" if names else ""))
     if not callable(fn):
-        raise SystemExit(f"reskernels conform: {fn_name!r} in {mod_name} is not a callable")
+        raise UsageError(f"{fn_name!r} in {mod_name} is not callable (a {type(fn).__name__})")
     return fn
 
 
 def _conform(args):
-    from .conformance import conform, parse_spec
+    from .conformance import PROPERTIES, available_properties, bind_spec, conform, parse_spec
     try:
         spec = parse_spec(args.spec)
     except (ValueError, TypeError) as e:
-        raise SystemExit(f"reskernels conform: {e}") from None
+        raise UsageError(str(e)) from None
+    props = None
+    if args.properties:
+        avail = available_properties(spec)
+        props = []
+        for p in args.properties:
+            q = p.strip().lower()
+            if q not in avail:
+                raise UsageError(f"unknown property {p!r}; known: {', '.join(PROPERTIES)}")
+            if avail[q] is not None:
+                raise UsageError(f"property {q} does not apply to {args.spec}: {avail[q]}")
+            props.append(q)
     fn = _load_callable(args.target)
-    report = conform(fn, spec, args.kind, rtol=args.rtol, atol=args.atol, max_examples=args.max_examples,
-                     seed=args.seed, dim=args.dim, pixels=args.pixels, channels=args.channels,
-                     properties=args.properties)
+    kernel = fn
+    if args.pass_spec:
+        try:
+            kernel, passed, not_passed = bind_spec(fn, spec, args.kind, args.pass_spec)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        call = ", ".join(f"{k}={v!r}" for k, v in passed.items())
+        note = f"reskernels conform: calling {getattr(fn, '__name__', 'the function')}(X, Z, {call})"
+        if not_passed:
+            note += ("; not passed (it has no such parameter, so its own value is used): "
+                     + ", ".join(f"{k}={v!r}" for k, v in not_passed.items()))
+        print(note, file=sys.stderr)
+    report = conform(kernel, spec, args.kind, rtol=args.rtol, atol=args.atol, math_rtol=args.math_rtol,
+                     max_examples=args.max_examples, seed=args.seed, dim=args.dim, pixels=args.pixels,
+                     channels=args.channels, properties=props, max_seconds=args.max_seconds,
+                     progress=not args.quiet)
     print(report)
-    return 0 if report.passed else 1
+    if report.failures:
+        return 1
+    return 3 if report.errors else 0
+
+
+def _number(kind, lo, strict, integer=False):
+    """An argparse type: a finite number >= lo (> lo when strict)."""
+    def parse(text):
+        try:
+            v = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if integer else 'a number'}, got {text!r}") \
+                from None
+        if not math.isfinite(v) or (v <= lo if strict else v < lo):
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}")
+        return v
+    return parse
+
+
+_DESCRIPTION = """\
+reskernels: infinite-width NNGP and NTK kernels of residual networks (MLP, ResNet, CNN, ResCNN).
+
+  check    run the numerical checks of the papers' claims (Belfer, Huang, Tirer, Littwin,
+           Barzilai, ...) against the suite's kernels and write a Markdown / JSON report
+  list     show the registry of claims
+  conform  test your own kernel implementation against the suite's reference kernels
+           (agreement with gram, symmetry, PSD, invariances, closed forms, spectrum)
+  info     versions and the architecture specs
+
+Run 'reskernels COMMAND --help' for a command's options."""
+
+_CONFORM_EPILOG = """\
+your function:
+  FUNCTION(X, Z) gets float64 arrays of inputs -- (n, d) for MLP / ResNet, (n, P, C) for
+  CNN / ResCNN -- and returns the n x m Gram matrix (anything numpy.asarray converts).
+
+passing the spec to your function:
+  --pass-spec         call FUNCTION(X, Z, depth=..., alpha=..., ...): the fields of --spec that
+                      FUNCTION has parameters for (all of them if it takes **kwargs), plus
+                      kind=... if it has a 'kind' parameter.  One function then serves every
+                      spec, so a failure can be narrowed down, e.g. to depth 1:
+                        reskernels conform my.py:resntk --spec "ResNet(depth=1, alpha=0.5)" --pass-spec
+                      The call is printed on stderr, with the fields FUNCTION has no parameter for.
+  --pass-spec-object  call FUNCTION(X, Z, spec=SPEC) with the spec object (a frozen dataclass:
+                      spec.depth, spec.alpha, spec.weight_var, ...).
+
+two tiers:
+  every check is judged at --rtol (the numerics tier) and at --math-rtol (the mathematics
+  tier, default 1e-6, which a correct float64 implementation written with plain arccos
+  passes).  Failing only the numerics tier means right formulas and lost digits; failing the
+  mathematics tier means a wrong formula.  Errors are given in units of the tier's tolerance;
+  the report says where the failures sit (zero, nearly parallel or antiparallel inputs).
+
+slow kernels:
+  progress goes to stderr (--quiet: none); --max-seconds S stops each property after S
+  seconds with what it found so far.  Warnings your kernel emits are counted in the report.
+
+exit status:
+  0 every property passes at --rtol; 1 a property fails (or the kernel raised or returned
+  NaN); 2 usage error; 3 a property could not be checked (the reference gram or the kit
+  raised -- not your kernel)."""
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="reskernels", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd")
-    c = sub.add_parser("check", help="run the claim checks and write a report")
-    c.add_argument("--only", nargs="+", metavar="ID", help="claim ids to run")
+    from reskernels import __version__
+    p = _Parser(prog="reskernels", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"reskernels {__version__}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    c = sub.add_parser("check", help="run the claim checks and write a report",
+                       description="Run the numerical checks of the papers' claims and write a report. "
+                                   "Exit status 1 only when a check raises an error (a bug); a claim that "
+                                   "does not hold is a finding, recorded in the report.")
+    c.add_argument("--only", nargs="+", metavar="ID", help="claim ids to run (case-insensitive; see 'reskernels list')")
     c.add_argument("--paper", nargs="+", metavar="NAME", help="papers to run (belfer, huang, ...)")
     c.add_argument("--full", action="store_true", help="larger grids and higher precision")
     c.add_argument("--json", metavar="PATH", help="write machine-readable verdicts")
@@ -130,34 +278,64 @@ def build_parser():
     c.add_argument("--no-figures", action="store_true", help="skip figures in the report")
     c.add_argument("--quiet", action="store_true", help="no live progress lines")
     c.set_defaults(fn=_check)
-    ls = sub.add_parser("list", help="show the claim registry")
-    ls.add_argument("--paper", nargs="+", metavar="NAME")
+    ls = sub.add_parser("list", help="show the claim registry", description="Show the registry of claims.")
+    ls.add_argument("--paper", nargs="+", metavar="NAME", help="only these papers (belfer, huang, ...)")
     ls.set_defaults(fn=_list)
-    cf = sub.add_parser("conform", help="run the property battery against your own kernel function")
+    cf = sub.add_parser("conform", help="test your own kernel function against the suite's kernels",
+                        description="Run the suite's property battery (hypothesis, with shrunk counterexamples)\n"
+                                    "against your own kernel function, and report where and why it fails.",
+                        epilog=_CONFORM_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     cf.add_argument("target", metavar="MODULE:FUNCTION",
                     help="a callable (X, Z) -> Gram matrix, e.g. mypkg.kernels:resntk or path/file.py:fn")
     cf.add_argument("--spec", required=True, help='the spec it implements, e.g. "ResNet(depth=4, alpha=0.5)"')
     cf.add_argument("--kind", default="ntk", choices=("ntk", "nngp"))
-    cf.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (default 1e-10)")
-    cf.add_argument("--atol", type=float, default=0.0)
-    cf.add_argument("--max-examples", type=int, default=40, help="hypothesis examples per property")
+    cf.add_argument("--rtol", type=_number("a finite number >= 0", 0.0, False), default=1e-10,
+                    help="relative tolerance of the numerics tier (default 1e-10)")
+    cf.add_argument("--math-rtol", type=_number("a finite number >= 0", 0.0, False), default=1e-6,
+                    help="relative tolerance of the mathematics tier (default 1e-6)")
+    cf.add_argument("--atol", type=_number("a finite number >= 0", 0.0, False), default=0.0,
+                    help="absolute tolerance, both tiers (default 0)")
+    cf.add_argument("--max-examples", type=_number("an integer >= 1", 1, False, integer=True), default=40,
+                    help="hypothesis examples per property (default 40)")
+    cf.add_argument("--max-seconds", type=_number("a number > 0", 0.0, True), default=None, metavar="S",
+                    help="time budget of each property in seconds (default: none)")
     cf.add_argument("--seed", type=int, default=0)
-    cf.add_argument("--dim", type=int, default=4, help="input dimension for MLP / ResNet")
-    cf.add_argument("--pixels", type=int, default=5, help="signal length for CNN / ResCNN")
-    cf.add_argument("--channels", type=int, default=2, help="channels per pixel for CNN / ResCNN")
-    cf.add_argument("--properties", nargs="+", metavar="NAME", help="run only these properties")
+    cf.add_argument("--dim", type=_number("an integer >= 2", 2, False, integer=True), default=4,
+                    help="input dimension for MLP / ResNet (default 4)")
+    cf.add_argument("--pixels", type=_number("an integer >= 1", 1, False, integer=True), default=5,
+                    help="signal length for CNN / ResCNN (default 5)")
+    cf.add_argument("--channels", type=_number("an integer >= 1", 1, False, integer=True), default=2,
+                    help="channels per pixel for CNN / ResCNN (default 2)")
+    cf.add_argument("--properties", nargs="+", metavar="NAME",
+                    help="run only these properties (case-insensitive): agrees_with_gram, symmetric, psd, "
+                         "homogeneous, rotation_invariant, per_pixel_rotation, shift_invariant, "
+                         "diagonal_closed_form, depth1_identity, funk_hecke_spectrum")
+    ps = cf.add_mutually_exclusive_group()
+    ps.add_argument("--pass-spec", dest="pass_spec", action="store_const", const="fields",
+                    help="call FUNCTION(X, Z, depth=..., alpha=..., ...) with the spec's fields (see below)")
+    ps.add_argument("--pass-spec-object", dest="pass_spec", action="store_const", const="object",
+                    help="call FUNCTION(X, Z, spec=SPEC) with the spec object")
+    cf.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     cf.set_defaults(fn=_conform)
-    i = sub.add_parser("info", help="versions and architectures")
+    i = sub.add_parser("info", help="versions and architectures", description="Versions and the architecture specs.")
     i.set_defaults(fn=_info)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:      # --help, --version (0) or a usage error already printed (2)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "fn", None):
-        build_parser().print_help()
+        parser.print_help()
         return 0
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except UsageError as exc:
+        print(f"reskernels {args.cmd}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

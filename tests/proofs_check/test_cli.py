@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+import reskernels
 from reskernels.proofs_check.cli import main
 
 
@@ -38,3 +41,131 @@ def test_erroring_check_gives_nonzero_exit(tmp_path, monkeypatch):
         raise RuntimeError("bug")
     monkeypatch.setattr(REGISTRY["ARORA-FC-NTK"], "check", boom)
     assert main(["check", "--only", "ARORA-FC-NTK", "--report", str(tmp_path), "--quiet"]) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# usage errors: one line on stderr, exit status 2, no traceback
+# ---------------------------------------------------------------------------------------------
+
+KERNELS = '''
+import numpy as np
+from reskernels import ResNet, gram
+
+def exact(X, Z):
+    return gram(ResNet(2, 0.5), X, Z)
+
+def resntk(X, Z, depth=3, alpha=0.5, kind="ntk"):
+    """one function for every ResNet depth"""
+    return gram(ResNet(depth, alpha), X, Z, kind=kind)
+
+def by_spec(X, Z, spec):
+    return gram(spec, X, Z)
+'''
+
+
+@pytest.fixture
+def kernels(tmp_path):
+    path = tmp_path / "userkernels.py"
+    path.write_text(KERNELS)
+    return str(path)
+
+
+def _usage_error(capsys, argv, *needles):
+    assert main(argv) == 2
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1, cap.err
+    assert "Traceback" not in cap.err and not cap.out
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def test_list_unknown_paper_names_the_known_ones(capsys):
+    _usage_error(capsys, ["list", "--paper", "nope"], "unknown paper(s): nope", "known:", "belfer", "huang")
+
+
+@pytest.mark.parametrize("target,needle", [
+    ("no_such_module:f", "no module named 'no_such_module'"),
+    ("/missing.py:f", "no such file: /missing.py"),
+    ("no_colon", "expected MODULE:FUNCTION"),
+])
+def test_conform_cannot_load_the_kernel(capsys, target, needle):
+    _usage_error(capsys, ["conform", target, "--spec", "ResNet(2, 0.5)"], needle)
+
+
+def test_conform_module_that_fails_to_import(capsys, tmp_path):
+    bad = tmp_path / "broken.py"
+    bad.write_text("import numpy\nraise RuntimeError('half-written module')\n")
+    _usage_error(capsys, ["conform", f"{bad}:f", "--spec", "ResNet(2, 0.5)"],
+                 "importing", "raised RuntimeError: half-written module")
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--rtol", "-1"], "argument --rtol: must be a finite number >= 0, got '-1'"),
+    (["--rtol", "nan"], "argument --rtol: must be a finite number >= 0, got 'nan'"),
+    (["--rtol", "abc"], "argument --rtol: expected a number"),
+    (["--max-examples", "0"], "argument --max-examples: must be an integer >= 1"),
+    (["--max-seconds", "0"], "argument --max-seconds: must be a number > 0"),
+    (["--properties", "nope"], "unknown property 'nope'; known: agrees_with_gram"),
+    (["--properties", "depth1_identity"], "does not apply"),
+    (["--kind", "cntk"], "argument --kind: invalid choice"),
+])
+def test_conform_bad_arguments(capsys, kernels, extra, needle):
+    _usage_error(capsys, ["conform", f"{kernels}:exact", "--spec", "ResNet(2, 0.5)", *extra], needle)
+
+
+@pytest.mark.parametrize("spec,needle", [("ResNet(depth=0, alpha=0.5)", "depth must be an integer >= 1"),
+                                         ("Foo(1)", "spec must be a call of one of"),
+                                         ("ResNet(2, 0.5, colour=1)", "colour")])
+def test_conform_bad_spec(capsys, kernels, spec, needle):
+    _usage_error(capsys, ["conform", f"{kernels}:exact", "--spec", spec], needle)
+
+
+def test_pass_spec_needs_a_parameter(capsys, kernels):
+    _usage_error(capsys, ["conform", f"{kernels}:exact", "--spec", "ResNet(2, 0.5)", "--pass-spec"],
+                 "no parameter named after a spec field")
+
+
+def test_help_and_version(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "infinite-width NNGP and NTK kernels" in out
+    for cmd in ("check", "list", "conform", "info"):
+        assert cmd in out
+    assert main(["conform", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--pass-spec" in out and "FUNCTION(X, Z, depth=..., alpha=..., ...)" in out
+    assert "mathematics tier" in out and "exit status" in out and "--max-seconds" in out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"reskernels {reskernels.__version__}"
+
+
+def test_check_only_is_case_insensitive(capsys):
+    assert main(["check", "--only", "huang-gpk", "--report", "", "--quiet"]) == 0
+    assert "HUANG-GPK" in capsys.readouterr().out
+
+
+def test_conform_pass_spec_narrows_to_depth_1(capsys, kernels):
+    args = ["--spec", "ResNet(depth=1, alpha=0.5)", "--max-examples", "4", "--properties", "agrees_with_gram",
+            "depth1_identity"]
+    # resntk's own default depth is 3: called plainly it is the wrong kernel for depth 1
+    assert main(["conform", f"{kernels}:resntk", *args, "--quiet"]) == 1
+    assert "fails the mathematics tier" in capsys.readouterr().out
+    assert main(["conform", f"{kernels}:resntk", *args, "--pass-spec"]) == 0
+    cap = capsys.readouterr()
+    assert "PASS" in cap.out
+    assert "calling resntk(X, Z, depth=1, alpha=0.5, kind='ntk')" in cap.err
+    assert "not passed" in cap.err and "input_var=1.0" in cap.err
+    assert "[1/2] agrees_with_gram" in cap.err and "[2/2] depth1_identity" in cap.err     # progress
+    assert main(["conform", f"{kernels}:by_spec", *args, "--pass-spec-object", "--quiet"]) == 0
+    assert "calling by_spec(X, Z, spec=ResNet(depth=1" in capsys.readouterr().err
+
+
+def test_conform_exit_3_when_the_reference_cannot_be_computed(capsys, kernels):
+    rc = main(["conform", f"{kernels}:exact", "--spec", "ResNet(depth=2000, alpha=1.0)", "--max-examples", "2",
+               "--properties", "agrees_with_gram", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 3, out
+    assert "reference gram(spec) raised OverflowError" in out and "not your kernel" in out
+    assert "the kernel raised" not in out
