@@ -42,8 +42,11 @@ import numpy as np
 from reskernels.theory import layers as _L
 from reskernels.theory.arch import check_kind
 
+from reskernels.theory import general as _G
+
 from . import pixel_maps as _px
 from .inputs import as_float_array
+from .variance import NumpyContext, stem_state
 from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
@@ -128,6 +131,7 @@ class ConvGramPlan(PlanBase):
                  memory_budget: int = 256 * 2**20, n_threads: int | None = None, backend: str = "auto",
                  _unscaled: bool = False):
         check_kind(kind)
+        requested = backend
         backend = resolve_backend(backend, conv=True)
         Xg, dims = _as_grid(X, "X")
         symmetric = Z is None
@@ -143,6 +147,18 @@ class ConvGramPlan(PlanBase):
                                  f"{Xg.shape[1:]} and {Zg.shape[1:]}")
         n, H, W, C = Xg.shape
         maps = arch.kernel_maps()
+        self.general = not _L.is_normalizable(maps)
+        compiled = not self.general and all(getattr(m, "activation", None) is None
+                                            or m.activation.engine_id == 0 for m in maps)
+        if backend in ("numba", "cupy") and not compiled:
+            if requested == "auto":
+                backend = "numpy"
+            else:
+                raise NotImplementedError(
+                    f"backend={backend!r} runs ReLU programs without biases only; {arch.slug} needs "
+                    "backend='numpy'")
+        if any(isinstance(m, _L.Concat) for m in maps):
+            raise NotImplementedError("concatenations (DenseNet) are fully connected only")
         sizes = [("stem_size", maps[0].stem_size)] + [
             ("filter_size", m.filter_size) for m in maps if getattr(m, "filter_size", 1) > 1]
         for name, size in sizes:
@@ -159,7 +175,8 @@ class ConvGramPlan(PlanBase):
         self.H, self.W, self.dims = H, W, dims
         self.tsh, self.tsw = self.taps_of(maps[0].stem_size)
         self.first_taps = _px.first_dual_taps(maps, self.tsh, self.tsw, self.taps_of)
-        scale_log = _L.log_diag_scale(maps) - math.log(self.input_var)  # input_var is already in the stem
+        # input_var is already in the stem; variance-carrying programs are not rescaled
+        scale_log = 0.0 if self.general else _L.log_diag_scale(maps) - math.log(self.input_var)
         if _unscaled:
             normalize, scale_log = False, 0.0
         if not normalize and scale_log > 700:
@@ -173,6 +190,10 @@ class ConvGramPlan(PlanBase):
         # patch kernels): the same pixel of the same input has rho = 1 exactly
         Gx = _channel_dot(xp.asarray(Xg), xp.asarray(Xg), xp)
         Gz = Gx if symmetric else _channel_dot(xp.asarray(Zg), xp.asarray(Zg), xp)
+        if self.general:      # the stem's per-pixel inner products; the variances travel in the state
+            self.GX = _px.patch(Gx, self.tsh, self.tsw)
+            self.GZ = self.GX if symmetric else _px.patch(Gz, self.tsh, self.tsw)
+            Gx = Gz = None
         self.VX_all = self._dual_variances(Gx)
         self.VZ_all = self.VX_all if symmetric else self._dual_variances(Gz)
         self.offsets = ([(0, 0)] if self.pooling in ("flatten", "center")
@@ -203,6 +224,8 @@ class ConvGramPlan(PlanBase):
 
     def _dual_variances(self, G0):
         """Per-input variances of each dual activation's argument (list, program order)."""
+        if G0 is None:
+            return []
         S0 = self.input_var * _px.patch(G0, self.tsh, self.tsw)
         return _px.diagonal_variances(self.maps, S0, self.taps_of, self.xp)
 
@@ -229,6 +252,8 @@ class ConvGramPlan(PlanBase):
         """The tile's kernel values before the layer scale (host float64 array)."""
         if self.backend == "numba":
             return self._block_fused(tile)
+        if self.general:
+            return self._block_general(tile)
         xp = self.xp
         i0, i1, j0, j1 = tile
         xs, zs = xp.asarray(self.Xg[i0:i1]), xp.asarray(self.Zg[j0:j1])
@@ -250,6 +275,27 @@ class ConvGramPlan(PlanBase):
         if self.pooling == "gap":
             acc /= (self.H * self.W) ** 2
         return to_host(acc)
+
+    def _block_general(self, tile) -> np.ndarray:
+        """A tile of a variance-carrying program (any activation, biases) on numpy: the state
+        (qx, qz, S, T) per pixel pair through :mod:`theory.general` (numerics.variance)."""
+        i0, i1, j0, j1 = tile
+        xs, zs = self.Xg[i0:i1], self.Zg[j0:j1]
+        Gx = self.GX[i0:i1, None, None]
+        GZ = self.GZ[j0:j1]
+        acc = np.zeros((i1 - i0, j1 - j0))
+        want_ntk = self.kind == "ntk"
+        ctx = NumpyContext(want_ntk, patch=lambda M, q: _px.patch(M, *self.taps_of(q)))
+        for k0 in range(0, len(self.offsets), self.r_chunk):
+            offs = self.offsets[k0:k0 + self.r_chunk]
+            ih, iw = _offset_index(offs, self.H, self.W, np)
+            G = _px.patch(_channel_dot(xs[:, None, None], zs[:, ih, iw][None], np), self.tsh, self.tsw)
+            st = stem_state(self.maps[0], G, Gx, GZ[:, ih, iw][None], lambda S: S * 0)
+            st = _G.run(self.maps, st, ctx)
+            acc += _readout(st.T if want_ntk else st.S, self.pooling)
+        if self.pooling == "gap":
+            acc /= (self.H * self.W) ** 2
+        return acc
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         """Mirror (symmetric case), then normalise or scale; ``out`` holds every tile's block."""

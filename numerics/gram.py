@@ -28,12 +28,14 @@ import os
 
 import numpy as np
 
+from reskernels.theory import layers as _L
 from reskernels.theory.arch import check_kind
 
 from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
 from .conv import gram_conv
 from .fc import half_angle_recursion, normalized_diagonal
 from .inputs import as_float_array
+from .variance import fc_kernel
 from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
@@ -101,6 +103,39 @@ class FCGramPlan(PlanBase):
         self.xp = array_module(backend)
         self.X, self.Z = X, (None if symmetric else Zm)
         self.n, self.m, self.symmetric = X.shape[0], Zm.shape[0], symmetric
+        self.maps = arch.kernel_maps()
+        self.general = not _L.is_normalizable(self.maps)
+        if self.general:
+            self._init_general(X, Zm, symmetric, normalize, backend)
+        else:
+            self._init_normalized(arch, X, Zm, symmetric, normalize, kind)
+        self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
+        if backend == "numpy":
+            per_thread = max(1, memory_budget // (self.threads * _TEMPS_PER_ENTRY * 8))
+            block = max(16, min(tile, int(math.isqrt(per_thread))))
+        else:   # one GPU: tiles as large as the budget allows
+            block = max(16, int(math.isqrt(max(1, memory_budget // (_TEMPS_PER_ENTRY * 8)))))
+        self.tiles = list(_tiles(self.n, self.m, block, symmetric))
+
+    def _init_general(self, X, Zm, symmetric, normalize, backend):
+        """Variance-carrying programs (any activation, biases, DenseNet): raw inner products, the
+        pair state (|x|^2, |z|^2, <x, z>) through :mod:`theory.general` (numerics.variance)."""
+        if backend != "numpy":
+            raise NotImplementedError(f"backend={backend!r} runs normalisable programs only (homogeneous "
+                                      "activations without biases); use backend='numpy'")
+        self.Xr = X
+        self.Zr = X if symmetric else Zm
+        self.gx = _row_dots(X)
+        self.gz = self.gx if symmetric else _row_dots(Zm)
+        self.dx = self.dz = None
+        if normalize:
+            want = self.kind == "ntk"
+            self.dx = fc_kernel(self.maps, self.gx, self.gx, self.gx, want)
+            self.dz = self.dx if symmetric else fc_kernel(self.maps, self.gz, self.gz, self.gz, want)
+            if np.any(self.dx <= 0) or np.any(self.dz <= 0):
+                raise ValueError("normalize=True is undefined for inputs with K(x,x) <= 0")
+
+    def _init_normalized(self, arch, X, Zm, symmetric, normalize, kind):
         self.Xu, self.nx = _unit_rows(X)
         self.Zu, self.nz = (self.Xu, self.nx) if symmetric else _unit_rows(Zm)
         if normalize and (np.any(self.nx == 0) or np.any(self.nz == 0)):
@@ -116,15 +151,18 @@ class FCGramPlan(PlanBase):
                     f"the unnormalised kernel of {arch.slug} has diagonal scale exp({logscale:.1f}), "
                     "beyond float64; use gram(..., normalize=True) for the normalised kernel")
             self.scale = math.exp(logscale)
-        self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
-        if backend == "numpy":
-            per_thread = max(1, memory_budget // (self.threads * _TEMPS_PER_ENTRY * 8))
-            block = max(16, min(tile, int(math.isqrt(per_thread))))
-        else:   # one GPU: tiles as large as the budget allows
-            block = max(16, int(math.isqrt(max(1, memory_budget // (_TEMPS_PER_ENTRY * 8)))))
-        self.tiles = list(_tiles(self.n, self.m, block, symmetric))
+
+    def _block_general(self, tile) -> np.ndarray:
+        i0, i1, j0, j1 = tile
+        G = _dots(self.Xr[i0:i1], self.Zr[j0:j1])
+        val = fc_kernel(self.maps, G, self.gx[i0:i1, None], self.gz[None, j0:j1], self.kind == "ntk")
+        if self.normalize:
+            val = val / np.sqrt(np.outer(self.dx[i0:i1], self.dz[j0:j1]))
+        return np.asarray(val, dtype=np.float64)
 
     def block(self, tile) -> np.ndarray:
+        if self.general:
+            return self._block_general(tile)
         from .backends import backend_for
         xp = self.xp
         i0, i1, j0, j1 = tile
@@ -146,6 +184,20 @@ class FCGramPlan(PlanBase):
                 "non-finite kernel values: the inputs' norms times the diagonal scale "
                 "overflow float64; rescale X or use normalize=True")
         return out
+
+
+def _dots(A, B):
+    """<a_i, b_j> for rows of A and B: numpy's einsum loop up to _DETERMINISTIC_D features (the
+    rounding of an entry does not depend on the block it is computed in), BLAS above."""
+    if A.shape[1] <= _DETERMINISTIC_D:
+        return np.einsum("ik,jk->ij", A, B)
+    return A @ B.T
+
+
+def _row_dots(A):
+    """|a_i|^2 by the same operation as :func:`_dots` on the pair (a_i, a_i), so that the variance
+    of an input equals its covariance with itself bit for bit."""
+    return np.array([_dots(A[i:i + 1], A[i:i + 1])[0, 0] for i in range(A.shape[0])], dtype=np.float64)
 
 
 def _tiles(n, m, block, symmetric):

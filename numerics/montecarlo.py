@@ -39,6 +39,9 @@ from reskernels.theory.arch import check_kind
 
 from .mc_stats import seed_average
 from .montecarlo_conv import empirical_conv_kernels
+from .variance import NumpyContext
+
+_XP = NumpyContext()   # the activations' finite-width functions on float64 arrays
 
 
 def _program(arch):
@@ -52,48 +55,94 @@ def _program(arch):
     return maps[:-1]
 
 
+def _n_weights(mp) -> int:
+    return mp.depth if isinstance(mp, _L.Concat) else (2 if isinstance(mp, _L.Block) else 1)
+
+
 def init_params(arch, d: int, width: int, rng: np.random.Generator) -> list:
-    """N(0, 1) parameters: ``params[i]`` is the list of tensors of kernel map i (module doc), drawn
-    in the fixed order first weights, second weights, readout."""
+    """N(0, 1) parameters: ``params[i]`` is the list of tensors of kernel map i (module doc): its
+    weights, then its biases when the map has bias_var > 0.  Drawn in one fixed order: the first
+    weight of every map (a DenseNet's L layers W_l of shape (m, l m)), the second weight of every
+    block, the readout, then the biases map by map (so bias-free networks draw what they always did)."""
     maps = _program(arch)
     m = int(width)
     params = [[] for _ in maps]
     last = len(maps) - 1
     for i, mp in enumerate(maps[:-1]):
-        params[i].append(rng.standard_normal((m, d) if isinstance(mp, _L.Stem) else (m, m)))
+        if isinstance(mp, _L.Concat):
+            params[i] += [rng.standard_normal((m, l * m)) for l in range(1, mp.depth + 1)]
+        else:
+            params[i].append(rng.standard_normal((m, d) if isinstance(mp, _L.Stem) else (m, m)))
     for i, mp in enumerate(maps[:-1]):
         if isinstance(mp, _L.Block):
             params[i].append(rng.standard_normal((m, m)))
-    params[last].append(rng.standard_normal(m))
+    width_in = (maps[last - 1].depth + 1) * m if last >= 1 and isinstance(maps[last - 1], _L.Concat) else m
+    params[last].append(rng.standard_normal(width_in))
+    for i, mp in enumerate(maps):
+        if mp.bias_var > 0:
+            n_bias = mp.depth if isinstance(mp, _L.Concat) else (2 if isinstance(mp, _L.Block) else 1)
+            params[i] += [rng.standard_normal(1 if i == last else m) for _ in range(n_bias)]
     return params
+
+
+def _bias(mp, P, j):
+    """sqrt(b) times the j-th bias vector of the map (0.0 without biases)."""
+    return np.sqrt(mp.bias_var) * P[_n_weights(mp) + j] if mp.bias_var > 0 else 0.0
+
+
+def _bias_factors(mp, i, deltas, name):
+    """NTK factors of the map's biases: df/d(beta_j) = sqrt(b) delta_j, part b (delta delta^T)."""
+    if mp.bias_var <= 0:
+        return []
+    nw = _n_weights(mp)
+    return [(name, mp.bias_var, dl, np.ones((len(dl), 1)), (i, nw + j), None) for j, dl in enumerate(deltas)]
 
 
 # ---- forward rules: (map, h, tensors, ctx) -> (h', cache) -------------------------------------
 
 def _fwd_stem(mp, X, P, ctx):
-    return np.sqrt(mp.input_var) * X @ P[0].T, X
+    h = np.sqrt(mp.input_var) * X @ P[0].T
+    return (h + _bias(mp, P, 0) if mp.bias_var > 0 else h), X
 
 
 def _fwd_nonlinear(mp, h, P, ctx):
     s = np.sqrt(mp.weight_var / ctx["m"])
-    a = mp.activation.fn(h, np)
-    if P[0].ndim == 1:                      # the readout: f = s a . v
-        return s * a @ P[0], (h, a)
-    return s * a @ P[0].T, (h, a)
+    a = mp.activation.fn(h, _XP)
+    out = s * a @ P[0] if P[0].ndim == 1 else s * a @ P[0].T     # the readout: f = s a . v
+    return (out + _bias(mp, P, 0) if mp.bias_var > 0 else out), (h, a)
 
 
 def _fwd_block(mp, h, P, ctx):
     m = ctx["m"]
     s = np.sqrt(mp.weight_var / m)
     pre = s * h @ P[0].T
-    act = mp.activation.fn(pre, np)
-    return h + (mp.alpha / np.sqrt(m)) * act @ P[1].T, (h, pre, act)
+    if mp.bias_var > 0:
+        pre = pre + _bias(mp, P, 0)
+    act = mp.activation.fn(pre, _XP)
+    out = h + (mp.alpha / np.sqrt(m)) * act @ P[1].T
+    return (out + _bias(mp, P, 1) if mp.bias_var > 0 else out), (h, pre, act)
 
 
 def _fwd_linear(mp, h, P, ctx):
-    if mp.weight_var != 1.0:
-        raise NotImplementedError("finite-width readouts of weight variance 1 only")
-    return h @ P[0] / np.sqrt(ctx["m"]), h
+    if mp.weight_var == 1.0:
+        f = h @ P[0] / np.sqrt(ctx["m"])
+    else:
+        f = np.sqrt(mp.weight_var / ctx["m"]) * h @ P[0]
+    return (f + _bias(mp, P, 0) if mp.bias_var > 0 else f), h
+
+
+def _fwd_concat(mp, h0, P, ctx):
+    """h_l = sqrt(c / (l m)) [phi(h_0), ..., phi(h_{l-1})] W_l^T + sqrt(b) beta_l; the output is the
+    concatenation of all L + 1 activations, scaled by 1/sqrt(L + 1) (the readout's share)."""
+    m, c = ctx["m"], mp.weight_var
+    hs, acts = [h0], [mp.activation.fn(h0, _XP)]
+    for l in range(1, mp.depth + 1):
+        h = np.sqrt(c / (l * m)) * np.concatenate(acts, axis=1) @ P[l - 1].T
+        if mp.bias_var > 0:
+            h = h + _bias(mp, P, l - 1)
+        hs.append(h)
+        acts.append(mp.activation.fn(h, _XP))
+    return np.concatenate(acts, axis=1) / np.sqrt(mp.depth + 1), (hs, acts)
 
 
 # ---- backward rules: (map, i, grad, cache, tensors, ctx) -> (grad at the input, factors) -------
@@ -101,18 +150,21 @@ def _fwd_linear(mp, h, P, ctx):
 # when not None, is that matrix computed in another operation order, as the readouts do).
 
 def _bwd_stem(mp, i, delta, X, P, ctx):
-    return None, [("input", mp.input_var, delta, X, (i, 0), None)]
+    return None, [("input", mp.input_var, delta, X, (i, 0), None)] + _bias_factors(mp, i, [delta], "input")
 
 
 def _bwd_nonlinear(mp, i, delta, cache, P, ctx):
     h, a = cache
     c, m = mp.weight_var, ctx["m"]
     s = np.sqrt(c / m)
-    mask = mp.activation.derivative(h, np)
+    mask = mp.activation.derivative(h, _XP)
     if P[0].ndim == 1:                      # the readout layer starts the backward pass
         part = (c / m) * a @ a.T
-        return s * P[0][None, :] * mask, [("readout", c / m, np.ones((len(a), 1)), a, (i, 0), part)]
-    return s * (delta @ P[0]) * mask, [("hidden", c / m, delta, a, (i, 0), None)]
+        ones = np.ones((len(a), 1))
+        out = [("readout", c / m, ones, a, (i, 0), part)] + _bias_factors(mp, i, [ones], "readout")
+        return s * P[0][None, :] * mask, out
+    out = [("hidden", c / m, delta, a, (i, 0), None)] + _bias_factors(mp, i, [delta], "hidden")
+    return s * (delta @ P[0]) * mask, out
 
 
 def _bwd_block(mp, i, gamma, cache, P, ctx):
@@ -120,20 +172,46 @@ def _bwd_block(mp, i, gamma, cache, P, ctx):
     m, al = ctx["m"], mp.alpha
     s = np.sqrt(mp.weight_var / m)
     out = [("hidden", al * al / m, gamma, act, (i, 1), None)]
-    eps = (al / np.sqrt(m)) * (gamma @ P[1]) * mp.activation.derivative(pre, np)   # df/d(pre) / s
+    eps = (al / np.sqrt(m)) * (gamma @ P[1]) * mp.activation.derivative(pre, _XP)   # df/d(pre) / s
     out.append(("hidden", mp.weight_var / m, eps, h, (i, 0), None))
+    out += _bias_factors(mp, i, [eps, gamma], "hidden")
     return gamma + s * eps @ P[0], out
 
 
 def _bwd_linear(mp, i, _, h, P, ctx):
-    m, N = ctx["m"], h.shape[0]
-    gamma = np.broadcast_to(P[0][None, :] / np.sqrt(m), (N, m))     # df/dh
-    return gamma, [("readout", 1.0 / m, np.ones((N, 1)), h, (i, 0), None)]
+    m, N, c = ctx["m"], h.shape[0], mp.weight_var
+    if c == 1.0:
+        gamma = np.broadcast_to(P[0][None, :] / np.sqrt(m), h.shape)     # df/dh
+    else:
+        gamma = np.broadcast_to(np.sqrt(c / m) * P[0][None, :], h.shape)
+    ones = np.ones((N, 1))
+    return gamma, [("readout", c / m, ones, h, (i, 0), None)] + _bias_factors(mp, i, [ones], "readout")
+
+
+def _bwd_concat(mp, i, grad, cache, P, ctx):
+    hs, acts = cache
+    m, c, L = ctx["m"], mp.weight_var, mp.depth
+    # gradient on each activation phi(h_j) from the output's concatenation
+    gacts = [g / np.sqrt(L + 1) for g in np.split(grad, L + 1, axis=1)]
+    out, deltas = [], []
+    for l in range(L, 0, -1):
+        delta = gacts[l] * mp.activation.derivative(hs[l], _XP)         # df/dh_l
+        s = np.sqrt(c / (l * m))
+        out.append(("hidden", c / (l * m), delta, np.concatenate(acts[:l], axis=1), (i, l - 1), None))
+        deltas.append((l - 1, delta))
+        back = np.split(s * delta @ P[l - 1], l, axis=1)
+        for j in range(l):
+            gacts[j] = gacts[j] + back[j]
+    if mp.bias_var > 0:
+        nw = _n_weights(mp)
+        out += [("hidden", mp.bias_var, d, np.ones((len(d), 1)), (i, nw + j), None) for j, d in deltas]
+    return gacts[0] * mp.activation.derivative(hs[0], _XP), out
 
 
 #: one (forward, backward) pair per kernel-map type
 RULES = {_L.Stem: (_fwd_stem, _bwd_stem), _L.Nonlinear: (_fwd_nonlinear, _bwd_nonlinear),
-         _L.Block: (_fwd_block, _bwd_block), _L.Linear: (_fwd_linear, _bwd_linear)}
+         _L.Block: (_fwd_block, _bwd_block), _L.Linear: (_fwd_linear, _bwd_linear),
+         _L.Concat: (_fwd_concat, _bwd_concat)}
 
 
 def gradient_factors(arch, params: list, X: np.ndarray):
@@ -189,13 +267,14 @@ def empirical_kernels(arch, X, width: int, rng: np.random.Generator) -> dict:
     params = init_params(arch, X.shape[1], int(width), rng)
     _, factors = _run(arch, params, X)
     hidden = np.zeros((N, N))
+    inp = readout = None
     for name, s2, delta, a, _, part in factors:
         if part is None:
             part = s2 * (delta @ delta.T) * (a @ a.T)
         if name == "input":
-            inp = part
+            inp = part if inp is None else inp + part
         elif name == "readout":
-            readout = part
+            readout = part if readout is None else readout + part
         else:
             hidden += part
     parts = {"input": inp, "hidden": hidden, "readout": readout}

@@ -20,6 +20,9 @@ import numpy as np
 from reskernels.theory import layers as _L
 
 from .mc_stats import seed_average
+from .variance import NumpyContext
+
+_XP = NumpyContext()   # the activations' finite-width functions on float64 arrays
 
 
 def _taps(q, one_d):
@@ -100,7 +103,7 @@ def _bwd_stem(mp, dg, Xg, P, ctx):
 
 
 def _fwd_nonlinear(mp, g, P, ctx):
-    feat = mp.activation.fn(g, np)
+    feat = mp.activation.fn(g, _XP)
     if ctx["readout"]:
         return feat, g
     tq = ctx["taps"](mp.filter_size)
@@ -108,14 +111,14 @@ def _fwd_nonlinear(mp, g, P, ctx):
 
 
 def _bwd_nonlinear(mp, dg, g, P, ctx):
-    mask = mp.activation.derivative(g, np)
+    mask = mp.activation.derivative(g, _XP)
     if ctx["readout"]:
-        feat = mp.activation.fn(g, np)
+        feat = mp.activation.fn(g, _XP)
         rscale = np.sqrt(mp.weight_var / ctx["m"])
         _, dfeat = _readout(ctx["pooling"], feat, P[0], rscale)
         return dfeat * mask, ("readout", _readout_kernel(ctx["pooling"], feat, rscale))
     tq = ctx["taps"](mp.filter_size)
-    G, da = _conv_back(dg, mp.activation.fn(g, np), P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"])))
+    G, da = _conv_back(dg, mp.activation.fn(g, _XP), P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"])))
     return da * mask, ("hidden", _gram_of(G))
 
 
@@ -124,7 +127,7 @@ def _fwd_block(mp, h, P, ctx):
     sq1 = np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))
     sq2 = np.sqrt(1.0 / (len(tq) * ctx["m"]))
     u = _conv(h, P[0], tq, sq1)
-    return h + _conv(mp.activation.fn(u, np), P[1], tq, mp.alpha * sq2), (h, u)
+    return h + _conv(mp.activation.fn(u, _XP), P[1], tq, mp.alpha * sq2), (h, u)
 
 
 def _bwd_block(mp, dh, cache, P, ctx):
@@ -132,8 +135,8 @@ def _bwd_block(mp, dh, cache, P, ctx):
     tq = ctx["taps"](mp.filter_size)
     sq1 = np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))
     sq2 = np.sqrt(1.0 / (len(tq) * ctx["m"]))
-    G2, da = _conv_back(dh, mp.activation.fn(u, np), P[1], tq, mp.alpha * sq2)
-    du = da * mp.activation.derivative(u, np)
+    G2, da = _conv_back(dh, mp.activation.fn(u, _XP), P[1], tq, mp.alpha * sq2)
+    du = da * mp.activation.derivative(u, _XP)
     G1, dhb = _conv_back(du, h, P[0], tq, sq1)
     return dh + dhb, ("hidden", _gram_of(G2) + _gram_of(G1))
 

@@ -18,8 +18,11 @@ import numpy as np
 
 from reskernels.theory.arch import check_kind
 
+from reskernels.theory import layers as _L
+
 from .backends import MPMATH, NUMPY
 from .fc import half_angle_recursion
+from .variance import MpmathContext, fc_kernel
 
 
 def _fc(arch):
@@ -27,10 +30,26 @@ def _fc(arch):
         raise TypeError(f"zonal evaluation needs a fully connected spec (MLP, ResNet), got {arch!r}")
 
 
+def _general(arch) -> bool:
+    return not _L.is_normalizable(arch.kernel_maps())
+
+
+def _general_mp(arch, t, kind, normalized):
+    """K(t) on the unit sphere by the variance-carrying interpreter at the current precision."""
+    maps, want = arch.kernel_maps(), kind == "ntk"
+    ctx = MpmathContext(want)
+    val = fc_kernel(maps, t, mpmath.mpf(1), mpmath.mpf(1), want, ctx)
+    if normalized:
+        val = val / fc_kernel(maps, mpmath.mpf(1), mpmath.mpf(1), mpmath.mpf(1), want, ctx)
+    return val
+
+
 def kernel_theta_mp(arch, theta, kind: str = "ntk", normalized: bool = False):
     """K(cos theta) on the unit sphere at the current mpmath precision."""
     _fc(arch)
     check_kind(kind)
+    if _general(arch):
+        return _general_mp(arch, mpmath.cos(mpmath.mpf(theta)), kind, normalized)
     theta = mpmath.mpf(theta)
     su, sv = mpmath.sin(theta / 2), mpmath.cos(theta / 2)
     rho, T = half_angle_recursion(arch, su, sv, MPMATH, want_ntk=(kind == "ntk"))
@@ -54,6 +73,8 @@ def kernel_mp(arch, t, kind: str = "ntk", dps: int = 30, normalized: bool = Fals
         tt = mpmath.mpf(t)
         if not -1 <= tt <= 1:
             raise ValueError(f"t must lie in [-1, 1], got {t!r}")
+        if _general(arch):
+            return +_general_mp(arch, tt, check_kind(kind), normalized)
         su = mpmath.sqrt((1 - tt) / 2)
         sv = mpmath.sqrt((1 + tt) / 2)
         rho, T = half_angle_recursion(arch, su, sv, MPMATH, want_ntk=(check_kind(kind) == "ntk"))
@@ -67,6 +88,15 @@ def zonal(arch, kind: str = "ntk", normalized: bool = False):
     """Return a vectorised float64 function t -> K(t) on the unit sphere."""
     _fc(arch)
     check_kind(kind)
+    if _general(arch):
+        maps, want = arch.kernel_maps(), kind == "ntk"
+        one = np.ones(1)
+        d = fc_kernel(maps, one, one, one, want)[0] if normalized else 1.0
+
+        def g(t):
+            t = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
+            return fc_kernel(maps, t, np.ones_like(t), np.ones_like(t), want) / d
+        return g
     scale = 1.0 if normalized else math.exp(arch.log_diag_scale())
 
     def f(t):

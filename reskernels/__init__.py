@@ -3,7 +3,7 @@ of residual networks.
 
 The contract's names (``docs/conventions.md``)::
 
-    from reskernels import MLP, ResNet, CNN, ResCNN      # frozen architecture specs
+    from reskernels import MLP, ResNet, CNN, ResCNN, DenseNet   # frozen architecture specs
     from reskernels import kernel_expr                   # exact sympy kernels in t = <x, z>
     from reskernels import gram, eigenvalues             # float64 Gram matrices; certified spectra
 
@@ -28,11 +28,11 @@ if (not _os.path.isdir(_os.path.join(_here, "theory"))
         and _os.path.isfile(_os.path.join(_root, "pyproject.toml"))):
     __path__.append(_root)  # noqa: F821  (the package's own __path__)
 
-from .theory import CNN, MLP, ResCNN, ResNet, kernel_expr  # noqa: E402
+from .theory import CNN, MLP, DenseNet, ResCNN, ResNet, kernel_expr  # noqa: E402
 from .numerics import eigenvalues, gram  # noqa: E402
 from . import activations  # noqa: E402
 from .theory import layers  # noqa: E402
 
 __version__ = "0.2.0"
-__all__ = ["MLP", "ResNet", "CNN", "ResCNN", "kernel_expr", "gram", "eigenvalues",
+__all__ = ["MLP", "ResNet", "CNN", "ResCNN", "DenseNet", "kernel_expr", "gram", "eigenvalues",
            "activations", "layers", "__version__"]

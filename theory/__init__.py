@@ -9,13 +9,13 @@ if __name__ != "reskernels.theory":  # the folder theory/ installs as reskernels
     raise ImportError(f"theory/ is the subpackage reskernels.theory: use 'import reskernels.theory' "
                       "(pip install . from the repository)")
 from . import activations, layers
-from .arch import (CNN, KIND_VALUES, MLP, READOUT_VALUES, SPECS, TRAINED_VALUES, ResCNN, ResNet,
-                   check_kind, spec_from_dict)
+from .arch import (CNN, KIND_VALUES, MLP, READOUT_VALUES, SPECS, TRAINED_VALUES, DenseNet, ResCNN,
+                   ResNet, check_kind, spec_from_dict)
 from .endpoints import endpoint_coefficients, endpoint_expansion
 from .recursions import kernel_expr, t, taylor_coefficients
 
 __all__ = [
-    "MLP", "ResNet", "CNN", "ResCNN", "kernel_expr", "t", "taylor_coefficients",
+    "MLP", "ResNet", "CNN", "ResCNN", "DenseNet", "kernel_expr", "t", "taylor_coefficients",
     "endpoint_coefficients", "endpoint_expansion", "check_kind",
     "KIND_VALUES", "TRAINED_VALUES", "READOUT_VALUES", "SPECS", "spec_from_dict",
     "activations", "layers",

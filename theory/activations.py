@@ -41,7 +41,9 @@ docs/conventions.md ("Architectures") for the kernel maps the engines build from
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import sympy as sp
@@ -55,23 +57,29 @@ class Activation:
     """An activation with its dual-activation hooks (see the module docstring).
 
     Two activations are equal when their ``key`` is: a name plus parameters, so that specs
-    built with ``"relu"`` and with ``relu()`` compare and hash equal."""
+    built with ``"relu"`` and with ``relu()`` compare and hash equal.  Hooks that only a
+    positively homogeneous activation has (``kappa0``, ``kappa1``, ``half_angle``, ``from_rho``,
+    ``from_theta``, ``second_moment``) are None for the others; every activation has ``dual``,
+    ``fn`` and ``derivative``."""
 
     name: str
     key: tuple
-    homogeneous: bool
-    second_moment: sp.Expr
-    kappa0: Callable
-    kappa1: Callable
-    half_angle: Callable
-    from_rho: Callable
-    from_theta: Callable
     fn: Callable
     derivative: Callable
-    engine_id: int
+    dual: Callable
+    homogeneous: bool = False
+    second_moment: sp.Expr | None = None
+    kappa0: Callable | None = None
+    kappa1: Callable | None = None
+    half_angle: Callable | None = None
+    from_rho: Callable | None = None
+    from_theta: Callable | None = None
+    engine_id: int = -1
+    polynomial_degree: int | None = None
+    closed_form: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "_m2", float(self.second_moment))
+        object.__setattr__(self, "_m2", None if self.second_moment is None else float(self.second_moment))
 
     def __eq__(self, other):
         return isinstance(other, Activation) and self.key == other.key
@@ -136,11 +144,18 @@ def _relu_derivative(x, xp):
     return x > 0
 
 
+def _relu_dual(qx, qz, S, xp, ntk=True):
+    """E[relu(u) relu(v)] = sqrt(Sxx Szz) kappa1(rho)/2, E[relu'(u) relu'(v)] = kappa0(rho)/2."""
+    g = xp.sqrt(qx * qz)
+    rho = xp.clip1(xp.safe_div(S, g))
+    return g * xp.kappa1(rho) / 2, (xp.kappa0(rho) / 2 if ntk else None)
+
+
 RELU = Activation(
     name="relu", key=("relu",), homogeneous=True, second_moment=sp.Rational(1, 2),
     kappa0=_series.kappa0, kappa1=_series.kappa1, half_angle=_relu_half_angle,
     from_rho=_relu_from_rho, from_theta=_relu_from_theta, fn=_relu_fn,
-    derivative=_relu_derivative, engine_id=0)
+    derivative=_relu_derivative, dual=_relu_dual, engine_id=0)
 """ReLU, max(x, 0): kappa0(r) = (pi - arccos r)/pi, kappa1(r) = (sqrt(1 - r^2) + (pi - arccos r) r)/pi
 (arc-cosine kernels of degree 0 and 1, Cho & Saul 2009), m2 = 1/2, so that
 E[relu(u) relu(v)] = sqrt(Sxx Szz) kappa1(rho)/2 and E[relu'(u) relu'(v)] = kappa0(rho)/2."""
@@ -160,8 +175,278 @@ def relu() -> Activation:
     return RELU
 
 
+# ---------------------------------------------------------------------------------------------
+# Leaky ReLU and abs: positively homogeneous, duals from ReLU's (phi = relu(x) - s relu(-x))
+# ---------------------------------------------------------------------------------------------
+
+def leaky_relu(slope: float) -> Activation:
+    """Leaky ReLU, max(x, 0) + slope min(x, 0) (``slope=-1`` is abs, ``slope=0`` ReLU, 1 the identity).
+
+    With phi = relu(x) - s relu(-x) and kappa1(-r) = kappa1(r) - r:
+    E[phi(u) phi(v)] = sqrt(Sxx Szz) [(1 - s)^2 kappa1(rho) + 2 s rho] / 2 and
+    E[phi'(u) phi'(v)] = [(1 - s)^2 kappa0(rho) + 2 s] / 2, so m2 = (1 + s^2)/2 and the normalised
+    duals are k1 = [(1-s)^2 kappa1 + 2 s rho]/(1 + s^2), k0 = [(1-s)^2 kappa0 + 2 s]/(1 + s^2);
+    k1 - rho = (1-s)^2 (kappa1 - rho)/(1 + s^2) >= 0 keeps the half-angle state free of cancellation.
+
+    >>> import sympy as sp
+    >>> r = sp.Symbol("r")
+    >>> a = leaky_relu(0.25)
+    >>> sp.simplify(sp.diff(a.kappa1(r), r) - a.kappa0(r)), a.kappa1(sp.Integer(1)), a.second_moment
+    (0, 1, 17/32)
+    """
+    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not math.isfinite(slope):
+        raise ValueError(f"slope must be a finite real number, got {slope!r}")
+    s = float(slope)
+    if s == -1.0 and s != 0:
+        name = "abs"
+    else:
+        name = f"leaky_relu({s:g})"
+    se = sp.Rational(repr(s))
+    w, m2 = (1 - se) ** 2, (1 + se ** 2) / 2
+    wf, twos, den = float(w), 2 * s, float(1 + se ** 2)
+    if s == 0.0:
+        return RELU
+
+    def k0(x):
+        return (w * _series.kappa0(x) + 2 * se) / (1 + se ** 2)
+
+    def k1(x):
+        return (w * _series.kappa1(x) + 2 * se * x) / (1 + se ** 2)
+
+    def half_angle(su, sv, xp):
+        rho, r0, r1, dk, u2, v2 = _relu_half_angle(su, sv, xp)
+        w_, t_, d_ = xp.number(wf), xp.number(twos), xp.number(den)     # exact decimals in mpmath
+        dk = dk * (w_ / d_)
+        return rho, (r0 * w_ + t_) / d_, rho + dk, dk, u2, v2
+
+    def from_rho(rho, xp, pi):
+        k, pt = _relu_from_rho(rho, xp, pi)
+        return (k * wf + twos * pi * rho) / den, (pt * wf + twos * pi) / den
+
+    def from_theta(theta, xp, pi):
+        k, p = _relu_from_theta(theta, xp, pi)
+        return (k * wf + twos * pi * xp.cos(theta)) / den, (p * wf + twos * pi) / den
+
+    def dual(qx, qz, S, xp, ntk=True):
+        g = xp.sqrt(qx * qz)
+        rho = xp.clip1(xp.safe_div(S, g))
+        wx, sx = xp.number(w), xp.number(se)
+        E1 = g * (wx * xp.kappa1(rho) + 2 * sx * rho) / 2
+        return E1, ((wx * xp.kappa0(rho) + 2 * sx) / 2 if ntk else None)
+
+    return Activation(
+        name=name, key=("leaky_relu", s), homogeneous=True, second_moment=m2, kappa0=k0, kappa1=k1,
+        half_angle=half_angle, from_rho=from_rho, from_theta=from_theta,
+        fn=lambda x, xp: xp.where(x > 0, x, s * x), derivative=lambda x, xp: xp.where(x > 0, 1.0, s),
+        dual=dual, engine_id=-1)
+
+
+def abs_() -> Activation:
+    """|x| = leaky_relu(-1): E[|u||v|] = sqrt(Sxx Szz)(2 kappa1(rho) - rho),
+    E[sign(u) sign(v)] = 2 kappa0(rho) - 1 (= 1 - 2 theta/pi)."""
+    return leaky_relu(-1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-homogeneous activations: duals in closed form, (qx, qz, S) -> (E[phi phi], E[phi' phi'])
+# ---------------------------------------------------------------------------------------------
+
+def step() -> Activation:
+    """Heaviside step, 1 for x > 0 and 0 otherwise: E[phi(u) phi(v)] = kappa0(rho)/2 (the
+    arc-cosine kernel of degree 0).  Its derivative vanishes almost everywhere, so, as in a
+    finite network trained by backpropagation, no gradient passes the step: E[phi' phi'] = 0."""
+    def dual(qx, qz, S, xp, ntk=True):
+        g = xp.sqrt(qx * qz)
+        rho = xp.clip1(xp.safe_div(S, g))
+        return xp.positive(g) * xp.kappa0(rho) / 2, (S * 0 if ntk else None)
+    return Activation(name="step", key=("step",), fn=lambda x, xp: (x > 0) * 1.0,
+                      derivative=lambda x, xp: x * 0.0, dual=dual)
+
+
+def erf() -> Activation:
+    """erf(x): E[erf(u) erf(v)] = (2/pi) arcsin(2 S / sqrt((1 + 2 Sxx)(1 + 2 Szz))) and
+    E[erf'(u) erf'(v)] = (4/pi) / sqrt((1 + 2 Sxx)(1 + 2 Szz) - 4 S^2) (Williams 1997)."""
+    def dual(qx, qz, S, xp, ntk=True):
+        d = (1 + 2 * qx) * (1 + 2 * qz)
+        E1 = (2 / xp.pi) * xp.arcsin(2 * S / xp.sqrt(d))
+        return E1, ((4 / xp.pi) / xp.sqrt(d - 4 * S * S) if ntk else None)
+    return Activation(name="erf", key=("erf",), fn=lambda x, xp: xp.erf(x),
+                      derivative=lambda x, xp: (2 / math.sqrt(math.pi)) * xp.exp(-x * x), dual=dual)
+
+
+def sin() -> Activation:
+    """sin(x): E[sin u sin v] = exp(-(Sxx + Szz)/2) sinh(S), E[cos u cos v] = exp(-(Sxx + Szz)/2) cosh(S)."""
+    def dual(qx, qz, S, xp, ntk=True):
+        e = xp.exp(-(qx + qz) / 2)
+        return e * xp.sinh(S), (e * xp.cosh(S) if ntk else None)
+    return Activation(name="sin", key=("sin",), fn=lambda x, xp: xp.sin(x),
+                      derivative=lambda x, xp: xp.cos(x), dual=dual)
+
+
+def cos() -> Activation:
+    """cos(x): E[cos u cos v] = exp(-(Sxx + Szz)/2) cosh(S), E[sin u sin v] = exp(-(Sxx + Szz)/2) sinh(S)."""
+    def dual(qx, qz, S, xp, ntk=True):
+        e = xp.exp(-(qx + qz) / 2)
+        return e * xp.cosh(S), (e * xp.sinh(S) if ntk else None)
+    return Activation(name="cos", key=("cos",), fn=lambda x, xp: xp.cos(x),
+                      derivative=lambda x, xp: -xp.sin(x), dual=dual)
+
+
+def _hermite_moment_coefficients(n: int) -> list:
+    """[(k, c)] with E[X^n Y^n] = sum_k c rho^k for standard normals of correlation rho:
+    c = (n! / (k! ((n-k)/2)! 2^((n-k)/2)))^2 k!  (Mehler: x^n = sum_k c_nk He_k(x))."""
+    out = []
+    for k in range(n % 2, n + 1, 2):
+        j = (n - k) // 2
+        cnk = sp.factorial(n) / (sp.factorial(k) * sp.factorial(j) * 2 ** j)
+        out.append((k, cnk ** 2 * sp.factorial(k)))
+    return out
+
+
+def _monomial_moment(n, qx, qz, S):
+    """E[u^n v^n] = sum_k c_k S^k (Sxx Szz)^((n-k)/2), a polynomial in (Sxx, Szz, S)."""
+    tot = 0
+    for k, c in _hermite_moment_coefficients(n):
+        tot = tot + int(c) * S ** k * (qx * qz) ** ((n - k) // 2)
+    return tot
+
+
+def monomial(n: int) -> Activation:
+    """x^n: E[u^n v^n] = sum_k c_nk^2 k! S^k (Sxx Szz)^((n-k)/2) over k = n, n-2, ... (Mehler's
+    formula; a polynomial, so kernels of monomial networks are polynomials in t with exact zero
+    eigenvalues past their degree), E[phi' phi'] = n^2 E[u^(n-1) v^(n-1)]."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    def dual(qx, qz, S, xp, ntk=True):
+        E1 = _monomial_moment(n, qx, qz, S)
+        E0 = (n * n * _monomial_moment(n - 1, qx, qz, S) if n >= 1 else S * 0) if ntk else None
+        return E1 + S * 0, E0
+    return Activation(name=f"monomial({n})", key=("monomial", n), fn=lambda x, xp: x ** n,
+                      derivative=lambda x, xp: n * x ** (n - 1) if n else x * 0.0, dual=dual,
+                      polynomial_degree=n)
+
+
+@lru_cache(maxsize=None)
+def _arccos_kernel_parts(n: int):
+    """(A_n, B_n) with J_n(theta) = A_n(cos) sin(theta) + B_n(cos) (pi - theta), polynomials in
+    rho = cos(theta) (as sympy Poly coefficient lists), from Cho & Saul's definition
+    J_n = (-1)^n sin^(2n+1) (1/sin d/dtheta)^n ((pi - theta)/sin)."""
+    th, rho = sp.symbols("theta rho")
+    e = (sp.pi - th) / sp.sin(th)
+    for _ in range(n):
+        e = sp.diff(e, th) / sp.sin(th)
+    J = sp.expand(sp.simplify((-1) ** n * sp.sin(th) ** (2 * n + 1) * e))
+    B = -J.coeff(th)
+    A = sp.simplify((J - B * (sp.pi - th)) / sp.sin(th))
+    def to_rho(f):
+        f = sp.expand(sp.expand_trig(sp.simplify(f)))
+        f = sp.expand(f.subs(sp.cos(th), rho).subs(sp.sin(th), sp.sqrt(1 - rho ** 2)))
+        return sp.Poly(f, rho).all_coeffs()[::-1]
+    return tuple(to_rho(A)), tuple(to_rho(B))
+
+
+def _poly(coeffs, x):
+    out = 0
+    for c in reversed(coeffs):
+        out = out * x + int(c) if c == int(c) else out * x + c
+    return out
+
+
+def _arccos_kernel(n, qx, qz, S, xp):
+    """E[relu(u)^n relu(v)^n] = (Sxx Szz)^(n/2) J_n(theta)/(2 pi), written with kappa0, kappa1 so
+    that series and endpoint expansions pass through: sin(theta)/pi = kappa1 - rho kappa0,
+    (pi - theta)/pi = kappa0."""
+    g = xp.sqrt(qx * qz)
+    rho = xp.clip1(xp.safe_div(S, g))
+    A, B = _arccos_kernel_parts(n)
+    k0 = xp.kappa0(rho)
+    sin_pi = xp.kappa1(rho) - rho * k0
+    return g ** n * (_poly(A, rho) * sin_pi + _poly(B, rho) * k0) / 2
+
+
+def rectified_monomial(n: int) -> Activation:
+    """relu(x)^n: the arc-cosine kernel of degree n (Cho & Saul 2009),
+    E[phi(u) phi(v)] = (Sxx Szz)^(n/2) J_n(theta)/(2 pi), E[phi' phi'] = n^2 (Sxx Szz)^((n-1)/2)
+    J_(n-1)(theta)/(2 pi); n = 0 is the step, n = 1 ReLU.
+
+    >>> A, B = _arccos_kernel_parts(2)       # J_2 = 3 sin(theta) cos(theta) + (pi - theta)(1 + 2 cos^2)
+    >>> A, B
+    ((0, 3), (1, 0, 2))
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    if n == 0:
+        return step()
+    if n == 1:
+        return RELU
+    def dual(qx, qz, S, xp, ntk=True):
+        E1 = _arccos_kernel(n, qx, qz, S, xp)
+        return E1, (n * n * _arccos_kernel(n - 1, qx, qz, S, xp) if ntk else None)
+    return Activation(name=f"rectified_monomial({n})", key=("rectified_monomial", n),
+                      fn=lambda x, xp: xp.maximum(x, 0.0) ** n,
+                      derivative=lambda x, xp: n * xp.maximum(x, 0.0) ** (n - 1), dual=dual)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations without a closed-form dual: Gaussian quadrature, certified in mpmath
+# ---------------------------------------------------------------------------------------------
+
+def _numeric_dual(fn, derivative, name):
+    def dual(qx, qz, S, xp, ntk=True):
+        E1 = xp.gaussian_expectation(fn, qx, qz, S)
+        if not ntk:
+            return E1, None
+        if derivative is None:
+            raise ValueError(f"the NTK of {name} needs its derivative: pass derivative= to from_function")
+        return E1, xp.gaussian_expectation(derivative, qx, qz, S)
+    return dual
+
+
+def tanh() -> Activation:
+    """tanh(x), whose duals have no known closed form: E[tanh(u) tanh(v)] and E[tanh'(u) tanh'(v)]
+    by Gauss-Hermite quadrature in float64 (error bound in docs/conventions.md) and by adaptive
+    quadrature at any precision in mpmath, certified by recomputation."""
+    return Activation(name="tanh", key=("tanh",), fn=lambda x, xp: xp.tanh(x),
+                      derivative=lambda x, xp: 1 - xp.tanh(x) ** 2,
+                      dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh"),
+                      closed_form=False)
+
+
+def gelu() -> Activation:
+    """GELU, x Phi(x) (the exact form, Phi the standard normal CDF); its duals are taken by
+    quadrature like tanh's (a closed form exists but is not implemented here)."""
+    def f(x, xp):
+        return x * (1 + xp.erf(x / math.sqrt(2))) / 2
+
+    def df(x, xp):
+        return (1 + xp.erf(x / math.sqrt(2))) / 2 + x * xp.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    return Activation(name="gelu", key=("gelu",), fn=f, derivative=df, dual=_numeric_dual(f, df, "gelu"),
+                      closed_form=False)
+
+
+def from_function(fn, derivative=None, name: str | None = None) -> Activation:
+    """A user activation: ``fn(x)`` (and ``derivative(x)`` for the NTK) acting elementwise on numpy
+    arrays and on mpmath numbers.  Duals by quadrature (see :func:`tanh`)."""
+    if not callable(fn) or (derivative is not None and not callable(derivative)):
+        raise ValueError("from_function needs a callable fn (and a callable derivative or None)")
+    label = name or getattr(fn, "__name__", "user")
+    f = lambda x, xp: fn(x)
+    df = None if derivative is None else (lambda x, xp: derivative(x))
+    return Activation(name=f"from_function({label})", key=("from_function", fn, derivative), fn=f,
+                      derivative=df if df is not None else _no_derivative(label), dual=_numeric_dual(f, df, label),
+                      closed_form=False)
+
+
+def _no_derivative(label):
+    def df(x, xp):
+        raise ValueError(f"the activation {label} was given without a derivative: pass derivative= to "
+                         "from_function for NTKs and finite-width gradients")
+    return df
+
+
 #: name -> constructor of the parameter-free activations (``activation="relu"`` in a spec)
-ACTIVATIONS = {"relu": relu}
+ACTIVATIONS = {"relu": relu, "abs": abs_, "step": step, "erf": erf, "gelu": gelu, "tanh": tanh,
+               "sin": sin, "cos": cos}
 
 
 def get(activation) -> Activation:

@@ -146,14 +146,15 @@ def _maps_of(spec) -> tuple:
 
 
 def _act(spec):
+    """Validate ``activation`` (a registered name or an Activation) and ``bias_var`` (>= 0)."""
     object.__setattr__(spec, "activation", _activation(spec.activation))
-    act = spec.activation
-    if not act.homogeneous:  # pragma: no cover - only ReLU is registered so far
-        raise ValueError(f"activation {act!r} is not positively homogeneous; not supported yet")
+    object.__setattr__(spec, "bias_var", _real("bias_var", spec.bias_var, nonnegative=True))
 
 
 def _act_slug(spec) -> str:
-    return "" if spec.activation.key == ("relu",) else f"-{spec.activation.name}"
+    """Slug suffix for a non-default activation and a bias (empty for the papers' defaults)."""
+    out = "" if spec.activation.key == ("relu",) else f"-{spec.activation.name}"
+    return out + (f"-b{_fmt(spec.bias_var)}" if spec.bias_var else "")
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class MLP(Spec):
     weight_var: float = 2.0
     trained: Trained = "all"
     activation: str | Activation = "relu"
+    bias_var: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -193,14 +195,14 @@ class MLP(Spec):
         """Input(input_var), then L x [Dual(act), Dense(c)], the last Dense being the readout.
 
         >>> MLP(depth=2).layers()     # doctest: +NORMALIZE_WHITESPACE
-        (Input(input_var=1.0, stem_size=1, trained=True), Dual(activation=relu),
-         Dense(weight_var=2.0, trained=True), Dual(activation=relu),
-         Readout(pooling='dense', weight_var=2.0, trained=True))
+        (Input(input_var=1.0, stem_size=1, trained=True, bias_var=0.0), Dual(activation=relu),
+         Dense(weight_var=2.0, trained=True, bias_var=0.0), Dual(activation=relu),
+         Readout(pooling='dense', weight_var=2.0, trained=True, bias_var=0.0))
         """
-        tr = self.trained == "all"
+        tr, b = self.trained == "all", self.bias_var
         dual = _L.Dual(self.activation)
-        hidden = (dual, _L.Dense(self.weight_var)) * (self.depth - 1)
-        return (_L.Input(self.input_var, 1, tr), *hidden, dual, _L.Readout("dense", self.weight_var, tr))
+        hidden = (dual, _L.Dense(self.weight_var, True, b)) * (self.depth - 1)
+        return (_L.Input(self.input_var, 1, tr, b), *hidden, dual, _L.Readout("dense", self.weight_var, tr, b))
 
     @property
     def slug(self) -> str:
@@ -226,6 +228,7 @@ class ResNet(Spec):
     weight_var: float = 2.0
     trained: Trained = "all"
     activation: str | Activation = "relu"
+    bias_var: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -246,15 +249,15 @@ class ResNet(Spec):
         """Input(input_var), L x Residual(alpha_l, (Dense(c), Dual(act), Dense(1))), Readout(1).
 
         >>> ResNet(depth=1, alpha=0.5).layers()     # doctest: +NORMALIZE_WHITESPACE
-        (Input(input_var=1.0, stem_size=1, trained=True),
-         Residual(alpha=0.5, branch=(Dense(weight_var=2.0, trained=True), Dual(activation=relu),
-                                     Dense(weight_var=1.0, trained=True))),
-         Readout(pooling='dense', weight_var=1.0, trained=True))
+        (Input(input_var=1.0, stem_size=1, trained=True, bias_var=0.0),
+         Residual(alpha=0.5, branch=(Dense(weight_var=2.0, trained=True, bias_var=0.0), Dual(activation=relu),
+                                     Dense(weight_var=1.0, trained=True, bias_var=0.0))),
+         Readout(pooling='dense', weight_var=1.0, trained=True, bias_var=0.0))
         """
-        tr = self.trained == "all"
-        branch = (_L.Dense(self.weight_var), _L.Dual(self.activation), _L.Dense(1.0))
+        tr, b = self.trained == "all", self.bias_var
+        branch = (_L.Dense(self.weight_var, True, b), _L.Dual(self.activation), _L.Dense(1.0, True, b))
         blocks = tuple(_L.Residual(a, branch) for a in self.alphas())
-        return (_L.Input(self.input_var, 1, tr), *blocks, _L.Readout("dense", 1.0, tr))
+        return (_L.Input(self.input_var, 1, tr, b), *blocks, _L.Readout("dense", 1.0, tr, b))
 
     @classmethod
     def with_gamma(cls, depth: int, gamma: float, **kwargs) -> "ResNet":
@@ -315,6 +318,7 @@ class CNN(Spec):
     weight_var: float = 2.0
     trained: Trained = "all"
     activation: str | Activation = "relu"
+    bias_var: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -334,11 +338,11 @@ class CNN(Spec):
 
     def layers(self) -> tuple:
         """Input(input_var, stem_size), (L-1) x [Dual(act), Conv(c, q)], Dual(act), Readout(readout, c)."""
-        tr = self.trained == "all"
+        tr, b = self.trained == "all", self.bias_var
         dual = _L.Dual(self.activation)
-        hidden = (dual, _L.Conv(self.weight_var, self.filter_size)) * (self.depth - 1)
-        return (_L.Input(self.input_var, self.stem_size, tr), *hidden, dual,
-                _L.Readout(self.readout, self.weight_var, tr))
+        hidden = (dual, _L.Conv(self.weight_var, self.filter_size, True, b)) * (self.depth - 1)
+        return (_L.Input(self.input_var, self.stem_size, tr, b), *hidden, dual,
+                _L.Readout(self.readout, self.weight_var, tr, b))
 
     @property
     def slug(self) -> str:
@@ -363,6 +367,7 @@ class ResCNN(Spec):
     weight_var: float = 2.0
     trained: Trained = "all"
     activation: str | Activation = "relu"
+    bias_var: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
@@ -383,11 +388,10 @@ class ResCNN(Spec):
     def layers(self) -> tuple:
         """Input(input_var, stem_size), L x Residual(alpha_l, (Conv(c, q), Dual(act), Conv(1, q))),
         Readout(readout, 1)."""
-        tr = self.trained == "all"
-        q = self.filter_size
-        branch = (_L.Conv(self.weight_var, q), _L.Dual(self.activation), _L.Conv(1.0, q))
+        tr, q, b = self.trained == "all", self.filter_size, self.bias_var
+        branch = (_L.Conv(self.weight_var, q, True, b), _L.Dual(self.activation), _L.Conv(1.0, q, True, b))
         blocks = tuple(_L.Residual(a, branch) for a in self.alphas())
-        return (_L.Input(self.input_var, self.stem_size, tr), *blocks, _L.Readout(self.readout, 1.0, tr))
+        return (_L.Input(self.input_var, self.stem_size, tr, b), *blocks, _L.Readout(self.readout, 1.0, tr, b))
 
     @property
     def slug(self) -> str:
@@ -398,9 +402,53 @@ class ResCNN(Spec):
 
 CONV_SPECS = (CNN, ResCNN)
 
+
+@dataclass(frozen=True)
+class DenseNet(Spec):
+    """Fully connected DenseNet with ``depth`` densely connected layers (docs/conventions.md, "DenseNet").
+
+    Input layer Dense(sqrt(input_var d)); layer l sees the concatenation of phi(h_0..h_{l-1}) (equal
+    widths); the readout Dense(sqrt(c)) sees all L + 1 activations.  With Phi1 = c E[phi phi] + b,
+    Phi0 = c E[phi' phi']:  K_0 = input_var <x, z> + b, K_l = (1/l) sum_{j<l} Phi1(K_j),
+    Theta_l = K_l + (1/l) sum_{j<l} Phi0(K_j) Theta_j; NNGP = (1/(L+1)) sum_{j<=L} Phi1(K_j),
+    NTK = NNGP + (1/(L+1)) sum_j Phi0(K_j) Theta_j.  ``trained="hidden"``: Theta_0 = 0 and the
+    readout's own term dropped.  The exact DenseNet of Littwin et al. is not known; their claim is
+    checked on this model.
+    """
+
+    depth: int
+    input_var: float = 1.0
+    weight_var: float = 2.0
+    trained: Trained = "all"
+    activation: str | Activation = "relu"
+    bias_var: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", _depth(self.depth))
+        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
+        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
+        _choice("trained", self.trained, TRAINED_VALUES)
+        _act(self)
+
+    @classmethod
+    def examples(cls) -> tuple:
+        return (cls(1), cls(3, weight_var=1.0, input_var=0.5, bias_var=0.2), cls(2, trained="hidden"))
+
+    def layers(self) -> tuple:
+        """Input(input_var), DenseConnect(L, act, c), Readout(dense, c)."""
+        tr, b = self.trained == "all", self.bias_var
+        return (_L.Input(self.input_var, 1, tr, b), _L.DenseConnect(self.depth, self.activation, self.weight_var, b),
+                _L.Readout("dense", self.weight_var, tr, b))
+
+    @property
+    def slug(self) -> str:
+        return (f"DenseNet-L{self.depth}-iv{_fmt(self.input_var)}-wv{_fmt(self.weight_var)}"
+                f"-{self.trained}{_act_slug(self)}")
+
+
 #: The registry of spec classes (CLI ``info``, ``parse_spec``, reference data, contract tests):
 #: a new architecture is one more frozen dataclass with ``layers()`` added here.
-SPECS = {cls.__name__: cls for cls in (MLP, ResNet, CNN, ResCNN)}
+SPECS = {cls.__name__: cls for cls in (MLP, ResNet, CNN, ResCNN, DenseNet)}
 
 
 def spec_from_dict(d: dict):

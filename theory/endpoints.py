@@ -30,6 +30,11 @@ def endpoint_expansion(arch, kind: str = "ntk", side: int = 1, order: int = 6) -
     if order < 4:
         raise ValueError("order must be >= 4 to reach the u^(3/2) term")
     s_var = _series.Series.variable(order, const=side, lin=0, quad=-side)
+    from . import layers as _L
+    if not _L.is_normalizable(arch.kernel_maps()):
+        from .recursions import _general
+        ser = _general(arch, kind, s_var)
+        return {sp.Rational(j, 2): _finish(c) for j, c in enumerate(ser.coeffs)}
     rho, T = normalized_recursion(arch, s_var)
     scale = exact_diag_scale(arch)
     ser = _select(arch, kind, rho, T)

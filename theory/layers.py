@@ -36,7 +36,11 @@ diagonals) -- and each engine has one function per map type:
   Sigma' = Sigma + alpha^2 P Phi1(P Sigma),
   Theta' = Theta + alpha^2 [P Phi1(P Sigma) + P(Phi0(P Sigma) (.) P(Theta + Sigma))];
 * :class:`Linear` -- a weight layer that follows no activation (the ResNet readout);
+* :class:`Concat` -- densely connected layers (DenseNet);
 * :class:`Pool` -- the readout's pooling.
+
+Every weight layer may carry a bias of variance ``bias_var`` (b): Dense and Conv then map
+Sigma' = c Sigma + b and Theta' = c Theta + [trained] Sigma' (the bias is trained with its layer).
 
 A program that does not lower raises :class:`NotImplementedError` naming the unsupported step
 sequence; a new architecture either reuses these maps or adds one map type (and one function per
@@ -66,6 +70,7 @@ class Input:
     input_var: float
     stem_size: int = 1
     trained: bool = True
+    bias_var: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class Dense:
 
     weight_var: float
     trained: bool = True
+    bias_var: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Conv:
     weight_var: float
     filter_size: int
     trained: bool = True
+    bias_var: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,25 @@ class Readout:
     pooling: str
     weight_var: float
     trained: bool = True
+    bias_var: float = 0.0
 
 
-Step = Union[Input, Dense, Conv, Dual, Residual, Readout]
+@dataclass(frozen=True)
+class DenseConnect:
+    """``depth`` densely connected layers (Huang et al. 2017; Littwin et al.): layer l sees the
+    concatenation of phi(h_0), ..., phi(h_{l-1}) with equal widths, a concatenation averaging the
+    covariances by channel share:
+    K_l = c (1/l) sum_{j<l} E[phi phi](K_j) + b,  Theta_l = c (1/l) sum_{j<l} E[phi' phi'](K_j) Theta_j + K_l;
+    the step's output is the concatenation of all depth + 1 activations, (1/(L+1)) sum_j of the
+    same expectations, for the readout that follows (docs/conventions.md, "DenseNet")."""
+
+    depth: int
+    activation: Activation
+    weight_var: float
+    bias_var: float = 0.0
+
+
+Step = Union[Input, Dense, Conv, Dual, Residual, Readout, DenseConnect]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +153,7 @@ class Stem:
     input_var: float
     stem_size: int
     trained: bool
+    bias_var: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,7 @@ class Nonlinear:
     weight_var: float
     filter_size: int
     trained: bool
+    bias_var: float = 0.0
 
     @property
     def gain(self) -> float:
@@ -160,6 +185,7 @@ class Block:
     activation: Activation
     weight_var: float
     filter_size: int
+    bias_var: float = 0.0
 
     @property
     def gain(self) -> float:
@@ -173,6 +199,18 @@ class Linear:
 
     weight_var: float
     trained: bool
+    bias_var: float = 0.0
+
+
+@dataclass(frozen=True)
+class Concat:
+    """The densely connected layers of :class:`DenseConnect` (the same maps; the state carries every
+    earlier layer's (K_j, Theta_j))."""
+
+    depth: int
+    activation: Activation
+    weight_var: float
+    bias_var: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -183,13 +221,13 @@ class Pool:
 
 
 def _weight_step(step):
-    """(weight_var, filter_size, trained) of a Dense / Conv / Readout step, else None."""
+    """(weight_var, filter_size, trained, bias_var) of a Dense / Conv / Readout step, else None."""
     if isinstance(step, Dense):
-        return step.weight_var, 1, step.trained
+        return step.weight_var, 1, step.trained, step.bias_var
     if isinstance(step, Conv):
-        return step.weight_var, step.filter_size, step.trained
+        return step.weight_var, step.filter_size, step.trained, step.bias_var
     if isinstance(step, Readout):
-        return step.weight_var, 1, step.trained
+        return step.weight_var, 1, step.trained, step.bias_var
     return None
 
 
@@ -197,9 +235,9 @@ def _block(step: Residual) -> Block:
     b = step.branch
     if (len(b) == 3 and isinstance(b[1], Dual) and all(isinstance(s, (Dense, Conv)) for s in (b[0], b[2]))
             and type(b[0]) is type(b[2]) and b[0].trained and b[2].trained and b[2].weight_var == 1.0
-            and _weight_step(b[0])[1] == _weight_step(b[2])[1]):
-        c, q, _ = _weight_step(b[0])
-        return Block(step.alpha, b[1].activation, c, q)
+            and _weight_step(b[0])[1] == _weight_step(b[2])[1] and b[0].bias_var == b[2].bias_var):
+        c, q, _, bias = _weight_step(b[0])
+        return Block(step.alpha, b[1].activation, c, q, bias)
     raise NotImplementedError(
         f"a residual branch must be (Dense|Conv(c, q), Dual(act), Dense|Conv(1, q)), trained; got {b!r}")
 
@@ -217,7 +255,7 @@ def kernel_maps(steps) -> tuple:
     if not isinstance(steps[-1], Readout):
         raise NotImplementedError("a program ends with a Readout step")
     first = steps[0]
-    out = [Stem(first.input_var, first.stem_size, first.trained)]
+    out = [Stem(first.input_var, first.stem_size, first.trained, first.bias_var)]
     i = 1
     while i < len(steps):
         s = steps[i]
@@ -226,25 +264,41 @@ def kernel_maps(steps) -> tuple:
             w = _weight_step(nxt)
             if w is None:
                 raise NotImplementedError(f"Dual must be followed by a weight layer, got {nxt!r}")
-            out.append(Nonlinear(s.activation, w[0], w[1], w[2]))
+            out.append(Nonlinear(s.activation, w[0], w[1], w[2], w[3]))
             if isinstance(nxt, Readout):
                 out.append(Pool(nxt.pooling))
             i += 2
             continue
         if isinstance(s, Residual):
             out.append(_block(s))
+        elif isinstance(s, DenseConnect):
+            out.append(Concat(s.depth, s.activation, s.weight_var, s.bias_var))
         elif isinstance(s, Readout):
-            out.append(Linear(s.weight_var, s.trained))
+            out.append(Linear(s.weight_var, s.trained, s.bias_var))
             out.append(Pool(s.pooling))
         elif isinstance(s, (Dense, Conv)):
             w = _weight_step(s)
             if w[1] != 1:
                 raise NotImplementedError("a convolution that follows no activation is not supported")
-            out.append(Linear(w[0], w[2]))
+            out.append(Linear(w[0], w[2], w[3]))
         else:
             raise NotImplementedError(f"step {s!r} cannot start a kernel map")
         i += 1
     return tuple(out)
+
+
+def is_normalizable(maps) -> bool:
+    """Whether the normalised engines apply: every activation positively homogeneous (degree 1),
+    no bias anywhere and no concatenation.  Their kernels factor as |x| |z| s_L k(angle), which the
+    half-angle (FC) and layer-scaled (conv) engines exploit for exact diagonals at any depth;
+    every other program runs on the variance-carrying engines (:mod:`theory.general`)."""
+    for m in maps:
+        if isinstance(m, Concat) or getattr(m, "bias_var", 0.0) != 0.0:
+            return False
+        act = getattr(m, "activation", None)
+        if act is not None and not act.homogeneous:
+            return False
+    return True
 
 
 def log_diag_scale(maps) -> float:

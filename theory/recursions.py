@@ -137,6 +137,17 @@ def _select(arch, kind, rho, T):
     return rho if check_kind(kind) == "nngp" else T
 
 
+def _general(arch, kind, t_value):
+    """(NNGP, NTK) on the unit sphere by the variance-carrying interpreter (theory.general)."""
+    from . import general as _G
+    maps = arch.kernel_maps()
+    if arch.is_conv:
+        raise TypeError(f"exact zonal kernels need a fully connected spec, got {arch.slug}")
+    ctx = _G.SympyContext(want_ntk=check_kind(kind) == "ntk")
+    st = _G.run(maps, _G.sphere_state(maps, t_value, ctx), ctx)
+    return st.S if kind == "nngp" else st.T
+
+
 def kernel_expr(arch, kind: str = "ntk") -> sp.Expr:
     """Exact kernel on the unit sphere as a sympy expression in ``t = <x, z>``.
 
@@ -152,6 +163,8 @@ def kernel_expr(arch, kind: str = "ntk") -> sp.Expr:
     >>> sp.simplify(kernel_expr(MLP(depth=1), kind="ntk") - (t*kappa0(t) + kappa1(t)))
     0
     """
+    if not _L.is_normalizable(arch.kernel_maps()):
+        return _general(arch, kind, t)
     rho, T = normalized_recursion(arch, t)
     return exact_diag_scale(arch) * _select(arch, kind, rho, T)
 
@@ -164,6 +177,8 @@ def taylor_coefficients(arch, kind: str = "ntk", order: int = 8) -> list:
     every contract kernel all b_n >= 0 (docs/spectral.md §2, Schoenberg).
     """
     x = _series.Series.variable(order)
+    if not _L.is_normalizable(arch.kernel_maps()):
+        return [_finish(c) for c in _general(arch, kind, x).coeffs]
     rho, T = normalized_recursion(arch, x)
     scale = exact_diag_scale(arch)
     return [_finish(scale * c) for c in _select(arch, kind, rho, T).coeffs]

@@ -97,9 +97,27 @@ class Series:
 
     def __truediv__(self, other):
         if isinstance(other, Series):
-            raise TypeError("division by a series is not needed by the recursions")
+            return self * other.reciprocal()
         s = sp.sympify(other)
         return Series(tuple(_simp(a / s) for a in self.coeffs))
+
+    def __rtruediv__(self, other):
+        return self.reciprocal() * other
+
+    def __pow__(self, k):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise TypeError("a series is raised to non-negative integer powers only")
+        out = self._coerce(1)
+        for _ in range(k):
+            out = out * self
+        return out
+
+    def reciprocal(self) -> "Series":
+        """1/self for a nonzero constant term c0: sum_j (-1)^j delta^j / c0^(j+1)."""
+        c0 = self.coeffs[0]
+        if _is(c0, 0):
+            raise ZeroDivisionError("reciprocal of a series without constant term")
+        return (self - c0).compose_power([(-1) ** j / c0 ** (j + 1) for j in range(self.order)])
 
     def shift_down(self, m: int) -> "Series":
         """Divide by x^m; the first m coefficients must vanish."""

@@ -1,0 +1,244 @@
+"""Number contexts for the variance-carrying interpreter (:mod:`theory.general`): float64 arrays
+(numpy) and mpmath numbers, and the fully connected kernels it computes.
+
+The interpreter's rules are written once in :mod:`theory.general`; a context supplies the
+functions the activations' ``dual`` hooks call, how spec floats are read and the patch operator.
+
+Duals without a closed form (tanh, GELU, user functions) are Gaussian expectations
+E[f(u) f(v)] with u = sqrt(qx) x, v = sqrt(qz)(rho x + sqrt(1 - rho^2) y), x, y independent
+standard normals, taken by the tensor trapezoid rule on [-R, R]^2: for an integrand analytic in the
+strip |Im x| < d and decaying like exp(-x^2/2) its error is about exp(-2 pi d / h) + exp(-R^2/2)
+(Trefethen & Weideman 2014).  With sigma = sqrt(max(qx, qz)) and tanh's poles at i pi/2, the
+strip of f(sigma x) is d = pi / (2 sigma):
+
+* float64: R = 8.6 and h = 0.2 / max(1, sigma) (2 pi d / h >= 49: error ~1e-17 of the integrand's
+  scale for tanh; GELU is entire); measured against 30-digit mpmath to 1e-15 relative
+  (``tests/numerics/test_activations.py``), so the quadrature adds ~1e-15 per layer to the float64
+  kernel.  User functions with kinks converge only algebraically in h: the docs state no bound
+  for them beyond the doubling check of :func:`quadrature_error`;
+* mpmath: R for 10^-(dps+5) and h for 10^-(dps+12), evaluated twice (h and 2h/3, the second at 10 more
+  digits) and accepted only where the two agree to the working precision -- otherwise
+  :class:`PrecisionError`.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import mpmath
+import numpy as np
+import scipy.special
+
+from reskernels.theory import general as _G
+
+_GH_CHUNK = 2 ** 8      # entries per quadrature chunk: (2 R / h)^2 temporaries each
+
+
+class PrecisionError(ArithmeticError):
+    """A quadrature dual could not be certified to the requested precision."""
+
+
+class NumpyContext:
+    """float64 arrays: the functions of numpy / scipy.special; ``patch`` supplied by the caller."""
+
+    pi = np.pi
+    sqrt = staticmethod(np.sqrt)
+    arcsin = staticmethod(np.arcsin)
+    exp = staticmethod(np.exp)
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+    tanh = staticmethod(np.tanh)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    erf = staticmethod(scipy.special.erf)
+    maximum = staticmethod(np.maximum)
+    where = staticmethod(np.where)
+
+    def __init__(self, want_ntk=True, patch=None):
+        self.want_ntk = want_ntk
+        self.xp = self
+        self._patch = patch
+
+    def patch(self, M, q):
+        if q == 1 or self._patch is None:
+            if q != 1:
+                raise TypeError("a convolution in a fully connected context")
+            return M
+        return self._patch(M, q)
+
+    @staticmethod
+    def number(x):
+        return float(x)
+
+    @staticmethod
+    def kappa0(rho):
+        return (np.pi - np.arccos(rho)) / np.pi
+
+    @staticmethod
+    def kappa1(rho):
+        return (np.sqrt(1.0 - rho * rho) + (np.pi - np.arccos(rho)) * rho) / np.pi
+
+    @staticmethod
+    def clip1(x):
+        return np.clip(x, -1.0, 1.0)
+
+    @staticmethod
+    def safe_div(a, b):
+        pos = b > 0
+        return np.where(pos, a / np.where(pos, b, 1.0), 0.0)
+
+    @staticmethod
+    def positive(g):
+        return (g > 0) * 1.0
+
+    def gaussian_expectation(self, fn, qx, qz, S):
+        """E[fn(u) fn(v)] by the tensor trapezoid rule (module docstring), in chunks of entries."""
+        qx, qz, S = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qz, float), np.asarray(S, float))
+        shape = S.shape
+        qx, qz, S = qx.ravel(), qz.ravel(), S.ravel()
+        out = np.empty(S.size)
+        for a in range(0, S.size, _GH_CHUNK):
+            sl = slice(a, a + _GH_CHUNK)
+            sigma = float(np.sqrt(max(qx[sl].max(), qz[sl].max(), 0.0)))
+            x, w = trapezoid_nodes(0.2 / max(1.0, sigma), TRAPEZOID_RADIUS)
+            g = np.sqrt(qx[sl] * qz[sl])
+            rho = np.clip(self.safe_div(S[sl], g), -1.0, 1.0)
+            su, sz = np.sqrt(qx[sl])[:, None], np.sqrt(qz[sl])[:, None, None]
+            fu = fn(su * x[None, :], self)                                      # (e, i)
+            v = sz * (rho[:, None, None] * x[None, :, None]
+                      + np.sqrt(1.0 - rho * rho)[:, None, None] * x[None, None, :])   # (e, i, j)
+            fv = fn(v, self) @ w                                                # (e, i)
+            out[sl] = (fu * fv) @ w
+        return out.reshape(shape)
+
+
+TRAPEZOID_RADIUS = 8.6
+
+
+@lru_cache(maxsize=64)
+def trapezoid_nodes(h, R):
+    """Nodes and weights h exp(-x^2/2)/sqrt(2 pi) of the trapezoid rule with step h on [-R, R]."""
+    k = int(math.ceil(R / h))
+    x = h * np.arange(-k, k + 1)
+    return x, h * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+class MpmathContext:
+    """mpmath numbers at the current precision (callers fence it with workdps); spec floats read by
+    their shortest decimal repr, as in sympy."""
+
+    sqrt = staticmethod(mpmath.sqrt)
+    arcsin = staticmethod(mpmath.asin)
+    exp = staticmethod(mpmath.exp)
+    sinh = staticmethod(mpmath.sinh)
+    cosh = staticmethod(mpmath.cosh)
+    tanh = staticmethod(mpmath.tanh)
+    sin = staticmethod(mpmath.sin)
+    cos = staticmethod(mpmath.cos)
+    erf = staticmethod(mpmath.erf)
+
+    def __init__(self, want_ntk=True):
+        self.want_ntk = want_ntk
+        self.xp = self
+
+    @property
+    def pi(self):
+        return +mpmath.pi
+
+    @staticmethod
+    def patch(M, q):
+        if q != 1:
+            raise TypeError("mpmath kernels are for fully connected programs")
+        return M
+
+    @staticmethod
+    def number(x):
+        return mpmath.mpf(repr(float(x)))
+
+    @staticmethod
+    def maximum(a, b):
+        return a if a >= b else (b if not isinstance(b, (int, float)) else mpmath.mpf(b))
+
+    @staticmethod
+    def where(c, a, b):
+        return a if c else b
+
+    @staticmethod
+    def kappa0(rho):
+        return (mpmath.pi - mpmath.acos(rho)) / mpmath.pi
+
+    @staticmethod
+    def kappa1(rho):
+        return (mpmath.sqrt(1 - rho * rho) + (mpmath.pi - mpmath.acos(rho)) * rho) / mpmath.pi
+
+    @staticmethod
+    def clip1(x):
+        return max(mpmath.mpf(-1), min(mpmath.mpf(1), x))
+
+    @staticmethod
+    def safe_div(a, b):
+        return a / b if b > 0 else a * 0
+
+    @staticmethod
+    def positive(g):
+        return 1 if g > 0 else 0
+
+    def gaussian_expectation(self, fn, qx, qz, S):
+        """E[fn(u) fn(v)] at the current precision by the trapezoid rule, certified by a second
+        evaluation with step 2h/3 at 10 more digits (module docstring)."""
+        dps = mpmath.mp.dps
+        qx, qz, S = mpmath.mpf(qx), mpmath.mpf(qz), mpmath.mpf(S)
+        sigma = mpmath.sqrt(max(qx, qz, mpmath.mpf(1)))
+        # error ~ exp(-2 pi d / h) with d = pi / (2 sigma) below 10^-(dps + 12) (7 digits of margin for
+        # the prefactor: at rho = 1 the integrand's poles are of order 4)
+        h = mpmath.pi ** 2 / (sigma * (dps + 12) * mpmath.log(10))
+        R = mpmath.sqrt(2 * (dps + 5) * mpmath.log(10))
+        vals = []
+        for step, extra in ((h, 5), (2 * h / 3, 15)):
+            with mpmath.workdps(dps + extra):
+                vals.append(self._trapezoid(fn, qx, qz, S, mpmath.mpf(step), R))
+        a, b = vals
+        if abs(a - b) > mpmath.mpf(10) ** (-dps) * max(abs(b), mpmath.mpf(10) ** (-dps)):
+            raise PrecisionError(f"quadrature dual not certified at {dps} digits: {a} vs {b}")
+        return +b
+
+    def _trapezoid(self, fn, qx, qz, S, h, R):
+        g = mpmath.sqrt(qx * qz)
+        rho = S / g if g > 0 else mpmath.mpf(0)
+        rho = max(mpmath.mpf(-1), min(mpmath.mpf(1), rho))
+        r2 = mpmath.sqrt(1 - rho * rho)
+        sx, sz = mpmath.sqrt(qx), mpmath.sqrt(qz)
+        k = int(mpmath.ceil(R / h))
+        xs = [h * i for i in range(-k, k + 1)]
+        ws = [h * mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi) for x in xs]
+        total = mpmath.mpf(0)
+        for x, wx in zip(xs, ws):
+            fu = fn(sx * x, self)
+            if fu == 0:
+                continue
+            inner = mpmath.fsum(wy * fn(sz * (rho * x + r2 * y), self) for y, wy in zip(xs, ws))
+            total += wx * fu * inner
+        return total
+
+
+MPMATH_CONTEXT = MpmathContext
+
+
+def stem_state(stem, Gxz, Gxx, Gzz, xp_zero, number=float):
+    """The stem state from inner products: q = input_var |x|^2 + b, S = input_var <x, z> + b,
+    T = S if the input layer is trained else 0 (Gxz, Gxx, Gzz already averaged over stem taps;
+    ``number`` reads the spec's floats into the number system)."""
+    iv, b = number(stem.input_var), number(stem.bias_var)
+    S = iv * Gxz + b
+    qx = iv * Gxx + b
+    qz = qx if Gzz is Gxx else iv * Gzz + b
+    return _G.State(qx, qz, S, S if stem.trained else xp_zero(S))
+
+
+def fc_kernel(maps, Gxz, Gxx, Gzz, want_ntk: bool, ctx=None):
+    """NNGP or NTK of a fully connected program from inner products (float64 arrays or mpmath
+    numbers; ``Gzz`` may be ``Gxx`` itself for a symmetric block)."""
+    ctx = ctx or NumpyContext(want_ntk)
+    st = stem_state(maps[0], Gxz, Gxx, Gzz, lambda S: S * 0, ctx.number)
+    st = _G.run(maps, st, ctx)
+    return st.T if want_ntk else st.S

@@ -1,0 +1,219 @@
+"""Activations beyond ReLU, biases and DenseNets: every dual against an independent quadrature of
+its Gaussian expectation, every engine against every other, finite-width networks converging to the
+kernels, and the reductions that tie new programs to old ones."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate
+
+from reskernels import MLP, ResNet, eigenvalues, gram, kernel_expr
+from reskernels.numerics import kernel_mp
+from reskernels.numerics.montecarlo import kernel_montecarlo
+from reskernels.numerics.tolerances import MC_SIGMAS
+from reskernels.numerics.variance import MpmathContext, NumpyContext, fc_kernel
+from reskernels.theory.layers import is_normalizable
+from reskernels.theory import activations as A
+from reskernels.theory.arch import DenseNet
+
+CLOSED = [A.relu(), A.leaky_relu(0.3), A.abs_(), A.step(), A.erf(), A.sin(), A.cos(), A.monomial(3),
+          A.rectified_monomial(2), A.rectified_monomial(3)]
+
+
+def _expectation(f, qx, qz, S):
+    """E[f(u) f(v)], (u, v) ~ N(0, [[qx, S], [S, qz]]), by adaptive 2-D quadrature in polar-free
+    coordinates u = sqrt(qx) x, v = sqrt(qz)(rho x + sqrt(1 - rho^2) y) (scipy dblquad)."""
+    rho = S / math.sqrt(qx * qz)
+    r2 = math.sqrt(1 - rho * rho)
+
+    def g(y, x):
+        return (f(math.sqrt(qx) * x) * f(math.sqrt(qz) * (rho * x + r2 * y))
+                * math.exp(-(x * x + y * y) / 2) / (2 * math.pi))
+    # split where the integrand may have kinks (u = 0 at x = 0, v = 0 at y = -rho x / r2), so that
+    # every piece is smooth and the adaptive rule converges
+    y0 = lambda x: min(9.0, max(-9.0, -rho * x / r2))
+    val = 0.0
+    for xa, xb in ((-9.0, 0.0), (0.0, 9.0)):
+        val += integrate.dblquad(g, xa, xb, -9.0, y0, epsabs=1e-14, epsrel=1e-12)[0]
+        val += integrate.dblquad(g, xa, xb, y0, 9.0, epsabs=1e-14, epsrel=1e-12)[0]
+    return val
+
+
+def _scalar(fn):
+    xp = MpmathContext()
+    return lambda x: float(fn(mpmath.mpf(x), xp))
+
+
+@pytest.mark.parametrize("act", CLOSED, ids=lambda a: a.name)
+@pytest.mark.parametrize("qx, qz, S", [(1.0, 1.0, 0.3), (0.7, 2.1, -0.9), (1.5, 0.4, 0.62)])
+def test_closed_form_duals_are_the_gaussian_expectations(act, qx, qz, S):
+    E1, E0 = act.dual(np.float64(qx), np.float64(qz), np.float64(S), NumpyContext(), True)
+    f, df = _scalar(act.fn), _scalar(act.derivative)
+    assert math.isclose(E1, _expectation(f, qx, qz, S), rel_tol=1e-8, abs_tol=1e-10)
+    if act.name != "step":            # the step's derivative vanishes a.e. (E0 = 0 by definition)
+        assert math.isclose(E0, _expectation(df, qx, qz, S), rel_tol=1e-8, abs_tol=1e-10)
+    else:
+        assert E0 == 0
+
+
+@pytest.mark.parametrize("act", CLOSED + [A.tanh(), A.gelu()], ids=lambda a: a.name)
+def test_float64_mpmath_and_sympy_duals_agree(act):
+    q, S = 1.3, 0.4
+    E1f, E0f = act.dual(np.float64(q), np.float64(0.8), np.float64(S), NumpyContext(), True)
+    with mpmath.workdps(30 if act.closed_form else 18):     # quadrature duals: keep the test short
+        E1m, E0m = act.dual(mpmath.mpf(q), mpmath.mpf(0.8), mpmath.mpf(S), MpmathContext(), True)
+    assert abs(E1f - E1m) <= 1e-14 * abs(E1m) + 1e-15 and abs(E0f - E0m) <= 1e-14 * abs(E0m) + 1e-15
+
+
+# ---- kernels: float64 against mpmath, depth 10 for closed forms --------------------------------
+
+def _normalizable(arch):
+    return is_normalizable(arch.kernel_maps())
+
+
+def _kinked(act):
+    return act.key[0] in ("relu", "leaky_relu", "step", "rectified_monomial")
+
+
+SPECS = [MLP(10, activation="erf"), ResNet(10, 0.4, activation="sin"), MLP(10, bias_var=0.1),
+         ResNet(10, 0.3, bias_var=0.2, weight_var=1.5), MLP(10, activation=A.leaky_relu(0.2)),
+         MLP(10, activation="abs", bias_var=0.05), ResNet(6, 0.5, activation=A.rectified_monomial(2)),
+         MLP(3, activation=A.monomial(2), weight_var=1.0), MLP(6, activation="step", bias_var=0.3),
+         DenseNet(6, bias_var=0.1), DenseNet(5, activation="erf", trained="hidden"),
+         MLP(2, activation="tanh"), ResNet(1, 0.5, activation="gelu", bias_var=0.1)]
+
+
+@pytest.mark.parametrize("arch", SPECS, ids=lambda a: a.slug)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_float64_gram_within_1e13_of_mpmath(arch, kind):
+    """Generic pairs and a near-parallel pair of unit inputs: gram against kernel_mp at 30 digits
+    (closed forms: 1e-13; tanh / GELU: the quadrature's 1e-13 too, docs/conventions.md)."""
+    if not arch.activation.closed_form and kind == "ntk" and arch.depth > 2:
+        pytest.skip("keeps the mpmath quadrature short")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3, 4))
+    X[2] = X[0] + 1e-6 * rng.standard_normal(4)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    K = gram(arch, X, kind=kind)
+    eps = np.finfo(float).eps
+    maps = arch.kernel_maps()
+    for i, j in [(0, 1), (1, 2), (0, 2), (0, 0)]:
+        # the reference: the exact inner products of these float inputs, the kernel at 30 digits
+        with mpmath.workdps(30 if arch.activation.closed_form else 17):   # quadrature duals: short
+            dot = lambda u, v: mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(b)) for a, b in zip(u, v))
+            ref = float(fc_kernel(maps, dot(X[i], X[j]), dot(X[i], X[i]), dot(X[j], X[j]), kind == "ntk",
+                                  MpmathContext(kind == "ntk")))
+        # closed forms 1e-13; quadrature duals (tanh, GELU) 1e-12, the bound docs/conventions.md states
+        tol = (1e-13 if arch.activation.closed_form else 1e-12) * abs(ref) + 1e-15
+        if (i, j) == (0, 2) and not _normalizable(arch) and _kinked(arch.activation):
+            # the variance-carrying engine takes arccos of a rounded correlation: a kinked dual loses
+            # ~eps / theta at a small angle theta, and each further kinked layer amplifies that
+            # (its kernel is Hoelder-1/2 at rho = 1).  Measured at theta = 1.4e-6: ReLU + bias depth
+            # 10 1.1e-10, step + bias depth 6 8.3e-7 relative; asserted: 1e-5 (docs/conventions.md,
+            # "Numerics": the half-angle state is not carried with biases)
+            tol = max(tol, 1e-5 * abs(ref))
+        assert abs(K[i, j] - ref) <= tol, (i, j, K[i, j], ref, tol)
+
+
+@pytest.mark.parametrize("arch", [MLP(2, activation="erf", bias_var=0.3), ResNet(2, 0.5, activation="sin"),
+                                  DenseNet(2, bias_var=0.2), MLP(2, activation=A.leaky_relu(-0.4))],
+                         ids=lambda a: a.slug)
+def test_exact_sympy_kernel_equals_mpmath(arch):
+    t = sp.Symbol("t")
+    for kind in ("ntk", "nngp"):
+        e = kernel_expr(arch, kind)
+        want = kernel_mp(arch, "-0.42857142857142857142857142857142857142857142857", kind=kind, dps=35)
+        with mpmath.workdps(40):
+            got = mpmath.mpf(str(sp.N(e.subs(t, sp.Rational(-3, 7)), 45)))
+            assert abs(got - want) <= mpmath.mpf(10) ** -32 * abs(want)
+
+
+# ---- finite-width networks converge to every new kernel ----------------------------------------
+
+@pytest.mark.montecarlo
+@pytest.mark.parametrize("arch", [DenseNet(3, bias_var=0.2, activation="erf"), DenseNet(2, trained="hidden"),
+                                  MLP(2, bias_var=0.3, activation="tanh"), ResNet(2, 0.5, bias_var=0.3, activation="sin"),
+                                  MLP(2, activation=A.leaky_relu(0.2), bias_var=0.1)], ids=lambda a: a.slug)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_finite_width_networks_converge(arch, kind):
+    X = np.random.default_rng(0).standard_normal((3, 4))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    K = gram(arch, X, kind=kind)
+    mean, se, _ = kernel_montecarlo(arch, X, kind, width=256, n_seeds=16, seed=1)
+    # 4 s.e. (docs/development.md section 4) plus the O(1/m) bias of the mean at m = 256
+    assert np.all(np.abs(mean - K) <= MC_SIGMAS * se + 0.02 * np.abs(K).max())
+
+
+@pytest.mark.montecarlo
+def test_finite_width_negative_control():
+    """The same comparison rejects a kernel with the wrong bias variance."""
+    X = np.random.default_rng(0).standard_normal((3, 4))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    mean, se, _ = kernel_montecarlo(MLP(2, bias_var=0.3), X, "nngp", width=256, n_seeds=16, seed=1)
+    wrong = gram(MLP(2, bias_var=0.5), X, kind="nngp")
+    assert not np.all(np.abs(mean - wrong) <= MC_SIGMAS * se + 0.02 * np.abs(wrong).max())
+
+
+# ---- reductions ------------------------------------------------------------------------------
+
+def test_named_reductions():
+    assert A.leaky_relu(0.0) is A.relu() and A.rectified_monomial(1) is A.relu()
+    assert A.rectified_monomial(0).key == A.step().key and A.abs_() == A.leaky_relu(-1.0)
+    X = np.random.default_rng(5).standard_normal((4, 3))
+    # the identity (leaky slope 1): a linear network, NNGP = input_var c^L <x, z>
+    K = gram(MLP(3, activation=A.leaky_relu(1.0), weight_var=1.5), X, kind="nngp")
+    assert np.allclose(K, 1.5 ** 3 * X @ X.T, rtol=1e-14, atol=1e-14)
+
+
+def test_vanishing_bias_is_the_bias_free_kernel():
+    X = np.random.default_rng(6).standard_normal((5, 3))
+    for arch in (MLP(4), ResNet(3, 0.6, trained="hidden")):
+        a = gram(arch, X)
+        b = gram(arch.replace(bias_var=1e-300), X)      # the variance-carrying engine
+        assert np.allclose(a, b, rtol=1e-14, atol=0)
+
+
+def test_densenet_depth_one_closed_form():
+    """DenseNet(1): K1 = c E[relu relu](K0) + b, NNGP = c (E(K0) + E(K1))/2 + b, from the arc-cosine
+    closed form written out here."""
+    b, c = 0.2, 2.0
+    x, z = np.array([0.6, 0.8]), np.array([1.0, 0.0])
+
+    def E(qx, qz, S):
+        rho = S / math.sqrt(qx * qz)
+        th = math.acos(rho)
+        return math.sqrt(qx * qz) * (math.sin(th) + (math.pi - th) * rho) / (2 * math.pi)
+    q0, S0 = 1 + b, x @ z + b
+    q1, S1 = c * E(q0, q0, q0) + b, c * E(q0, q0, S0) + b
+    want = c * (E(q0, q0, S0) + E(q1, q1, S1)) / 2 + b
+    got = gram(DenseNet(1, bias_var=b), np.stack([x, z]), kind="nngp")[0, 1]
+    assert math.isclose(got, want, rel_tol=1e-14)
+
+
+def test_polynomial_kernels_have_exact_zero_eigenvalues():
+    """MLP(1) with x^2: K(t) = c E[u^2 v^2] = c (1 + 2 t^2): mu_k = 0 exactly for k >= 3."""
+    mu = eigenvalues(MLP(1, activation=A.monomial(2)), kind="nngp", d=3, ks=range(6), dps=25)
+    assert all(m == 0 for m in mu[3:]) and mu[1] == 0 and mu[0] > 0 and mu[2] > 0
+    e = kernel_expr(MLP(1, activation=A.monomial(2)), "nngp")
+    assert sp.expand(e - 2 * (1 + 2 * sp.Symbol("t") ** 2)) == 0
+
+
+def test_erf_resnet_eigenvalues_are_certified():
+    """erf is odd and there is no bias, so the kernel is odd in t: every even-k eigenvalue is an
+    exact zero (returned as 0 by the certified floor) and every odd one positive; with a bias the
+    even frequencies come back."""
+    mu = eigenvalues(ResNet(2, 0.5, activation="erf"), kind="ntk", d=3, ks=range(0, 12), dps=25)
+    assert all(m == 0 for m in mu[0::2]) and all(m > 0 for m in mu[1::2])
+    mu_b = eigenvalues(ResNet(2, 0.5, activation="erf", bias_var=0.1), kind="ntk", d=3, ks=range(0, 6), dps=25)
+    assert all(m > 0 for m in mu_b)
+
+
+@pytest.mark.parametrize("kwargs, word", [(dict(bias_var=-0.1), "bias_var"), (dict(activation="swish"), "activation"),
+                                          (dict(bias_var=float("nan")), "bias_var")])
+def test_bad_activation_and_bias_arguments_are_named(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        MLP(2, **kwargs)
+    with pytest.raises(ValueError, match=word):
+        DenseNet(2, **kwargs)
