@@ -90,16 +90,37 @@ def _readout_kernel(pooling, feat, scale):
 # forward: (map, g, tensors, ctx) -> (g', cache); backward: (map, dg, cache, tensors, ctx) ->
 # (gradient at the map's input, NTK part or None).  ctx: width m, taps, pooling, readout flag.
 
+def _nw(mp):
+    return 2 if isinstance(mp, _L.Block) else 1
+
+
+def _b(mp, P, j):
+    """sqrt(b) beta_j (per output channel, broadcast over positions), or 0 without biases."""
+    return np.sqrt(mp.bias_var) * P[_nw(mp) + j] if mp.bias_var > 0 else 0.0
+
+
+def _bias_parts(mp, name, grads):
+    """NTK parts of the biases: df/dbeta = sqrt(b) sum over positions of dy, part b (g g^T)."""
+    if mp.bias_var <= 0:
+        return []
+    out = []
+    for dy in grads:
+        g = dy.sum(axis=(1, 2))
+        out.append((name, mp.bias_var * (g @ g.T)))
+    return out
+
+
 def _fwd_stem(mp, Xg, P, ctx):
     ts = ctx["taps"](mp.stem_size)
     s0 = np.sqrt(mp.input_var / len(ts))
-    return _conv(Xg, P[0], ts, s0), Xg
+    g = _conv(Xg, P[0], ts, s0)
+    return (g + _b(mp, P, 0) if mp.bias_var > 0 else g), Xg
 
 
 def _bwd_stem(mp, dg, Xg, P, ctx):
     ts = ctx["taps"](mp.stem_size)
     G0, _ = _conv_back(dg, Xg, P[0], ts, np.sqrt(mp.input_var / len(ts)))
-    return None, ("input", _gram_of(G0))
+    return None, [("input", _gram_of(G0))] + _bias_parts(mp, "input", [dg])
 
 
 def _fwd_nonlinear(mp, g, P, ctx):
@@ -107,7 +128,12 @@ def _fwd_nonlinear(mp, g, P, ctx):
     if ctx["readout"]:
         return feat, g
     tq = ctx["taps"](mp.filter_size)
-    return _conv(feat, P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))), g
+    y = _conv(feat, P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"])))
+    return (y + _b(mp, P, 0) if mp.bias_var > 0 else y), g
+
+
+def _readout_bias(mp, N):
+    return [("readout", mp.bias_var * np.ones((N, N)))] if mp.bias_var > 0 else []
 
 
 def _bwd_nonlinear(mp, dg, g, P, ctx):
@@ -116,10 +142,11 @@ def _bwd_nonlinear(mp, dg, g, P, ctx):
         feat = mp.activation.fn(g, _XP)
         rscale = np.sqrt(mp.weight_var / ctx["m"])
         _, dfeat = _readout(ctx["pooling"], feat, P[0], rscale)
-        return dfeat * mask, ("readout", _readout_kernel(ctx["pooling"], feat, rscale))
+        parts = [("readout", _readout_kernel(ctx["pooling"], feat, rscale))] + _readout_bias(mp, len(g))
+        return dfeat * mask, parts
     tq = ctx["taps"](mp.filter_size)
     G, da = _conv_back(dg, mp.activation.fn(g, _XP), P[0], tq, np.sqrt(mp.weight_var / (len(tq) * ctx["m"])))
-    return da * mask, ("hidden", _gram_of(G))
+    return da * mask, [("hidden", _gram_of(G))] + _bias_parts(mp, "hidden", [dg])
 
 
 def _fwd_block(mp, h, P, ctx):
@@ -127,7 +154,10 @@ def _fwd_block(mp, h, P, ctx):
     sq1 = np.sqrt(mp.weight_var / (len(tq) * ctx["m"]))
     sq2 = np.sqrt(1.0 / (len(tq) * ctx["m"]))
     u = _conv(h, P[0], tq, sq1)
-    return h + _conv(mp.activation.fn(u, _XP), P[1], tq, mp.alpha * sq2), (h, u)
+    if mp.bias_var > 0:
+        u = u + _b(mp, P, 0)
+    out = h + _conv(mp.activation.fn(u, _XP), P[1], tq, mp.alpha * sq2)
+    return (out + _b(mp, P, 1) if mp.bias_var > 0 else out), (h, u)
 
 
 def _bwd_block(mp, dh, cache, P, ctx):
@@ -138,7 +168,7 @@ def _bwd_block(mp, dh, cache, P, ctx):
     G2, da = _conv_back(dh, mp.activation.fn(u, _XP), P[1], tq, mp.alpha * sq2)
     du = da * mp.activation.derivative(u, _XP)
     G1, dhb = _conv_back(du, h, P[0], tq, sq1)
-    return dh + dhb, ("hidden", _gram_of(G2) + _gram_of(G1))
+    return dh + dhb, [("hidden", _gram_of(G2) + _gram_of(G1))] + _bias_parts(mp, "hidden", [du, dh])
 
 
 def _fwd_linear(mp, h, P, ctx):
@@ -150,7 +180,7 @@ def _fwd_linear(mp, h, P, ctx):
 def _bwd_linear(mp, _, h, P, ctx):
     rscale = np.sqrt(mp.weight_var / ctx["m"])
     _, dh = _readout(ctx["pooling"], h, P[0], rscale)
-    return dh, ("readout", _readout_kernel(ctx["pooling"], h, rscale))
+    return dh, [("readout", _readout_kernel(ctx["pooling"], h, rscale))] + _readout_bias(mp, len(h))
 
 
 RULES = {_L.Stem: (_fwd_stem, _bwd_stem), _L.Nonlinear: (_fwd_nonlinear, _bwd_nonlinear),
@@ -160,7 +190,8 @@ RULES = {_L.Stem: (_fwd_stem, _bwd_stem), _L.Nonlinear: (_fwd_nonlinear, _bwd_no
 def init_conv_params(arch, C0: int, H: int, W: int, width: int, one_d: bool, rng) -> list:
     """N(0, 1) tensors per kernel map, drawn as in :func:`numerics.montecarlo.init_params`: the
     first weight of every map, then the second weight of every block, then the readout
-    ((H, W, m) for flatten, (m,) otherwise).  Conv weights have shape (taps, C_out, C_in)."""
+    ((H, W, m) for flatten, (m,) otherwise), then the biases map by map (bias_var > 0 only; one
+    vector per output channel, the readout's a scalar).  Conv weights have shape (taps, C_out, C_in)."""
     maps = arch.kernel_maps()
     body, pooling = maps[:-1], maps[-1].pooling
     m = int(width)
@@ -174,6 +205,10 @@ def init_conv_params(arch, C0: int, H: int, W: int, width: int, one_d: bool, rng
         if isinstance(mp, _L.Block):
             params[i].append(rng.standard_normal((len(_taps(mp.filter_size, one_d)), m, m)))
     params[-1].append(_readout_vector(pooling, H, W, m, rng))
+    last = len(body) - 1
+    for i, mp in enumerate(body):
+        if mp.bias_var > 0:
+            params[i] += [rng.standard_normal(1 if i == last else m) for _ in range(_nw(mp))]
     return params
 
 
@@ -195,16 +230,17 @@ def empirical_conv_kernels(arch, X, width: int, rng: np.random.Generator) -> dic
         g, cache = RULES[type(mp)][0](mp, g, P, ctx)
         caches.append(cache)
     hidden = np.zeros((N, N))
-    grad = None
+    grad = inp = readout = None
     for i in range(len(body) - 1, -1, -1):
         ctx["readout"] = i == len(body) - 1
-        grad, (name, part) = RULES[type(body[i])][1](body[i], grad, caches[i], params[i], ctx)
-        if name == "hidden":
-            hidden += part
-        elif name == "readout":
-            readout = part
-        else:
-            inp = part
+        grad, parts = RULES[type(body[i])][1](body[i], grad, caches[i], params[i], ctx)
+        for name, part in parts:
+            if name == "hidden":
+                hidden += part
+            elif name == "readout":
+                readout = part if readout is None else readout + part
+            else:
+                inp = part if inp is None else inp + part
     ntk = hidden if arch.trained == "hidden" else inp + hidden + readout
     return {"nngp": readout, "ntk": ntk, "parts": {"input": inp, "hidden": hidden, "readout": readout}}
 

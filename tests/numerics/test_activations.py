@@ -217,3 +217,37 @@ def test_bad_activation_and_bias_arguments_are_named(kwargs, word):
         MLP(2, **kwargs)
     with pytest.raises(ValueError, match=word):
         DenseNet(2, **kwargs)
+
+
+# ---- convolutional programs ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("act, b", [("erf", 0.3), ("relu", 0.2), ("sin", 0.0), ("tanh", 0.1)])
+def test_conv_on_one_pixel_is_the_fully_connected_kernel(act, b):
+    from reskernels import CNN, ResCNN
+    X = np.random.default_rng(1).standard_normal((4, 3))
+    for conv, fc in ((CNN(3, filter_size=1, activation=act, bias_var=b), MLP(3, activation=act, bias_var=b)),
+                     (ResCNN(2, 0.5, filter_size=1, activation=act, bias_var=b), ResNet(2, 0.5, activation=act, bias_var=b))):
+        for kind in ("ntk", "nngp"):
+            Kc, Kf = gram(conv, X[:, None, :], kind=kind), gram(fc, X, kind=kind)
+            assert np.all(np.abs(Kc - Kf) <= 1e-14 * np.abs(Kf).max())
+
+
+def test_conv_programs_outside_the_compiled_engines_are_refused_by_name():
+    from reskernels import CNN
+    X = np.random.default_rng(1).standard_normal((2, 4, 1))
+    with pytest.raises(NotImplementedError, match="numpy"):
+        gram(CNN(2, bias_var=0.1), X, backend="numba")
+    assert np.array_equal(gram(CNN(2, bias_var=0.1), X), gram(CNN(2, bias_var=0.1), X, backend="numpy"))
+
+
+@pytest.mark.montecarlo
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_finite_width_conv_nets_with_biases_converge(kind):
+    from reskernels import CNN, ResCNN
+    from reskernels.numerics.montecarlo_conv import conv_kernel_montecarlo
+    X = np.random.default_rng(0).standard_normal((3, 5, 2))
+    X /= np.linalg.norm(X, axis=-1, keepdims=True)
+    for arch in (CNN(2, bias_var=0.2, activation="erf"), ResCNN(1, 0.7, bias_var=0.3, readout="flatten")):
+        K = gram(arch, X, kind=kind)
+        mean, se, _ = conv_kernel_montecarlo(arch, X, kind, width=96, n_seeds=12, seed=2)
+        assert np.all(np.abs(mean - K) <= MC_SIGMAS * se + 0.03 * np.abs(K).max()), arch.slug
