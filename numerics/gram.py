@@ -34,7 +34,7 @@ from reskernels.theory.arch import check_kind
 from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
 from .conv import gram_conv
 from .fc import half_angle_recursion, normalized_diagonal
-from .inputs import as_float_array
+from .inputs import as_float_array, check_gram_options
 from .variance import fc_kernel
 from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
@@ -243,6 +243,7 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     4.0
     """
     check_kind(kind)
+    check_gram_options(normalize, memory_budget, tile, n_threads)
     if not callable(getattr(arch, "kernel_maps", None)):
         raise TypeError(f"gram expects an architecture spec (MLP, ResNet, CNN, ResCNN), "
                         f"got {type(arch).__name__}")

@@ -69,6 +69,8 @@ def kernel_mp(arch, t, kind: str = "ntk", dps: int = 30, normalized: bool = Fals
     ``t`` may be a float, a string or an mpf; it is read at the working precision.
     """
     _fc(arch)
+    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 1:
+        raise ValueError(f"dps must be an integer >= 1, got {dps!r}")
     with mpmath.workdps(dps + 10):
         tt = mpmath.mpf(t)
         if not -1 <= tt <= 1:

@@ -188,3 +188,31 @@ def test_unknown_kind_and_arch():
 def test_normalize_rejects_zero_vectors():
     with pytest.raises(ValueError, match="zero input"):
         gram(MLP(2), np.array([[0.0, 0.0], [1.0, 0.0]]), normalize=True)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(memory_budget=0), "memory_budget"), (dict(memory_budget=-5), "memory_budget"),
+    (dict(memory_budget=float("nan")), "memory_budget"), (dict(memory_budget="1GB"), "memory_budget"),
+    (dict(tile=0), "tile"), (dict(n_threads=0), "n_threads"), (dict(n_threads=-1), "n_threads"),
+    (dict(n_threads=1.5), "n_threads"), (dict(normalize="no"), "normalize")])
+def test_gram_options_are_validated_by_name(kwargs, word):
+    from reskernels.theory import MLP
+    with pytest.raises(ValueError, match=word):
+        gram(MLP(2), np.ones((2, 3)), **kwargs)
+
+
+def test_masked_and_featureless_inputs_are_refused():
+    from reskernels.theory import MLP
+    X = np.ma.masked_array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match="masked"):
+        gram(MLP(2), X)
+    with pytest.raises(ValueError, match="no features"):
+        gram(MLP(2), np.ones((5, 0)))
+
+
+def test_kernel_mp_refuses_a_bad_precision():
+    from reskernels.numerics import kernel_mp
+    from reskernels.theory import MLP
+    for dps in (-20, 0, 2.5):
+        with pytest.raises(ValueError, match="dps"):
+            kernel_mp(MLP(2), 0.5, dps=dps)
