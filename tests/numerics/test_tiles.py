@@ -2,6 +2,7 @@
 (with a worker killed mid-job) and a GPU -- all giving the in-process matrix bit for bit."""
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -130,6 +131,35 @@ def test_dask_worker_killed_mid_job_loses_no_tile(cluster, tmp_path):
     assert killed
     assert np.array_equal(plan.finish(out), gram(arch, X, **kw))
     cluster.wait_for_workers(2, timeout=60)        # the nanny restarts the worker
+
+
+def _job_tasks(client):
+    return client.run_on_scheduler(
+        lambda dask_scheduler: sum(str(k).startswith("_block_task") for k in dask_scheduler.tasks))
+
+
+def test_dask_interrupt_cancels_the_pending_tasks_and_resumes(cluster, tmp_path):
+    arch, X, kw = ResNet(3, 0.5), np.random.default_rng(2).standard_normal((120, 5)), dict(memory_budget=2**14)
+    plan = _plan(arch, X, **kw)
+    seen = []
+
+    def stop_after_two(k):
+        seen.append(k)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as ei:
+        execute(plan, client=cluster, store=tmp_path / "job", on_tile=stop_after_two)
+    # the job's futures are still referenced (by the traceback): only a cancel releases their tasks
+    deadline = time.monotonic() + 20
+    while _job_tasks(cluster) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _job_tasks(cluster) == 0
+    del ei
+    again = []
+    out = execute(_plan(arch, X, **kw), client=cluster, store=tmp_path / "job", on_tile=again.append)
+    assert sorted(again + seen) == list(range(len(plan.tiles)))
+    assert np.array_equal(plan.finish(out), gram(arch, X, **kw))
 
 
 @pytest.mark.parametrize("arch,data,kw", CASES)
