@@ -27,6 +27,7 @@ Method (docs/spectral.md §7.1-7.2):
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
@@ -122,14 +123,47 @@ def _kernel_theta(f, kind, normalized, variable="t"):
             raise TypeError(f"eigenvalues on the sphere need a fully connected (zonal) spec, got {f.slug}; "
                             "conv kernels: reskernels.numerics.multisphere")
         check_kind(kind)
-        return lambda th: kernel_theta_mp(f, th, kind, normalized=normalized)
+        return _checked(lambda th: kernel_theta_mp(f, th, kind, normalized=normalized), f, "theta")
     if callable(f):
         if variable == "theta":
-            return f
+            return _checked(f, f, "theta")
         if variable != "t":
             raise ValueError(f"variable must be 't' or 'theta', got {variable!r}")
-        return lambda th: f(mpmath.cos(th))
+        return _checked(lambda th: f(mpmath.cos(th)), f, "t")
     raise TypeError(f"eigenvalues needs an FC architecture spec or a callable t -> K(t), got {f!r}")
+
+
+def _kernel_name(f) -> str:
+    if _is_spec(f):
+        return repr(f)
+    qual = getattr(f, "__qualname__", None)
+    if qual and "<lambda>" not in qual:
+        return f"{getattr(f, '__module__', None) or '?'}.{qual}"
+    return repr(f)
+
+
+def _checked(kth, f, variable):
+    """``kth`` (theta -> K) refusing non-finite or non-real values with an error naming the kernel and
+    the point (the value itself is passed on unchanged)."""
+    def where(th):
+        return (f"t = cos(theta) = {mpmath.nstr(mpmath.cos(th), 17)}"
+                + (f" (theta = {mpmath.nstr(th, 17)})" if variable == "theta" else ""))
+
+    def at(th):
+        v = kth(th)
+        try:
+            bad = mpmath.isnan(v) or mpmath.isinf(v)
+            imag = mpmath.im(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"kernel {_kernel_name(f)} returned {v!r} at {where(th)}, not a number") from None
+        if bad:
+            raise ValueError(f"kernel {_kernel_name(f)} returned {v} at {where(th)}; eigenvalues needs finite "
+                             "values on [-1, 1]")
+        if imag != 0:
+            raise ValueError(f"kernel {_kernel_name(f)} returned the complex value {v} at {where(th)}; "
+                             "eigenvalues needs real values on [-1, 1]")
+        return v
+    return at
 
 
 def _one_pass(kth, d: int, kmax: int, n: int, dps_work: int):
@@ -160,23 +194,122 @@ def _one_pass(kth, d: int, kmax: int, n: int, dps_work: int):
         return [mpmath.ldexp(mpmath.mpf(a), -wp) for a in acc]
 
 
+def _integer(name: str, value, minimum: int) -> int:
+    """An integer argument >= minimum (integral floats such as 3.0 are accepted; bools, strings,
+    non-integral and non-finite numbers are not)."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if ok and not isinstance(value, numbers.Integral):
+        fv = float(value)
+        ok = math.isfinite(fv) and fv.is_integer()
+    if not ok or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _degrees(ks) -> list:
+    """ks as a non-empty list of integers >= 0 (a single number or a string is refused, not
+    iterated or truncated)."""
+    if isinstance(ks, numbers.Number) or (isinstance(ks, np.ndarray) and ks.ndim == 0):
+        raise ValueError(f"ks must be a collection of degrees, got the number {ks!r}: use ks=[{ks!r}] for "
+                         f"that degree alone or ks=range(...) for all degrees up to it")
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise ValueError(f"ks must be a collection of integers >= 0 (a list, range or 1-d array), got {ks!r}")
+    out = []
+    for i, k in enumerate(ks):
+        try:
+            out.append(_integer("ks", k, 0))
+        except ValueError:
+            raise ValueError(f"ks must contain integers >= 0, got {k!r} at position {i}") from None
+    if not out:
+        raise ValueError(f"ks must be a non-empty collection of integers >= 0, got {ks!r}")
+    return out
+
+
+#: GiB-scale node counts: the float64 starting nodes come from numpy's leggauss, whose
+#: eigenvalue problem holds two n x n float64 matrices (measured peak 16 n^2 bytes)
+_LEGGAUSS_BYTES_PER_N2 = 16
+
+
+def _op_seconds(wp: int) -> float:
+    """Seconds per vectorised fixed-point operation on one node at ``wp`` bits (object arrays of
+    Python integers; measured on one x86-64 core, Karatsuba growth above ~1000 bits)."""
+    return 1e-6 * (0.4 + 1.7 * (wp / 1000) ** 1.6)
+
+
+def cost_estimate(ks, dps: int = 30, d: int = 3) -> dict:
+    """Rough cost of :func:`eigenvalues` for these degrees and digits, without running it.
+
+    Returns a dict with ``nodes`` (pass 1, pass 2), ``work_dps``, ``bytes`` (peak memory of the
+    first attempt: numpy's float64 Gauss-Legendre start, 16 n^2 bytes, plus the fixed-point
+    arrays) and ``seconds`` (the quadrature arithmetic of the first attempt -- node refinement
+    ~1.5 n^2 and the Gegenbauer recurrence n k_max operations per pass -- without the kernel
+    evaluations; good to a factor of a few).  A retry multiplies the node count by 1.5."""
+    ks = _degrees(ks)
+    dps, d = _integer("dps", dps, 1), _integer("d", d, 2)
+    kmax = max(ks)
+    work = dps + math.ceil((d + 2) * math.log10(kmax + 2)) + 8
+    n = int(1.5 * kmax) + 2 * dps + 100
+    n2, work2 = n + n // 4 + 32, work + 10
+    seconds, peak = 0.0, 0
+    for nodes, w in ((n, work), (n2, work2)):
+        wp = int(w * 3.33) + 16
+        seconds += _op_seconds(wp) * (1.5 * nodes * nodes + nodes * kmax)
+        big_int = wp // 8 + 64                    # one Python int (or mpf) of wp bits, with headers
+        peak = max(peak, _LEGGAUSS_BYTES_PER_N2 * nodes * nodes, 12 * nodes * big_int + kmax * big_int)
+    return {"nodes": (n, n2), "work_dps": (work, work2), "bytes": peak, "seconds": seconds}
+
+
+def _check_cost(ks, dps, d, max_seconds, max_memory):
+    if max_seconds is None and max_memory is None:
+        return
+    est = cost_estimate(ks, dps, d)
+    what = (f"eigenvalues for k up to {max(ks)} at dps={dps} on S^{d - 1} needs {est['nodes'][1]} "
+            f"Gauss-Legendre nodes at {est['work_dps'][1]} working digits")
+    if max_memory is not None and est["bytes"] > max_memory:
+        raise ValueError(f"{what}: about {est['bytes'] / 2**30:.3g} GiB of memory, over max_memory="
+                         f"{max_memory / 2**30:.3g} GiB; lower max(ks) or dps, or pass max_memory=None "
+                         "(or a larger value) to run it anyway")
+    if max_seconds is not None and est["seconds"] > max_seconds:
+        raise ValueError(f"{what}: roughly {_duration(est['seconds'])} of computation, over max_seconds="
+                         f"{max_seconds:g}; lower max(ks) or dps, or pass max_seconds=None (or a larger "
+                         "value) to run it anyway")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.0f} days"
+
+
 def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 201), dps: int = 30,
                 *, normalized: bool = False, variable: str = "t", max_retries: int = 3,
-                return_info: bool = False):
+                return_info: bool = False, max_seconds: float | None = 3600,
+                max_memory: float | None = 8 * 2**30):
     """Funk-Hecke eigenvalues mu_k (uniform probability measure on S^(d-1)), certified to
     ``dps`` significant digits.
 
     Parameters
     ----------
-    f : MLP or ResNet spec, or a callable t -> K(t) accepting mpf (any zonal kernel)
-    kind : "ntk" or "nngp" (ignored for a callable)
-    d : ambient dimension >= 2 (d = 3 is the ordinary sphere S^2)
-    ks : degrees k >= 0 (all computed in one pass)
-    dps : significant digits guaranteed in every returned value (exact zeros: see module doc)
+    f : MLP or ResNet spec, or a callable t -> K(t) accepting mpf (any zonal kernel); a callable
+        must return finite real values on [-1, 1] (else ValueError naming it and the point)
+    kind : "ntk" or "nngp" (checked always; it only matters for a spec)
+    d : ambient dimension, an integer >= 2 (d = 3 is the ordinary sphere S^2)
+    ks : a collection (list, range, 1-d array) of integer degrees k >= 0, all computed in one pass;
+        a single number is refused (ValueError: write ks=[5] for mu_5 alone), so is a string
+    dps : significant digits guaranteed in every returned value, an integer >= 5 (exact zeros: see
+        module doc)
     normalized : use the kernel divided by its diagonal scale (FC specs)
     variable : for a callable, whether it takes t = cos(theta) ("t") or the angle ("theta");
         the angle form avoids the cancellation of 1 - t near t = 1 (e.g. the Laplace kernel)
+    max_retries : an integer >= 0: how often the precision and nodes may be raised
     return_info : also return a :class:`SpectrumInfo` describing nodes, precisions and zeros
+    max_seconds, max_memory : refuse up front (ValueError with the estimate) a job whose first
+        attempt is estimated (:func:`cost_estimate`) to take longer than ``max_seconds`` or more than
+        ``max_memory`` bytes -- k in the tens of thousands, dps in the thousands; None: no limit
 
     Returns
     -------
@@ -189,14 +322,17 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
     >>> [mpmath.nstr(m, 12) for m in mu]     # 1/2, 1/3, 5/64, exact 0
     ['0.5', '0.333333333333', '0.078125', '0.0']
     """
-    ks = [int(k) for k in ks]
-    if not ks or min(ks) < 0:
-        raise ValueError(f"ks must be a non-empty collection of integers >= 0, got {ks!r}")
-    if int(d) != d or d < 2:
-        raise ValueError(f"d (ambient dimension) must be an integer >= 2, got {d!r}")
-    if int(dps) != dps or dps < 5:
-        raise ValueError(f"dps must be an integer >= 5, got {dps!r}")
-    d, dps = int(d), int(dps)
+    ks = _degrees(ks)
+    d = _integer("d (ambient dimension)", d, 2)
+    dps = _integer("dps", dps, 5)
+    max_retries = _integer("max_retries", max_retries, 0)
+    check_kind(kind)
+    if variable not in ("t", "theta"):
+        raise ValueError(f"variable must be 't' or 'theta', got {variable!r}")
+    for name, lim in (("max_seconds", max_seconds), ("max_memory", max_memory)):
+        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or not lim > 0):
+            raise ValueError(f"{name} must be a positive number or None, got {lim!r}")
+    _check_cost(ks, dps, d, max_seconds, max_memory)
     kmax = max(ks)
     kth = _kernel_theta(f, kind, normalized, variable)
     decay_digits = math.ceil((d + 2) * math.log10(kmax + 2))

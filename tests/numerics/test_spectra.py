@@ -1,4 +1,6 @@
 """Certified eigenvalues against exact oracles, identities, and the Gram-matrix spectrum."""
+import time
+
 import mpmath
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from reskernels.numerics.gramspec import (aliasing_eigenvalue, circle_points, ci
                                condition_number, double_constant_cond, double_constant_lower_bound,
                                hypercube_eigenvalues, hypercube_points)
 from reskernels.numerics.pointwise import zonal
-from reskernels.numerics.spectra import PrecisionError, eigenvalues, eigenvalues_float64
+from reskernels.numerics.spectra import PrecisionError, cost_estimate, eigenvalues, eigenvalues_float64
 from reskernels.numerics.tolerances import digits_agree, half_unit_decimal
 from reskernels.theory import MLP, ResNet
 from reskernels.theory.harmonics import mu_arccos, mu_mlp1_ntk, multiplicity
@@ -136,6 +138,95 @@ def test_bad_arguments():
         eigenvalues(MLP(1), d=3, ks=[-1])
     with pytest.raises(TypeError):
         eigenvalues("kernel", d=3, ks=[0])
+
+
+@pytest.mark.parametrize("ks", [[2.7], [0, 1, 2.5], "12", b"12", 5, np.int64(5), 5.0, [-1], [3, -2], [],
+                                [True], [None], ["3"], np.array(4), [float("nan")], None])
+def test_ks_must_be_a_collection_of_integer_degrees(ks):
+    """No silent truncation (2.7 -> 2), no iterating a string's characters, no bare number."""
+    with pytest.raises(ValueError, match="ks"):
+        eigenvalues(MLP(1), "ntk", d=3, ks=ks, dps=10)
+
+
+def test_ks_accepts_lists_ranges_arrays_and_integral_floats():
+    want = eigenvalues(MLP(1), "ntk", d=3, ks=[0, 2], dps=10)
+    for ks in ([0, 2], range(0, 3, 2), np.array([0, 2]), (k for k in (0, 2)), [0.0, 2.0], [np.int32(0), 2]):
+        assert eigenvalues(MLP(1), "ntk", d=3, ks=ks, dps=10) == want
+    with pytest.raises(ValueError, match=r"ks=\[5\]"):          # the message says what to write
+        eigenvalues(MLP(1), "ntk", d=3, ks=5, dps=10)
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(kind="bogus"), "kind"), (dict(f=kappa0_mp, kind="bogus"), "kind"),
+    (dict(max_retries=-1), "max_retries"), (dict(max_retries=1.5), "max_retries"),
+    (dict(max_retries="2"), "max_retries"),
+    (dict(dps=0), "dps"), (dict(dps=-3), "dps"), (dict(dps=4), "dps"), (dict(dps=12.5), "dps"),
+    (dict(dps="30"), "dps"), (dict(dps=float("nan")), "dps"), (dict(dps=float("inf")), "dps"), (dict(dps=None), "dps"),
+    (dict(d=2.5), "d"), (dict(d="3"), "d"), (dict(d=float("nan")), "d"), (dict(d=None), "d"), (dict(d=True), "d"),
+    (dict(d=0), "d"), (dict(variable="x"), "variable"), (dict(f=kappa0_mp, variable="cos"), "variable"),
+    (dict(max_seconds=0), "max_seconds"), (dict(max_memory=-1), "max_memory"),
+])
+def test_argument_checks_name_the_argument(kw, name):
+    args = dict(f=MLP(1), kind="ntk", d=3, ks=[0, 1], dps=10)
+    args.update(kw)
+    with pytest.raises(ValueError, match=name):
+        eigenvalues(args.pop("f"), **args)
+
+
+def test_integral_floats_for_d_and_dps_are_accepted():
+    assert eigenvalues(MLP(1), "ntk", d=3.0, ks=[1], dps=10.0) == eigenvalues(MLP(1), "ntk", d=3, ks=[1], dps=10)
+    assert eigenvalues(kappa0_mp, d=3, ks=[1], dps=10, max_retries=0) == eigenvalues(kappa0_mp, d=3, ks=[1], dps=10)
+
+
+def nan_kernel(x):
+    return mpmath.nan if x < mpmath.mpf("-0.5") else 1 + x
+
+
+@pytest.mark.parametrize("f,variable,where", [
+    (nan_kernel, "t", "t = cos(theta) = -"),
+    (lambda th: mpmath.inf if th > 3 else mpmath.cos(th), "theta", "theta = 3."),
+    (lambda x: float("nan"), "t", "t = cos(theta) = "),
+])
+def test_non_finite_kernel_values_name_the_kernel_and_the_point(f, variable, where):
+    with pytest.raises(ValueError) as ei:
+        eigenvalues(f, d=3, ks=[0, 1], dps=10, variable=variable)
+    msg = str(ei.value)
+    name = "nan_kernel" if f is nan_kernel else "lambda"
+    assert name in msg and where in msg and ("nan" in msg or "+inf" in msg), msg
+
+
+def test_complex_and_non_numeric_kernel_values_are_refused():
+    with pytest.raises(ValueError, match="complex"):
+        eigenvalues(lambda x: mpmath.sqrt(x), d=3, ks=[0], dps=10)       # sqrt of t < 0
+    with pytest.raises(TypeError, match="not a number"):
+        eigenvalues(lambda x: None, d=3, ks=[0], dps=10)
+
+
+@pytest.mark.parametrize("kw,what", [
+    (dict(ks=[100000], dps=30), "GiB of memory"),
+    (dict(ks=range(201), dps=5000), "hours of computation"),
+    (dict(ks=[30000], dps=10), "max_memory"),
+])
+def test_absurd_sizes_are_refused_up_front_with_an_estimate(kw, what):
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=what) as ei:
+        eigenvalues(MLP(1), "ntk", d=3, **kw)
+    assert time.perf_counter() - t0 < 1.0               # refused before any work
+    assert "None" in str(ei.value)                       # and says how to run it anyway
+
+
+def test_cost_estimate_and_limits():
+    est = cost_estimate(range(201), 40, 3)
+    assert est["nodes"] == (480, 632) and est["work_dps"] == (60, 70)
+    assert est["bytes"] < 2**30 and est["seconds"] < 60
+    big = cost_estimate([100000], 30, 3)
+    assert big["bytes"] > 100 * 2**30 and big["seconds"] > 3600
+    # the limits are the caller's: a tight one refuses a small job, None lifts them
+    with pytest.raises(ValueError, match="max_seconds"):
+        eigenvalues(MLP(1), "ntk", d=3, ks=range(201), dps=20, max_seconds=1e-6)
+    with pytest.raises(ValueError, match="max_memory"):
+        eigenvalues(MLP(1), "ntk", d=3, ks=[3], dps=10, max_memory=1000)
+    assert eigenvalues(MLP(1), "ntk", d=3, ks=[3], dps=10, max_memory=None, max_seconds=None) == [0]
 
 
 def test_float64_route_loses_digits_like_eps_over_mu():
