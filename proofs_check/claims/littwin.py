@@ -101,7 +101,8 @@ def mlp_depth(v, level, p):
 
 record("LITTWIN-DENSENET", "littwin", "§6 claim 3",
        "DenseNets converge at a rate independent of depth and weight scale.", "[abstract]",
-       "DenseNets are outside the contract's architectures")
+       "not written yet: DenseNet kernels and finite-width DenseNets now exist (reskernels.DenseNet, "
+       "numerics.montecarlo), the CV-versus-depth-and-scale check is still to be built")
 record("LITTWIN-RGF-EXPERIMENTS", "littwin", "§6 claim 4",
        "Random-gradient-feature regression favours deep ResNets and DenseNets.", "[abstract]",
        "datasets and numbers unknown")
