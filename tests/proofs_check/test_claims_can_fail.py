@@ -22,6 +22,7 @@ WRONG = {
     "HUANG-RESNET-STABLE": dict(gamma=0.25),
     "LITTWIN-CV-RESNET": dict(order=["MLP", "ResNet a=1/L", "ResNet a=1/sqrt(L)", "ResNet a=1"]),
     "LITTWIN-MLP-DEPTH": dict(grows_with_depth=False),
+    "LITTWIN-DENSENET": dict(depth_independent=False),                # CV^2 claimed to grow with depth
     "TIRER-NTK-FORMULA": dict(table={"MLP": [0.09375, 0.04735632, 0.02800306, 0.02234985],
                                      "ResNet0.1": [1.05075502, 0.73969587, 0.00811818, -1.00096611],
                                      "ResNet1": [20.25, 12.03472291, 4.14294992, -0.5681]}),
@@ -52,7 +53,8 @@ WRONG = {
 # claims whose verdict under the contract conventions is a negative finding (docs/papers.md §11)
 # BARZILAI-DECAY: finite-k slopes differ, which cannot decide an asymptotic rate -> inconclusive;
 # fed the residual kernel as its own baseline the slopes coincide and the verdict must flip to holds
-DEFAULT_STATUS = {"BARZILAI-COND-NTK": "fails", "BARZILAI-DECAY": "inconclusive"}
+DEFAULT_STATUS = {"BARZILAI-COND-NTK": "fails", "BARZILAI-DECAY": "inconclusive",
+                  "LITTWIN-DENSENET": "holds-in-scope"}
 FLIPPED_STATUS = {"BARZILAI-COND-NTK": "holds", "BARZILAI-DECAY": "holds"}
 
 CHECKED = [cid for cid, c in REG.items() if c.check is not None]
