@@ -38,7 +38,7 @@ from reskernels.theory import layers as _L
 from reskernels.theory.arch import check_kind
 
 from .mc_stats import seed_average
-from .montecarlo_conv import empirical_conv_kernels
+from .montecarlo_conv import empirical_conv_kernels, n_weights
 from .variance import NumpyContext
 
 _XP = NumpyContext()   # the activations' finite-width functions on float64 arrays
@@ -53,10 +53,6 @@ def _program(arch):
     if not isinstance(maps[-1], _L.Pool) or maps[-1].pooling != "dense":
         raise NotImplementedError("a fully connected program ends with a dense readout")
     return maps[:-1]
-
-
-def _n_weights(mp) -> int:
-    return mp.depth if isinstance(mp, _L.Concat) else (2 if isinstance(mp, _L.Block) else 1)
 
 
 def init_params(arch, d: int, width: int, rng: np.random.Generator) -> list:
@@ -80,21 +76,20 @@ def init_params(arch, d: int, width: int, rng: np.random.Generator) -> list:
     params[last].append(rng.standard_normal(width_in))
     for i, mp in enumerate(maps):
         if mp.bias_var > 0:
-            n_bias = mp.depth if isinstance(mp, _L.Concat) else (2 if isinstance(mp, _L.Block) else 1)
-            params[i] += [rng.standard_normal(1 if i == last else m) for _ in range(n_bias)]
+            params[i] += [rng.standard_normal(1 if i == last else m) for _ in range(n_weights(mp))]
     return params
 
 
 def _bias(mp, P, j):
     """sqrt(b) times the j-th bias vector of the map (0.0 without biases)."""
-    return np.sqrt(mp.bias_var) * P[_n_weights(mp) + j] if mp.bias_var > 0 else 0.0
+    return np.sqrt(mp.bias_var) * P[n_weights(mp) + j] if mp.bias_var > 0 else 0.0
 
 
 def _bias_factors(mp, i, deltas, name):
     """NTK factors of the map's biases: df/d(beta_j) = sqrt(b) delta_j, part b (delta delta^T)."""
     if mp.bias_var <= 0:
         return []
-    nw = _n_weights(mp)
+    nw = n_weights(mp)
     return [(name, mp.bias_var, dl, np.ones((len(dl), 1)), (i, nw + j), None) for j, dl in enumerate(deltas)]
 
 
@@ -203,7 +198,7 @@ def _bwd_concat(mp, i, grad, cache, P, ctx):
         for j in range(l):
             gacts[j] = gacts[j] + back[j]
     if mp.bias_var > 0:
-        nw = _n_weights(mp)
+        nw = n_weights(mp)
         out += [("hidden", mp.bias_var, d, np.ones((len(d), 1)), (i, nw + j), None) for j, d in deltas]
     return gacts[0] * mp.activation.derivative(hs[0], _XP), out
 

@@ -90,13 +90,15 @@ def _readout_kernel(pooling, feat, scale):
 # forward: (map, g, tensors, ctx) -> (g', cache); backward: (map, dg, cache, tensors, ctx) ->
 # (gradient at the map's input, NTK part or None).  ctx: width m, taps, pooling, readout flag.
 
-def _nw(mp):
-    return 2 if isinstance(mp, _L.Block) else 1
+def n_weights(mp) -> int:
+    """Weight tensors of a kernel map in a finite network: a block 2, densely connected layers one
+    per layer, every other map 1 (biases follow them in the map's parameter list)."""
+    return mp.depth if isinstance(mp, _L.Concat) else (2 if isinstance(mp, _L.Block) else 1)
 
 
 def _b(mp, P, j):
     """sqrt(b) beta_j (per output channel, broadcast over positions), or 0 without biases."""
-    return np.sqrt(mp.bias_var) * P[_nw(mp) + j] if mp.bias_var > 0 else 0.0
+    return np.sqrt(mp.bias_var) * P[n_weights(mp) + j] if mp.bias_var > 0 else 0.0
 
 
 def _bias_parts(mp, name, grads):
@@ -208,7 +210,7 @@ def init_conv_params(arch, C0: int, H: int, W: int, width: int, one_d: bool, rng
     last = len(body) - 1
     for i, mp in enumerate(body):
         if mp.bias_var > 0:
-            params[i] += [rng.standard_normal(1 if i == last else m) for _ in range(_nw(mp))]
+            params[i] += [rng.standard_normal(1 if i == last else m) for _ in range(n_weights(mp))]
     return params
 
 

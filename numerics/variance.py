@@ -31,6 +31,8 @@ import scipy.special
 
 from reskernels.theory import general as _G
 
+from .backends import MpmathBackend, NumpyBackend
+
 _GH_CHUNK = 2 ** 8      # entries per quadrature chunk: (2 R / h)^2 temporaries each
 
 
@@ -38,21 +40,15 @@ class PrecisionError(ArithmeticError):
     """A quadrature dual could not be certified to the requested precision."""
 
 
-class NumpyContext:
-    """float64 arrays: the functions of numpy / scipy.special; ``patch`` supplied by the caller."""
+class NumpyContext(NumpyBackend):
+    """float64 arrays: the half-angle backend's functions plus those the activations' duals call
+    (numpy / scipy.special); ``patch`` supplied by the caller."""
 
-    pi = np.pi
-    sqrt = staticmethod(np.sqrt)
-    arcsin = staticmethod(np.arcsin)
     exp = staticmethod(np.exp)
     sinh = staticmethod(np.sinh)
     cosh = staticmethod(np.cosh)
     tanh = staticmethod(np.tanh)
-    sin = staticmethod(np.sin)
-    cos = staticmethod(np.cos)
     erf = staticmethod(scipy.special.erf)
-    maximum = staticmethod(np.maximum)
-    where = staticmethod(np.where)
 
     def __init__(self, want_ntk=True, patch=None):
         self.want_ntk = want_ntk
@@ -65,10 +61,6 @@ class NumpyContext:
                 raise TypeError("a convolution in a fully connected context")
             return M
         return self._patch(M, q)
-
-    @staticmethod
-    def number(x):
-        return float(x)
 
     @staticmethod
     def kappa0(rho):
@@ -123,27 +115,20 @@ def trapezoid_nodes(h, R):
     return x, h * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
 
 
-class MpmathContext:
-    """mpmath numbers at the current precision (callers fence it with workdps); spec floats read by
-    their shortest decimal repr, as in sympy."""
+class MpmathContext(MpmathBackend):
+    """mpmath numbers at the current precision (callers fence it with workdps): the half-angle
+    backend's functions (spec floats read by their shortest decimal repr, as in sympy) plus those
+    the activations' duals call."""
 
-    sqrt = staticmethod(mpmath.sqrt)
-    arcsin = staticmethod(mpmath.asin)
     exp = staticmethod(mpmath.exp)
     sinh = staticmethod(mpmath.sinh)
     cosh = staticmethod(mpmath.cosh)
     tanh = staticmethod(mpmath.tanh)
-    sin = staticmethod(mpmath.sin)
-    cos = staticmethod(mpmath.cos)
     erf = staticmethod(mpmath.erf)
 
     def __init__(self, want_ntk=True):
         self.want_ntk = want_ntk
         self.xp = self
-
-    @property
-    def pi(self):
-        return +mpmath.pi
 
     @staticmethod
     def patch(M, q):
@@ -152,16 +137,9 @@ class MpmathContext:
         return M
 
     @staticmethod
-    def number(x):
-        return mpmath.mpf(repr(float(x)))
-
-    @staticmethod
     def maximum(a, b):
+        """max as an mpf (a float bound such as relu's 0.0 is converted)."""
         return a if a >= b else (b if not isinstance(b, (int, float)) else mpmath.mpf(b))
-
-    @staticmethod
-    def where(c, a, b):
-        return a if c else b
 
     @staticmethod
     def kappa0(rho):

@@ -151,6 +151,14 @@ def _act(spec):
     object.__setattr__(spec, "bias_var", _real("bias_var", spec.bias_var, nonnegative=True))
 
 
+def _validate_common(spec):
+    """The fields every spec has: input_var, weight_var (> 0), trained, activation, bias_var."""
+    object.__setattr__(spec, "input_var", _real("input_var", spec.input_var, positive=True))
+    object.__setattr__(spec, "weight_var", _real("weight_var", spec.weight_var, positive=True))
+    _choice("trained", spec.trained, TRAINED_VALUES)
+    _act(spec)
+
+
 def _act_slug(spec) -> str:
     """Slug suffix for a non-default activation and a bias (empty for the papers' defaults)."""
     out = "" if spec.activation.key == ("relu",) else f"-{spec.activation.name}"
@@ -177,10 +185,7 @@ class MLP(Spec):
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
-        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
-        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
-        _choice("trained", self.trained, TRAINED_VALUES)
-        _act(self)
+        _validate_common(self)
         if self.trained == "hidden" and self.depth == 1:
             raise ValueError(
                 "trained='hidden' needs depth >= 2 for MLP: depth=1 has no hidden layer "
@@ -235,10 +240,7 @@ class ResNet(Spec):
         if self.alpha is None:
             raise ValueError("alpha is required for ResNet (a float or one float per block)")
         object.__setattr__(self, "alpha", _alpha(self.alpha, self.depth))
-        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
-        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
-        _choice("trained", self.trained, TRAINED_VALUES)
-        _act(self)
+        _validate_common(self)
 
     @classmethod
     def examples(cls) -> tuple:
@@ -288,10 +290,7 @@ def _validate_conv(spec):
     object.__setattr__(spec, "filter_size", _odd("filter_size", spec.filter_size))
     object.__setattr__(spec, "stem_size", _odd("stem_size", spec.stem_size))
     _choice("readout", spec.readout, READOUT_VALUES)
-    object.__setattr__(spec, "input_var", _real("input_var", spec.input_var, positive=True))
-    object.__setattr__(spec, "weight_var", _real("weight_var", spec.weight_var, positive=True))
-    _choice("trained", spec.trained, TRAINED_VALUES)
-    _act(spec)
+    _validate_common(spec)
 
 
 def _conv_slug_tail(spec) -> str:
@@ -425,10 +424,7 @@ class DenseNet(Spec):
 
     def __post_init__(self):
         object.__setattr__(self, "depth", _depth(self.depth))
-        object.__setattr__(self, "input_var", _real("input_var", self.input_var, positive=True))
-        object.__setattr__(self, "weight_var", _real("weight_var", self.weight_var, positive=True))
-        _choice("trained", self.trained, TRAINED_VALUES)
-        _act(self)
+        _validate_common(self)
 
     @classmethod
     def examples(cls) -> tuple:
