@@ -193,9 +193,10 @@ class ConvGramPlan(PlanBase):
         if self.general:      # the stem's per-pixel inner products; the variances travel in the state
             self.GX = _px.patch(Gx, self.tsh, self.tsw)
             self.GZ = self.GX if symmetric else _px.patch(Gz, self.tsh, self.tsw)
-            Gx = Gz = None
-        self.VX_all = self._dual_variances(Gx)
-        self.VZ_all = self.VX_all if symmetric else self._dual_variances(Gz)
+            self.VX_all = self.VZ_all = []
+        else:
+            self.VX_all = self._dual_variances(Gx)
+            self.VZ_all = self.VX_all if symmetric else self._dual_variances(Gz)
         self.offsets = ([(0, 0)] if self.pooling in ("flatten", "center")
                         else [(rh, rw) for rh in range(H) for rw in range(W)])
         threads = 1 if backend == "cupy" else (n_threads or os.cpu_count() or 1)
@@ -224,8 +225,6 @@ class ConvGramPlan(PlanBase):
 
     def _dual_variances(self, G0):
         """Per-input variances of each dual activation's argument (list, program order)."""
-        if G0 is None:
-            return []
         S0 = self.input_var * _px.patch(G0, self.tsh, self.tsw)
         return _px.diagonal_variances(self.maps, S0, self.taps_of, self.xp)
 
