@@ -37,7 +37,7 @@ import numpy as np
 
 from reskernels.theory.arch import check_kind
 
-from .pointwise import kernel_theta_mp
+from .pointwise import MpfDigits, kernel_theta_mp
 
 
 class PrecisionError(ArithmeticError):
@@ -313,7 +313,8 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
 
     Returns
     -------
-    list of mpmath.mpf, one per k in ``ks``.
+    list of mpmath.mpf, one per k in ``ks``: :class:`~reskernels.numerics.pointwise.MpfDigits`
+    values, which print ``dps`` significant digits whatever the global ``mpmath.mp.dps``.
 
     Examples
     --------
@@ -362,7 +363,7 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
                 out.append(y)
         if short == 0:
             with mpmath.workdps(dps + 5):
-                res = [+v for v in out]
+                res = [MpfDigits.of(+v, dps) for v in out]
             if return_info:
                 return res, SpectrumInfo(d, ks, dps, (n, n2), (work, work2), floor, attempt, zeros)
             return res
