@@ -56,7 +56,8 @@ def _canonical_ids(only):
 
 
 def _list(args):
-    from .runner import select
+    from .registry import PAPERS, timings
+    from .runner import _fmt_s, estimate_total, select
     try:
         claims = select(papers=args.paper)
     except ValueError as exc:
@@ -64,33 +65,78 @@ def _list(args):
     if not claims:
         print("no claims")
         return 0
+
+    def est(c, level):
+        if c.check is None:
+            return "record"
+        s, measured = c.estimate(level)
+        return "?" if s is None else (_fmt_s(s) if measured else f"{_fmt_s(s)}?")
+
     w = max(len(c.id) for c in claims)
+    print(f"{'claim':<{w}}  {'paper':<9} {'quick':>8} {'full':>8}  statement")
     for c in claims:
-        kind = "record" if c.check is None else f"~{c.quick_seconds:.0f}s"
-        print(f"{c.id:<{w}}  {c.paper:<10} {kind:>7}  {c.statement[:90]}")
+        print(f"{c.id:<{w}}  {c.paper:<9} {est(c, 'quick'):>8} {est(c, 'full'):>8}  {c.statement[:80]}")
     print(f"\n{len(claims)} claims")
+    tab = timings()
+    for level in ("quick", "full"):
+        total, measured = estimate_total(claims, level)
+        info = tab.get("measured", {}).get(level)
+        whole = tab.get("check", {}).get(level)
+        if total is None:
+            print(f"{level}: not measured for every claim (see benchmarks/claim_timings.py)")
+            continue
+        line = f"{level}: ~{_fmt_s(total)} summed over these claims, each run alone"
+        if whole and len(claims) == sum(1 for _ in select()):
+            line += (f"; the whole `reskernels check{' --full' if level == 'full' else ''}` took "
+                     f"{_fmt_s(whole['wall_s'])} wall, {_fmt_s(whole['cpu_s'])} CPU")
+        if info:
+            line += f" (measured {info['date']} on {info['cpus']} CPUs"
+            line += f", load {info['load_avg_1min_at_start']:.1f})" if "load_avg_1min_at_start" in info else ")"
+        if not measured:
+            line += "; '?' marks an unmeasured guess"
+        print(line)
+    print("times are wall seconds of a claim run alone (cold caches); a loaded machine is slower. "
+          "Papers: " + ", ".join(PAPERS) + " (--paper background = arora, geifman, bietti, num)")
     return 0
 
 
 def _check(args):
-    from .report import summary_table, write_json, write_markdown
+    from .registry import REGISTRY
+    from .report import output_dir, remove_report, summary_table, write_json, write_markdown
     from .runner import run, select
     level = "full" if args.full else "quick"
     try:
         claims = select(_canonical_ids(args.only), args.paper)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    partial = len(claims) < len(REGISTRY)
     t0 = time.perf_counter()
     verdicts = run(claims, level, progress=not args.quiet)
+    seconds = time.perf_counter() - t0
     print()
-    print(summary_table(verdicts))
-    outdir = args.report
-    if outdir:
-        path = write_markdown(verdicts, outdir, level, figures=not args.no_figures)
-        print(f"\nreport: {path}")
-    json_path = args.json or (os.path.join(outdir, "verdicts.json") if outdir else None)
+    print(summary_table(verdicts, level))
+    print(f"\n{level} mode: {len(verdicts)} claim(s) in {seconds:.1f} s")
+    base = args.report
+    json_path = args.json
+    if base:
+        outdir = output_dir(base, partial)
+        note = None
+        if partial:
+            sel = " ".join(f"--only {' '.join(args.only)}".split()) if args.only else ""
+            sel += (" " if sel else "") + (f"--paper {' '.join(args.paper)}" if args.paper else "")
+            note = (f"{len(verdicts)} of {len(REGISTRY)} claims ({sel.strip()}). The report of the last run of "
+                    f"every claim, if any, is ../report.md; it was not changed by this run.")
+        else:
+            remove_report(output_dir(base, True))  # a run of every claim supersedes the last partial one
+        path = write_markdown(verdicts, outdir, level, figures=not args.no_figures, partial_note=note)
+        json_path = json_path or os.path.join(outdir, "verdicts.json")
+        if partial:
+            print(f"\npartial run ({len(verdicts)} of {len(REGISTRY)} claims): report {path}; "
+                  f"the full report {os.path.join(base, 'report.md')} is left as it was")
+        else:
+            print(f"\nreport: {path}")
     if json_path:
-        write_json(verdicts, json_path, level, {"argv": sys.argv[1:], "seconds": time.perf_counter() - t0})
+        write_json(verdicts, json_path, level, {"argv": sys.argv[1:], "seconds": seconds, "partial": partial})
         print(f"verdicts: {json_path}")
     errors = [v.claim_id for v in verdicts if v.status == "error"]
     if errors:
@@ -270,16 +316,19 @@ def build_parser():
                                    "Exit status 1 only when a check raises an error (a bug); a claim that "
                                    "does not hold is a finding, recorded in the report.")
     c.add_argument("--only", nargs="+", metavar="ID", help="claim ids to run (case-insensitive; see 'reskernels list')")
-    c.add_argument("--paper", nargs="+", metavar="NAME", help="papers to run (belfer, huang, ...)")
+    c.add_argument("--paper", nargs="+", metavar="NAME",
+                   help="papers to run, any case: belfer, huang, tirer, littwin, barzilai, arora, geifman, bietti, "
+                        "num (suite numerics); background = arora + geifman + bietti + num")
     c.add_argument("--full", action="store_true", help="larger grids and higher precision")
     c.add_argument("--json", metavar="PATH", help="write machine-readable verdicts")
     c.add_argument("--report", metavar="DIR", default="reskernels-report",
-                   help="write report.md and figures here (default: reskernels-report; '' to skip)")
+                   help="write report.md, verdicts.json and figures here (default: reskernels-report; '' to "
+                        "skip); a run of some claims only (--only, --paper) writes to DIR/partial/ instead")
     c.add_argument("--no-figures", action="store_true", help="skip figures in the report")
     c.add_argument("--quiet", action="store_true", help="no live progress lines")
     c.set_defaults(fn=_check)
     ls = sub.add_parser("list", help="show the claim registry", description="Show the registry of claims.")
-    ls.add_argument("--paper", nargs="+", metavar="NAME", help="only these papers (belfer, huang, ...)")
+    ls.add_argument("--paper", nargs="+", metavar="NAME", help="only these papers (belfer, huang, ...; any case)")
     ls.set_defaults(fn=_list)
     cf = sub.add_parser("conform", help="test your own kernel function against the suite's kernels",
                         description="Run the suite's property battery (hypothesis, with shrunk counterexamples)\n"

@@ -8,6 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
+_CURRENT = None  # the verdict of the check now running (set by Claim.run)
+
+
+def progress(step, total=None, what: str = "") -> None:
+    """Report progress from inside a long check: ``progress(3, 10, "L = 8")``.  Forwards to the running
+    claim's :meth:`Verdict.progress <reskernels.proofs_check.verdict.Verdict.progress>`, which the
+    runner shows on the live line; a no-op outside a check."""
+    v = _CURRENT
+    if v is not None:
+        v.progress(step, total, what)
+
 
 def bootstrap(samples, stat, n_boot: int = 1000, seed: int = 0):
     """Bootstrap replicates of ``stat`` over the first axis of ``samples``."""

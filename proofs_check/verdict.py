@@ -6,12 +6,14 @@ Status values:
 * ``holds-in-scope`` -- the claim holds in a stated scope and fails (as a finding) outside it;
 * ``fails``          -- a measurement contradicts the claim as formulated under our conventions;
 * ``inconclusive``   -- the numbers cannot decide (e.g. precision self-consistency lost);
-* ``not-checkable``  -- recorded only (no numerical content under the contract);
+* ``not-checkable``  -- recorded only (no numerical content under the conventions of docs/conventions.md);
 * ``error``          -- the check itself raised (a bug, not a finding).
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +45,7 @@ class Measurement:
     criterion: str  # e.g. "|x - e| <= 5e-4"
     tolerance_reason: str = ""
     kind: str = "float64"  # exact | mp | float64 | quadrature | asymptotic | montecarlo | table
+    se: Any = None  # Monte Carlo: the standard error(s) the criterion uses (a number, or the largest of several)
 
     def to_dict(self):
         d = asdict(self)
@@ -66,11 +69,27 @@ class Verdict:
     level: str = "quick"
     figure: str | None = None
     extra: dict = field(default_factory=dict)
+    section: str = ""  # where docs/papers.md states the claim, e.g. "§8.3 claim 1"
 
-    def add(self, name, value, expected, passed, criterion, tolerance_reason="", kind="float64"):
-        m = Measurement(name, value, expected, bool(passed), criterion, tolerance_reason, kind)
+    _on_progress = None  # set by the runner while the check runs (not a field: never serialised)
+
+    def add(self, name, value, expected, passed, criterion, tolerance_reason="", kind="float64", se=None):
+        """Record one measurement; ``se`` is the Monte Carlo standard error the criterion uses."""
+        if se is not None:
+            se = float(se) if np.ndim(se) == 0 else float(np.max(se))
+        m = Measurement(name, value, expected, bool(passed), criterion, tolerance_reason, kind, se)
         self.measurements.append(m)
         return m
+
+    def progress(self, step, total=None, what: str = "") -> None:
+        """Report progress inside a long check (step ``step`` of ``total``, doing ``what``); the runner
+        shows it on the claim's live line.  Cheap, and a no-op when nobody listens."""
+        cb = self._on_progress
+        if cb is not None:
+            try:
+                cb(step, total, what)
+            except Exception:  # a display problem must never break a check
+                pass
 
     @property
     def all_passed(self) -> bool:

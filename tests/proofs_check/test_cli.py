@@ -17,16 +17,57 @@ def test_list_and_info(capsys):
 def test_check_writes_json_and_report(tmp_path, capsys):
     rc = main(["check", "--only", "ARORA-FC-NTK", "HUANG-GPK", "--report", str(tmp_path), "--quiet"])
     assert rc == 0
-    doc = json.loads((tmp_path / "verdicts.json").read_text())
+    part = tmp_path / "partial"          # a run of some claims only never writes the full report
+    assert not (tmp_path / "report.md").exists() and not (tmp_path / "verdicts.json").exists()
+    doc = json.loads((part / "verdicts.json").read_text())
     status = {v["claim_id"]: v["status"] for v in doc["verdicts"]}
     assert status == {"ARORA-FC-NTK": "holds", "HUANG-GPK": "not-checkable"}
-    assert "numpy" in doc["versions"]
-    assert "## ARORA-FC-NTK" in (tmp_path / "report.md").read_text()
+    assert "numpy" in doc["versions"] and doc["meta"]["partial"] is True
+    text = (part / "report.md").read_text()
+    assert "## ARORA-FC-NTK" in text and "Partial run" in text and "2 of 40 claims" in text
 
 
 def test_check_figure_is_written(tmp_path):
     assert main(["check", "--only", "HUANG-FFNET-DEGENERATE", "--report", str(tmp_path), "--quiet"]) == 0
-    assert (tmp_path / "figures" / "huang-ffnet-degenerate.png").stat().st_size > 1000
+    assert (tmp_path / "partial" / "figures" / "huang-ffnet-degenerate.png").stat().st_size > 10000
+
+
+def test_partial_run_leaves_the_full_report_and_removes_stale_figures(tmp_path, capsys):
+    full = tmp_path / "report.md"
+    full.write_text("# the last full report\n")
+    stale = tmp_path / "partial" / "figures" / "belfer-spiky.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    assert main(["check", "--only", "HUANG-FFNET-DEGENERATE", "--report", str(tmp_path), "--quiet"]) == 0
+    assert full.read_text() == "# the last full report\n"
+    assert not stale.exists()                       # not drawn by this run: removed
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["huang-ffnet-degenerate.png"]
+    out = capsys.readouterr().out
+    assert "partial run (1 of 40 claims)" in out and "left as it was" in out
+
+
+def test_terminal_says_the_level(capsys):
+    assert main(["check", "--only", "ARORA-FC-NTK", "--report", "", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.lstrip().startswith("Level: quick") and "quick mode: 1 claim(s)" in out
+
+
+@pytest.mark.parametrize("names,want", [(["bietti"], {"bietti"}), (["BIETTI"], {"bietti"}),
+                                        (["Arora", "geifman"], {"arora", "geifman"}),
+                                        (["background"], {"arora", "geifman", "bietti", "num"})])
+def test_paper_names_follow_the_claim_prefixes(names, want):
+    from reskernels.proofs_check.runner import select
+    claims = select(papers=names)
+    assert {c.paper for c in claims} == want
+    for c in claims:
+        assert c.id.split("-")[0].lower() == c.paper
+
+
+def test_list_shows_measured_times_and_the_background_group(capsys):
+    assert main(["list", "--paper", "background"]) == 0
+    out = capsys.readouterr().out
+    assert "BIETTI-ENDPOINT" in out and "ARORA-FC-NTK" in out and "BELFER-SPIKY" not in out
+    assert "quick" in out and "full" in out and "each run alone" in out
 
 
 def test_unknown_claim_is_a_usage_error(capsys):
