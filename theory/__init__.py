@@ -12,11 +12,12 @@ from . import activations, layers
 from .arch import (CNN, KIND_VALUES, MLP, READOUT_VALUES, SPECS, TRAINED_VALUES, DenseNet, ResCNN,
                    ResNet, check_kind, spec_from_dict)
 from .endpoints import endpoint_coefficients, endpoint_expansion
+from .latex import KernelSystem, kernel_latex, kernel_system
 from .recursions import kernel_expr, t, taylor_coefficients
 
 __all__ = [
     "MLP", "ResNet", "CNN", "ResCNN", "DenseNet", "kernel_expr", "t", "taylor_coefficients",
     "endpoint_coefficients", "endpoint_expansion", "check_kind",
     "KIND_VALUES", "TRAINED_VALUES", "READOUT_VALUES", "SPECS", "spec_from_dict",
-    "activations", "layers",
+    "activations", "layers", "kernel_latex", "kernel_system", "KernelSystem",
 ]
