@@ -39,7 +39,8 @@ def arora_fc(v, level, p):
 @claim("NUM-RHO1", "background", "§9 claim 1",
        "float64 kernels lose half their digits at rho = 1 unless 1 - rho is carried: reskernels' "
        "NTK diagonals equal the closed forms to 1e-14, a naive recursion is off by ~1e-8.",
-       "[derived]", FC, quick_seconds=0.5, rtol=DIAGONAL_RTOL, mlp6_diag=7.0)
+       "[derived]", FC + "; conv: MS(3, 5) near-duplicate pairs vs 30-digit mpmath", quick_seconds=1.5,
+       rtol=DIAGONAL_RTOL, mlp6_diag=7.0, near_dup_deltas=(1e-4, 1e-6), near_dup_ulps=128)
 def rho1(v, level, p):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 16))
@@ -64,8 +65,51 @@ def rho1(v, level, p):
         T = k1 + k0 * T
         rho = np.clip(k1, -1, 1)
     v.extra["naive_recursion_max_rel_error"] = float(np.abs(T / 7 - 1).max())
+    _conv_near_duplicates(v, p)
     v.summary = (f"reskernels diagonal error {worst:.1e}; a naive arccos recursion on the same inputs: "
                  f"{v.extra['naive_recursion_max_rel_error']:.1e}")
+
+
+def near_duplicate_pair(delta, P=5, C=3, seed=0):
+    """x uniform on MS(C, P) and z = x with every pixel perturbed by delta N(0, I) and renormalised."""
+    x = multisphere(1, P, C, seed)
+    z = x + delta * np.random.default_rng(seed + 1000).standard_normal(x.shape)
+    return x, z / np.linalg.norm(z, axis=-1, keepdims=True)
+
+
+def near_duplicate_error(arch, delta, seed=0, backend="auto"):
+    """(relative error of gram(arch, x, z) against 30-digit mpmath on the independent route, the
+    smallest first-layer pixel angle theta_min) for a near-duplicate pair at noise ``delta``."""
+    from reskernels.numerics.reference import conv_kernel_reference
+    x, z = near_duplicate_pair(delta, seed=seed)
+    ref = conv_kernel_reference(arch, x, z, dps=30)[0, 0]
+    got = gram(arch, x, z, backend=backend)[0, 0]
+    with mpmath.workdps(30):
+        cos = [mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(b)) for a, b in zip(x[0, i], z[0, i]))
+               for i in range(x.shape[1])]
+        theta = min(float(2 * mpmath.asin(mpmath.sqrt(max(0, (1 - c) / 2)))) for c in cos)
+        err = float(abs(mpmath.mpf(float(got)) / ref - 1))
+    return err, theta
+
+
+def _conv_near_duplicates(v, p):
+    """Conv kernels at near-duplicate inputs (the README's conv accuracy statement): below the first
+    layer theta comes from arccos of a rounded rho, an error ~ N eps / theta for a rho good to N ulps;
+    within SNAP_ULPS ulps of 1 rho is taken as 1 (an error ~ theta instead)."""
+    from reskernels.theory import CNN, ResCNN
+    rows = {}
+    for arch in (CNN(6, readout="flatten"), ResCNN(4, 0.6, readout="flatten")):
+        for delta in p["near_dup_deltas"]:
+            err, theta = near_duplicate_error(arch, delta)
+            tol = p["near_dup_ulps"] * EPS / theta
+            rows[f"{arch.slug.split('-iv')[0]}, delta={delta:g}"] = [err, theta]
+            v.add(f"conv near-duplicate pair, {arch.slug.split('-iv')[0]}, pixel noise {delta:g} "
+                  f"(theta_min {theta:.1e}): relative error vs 30-digit mpmath", err,
+                  f"<= {p['near_dup_ulps']} eps / theta_min = {tol:.1e}", err <= tol,
+                  f"<= {p['near_dup_ulps']} eps / theta_min",
+                  "arccos of a rho rounded by <= ~100 ulps through the layers; a snap of rho to 1 "
+                  "above a few ulps would cost ~theta instead", "mp")
+    v.extra["conv_near_duplicates [rel error, theta_min]"] = rows
 
 
 @claim("NUM-DEEP", "background", "§9 claim 2",
@@ -159,6 +203,7 @@ def arora_cntk(v, level, p):
               "within noise", bool(np.all(err <= montecarlo_tol(se, 2 / 256 * np.abs(K).max()))),
               "|mean - exact| <= 4 s.e. + (depth/width) max|K|", "Monte Carlo s.e. + O(depth/width) bias",
               "montecarlo")
+        v.measurements[-1].se = float(np.max(se))  # the s.e. the criterion uses, shown in the report
     v.extra["flatten_diag"] = np.diag(fl).tolist()
 
 
@@ -254,6 +299,7 @@ def geifman_decay(v, level, p):
     floor = 1e3 * EPS
     slopes = {}
     for kind in ("nngp", "ntk"):
+        v.progress(1 if kind == "nngp" else 2, 3, f"{kind} torus spectrum, n = {n}")
         S = torus(CNN(3, readout="center"), kind, n)
         for name, ray in RAYS5.items():
             ks, lam = ray_points(S, ray, p["rel_err"], floor)
@@ -273,6 +319,7 @@ def geifman_decay(v, level, p):
     # control: an entire kernel, exp(2 sum_i t_i) (lambda_k = prod_i I_{k_i}(2) e^0 ..., faster than any
     # power): the same test must not call it polynomial
     from reskernels.numerics.multisphere import torus_spectrum_converged
+    v.progress(3, 3, "control kernel exp(2 sum t_i)")
     C = torus_spectrum_converged(lambda T: np.exp(2 * T.sum(axis=1) - 10), n=n, P=5)
     for name in ("e0 (centre pixel, even k)", "e0+e1 (adjacent pair)"):
         ks, lam = ray_points(C, RAYS5[name], p["rel_err"], floor * np.exp(-10))
