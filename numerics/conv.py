@@ -66,6 +66,83 @@ def _as_grid(A, name):
     return A, 2
 
 
+def pow2_exponents(A) -> np.ndarray:
+    """Per input (first axis), the binary exponent e of its largest |entry| (max |A[i]| = f 2^e with
+    f in [0.5, 1); 0 for an all-zero input), int64."""
+    if A.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    peak = np.max(np.abs(A.reshape(A.shape[0], -1)), axis=1)
+    return np.frexp(peak)[1].astype(np.int64)
+
+
+def split_scale(log_scale: float):
+    """exp(log_scale) as (m, e) with m 2^e = exp(log_scale): m = exp(log_scale) itself (e = 0) while
+    that is a normal float64, else m in [0.5, 1) and the power of two apart (a scale below 1e-308, e.g.
+    MLP(1080, weight_var=1), which times large input norms is still representable)."""
+    if -700.0 < log_scale < 700.0:
+        return math.exp(log_scale), 0
+    e = math.floor(log_scale / math.log(2.0))
+    return math.exp(log_scale - e * math.log(2.0)), int(e)
+
+
+#: entries per row block of the whole-matrix passes in finish() (their temporaries: <= 2 MiB)
+_PASS_ENTRIES = 2 ** 18
+
+
+def _rows(out) -> int:
+    return max(1, _PASS_ENTRIES // max(1, out.shape[1]))
+
+
+def scale_rows_pow2(out, ex, ez, extra: int = 0):
+    """out[i, j] *= 2^(ex[i] + ez[j] + extra) in place, a block of rows at a time (no n x m
+    temporaries); exact wherever the result is a normal float64."""
+    rows = _rows(out)
+    for i0 in range(0, out.shape[0], rows):
+        blk = out[i0:i0 + rows]
+        np.ldexp(blk, ex[i0:i0 + rows, None] + ez[None, :] + extra, out=blk)
+    return out
+
+
+def all_finite(out) -> bool:
+    """np.isfinite(out).all(), a block of rows at a time (no n x m boolean temporary)."""
+    rows = _rows(out)
+    return all(bool(np.isfinite(out[i0:i0 + rows]).all()) for i0 in range(0, out.shape[0], rows))
+
+
+class InputRangeError(ValueError, FloatingPointError):
+    """Kernel values that float64 cannot represent for these inputs (the message names X or Z)."""
+
+
+def _not_finite_error(arch, X, Z, kind):
+    """ValueError naming the inputs whose kernel values are not finite in float64 (programs that
+    are not positively homogeneous, or carry biases, cannot be rescaled)."""
+    def peak(A):
+        A = np.asarray(A, dtype=np.float64)
+        return float(np.max(np.abs(A))) if A.size else 0.0
+    names = "X" if Z is None else "X or Z"
+    big = peak(X) if Z is None else max(peak(X), peak(Z))
+    return InputRangeError(
+        f"the {kind} kernel of {arch.slug} is not finite in float64 for these inputs: {names} too large "
+        f"(max |entry| {big:.3g}); this spec is not positively homogeneous (its activation or bias_var > 0), "
+        "so gram cannot rescale the inputs: rescale X (and Z) yourself or use the mpmath routes")
+
+
+def _zero_diagonal_error(arch, X, Z, dx, dz):
+    """ValueError for normalize=True with K(x, x) = 0: a zero input, or (programs that cannot be
+    rescaled) an input so small that K(x, x) underflows float64 -- the message names which."""
+    for name, A, d in (("X", X, dx), ("Z", Z, dz)):
+        if A is None:
+            continue
+        A = np.asarray(A, dtype=np.float64)
+        for i in np.flatnonzero(d <= 0):
+            if np.any(A[i] != 0):
+                return InputRangeError(
+                    f"normalize=True: K(x, x) of {name}[{i}] underflows float64 (max |entry| "
+                    f"{float(np.max(np.abs(A[i]))):.3g}) for {arch.slug}, which is not positively "
+                    f"homogeneous and so cannot be rescaled; rescale {name} yourself")
+    return ValueError("normalize=True is undefined for inputs with K(x,x) = 0 (a zero input)")
+
+
 def _offset_index(offs, H, W, xp):
     """Index arrays (R, H, W) with A[:, ih, iw][:, r, i] = A[:, i + offset_r] (circular): all the
     rolled copies of a chunk of offsets in one gather (equal to stacking np.roll(A, -offset))."""
@@ -177,13 +254,26 @@ class ConvGramPlan(PlanBase):
         self.first_taps = _px.first_dual_taps(maps, self.tsh, self.tsw, self.taps_of)
         # input_var is already in the stem; variance-carrying programs are not rescaled
         scale_log = 0.0 if self.general else _L.log_diag_scale(maps) - math.log(self.input_var)
+        self.unscaled = _unscaled
         if _unscaled:
             normalize, scale_log = False, 0.0
         if not normalize and scale_log > 700:
             raise OverflowError(f"the unnormalised kernel of {arch.slug} has scale exp({scale_log:.0f}); "
                                 "use normalize=True")
         self.normalize = normalize
-        self.scale = 1.0 if normalize else math.exp(scale_log)
+        # exp(scale_log) = scale 2^scale_exp (scale_exp != 0 only below the normal range)
+        self.scale, self.scale_exp = (1.0, 0) if normalize else split_scale(scale_log)
+        # positively homogeneous programs without biases: K(a x, b z) = a b K(x, z) for a, b > 0, so
+        # every input is scaled by a power of two to max |entry| in [0.5, 1) (exact; bit for bit the
+        # same kernel wherever nothing under- or overflows) and the factor goes back in finish():
+        # inputs of any magnitude (1e-300 .. 1e300) keep full accuracy
+        self.ex = self.ez = None
+        if not self.general:
+            self.ex = pow2_exponents(Xg)
+            self.ez = self.ex if symmetric else pow2_exponents(Zg)
+            Xg = np.ldexp(Xg, -self.ex[:, None, None, None])
+            Zg = Xg if symmetric else np.ldexp(Zg, -self.ez[:, None, None, None])
+            self.Xg, self.Zg = Xg, Zg
         xp = self.xp
         # pixel variances of every dual activation's argument, by the same interpreter on the
         # diagonal state with the tiles' own operations (same array module, channel products and
@@ -308,12 +398,26 @@ class ConvGramPlan(PlanBase):
                                           backend=self.backend, _unscaled=True)[0, 0]
                 dx = np.array([one(self.X[i:i + 1]) for i in range(self.n)])
                 dz = np.array([one(self.Z[i:i + 1]) for i in range(self.m)])
+            if not (np.all(np.isfinite(dx)) and np.all(np.isfinite(dz)) and all_finite(out)):
+                raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
             if np.any(dx <= 0) or np.any(dz <= 0):
-                raise ValueError("normalize=True is undefined for inputs with K(x,x) = 0")
-            return out / np.sqrt(np.outer(dx, dz))   # sqrt(d * d) == d: an exact unit diagonal
+                raise _zero_diagonal_error(self.arch, self.X, self.Z, dx, dz)
+            # row by row: sqrt(d * d) == d, an exact unit diagonal; no n x m temporaries
+            for i in range(out.shape[0]):
+                out[i] /= np.sqrt(dx[i] * dz)
+            return out
+        if self.general:
+            if not all_finite(out):
+                raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
+            out *= self.scale
+            return out
         out *= self.scale
-        if not np.all(np.isfinite(out)):
-            raise FloatingPointError("non-finite kernel values: rescale the inputs or use normalize=True")
+        if not self.unscaled:
+            scale_rows_pow2(out, self.ex, self.ez, self.scale_exp)
+        if not all_finite(out):
+            raise FloatingPointError(
+                f"non-finite kernel values: the {self.kind} kernel of {self.arch.slug} at these inputs "
+                "exceeds float64 (|x| |z| times the layer scale); rescale X (and Z) or use normalize=True")
         return out
 
 
@@ -326,7 +430,8 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     ``backend``: "numpy" (threads) or "cupy" (one GPU, float64); ``client``: a dask.distributed
     Client to run the tiles on; ``store``: a directory where finished tiles are kept, so that an
     interrupted job resumes (:func:`numerics.tiles.execute`).
-    ``_unscaled`` (internal) returns the kernel divided by its layer scale, finite at any depth."""
+    ``_unscaled`` (internal) returns the kernel divided by its layer scale, finite at any depth, of the
+    inputs scaled to max |entry| in [0.5, 1) (homogeneous programs; see ``ConvGramPlan``)."""
     plan = ConvGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
                         n_threads=n_threads, backend=backend, _unscaled=_unscaled)
     out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")

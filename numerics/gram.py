@@ -32,7 +32,8 @@ from reskernels.theory import layers as _L
 from reskernels.theory.arch import check_kind
 
 from .backends import NUMPY  # noqa: F401  (re-exported for callers of numerics.gram)
-from .conv import gram_conv
+from .conv import (InputRangeError, _not_finite_error, _zero_diagonal_error, all_finite, gram_conv,
+                   split_scale)
 from .fc import half_angle_recursion, normalized_diagonal
 from .inputs import as_float_array, check_gram_options
 from .variance import fc_kernel
@@ -132,8 +133,10 @@ class FCGramPlan(PlanBase):
             want = self.kind == "ntk"
             self.dx = fc_kernel(self.maps, self.gx, self.gx, self.gx, want)
             self.dz = self.dx if symmetric else fc_kernel(self.maps, self.gz, self.gz, self.gz, want)
+            if not (np.all(np.isfinite(self.dx)) and np.all(np.isfinite(self.dz))):
+                raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
             if np.any(self.dx <= 0) or np.any(self.dz <= 0):
-                raise ValueError("normalize=True is undefined for inputs with K(x,x) <= 0")
+                raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
 
     def _init_normalized(self, arch, X, Zm, symmetric, normalize, kind):
         self.Xu, self.nx = _unit_rows(X)
@@ -143,14 +146,16 @@ class FCGramPlan(PlanBase):
         self.diag = normalized_diagonal(arch, kind)
         if normalize and self.diag == 0:
             raise ValueError(f"normalize=True is undefined: {arch} has K(x,x) = 0 for kind={kind!r}")
-        self.scale = 1.0
+        self.scale, self.scale_exp = 1.0, 0
         if not normalize:
             logscale = arch.log_diag_scale()
             if logscale > 700:
                 raise OverflowError(
                     f"the unnormalised kernel of {arch.slug} has diagonal scale exp({logscale:.1f}), "
                     "beyond float64; use gram(..., normalize=True) for the normalised kernel")
-            self.scale = math.exp(logscale)
+            # below ~1e-304 (e.g. MLP(1080, weight_var=1)) the scale is kept as m 2^e: times large
+            # input norms the kernel is representable again (block() then applies the exponents apart)
+            self.scale, self.scale_exp = split_scale(logscale)
 
     def _block_general(self, tile) -> np.ndarray:
         i0, i1, j0, j1 = tile
@@ -172,17 +177,24 @@ class FCGramPlan(PlanBase):
         val = T if self.kind == "ntk" else rho
         if self.normalize:
             val = val / self.diag
-        else:
+        elif self.scale_exp == 0:
             val = val * self.scale * xp.outer(xp.asarray(self.nx[i0:i1]), xp.asarray(self.nz[j0:j1]))
+        else:       # a scale below the normal range: mantissas first, then all powers of two at once
+            fx, ex = np.frexp(self.nx[i0:i1])
+            fz, ez = np.frexp(self.nz[j0:j1])
+            val = val * self.scale * xp.outer(xp.asarray(fx), xp.asarray(fz))
+            val = xp.ldexp(val, xp.asarray(ex[:, None] + ez[None, :] + self.scale_exp))
         return to_host(val)
 
     def finish(self, out: np.ndarray) -> np.ndarray:
         if self.symmetric:   # mirror the upper triangle: exact symmetry
             mirror_upper(out, self.tiles)
-        if not np.all(np.isfinite(out)):
-            raise FloatingPointError(
-                "non-finite kernel values: the inputs' norms times the diagonal scale "
-                "overflow float64; rescale X or use normalize=True")
+        if not all_finite(out):
+            if self.general:
+                raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
+            raise InputRangeError(
+                f"non-finite kernel values: the inputs' norms times the diagonal scale of {self.arch.slug} "
+                "overflow float64; rescale X (and Z) or use normalize=True")
         return out
 
 

@@ -44,7 +44,7 @@ import socket
 import sys
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
@@ -428,10 +428,14 @@ def _run(plan, client, st, progress, label, on_tile):
     elif getattr(plan, "threads", 1) > 1 and len(todo) > 1:
         pool = ThreadPoolExecutor(max_workers=plan.threads)
         try:
-            futures = {k: pool.submit(plan.block, tiles[k]) for k in todo}
-            for k in todo:
-                write(k, futures[k].result())
+            futures = {pool.submit(plan.block, tiles[k]): k for k in todo}
+            # written as they finish and then dropped: finished blocks wait for the writer only
+            # while it writes another (holding every block's future until the end kept a second
+            # copy of the whole output alive)
+            for fut in as_completed(futures):
+                write(futures.pop(fut), fut.result())
         except BaseException:
+            futures.clear()
             # Ctrl-C (or an error): drop the tiles not started, wait only for those running (at most
             # one per thread); the tiles written so far stay in the store for a rerun
             pool.shutdown(wait=True, cancel_futures=True)

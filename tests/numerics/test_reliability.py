@@ -1,0 +1,151 @@
+"""Reliability at the edges (issue 16, items 3 and 8): extreme input scales, the memory budget,
+certified digits, eigenvalues at large d and for large jobs, compile notices, timeouts.
+
+Each test states the behaviour it pins down and fails on the behaviour found before the fix."""
+from __future__ import annotations
+
+import math
+import tracemalloc
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+from reskernels import CNN, MLP, ResCNN, ResNet, gram
+from reskernels.numerics import conv as conv_mod
+from reskernels.numerics.conv_fused import available as numba_available
+from reskernels.numerics.pointwise import kernel_mp
+
+EPS = np.finfo(float).eps
+
+CPU_BACKENDS = ["numpy"] + (["numba"] if numba_available() else [])
+HOMOGENEOUS_CONV = [CNN(2), ResCNN(2, 0.5), CNN(2, readout="flatten"), CNN(3, readout="center", stem_size=3)]
+
+
+def _images(n=3, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, 4, 4, 2))
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+# ---- 1. conv kernels at extreme input scales ------------------------------------------------------
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("arch", HOMOGENEOUS_CONV, ids=lambda a: a.slug)
+@pytest.mark.parametrize("scale", [1e77, 1e155, 1e200, 1e-80, 1e-100, 1e-150, 1e-160])
+def test_conv_normalized_is_scale_invariant(arch, backend, scale):
+    """ReLU without biases is positively homogeneous: the normalised kernel of s X equals that of X.
+    Before: 1e77..1e200 gave all-NaN, 1e-100..1e-160 inf/-inf, 1e-80 errors of 1e-4.  Rounding s X
+    perturbs each entry by <= eps/2, a few eps in the kernel: 1e-13 leaves room for depth."""
+    X = _images()
+    want = gram(arch, X, normalize=True, backend=backend)
+    got = gram(arch, X * scale, normalize=True, backend=backend)
+    assert np.all(np.isfinite(got))
+    assert _rel(got, want) < 1e-13
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("arch", HOMOGENEOUS_CONV, ids=lambda a: a.slug)
+@pytest.mark.parametrize("scale", [1e77, 1e-80, 1e-100, 1e-150])
+def test_conv_unnormalized_is_homogeneous(arch, backend, scale):
+    """K(s x, s z) = s^2 K(x, z) wherever s^2 K is a normal float64 (before: 1e-100..1e-150 lost every
+    digit, 1e77 overflowed)."""
+    X, Z = _images(3, 1), _images(2, 2)
+    want = gram(arch, X, Z, backend=backend) * scale * scale
+    got = gram(arch, X * scale, Z * scale, backend=backend)
+    assert _rel(got, want) < 1e-13
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_conv_power_of_two_scaling_is_bitwise(backend):
+    """Scaling by powers of two is exact, so the rescaled engine returns K(2^a X, 2^b Z) = 2^(a+b) K
+    bit for bit (the layer scale and the input exponents are applied apart, never rounded twice)."""
+    X, Z = _images(3, 3), _images(2, 4)
+    base = gram(ResCNN(2, 0.5), X, Z, backend=backend)
+    got = gram(ResCNN(2, 0.5), X * 2.0 ** 600, Z * 2.0 ** -1000, backend=backend)
+    assert np.array_equal(got, base * 2.0 ** -400)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_conv_true_overflow_raises(backend):
+    """s^2 K beyond float64 (s = 1e155) is an error naming the cause, never inf or NaN."""
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="exceeds float64"):
+        gram(CNN(2), _images() * 1e155, backend=backend)
+
+
+@pytest.mark.parametrize("arch", [CNN(2, bias_var=0.1), CNN(2, activation="erf"),
+                                  MLP(2, bias_var=0.1), MLP(2, activation="erf")], ids=lambda a: a.slug)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_non_homogeneous_overflow_names_x(arch, normalize):
+    """Biases or a non-homogeneous activation forbid rescaling: inputs too large for float64 raise a
+    ValueError naming X (and the reason), never a silent NaN."""
+    X = _images() if arch.is_conv else np.random.default_rng(0).standard_normal((3, 5))
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=r"X too large.*not positively homogeneous"):
+        gram(arch, X * 1e200, normalize=normalize)
+
+
+@pytest.mark.parametrize("arch", [CNN(2, activation="erf"), MLP(2, activation="erf")], ids=lambda a: a.slug)
+def test_non_homogeneous_underflow_names_x(arch):
+    """normalize=True where K(x, x) underflows (erf, |x| ~ 1e-200) names X[0], not 'a zero input'."""
+    X = _images() if arch.is_conv else np.random.default_rng(0).standard_normal((3, 5))
+    with pytest.raises(ValueError, match=r"X\[0\] underflows"):
+        gram(arch, X * 1e-200, normalize=True)
+
+
+def test_fc_tiny_scale_times_large_norms():
+    """MLP(1080, weight_var=1) has diagonal scale 2^-1080 (below float64) but on inputs of norm 5e149
+    the kernel (~1e-23) is representable: before, all zeros.  Reference: kernel_mp times the norms;
+    tolerance the contract's 50 eps depth."""
+    arch = MLP(1080, weight_var=1.0)
+    X = np.array([[3e149, 4e149], [4e149, -3e149]])
+    for kind in ("ntk", "nngp"):
+        K = gram(arch, X, kind=kind)
+        with mpmath.workdps(30):
+            for i, j in ((0, 0), (0, 1)):
+                t = (1, 0)[i != j]            # the rows are orthogonal, of norm 5e149 each
+                want = kernel_mp(arch, t, kind=kind, dps=20) * mpmath.mpf(5e149) ** 2
+                assert abs(K[i, j] - want) <= 50 * EPS * 1080 * abs(want), (kind, i, j, K[i, j], want)
+
+
+# ---- 2. the memory budget ------------------------------------------------------------------------
+
+def _traced_beyond_output(fn):
+    fn()                                  # warm-up: lazy imports are not the tiles' memory
+    tracemalloc.start()
+    try:
+        K = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - K.nbytes
+
+
+@pytest.mark.parametrize("use_store", [False, True])
+def test_fc_memory_budget_is_kept(tmp_path, use_store):
+    """Beyond the output, a Gram job allocates at most memory_budget (+ 1 MiB for the inputs' copies
+    and bookkeeping).  Before, every finished tile stayed referenced by its future until the end: a
+    second copy of the output (n = 1200: 11 MiB over a 4 MiB budget)."""
+    X = np.random.default_rng(0).standard_normal((1200, 10))
+    budget = 4 * 2**20
+    counter = iter(range(100))
+
+    def run():
+        kw = {"store": str(tmp_path / f"s{next(counter)}")} if use_store else {}
+        return gram(ResNet(10, 0.5), X, memory_budget=budget, n_threads=2, **kw)
+    beyond = _traced_beyond_output(run)
+    assert beyond <= budget + 2**20, beyond / 2**20
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_conv_memory_budget_is_kept(backend):
+    """The conv plan sizes its tiles from the budget too (numpy: ~20 tensor temporaries per entry);
+    normalisation and the final scaling run a block of rows at a time (no n x m temporaries)."""
+    X = np.random.default_rng(1).standard_normal((300, 4, 4, 2))
+    budget = 4 * 2**20
+    for normalize in (False, True):
+        beyond = _traced_beyond_output(lambda: gram(CNN(2), X, normalize=normalize, backend=backend,
+                                                    memory_budget=budget, n_threads=2))
+        assert beyond <= budget + 2**20, (normalize, beyond / 2**20)
