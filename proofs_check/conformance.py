@@ -54,7 +54,12 @@ line with the input pair; an exception raised by the kernel is reported as such,
 the reference (``gram``, ``eigenvalues``) or the kit marks the property ``error`` ("not your kernel").
 Warnings the kernel emits are captured, counted and summarised in the report.  ``max_seconds`` bounds
 each property (the search, and then the shrinking, stop and the property reports what it found);
-``progress`` writes one live line per property to stderr.
+``progress`` writes one live line per property to stderr.  A single kernel call is not interrupted by
+``max_seconds`` (it is checked between calls); ``call_timeout`` (default: ``max_seconds``) runs each call in
+a worker thread and abandons one that has not returned by then: the property reports "did not return
+within ..." with the inputs' shapes, and no further call is made (a Python thread cannot be killed:
+the abandoned call runs on in the background until the process exits).  Without either, a kernel
+that never returns hangs the run.
 
 The tolerance is the user's: pick ``rtol`` from the arithmetic the implementation claims
 (1e-10 is a safe float64 target for a careful implementation; float32 needs ~1e-5).
@@ -68,6 +73,7 @@ import inspect
 import math
 import os
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -122,6 +128,7 @@ def diagonal_closed_form(arch, kind: str) -> float:
 
     With a_l = alpha_l^2 c / 2 and iv = input_var, c = weight_var (docs/conventions.md recursions at rho = 1,
     where Phi1(S) = (c/2) S and Phi0 = c/2):
+
     * MLP(L):    NNGP iv (c/2)^L;  NTK iv (c/2)^L (L + 1) (all trained), iv (c/2)^L (L - 1) (hidden);
     * ResNet(L): NNGP iv prod_l (1 + a_l);  NTK iv sum_l 2 a_l prod_{j != l} (1 + a_j) (hidden),
       plus 2 iv prod_l (1 + a_l) when all layers are trained;
@@ -902,7 +909,7 @@ def _describe(example, labels=()):
 def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float = 0.0,
             math_rtol: float = MATH_RTOL, max_examples: int = 40, seed: int = 0, dim: int = 4, pixels: int = 5,
             channels: int = 2, properties=None, max_seconds: float | None = None, progress: bool | None = None,
-            pass_spec: str | None = None) -> ConformanceReport:
+            pass_spec: str | None = None, call_timeout: float | None = None) -> ConformanceReport:
     """Run the property battery against ``kernel(X, Z) -> Gram`` claimed to implement ``spec``.
 
     ``spec``: an MLP / ResNet / CNN / ResCNN (or its string form, see :func:`parse_spec`).
@@ -913,6 +920,9 @@ def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float
     the shrinking stops and the property reports what it found so far.  ``progress``: live progress
     lines on stderr (default: when stderr is a terminal).  ``pass_spec``: ``"fields"`` or
     ``"object"`` to call ``kernel`` with the spec (see :func:`bind_spec`).
+    ``call_timeout``: seconds one kernel call may take (default ``max_seconds``; None with
+    ``max_seconds=None``: unlimited); a call past it is abandoned and reported, and the kernel is not
+    called again (see the module docstring).
     Returns a :class:`ConformanceReport`.
     """
     from hypothesis import strategies as st
@@ -932,6 +942,10 @@ def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float
         raise ValueError(f"max_examples must be an integer >= 1, got {max_examples!r}")
     if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
         raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
+    if call_timeout is None:
+        call_timeout = max_seconds
+    elif isinstance(call_timeout, bool) or not isinstance(call_timeout, (int, float)) or not call_timeout > 0:
+        raise ValueError(f"call_timeout must be a positive number or None, got {call_timeout!r}")
     for nm, val, lo in (("dim", dim, 2), ("pixels", pixels, 1), ("channels", channels, 1)):
         if isinstance(val, bool) or not isinstance(val, int) or val < lo:
             raise ValueError(f"{nm} must be an integer >= {lo}, got {val!r}")
@@ -955,11 +969,41 @@ def conform(kernel, spec, kind: str = "ntk", *, rtol: float = 1e-10, atol: float
     report = ConformanceReport(spec, kind, rtol, atol, math_rtol=math_rtol, max_seconds=max_seconds)
     prog = _Progress(sys.stderr.isatty() if progress is None else bool(progress))
 
+    hung = []
+
+    def call(X, Z):
+        """kernel(X, Z), abandoned after call_timeout seconds (then no further call is made)."""
+        if call_timeout is None:
+            return kernel(X, Z)
+        if hung:
+            raise _KernelRaised(f"not called: an earlier call did not return within call_timeout="
+                                f"{_g(call_timeout)} s ({hung[0]})")
+        box = {}
+
+        def target():
+            try:
+                box["out"] = kernel(X, Z)
+            except BaseException as e:       # handed to the caller's thread
+                box["exc"] = e
+        worker = threading.Thread(target=target, name="conform-kernel-call", daemon=True)
+        worker.start()
+        worker.join(call_timeout)
+        if worker.is_alive():
+            hung.append(f"X of shape {np.shape(X)}, Z of shape {np.shape(Z)}")
+            raise _KernelRaised(f"the kernel did not return within call_timeout={_g(call_timeout)} s for "
+                                f"{hung[0]}; the call was abandoned (it runs on in a background thread) "
+                                "and the kernel is not called again")
+        if "exc" in box:
+            raise box["exc"]
+        return box["out"]
+
     def user(X, Z):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                out = kernel(X, Z)
+                out = call(X, Z)
+            except _KernelProblem:
+                raise
             except Exception as e:
                 raise _KernelRaised(f"the kernel raised {type(e).__name__}: {e}") from e
             finally:

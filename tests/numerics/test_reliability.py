@@ -149,3 +149,33 @@ def test_conv_memory_budget_is_kept(backend):
         beyond = _traced_beyond_output(lambda: gram(CNN(2), X, normalize=normalize, backend=backend,
                                                     memory_budget=budget, n_threads=2))
         assert beyond <= budget + 2**20, (normalize, beyond / 2**20)
+
+
+# ---- 6. conform: a kernel call that never returns --------------------------------------------------
+
+def test_conform_abandons_a_kernel_call_that_never_returns():
+    """max_seconds is checked between calls; call_timeout (default: max_seconds) bounds one call.
+    Before, a kernel that never returns hung conform forever."""
+    import threading
+    import time
+
+    from reskernels.proofs_check.conformance import conform
+    release = threading.Event()
+    calls = []
+
+    def hangs(X, Z):
+        calls.append(1)
+        release.wait(60)                       # "never" returns (released when the test ends)
+        return np.zeros((len(X), len(Z)))
+    t0 = time.perf_counter()
+    try:
+        report = conform(hangs, MLP(2), properties=["symmetric", "agrees_with_gram"], max_seconds=0.5,
+                         max_examples=5)
+    finally:
+        release.set()
+    assert time.perf_counter() - t0 < 10
+    text = str(report)
+    assert "did not return within call_timeout=0.5 s" in text, text
+    assert len(calls) == 1                     # the kernel is not called again after a hang
+    with pytest.raises(ValueError, match="call_timeout"):
+        conform(hangs, MLP(2), call_timeout=0)
