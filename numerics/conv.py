@@ -94,7 +94,7 @@ def _rows(out) -> int:
 
 
 def scale_rows_pow2(out, ex, ez, extra: int = 0):
-    """out[i, j] *= 2^(ex[i] + ez[j] + extra) in place, a block of rows at a time (no n x m
+    """``out[i, j] *= 2^(ex[i] + ez[j] + extra)`` in place, a block of rows at a time (no n x m
     temporaries); exact wherever the result is a normal float64."""
     rows = _rows(out)
     for i0 in range(0, out.shape[0], rows):

@@ -226,7 +226,8 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     Parameters
     ----------
     arch : MLP, ResNet, CNN or ResCNN (conv inputs: (n, P, C) or (n, H, W, C), see :mod:`numerics.conv`)
-    X : array (n, d);  Z : array (m, d) or None (then Z = X, exact symmetry)
+    X : array (n, d)
+    Z : array (m, d) or None (then Z = X, exact symmetry)
     kind : "ntk" or "nngp"
     normalize : return K(x,z) / sqrt(K(x,x) K(z,z)) (finite at any depth)
     memory_budget : bytes of temporaries summed over threads (bounds the tile size)
@@ -239,6 +240,8 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     client : a ``dask.distributed.Client``: run the tiles on its workers (optional dependency)
     store : a directory keeping finished tiles on disk; the same call resumes an interrupted job
 
+    Notes
+    -----
     All executors compute the same tiles with the same function (:mod:`numerics.tiles`), so the
     result does not depend on threads, workers or interruptions (bit for bit, per backend).
 

@@ -48,7 +48,7 @@ def circulant_eigenvalues(f, n: int) -> np.ndarray:
 
 
 def aliasing_eigenvalue(mu, m: int, n: int, lmax: int, tail=None) -> float:
-    """n sum_{l in Z, l = m (mod n)} mu_|l| with |l| <= lmax, plus ``tail(m, n, lmax)``
+    """``n sum_{l in Z, l = m (mod n)} mu_|l|`` with |l| <= lmax, plus ``tail(m, n, lmax)``
     for the truncated remainder (docs/spectral.md §8.2; d = 2 eigenvalues mu)."""
     total = 0.0
     for l in range(-lmax, lmax + 1):

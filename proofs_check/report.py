@@ -254,7 +254,7 @@ def write_markdown(verdicts, outdir, level, figures: bool = True, partial_note: 
 
 
 def remove_report(outdir: str) -> None:
-    """Remove the files a run writes into ``outdir`` (report.md, verdicts.json, figures/*.png)."""
+    """Remove the files a run writes into ``outdir`` (report.md, verdicts.json, ``figures/*.png``)."""
     for name in ("report.md", "verdicts.json"):
         p = os.path.join(outdir, name)
         if os.path.isfile(p):

@@ -448,7 +448,7 @@ SPECS = {cls.__name__: cls for cls in (MLP, ResNet, CNN, ResCNN, DenseNet)}
 
 
 def spec_from_dict(d: dict):
-    """Rebuild a spec from {"class": name, **fields} (reference files, verdict JSON)."""
+    """Rebuild a spec from ``{"class": name, **fields}`` (reference files, verdict JSON)."""
     d = dict(d)
     name = d.pop("class")
     if name not in SPECS:

@@ -1,6 +1,6 @@
 """Endpoint (Puiseux) expansions of the kernels at t = +1 and t = -1.
 
-For a kernel kappa on [-1, 1],
+For a kernel kappa on [-1, 1]::
 
     kappa(1 - u)  = p_1(u)  + c_plus  u^nu + ...,
     kappa(-1 + u) = p_-1(u) + c_minus u^nu + ...,

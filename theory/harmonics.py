@@ -79,6 +79,7 @@ def mu_arccos(n: int, k: int, d: int):
     kappa1: mu_0 = d Gamma(d/2)^2 / (2 pi Gamma((d+1)/2)^2), mu_1 = 1/(2d), mu_k = 0 for
             odd k >= 3, and for even k >= 2
             mu_k = d Gamma(d/2)^2 Gamma((k-1)/2)^2 / (8 pi^2 Gamma((k+d+1)/2)^2).
+
     Rational for odd d, rational over pi^2 for even d.
     """
     d, k = _check_dk(d, k)

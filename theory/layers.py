@@ -6,17 +6,17 @@ and never asks which spec class it came from.  Each step is a map of the pair st
 (Sigma, Theta) -- the NNGP covariance and the NTK -- of a pair of inputs (x, z), the
 infinite-width limit of one layer of a neural-tangents ``stax`` network (docs/conventions.md):
 
-=====================================  ============================================================
-step                                   map (Sigma, Theta) -> (Sigma', Theta')
-=====================================  ============================================================
+========================================  ============================================================
+step                                      map (Sigma, Theta) -> (Sigma', Theta')
+========================================  ============================================================
 ``Input(input_var, stem_size, trained)``  Sigma0 = input_var mean_{stem taps d} <x_{i+d}, z_{j+d}>,
-                                       Theta0 = Sigma0 if trained else 0
-``Dense(weight_var, trained)``         Sigma' = c Sigma, Theta' = c (Theta + [trained] Sigma)
-``Conv(weight_var, filter_size, ...)`` the same with the patch operator P (mean over q taps)
-``Dual(activation)``                   Sigma' = E[phi(u) phi(v)], Theta' = E[phi'(u) phi'(v)] Theta
-``Residual(alpha, branch)``            Sigma' = Sigma + alpha^2 Sigma_b, Theta' = Theta + alpha^2 Theta_b
-``Readout(pooling, weight_var, ...)``  Sigma' = c pool(Sigma), Theta' = c pool(Theta + [trained] Sigma)
-=====================================  ============================================================
+                                          Theta0 = Sigma0 if trained else 0
+``Dense(weight_var, trained)``            Sigma' = c Sigma, Theta' = c (Theta + [trained] Sigma)
+``Conv(weight_var, filter_size, ...)``    the same with the patch operator P (mean over q taps)
+``Dual(activation)``                      Sigma' = E[phi(u) phi(v)], Theta' = E[phi'(u) phi'(v)] Theta
+``Residual(alpha, branch)``               Sigma' = Sigma + alpha^2 Sigma_b, Theta' = Theta + alpha^2 Theta_b
+``Readout(pooling, weight_var, ...)``     Sigma' = c pool(Sigma), Theta' = c pool(Theta + [trained] Sigma)
+========================================  ============================================================
 
 with (Sigma_b, Theta_b) the branch program applied to (Sigma, Theta), (u, v) ~ N(0, Sigma) and
 pool the readout's pooling (``"dense"``: none; ``"gap"``: mean over all position pairs (i, j);
