@@ -20,6 +20,20 @@ def progress(step, total=None, what: str = "") -> None:
         v.progress(step, total, what)
 
 
+def counted(fn, total: int, what: str):
+    """``fn`` wrapped to report progress before each call: step i of ``total``, ``what``.  For a
+    check whose slow calls sit in a comprehension: ``run = counted(run, 12, "GD run")``."""
+    import functools
+    calls = [0]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        calls[0] += 1
+        progress(calls[0], total, what)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
 def bootstrap(samples, stat, n_boot: int = 1000, seed: int = 0):
     """Bootstrap replicates of ``stat`` over the first axis of ``samples``."""
     rng = np.random.default_rng(seed)

@@ -281,5 +281,407 @@ def _endpoint(v):
     ax.set_title("relative error of the asymptotic law")
     ax.set_xlabel("frequency k")
     ax.set_ylabel("|mu_k / predicted - 1|")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=2, loc="lower left")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers for figures drawn from recorded measurements
+# ------------------------------------------------------------------------------------------------
+
+def _list_after(name: str, key: str) -> list[float]:
+    """The bracketed list after ``key`` in a measurement name: ``'L=[10, 100]'`` -> [10.0, 100.0]."""
+    mo = re.search(re.escape(key) + r"\s*\[([^\]]*)\]", name)
+    if mo is None:
+        raise KeyError(f"no list after {key!r} in {name!r}")
+    return [float(x) for x in mo.group(1).split(",")]
+
+
+def _ci_errorbar(ax, x, intervals, **kw):
+    """Intervals (lo, hi) drawn as error bars around their midpoints."""
+    iv = np.asarray(intervals, dtype=float)
+    mid = iv.mean(axis=1)
+    return ax.errorbar(x, mid, yerr=[mid - iv[:, 0], iv[:, 1] - mid], fmt="o", capsize=4, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# Belfer et al., Huang et al.: tables over depth and spectra
+# ------------------------------------------------------------------------------------------------
+
+@figure("BELFER-PARITY", "Parity ratio mu_(k+1)/mu_k of the ResNTK, L = 50",
+        "Ratio of consecutive odd/even eigenvalues against k for alpha = 1/L and alpha = 1/sqrt(L): the "
+        "odd eigenvalues catch up with the even ones as k grows, much later for alpha = 1/L.")
+def _belfer_parity(v):
+    fig, ax = _subplots()
+    for m in _measures(v, "mu_(k+1)/mu_k"):
+        ks = _list_after(m.name, "k=")
+        label = m.name.split(", ", 1)[1].split(", k=")[0]
+        ax.semilogx(ks, np.asarray(m.value, dtype=float), "o-", label=label)
+    ax.set_title("d = 3, hidden-trained ResNTK")
+    ax.set_xlabel("frequency k (even)")
+    ax.set_ylabel("mu_(k+1) / mu_k")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@figure("BELFER-RKHS", "ResNTK / Laplace eigenvalue ratios stay bounded",
+        "For each case the range [min, max] over k of mu_k(ResNTK)/mu_k(Laplace), even and odd k "
+        "separately: bounded away from 0 and infinity with no trend, i.e. the same RKHS.")
+def _belfer_rkhs(v):
+    fig, ax = _subplots(figsize=(7.5, 4.2))
+    ms = _measures(v, "mu(")
+    labels = []
+    for i, m in enumerate(ms):
+        labels.append(m.name.split(":")[0].replace("mu(", "").replace(")/mu(Laplace)", ""))
+        for j, par in enumerate(("even", "odd")):
+            lo, hi = m.value[par][0], m.value[par][1]
+            ax.vlines(i + (j - 0.5) * 0.25, lo, hi, color=f"C{j}", lw=6,
+                      label=f"{par} k" if i == 0 else None)
+    ax.set_xticks(range(len(ms)))
+    ax.set_xticklabels(labels, fontsize=7, rotation=20)
+    ax.set_yscale("log")
+    ax.set_title("range over k of the ratio (bars: min to max)")
+    ax.set_xlabel("kernel, dimension")
+    ax.set_ylabel("mu_k(ResNTK) / mu_k(Laplace)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@figure("HUANG-RESNET-STABLE", "The ResNTK with alpha = L^-gamma tends to N2; the deep FC-NTK degenerates",
+        "Left: sup over t of |ResNTK_L - N2| against depth (gamma as in the check). Right: condition numbers "
+        "of normalised Gram matrices of 40 points on S^2 for the deep ResNTK, N2 and the deep FC-NTK.")
+def _huang_stable(v):
+    m = _measure(v, "sup |ResNTK_L - N2|")
+    Ls = _list_after(m.name, "L=")
+    fig, (a1, a2) = _subplots(1, 2, figsize=(10, 4.2))
+    a1.loglog(Ls, m.value, "o-")
+    a1.set_title(m.name.split(", L=")[0].replace("sup ", "sup_t "))
+    a1.set_xlabel("depth L")
+    a1.set_ylabel("sup_t |ResNTK_L(t) - N2(t)|")
+    c = _measure(v, "cond of normalised Gram")
+    names = ["ResNTK (deep)", "N2", "FC-NTK (deep)"]
+    a2.bar(range(3), c.value, color=["C0", "C1", "C3"])
+    a2.set_xticks(range(3))
+    a2.set_xticklabels(names)
+    a2.set_yscale("log")
+    a2.set_title(c.name.split(": ")[0])
+    a2.set_xlabel("kernel")
+    a2.set_ylabel("condition number")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# Bietti & Bach, Geifman, Barzilai: spectra
+# ------------------------------------------------------------------------------------------------
+
+@figure("BIETTI-DEEP-SHALLOW", "Deep ReLU kernels keep the shallow decay exponents",
+        "Local log-log slopes of mu_k (k = 100 to 200 even, 101 to 201 odd; d = 3) against depth, for the "
+        "NTK and the NNGP, with the shallow exponents -d and -d-2 and the tolerance band.")
+def _bietti_deep(v):
+    m = v.measurements[0]
+    fig, ax = _subplots()
+    d = 3
+    for j, (kind, s) in enumerate((("ntk", d), ("nngp", d + 2))):
+        rows = [(int(re.search(r"MLP\((\d+)\)", k).group(1)), val) for k, val in m.value.items() if k.endswith(kind)]
+        rows.sort()
+        Ls = [r[0] for r in rows]
+        ax.plot(Ls, [r[1][0] for r in rows], "o-", color=f"C{j}", label=f"{kind.upper()}, even k")
+        ax.plot(Ls, [r[1][1] for r in rows], "s:", color=f"C{j}", label=f"{kind.upper()}, odd k")
+        ax.axhspan(-s - 0.03, -s + 0.03, color=f"C{j}", alpha=0.15)
+        ax.axhline(-s, color=f"C{j}", lw=0.8, ls="--")
+    ax.set_title("slopes with the shallow exponent +- 0.03 (bands)")
+    ax.set_xlabel("depth L of MLP(L)")
+    ax.set_ylabel("log-log slope of mu_k")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _ray_slope_bars(ax, slopes, series, title):
+    names = [k for k, s in slopes.items() if isinstance(s, dict)]
+    w = 0.8 / len(series)
+    for j, (key, label) in enumerate(series):
+        ax.bar(np.arange(len(names)) + (j - (len(series) - 1) / 2) * w, [slopes[n][key] for n in names], w,
+               label=label)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, fontsize=7, rotation=25, ha="right")
+    ax.set_title(title)
+    ax.set_xlabel("kernel and ray through the frequency lattice")
+    ax.set_ylabel("log-log slope of lambda_k")
+    ax.legend(fontsize=8)
+    skipped = [n for n, s in slopes.items() if not isinstance(s, dict)]
+    return skipped
+
+
+@figure("GEIFMAN-DECAY", "CNN(3) eigenvalue decay along rays of the frequency lattice",
+        "Least-squares log-log slopes of the torus eigenvalues of CNN(3, q=3, center), C0 = 2, along rays "
+        "through single pixels and pixel pairs (converged points only); reported, not compared with a formula.")
+def _geifman_decay(v):
+    slopes = {k: ({"slope": s["slope"]} if isinstance(s, dict) else s) for k, s in v.extra["slopes"].items()}
+    fig, ax = _subplots(figsize=(10, 4.4))
+    skipped = _ray_slope_bars(ax, slopes, [("slope", "slope over the converged k")], "CNN(3), C0 = 2")
+    if skipped:
+        ax.text(0.01, 0.02, "no slope (too few converged points): " + "; ".join(skipped), fontsize=6,
+                transform=ax.transAxes)
+    return fig
+
+
+@figure("BARZILAI-DECAY", "ResCNN(1) against CNN(3): eigenvalue decay along rays",
+        "Left: log-log slopes along rays of the C0 = 2 frequency lattice for the residual and the plain "
+        "kernel (converged k <= 12 only). Right: eigenvalues on the full-window diagonal ray (k, k, k, k, k); "
+        "the residual kernel's are zero to rounding.")
+def _barzilai_decay(v):
+    fig, (a1, a2) = _subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [2, 1]})
+    _ray_slope_bars(a1, v.extra["slopes"], [("plain", "CNN(3)"), ("residual", "ResCNN(1)")], "slopes")
+    for j, kind in enumerate(("nngp", "ntk")):
+        key = next((k for k in v.extra if k.startswith(f"{kind} full-window")), None)
+        if key is None:
+            continue
+        for style, (name, label) in zip(("o-", "s:"), (("plain", "CNN(3)"), ("residual", "ResCNN(1)"))):
+            vals = np.maximum(np.abs(np.asarray(v.extra[key][name], dtype=float)), 1e-30)
+            a2.semilogy(np.arange(1, len(vals) + 1), vals, style, color=f"C{j}", label=f"{label}, {kind.upper()}")
+            a2.set_xticks(np.arange(1, len(vals) + 1))
+    a2.set_title("full-window diagonal ray")
+    a2.set_xlabel("k (frequency (k, k, k, k, k))")
+    a2.set_ylabel("|lambda_k| (floored at 1e-30)")
+    a2.legend(fontsize=7)
+    return fig
+
+
+@figure("BARZILAI-LOCAL", "Locality: eigenvalue of a neighbouring pixel relative to the centre pixel",
+        "lambda(e_r)/lambda(e_0) for the degree-1 eigenfunction of the pixel at distance r from the output "
+        "(C0 = 2, torus quadrature): the residual kernels are far more local than CNN(3), more so for "
+        "smaller alpha.")
+def _barzilai_local(v):
+    ratios = v.extra["ratios"]
+    fig, axes = _subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, kind in zip(axes, ("nngp", "ntk")):
+        for name, vals in ratios.items():
+            if name.startswith("C0=2") and name.endswith(kind):
+                label = name[len("C0=2 "):-len(kind) - 1]
+                ax.semilogy([1, 2], vals, "o-", label=label)
+        ax.set_title(kind.upper())
+        ax.set_xticks([1, 2])
+        ax.set_xlabel("distance r of the pixel from the output (pixels)")
+        ax.set_ylabel("lambda(e_r) / lambda(e_0)")
+        ax.legend(fontsize=8)
+    return fig
+
+
+_COND = re.compile(r"L=(\d+), (\w+), alpha=([^:]+): cond")
+
+
+def _cond_rows(v):
+    """{(readout, alpha): {L: (residual draws, plain draws)}} from the measurements and the extra rows."""
+    rows = {}
+    for m in v.measurements:
+        mo = _COND.match(m.name)
+        if mo:
+            rows.setdefault((mo.group(2), mo.group(3)), {})[int(mo.group(1))] = (m.value[0], m.value[1])
+    for key, text in v.extra.get("small_depth_rows", {}).items():
+        mo = re.match(r"\((\d+), '(\w+)', '([^']+)'\)", key)
+        res, plain = (json_list(x) for x in text.split(" vs "))
+        rows.setdefault((mo.group(2), mo.group(3)), {})[int(mo.group(1))] = (res, plain)
+    return rows
+
+
+def json_list(text):
+    return [float(x) for x in text.strip().strip("[]").split(",")]
+
+
+def _cond_figure(v, what):
+    rows = _cond_rows(v)
+    readouts = sorted({k[0] for k in rows})
+    fig, axes = _subplots(1, len(readouts), figsize=(5.2 * len(readouts), 4.4), sharey=True, squeeze=False)
+    for ax, ro in zip(axes[0], readouts):
+        plain_drawn = False
+        for j, key in enumerate(sorted(k for k in rows if k[0] == ro)):
+            Ls = sorted(rows[key])
+            for which, style, label in ((0, "o-", f"ResCNN, alpha={key[1]}"), (1, "s--", "CNN(L+1) (plain)")):
+                if which == 1 and plain_drawn:
+                    continue
+                d = np.array([rows[key][L][which] for L in Ls], dtype=float)
+                mean = d.mean(axis=1)
+                ax.errorbar(Ls, mean, yerr=[mean - d.min(axis=1), d.max(axis=1) - mean], fmt=style, capsize=3,
+                            color=None if which == 0 else "k", label=label)
+                plain_drawn |= which == 1
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        Ls = sorted({L for k in rows if k[0] == ro for L in rows[k]})
+        ax.set_xticks(Ls)
+        ax.set_xticklabels([str(L) for L in Ls])
+        ax.set_title(f"{what}, {ro} readout")
+        ax.set_xlabel("depth L")
+        ax.set_ylabel("condition number of the Gram matrix")
+        ax.legend(fontsize=7)
+    return fig
+
+
+@figure("BARZILAI-COND-GPK", "Condition numbers of GPK Gram matrices: ResCNN against CNN",
+        "Condition numbers of normalised GPK Gram matrices on multi-sphere data, mean over 3 input draws "
+        "with the range (min to max) as bars, against depth: the residual kernel is better conditioned from "
+        "depth 16 on.")
+def _cond_gpk(v):
+    return _cond_figure(v, "GPK")
+
+
+@figure("BARZILAI-COND-NTK", "Condition numbers of NTK Gram matrices: ResCNN against CNN",
+        "As for the GPK: mean over 3 input draws, range as bars. Under these conventions the residual NTK "
+        "is not the better conditioned one.")
+def _cond_ntk(v):
+    return _cond_figure(v, "NTK")
+
+
+# ------------------------------------------------------------------------------------------------
+# Littwin et al., Tirer et al.: Monte Carlo over depth and width
+# ------------------------------------------------------------------------------------------------
+
+@figure("LITTWIN-MLP-DEPTH", "MLP NTK fluctuations grow with depth and shrink with width",
+        "CV^2 of the finite-width NTK diagonal of MLP(L) over random initialisations; bars are 95% bootstrap "
+        "intervals where the check recorded them.")
+def _littwin_mlp(v):
+    vals = v.measurements[0].value
+    ci = v.extra.get("cv2_ci", {})
+    fig, ax = _subplots()
+    for n, style in ((64, "o-"), (256, "s")):
+        keys = sorted((k for k in vals if k.endswith(f"n={n}")), key=lambda k: int(k.split(",")[0][2:]))
+        Ls = [int(k.split(",")[0][2:]) for k in keys]
+        y = np.array([vals[k] for k in keys], dtype=float)
+        if all(k in ci for k in keys):
+            lo = np.array([ci[k][0] for k in keys])
+            hi = np.array([ci[k][1] for k in keys])
+            ax.errorbar(Ls, y, yerr=[y - lo, hi - y], fmt=style, capsize=4, label=f"width n = {n}")
+        else:
+            ax.plot(Ls, y, style, label=f"width n = {n} (no intervals recorded)")
+    ax.set_xscale("log", base=2)
+    ax.set_title("MLP(L), trained='all', d = 8")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("CV^2 of Theta(x, x)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@figure("LITTWIN-DENSENET", "DenseNet NTK fluctuations: CV^2 n across depth and weight scale",
+        "95% bootstrap intervals of CV^2 n (n = 64) of the finite-width DenseNet NTK diagonal: across depth "
+        "they intersect, across weight_var they move up.")
+def _littwin_dense(v):
+    fig, (a1, a2) = _subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, prefix, xs, xlabel in ((a1, "CV^2 n across depth", [2, 8, 32], "depth L (weight_var 2)"),
+                                   (a2, "CV^2 n across weight_var", [1, 2, 4], "weight_var (L = 8)")):
+        m = _measure(v, prefix)
+        _ci_errorbar(ax, xs, m.value, color="C0")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs])
+        ax.set_title(prefix.replace("CV^2 n across ", "across "))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("CV^2 n (95% bootstrap interval)")
+    return fig
+
+
+@figure("TIRER-ATTENUATION", "Attenuating the residual branch smooths the interpolant",
+        "Left: RMS second derivative of the kernel interpolant of the toy target against alpha. Right: the "
+        "kernel's slope at theta = 0 (BELFER-SLOPE closed form) against alpha.")
+def _tirer_att(v):
+    m = _measure(v, "RMS f''")
+    alphas = _list_after(m.name, "alpha=")
+    c = _measure(v, "kernel slope")
+    fig, (a1, a2) = _subplots(1, 2, figsize=(10, 4.2))
+    a1.loglog(alphas, m.value, "o-")
+    a1.set_title("roughness of the interpolant")
+    a1.set_xlabel("alpha (Tirer et al.)")
+    a1.set_ylabel("RMS f''")
+    a2.semilogx(alphas, c.value, "s-", color="C1")
+    a2.set_title("kernel slope at theta = 0")
+    a2.set_xlabel("alpha (Tirer et al.)")
+    a2.set_ylabel("c(5, alpha/sqrt 2)")
+    return fig
+
+
+@figure("TIRER-STABLE-TRAINING", "NTK drift during training shrinks with width",
+        "Mean relative NTK drift ||Theta_T - Theta_0||_F / ||Theta_0||_F after full-batch GD against width, "
+        "with standard errors over initialisations where recorded; the dashed line is the m^-1/2 rate "
+        "through the first point.")
+def _tirer_drift(v):
+    md = v.extra["mean_drift"]
+    ms = sorted(md, key=float)
+    x = np.array([float(m) for m in ms])
+    y = np.array([md[m] for m in ms])
+    se = v.extra.get("drift_se")
+    fig, ax = _subplots()
+    if se:
+        ax.errorbar(x, y, yerr=[se[m] for m in ms], fmt="o-", capsize=4, label="mean drift +- s.e.")
+    else:
+        ax.plot(x, y, "o-", label="mean drift (no s.e. recorded)")
+    ax.plot(x, y[0] * (x / x[0]) ** -0.5, "k--", label="m^-1/2 through the first point")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ex = v.extra.get("drift_exponent")
+    ci = v.extra.get("drift_exponent_ci")
+    ax.set_title(f"fitted exponent {ex:.2f}" + (f" (95% CI [{ci[0]:.2f}, {ci[1]:.2f}])" if ci else "")
+                 if ex is not None else "drift")
+    ax.set_xlabel("width m")
+    ax.set_ylabel("relative NTK drift")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@figure("TIRER-NTK-FORMULA", "Tirer et al.'s NTKs as specs: K(x0, x) against the angle",
+        "The NTK in Tirer et al.'s parameterisation for the MLP and two ResNets, at the angles of the "
+        "reference table (markers: computed; crosses: the docs/papers.md table).")
+def _tirer_formula(v):
+    fig, ax = _subplots()
+    angles = [0, 45, 90, 180]
+    for i, m in enumerate(_measures(v, "")):
+        if "K(x0, .)" not in m.name:
+            continue
+        label = pretty(m.name.split(":")[0])
+        ax.plot(angles, m.value, "o-", color=f"C{i}", label=label)
+        ax.plot(angles, m.expected, "x", color="k", ms=8)
+    ax.set_title("markers: computed; black crosses: reference table")
+    ax.set_xlabel("angle between x0 and x (degrees)")
+    ax.set_ylabel("K(x0, x)")
+    ax.set_xticks(angles)
+    ax.legend(fontsize=7)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# Arora et al., suite numerics
+# ------------------------------------------------------------------------------------------------
+
+@figure("ARORA-FC-NTK", "The FC-NTK of MLP(2) against t",
+        "The NTK of MLP(2) (Arora et al.'s two hidden layers, c_sigma = 2, no bias) on the unit circle as a "
+        "curve in t = <x, z>, with the values the check compares with the reference table.")
+def _arora_fc(v):
+    from reskernels.numerics import gram
+    from reskernels.theory import MLP
+    m = _measure(v, "MLP(2).ntk at t")
+    ts = [float(x) for x in m.name.split("t = ")[1].split(",")]
+    t = np.linspace(-1, 1, 401)
+    X = np.stack([t, np.sqrt(np.clip(1 - t ** 2, 0, None))], axis=1)
+    K = gram(MLP(2), np.array([[1.0, 0.0]]), X)[0]
+    fig, ax = _subplots()
+    ax.plot(t, K, label="MLP(2).ntk (recursion)")
+    ax.plot(ts, m.value, "o", label="checked values")
+    ax.plot(ts, m.expected, "kx", ms=8, label="reference table")
+    ax.set_title("unit inputs, NTK(x, x) = 3")
+    ax.set_xlabel("t = <x, z>")
+    ax.set_ylabel("NTK(x, z)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@figure("NUM-PSD", "Gram spectrum of MLP(2).ntk on 8 equispaced points of the circle",
+        "Eigenvalues of the Gram matrix, computed (bars) and from the aliasing sums of docs/spectral.md "
+        "(crosses): all positive, whereas MLP(1).ntk has two exact zeros on the same points.")
+def _num_psd(v):
+    m = _measure(v, "MLP(2).ntk on the same points")
+    vals = np.asarray(m.value, dtype=float)
+    fig, ax = _subplots()
+    ax.bar(np.arange(1, len(vals) + 1), vals, color="C0", label="computed")
+    ax.plot(np.arange(1, len(vals) + 1), m.expected, "kx", ms=8, label="expected")
+    ax.set_title("sorted eigenvalues")
+    ax.set_xlabel("index (ascending)")
+    ax.set_ylabel("eigenvalue")
+    ax.legend(fontsize=8)
     return fig

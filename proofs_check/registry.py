@@ -134,13 +134,14 @@ class Claim:
     quick_seconds: float = 1.0  # the author's guess; measured times (timings()) take precedence
 
     def estimate(self, level: str = "quick") -> tuple[float | None, bool]:
-        """(seconds, measured): the run time of this claim alone at ``level`` from the timing table
-        (measured = True), else the declared guess for quick mode (measured = False; None for full)."""
+        """(seconds, measured): the CPU seconds of this claim run alone at ``level`` from the timing
+        table (measured = True; about the wall time on an otherwise idle machine, more when the cores
+        are shared), else the declared guess for quick mode (measured = False; None for full)."""
         if self.check is None:
             return 0.0, True
         row = timings().get("claims", {}).get(self.id, {}).get(level)
-        if row and row.get("wall_s") is not None:
-            return float(row["wall_s"]), True
+        if row and row.get("cpu_s") is not None:
+            return max(float(row["cpu_s"]), 0.1), True
         return (float(self.quick_seconds) if level == "quick" else None), False
 
     @property

@@ -126,6 +126,7 @@ def decay(v, level, p):
     cases, dps = _decay_grid(level)
     worst, slopes, min_mu = 0.0, {}, None
     for d, L, a in cases:
+        v.progress(len(slopes) + 1, len(cases), f"d={d}, L={L}, alpha={a}")
         arch = ResNet(L, _alpha(L, a), trained="hidden")
         mu = spectrum(arch, "ntk", d, 201, dps)
         s_even, s_odd = local_slope(mu, 100, 200), local_slope(mu, 101, 201)
@@ -159,6 +160,7 @@ def rkhs(v, level, p):
         lap = (laplace_spectrum(p["laplace_c"], d, 201, dps) if p["reference"] == "laplace"
                else spectrum(MLP(2), "nngp", d, 201, dps))  # a kernel with another RKHS
         for L, a in cases:
+            v.progress(len(v.measurements) + 1, 2 * len(cases), f"d={d}, L={L}")
             mu = spectrum(ResNet(L, a, trained="hidden"), "ntk", d, 201, dps)
             res = {}
             ok = True
@@ -185,6 +187,7 @@ def parity(v, level, p):
     ks = [2, 6, 10, 20, 40, 100]
     ratios = {}
     for a in ("inv", "sqrt"):
+        v.progress(1 if a == "inv" else 2, 2, f"spectrum of ResNet(50, alpha={a}), d = 2")
         mu = spectrum(ResNet(50, _alpha(50, a), trained="hidden"), "ntk", 2, 101, 30)
         r = [float(mu[k + 1] / mu[k]) for k in ks]
         ratios[a] = r

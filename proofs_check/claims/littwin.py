@@ -55,6 +55,7 @@ def cv_resnet(v, level, p):
     res = {}
     for L in (2, 8):
         for name, arch in _models(L).items():
+            v.progress(len(res) + 1, 8, f"{name}, L={L}, {n_init} initialisations")
             s = theta_diag_samples(arch, width, n_init, seed=zlib.crc32(f'{name}-{L}'.encode()))
             exact = gram(arch, np.eye(8)[:1])[0, 0]
             se = s.std(ddof=1) / np.sqrt(n_init)
@@ -62,8 +63,10 @@ def cv_resnet(v, level, p):
             v.add(f"E Theta(x,x), {name}, L={L}, n={width}", float(s.mean()), float(exact),
                   abs(s.mean() - exact) <= montecarlo_tol(se), "|mean - exact| <= 4 s.e.",
                   f"{n_init} initialisations", "montecarlo")
+            v.measurements[-1].se = float(se)  # the s.e. the criterion uses, shown in the report
     names = list(p["order"] or _models(8))
     boots = {nm: bootstrap(res[(nm, 8)][0], cv2, 500, seed=i) for i, nm in enumerate(names)}
+    v.extra["cv2_ci"] = {nm: np.quantile(b, [0.025, 0.975]).tolist() for nm, b in boots.items()}  # figure
     ok = all(_ordered(boots[a], boots[b], p["order_quantile"]) for a, b in zip(names, names[1:]))
     v.add("CV^2 ordering at L=8, n=64: " + " > ".join(names), [res[(nm, 8)][1] for nm in names],
           "decreasing", ok, f"each adjacent pair ordered in >= {p['order_quantile']:.0%} of bootstrap replicates",
@@ -87,6 +90,7 @@ def mlp_depth(v, level, p):
                for L, n in [(2, 64), (8, 64), (32, 64), (8, 256)]}
     boots = {k: bootstrap(s, cv2, 500, seed=k[0] + k[1]) for k, s in samples.items()}
     vals = {f"L={k[0]}, n={k[1]}": cv2(s) for k, s in samples.items()}
+    v.extra["cv2_ci"] = {f"L={k[0]}, n={k[1]}": np.quantile(b, [0.025, 0.975]).tolist() for k, b in boots.items()}
     q = p["order_quantile"]
     a, b, c = (boots[(2, 64)], boots[(8, 64)], boots[(32, 64)])
     if not p["grows_with_depth"]:
@@ -125,6 +129,7 @@ def densenet(v, level, p):
     for key, arch in cases.items():
         if arch in samples:
             continue
+        v.progress(len(samples) + 1, 5, f"{arch.slug}, {n_init} initialisations")
         s = theta_diag_samples(arch, width, n_init, seed=zlib.crc32(arch.slug.encode()))
         samples[arch] = s
         boots[arch] = bootstrap(s, cv2, 500, seed=zlib.crc32(arch.slug.encode()) % 1000) * width
@@ -135,6 +140,7 @@ def densenet(v, level, p):
               abs(s.mean() - exact) <= montecarlo_tol(se) + 0.02 * exact,
               "|mean - exact| <= 4 s.e. + 2% (the O(L/n) bias of a finite DenseNet)",
               f"{n_init} initialisations", "montecarlo")
+        v.measurements[-1].se = float(se)  # the s.e. the criterion uses, shown in the report
     depth = [cases[("L", L)] for L in (2, 8, 32)]
     scale = [cases[("c", c)] for c in (1.0, 2.0, 4.0)]
     for label, archs, indep in (("depth L = 2, 8, 32 (weight_var 2)", depth, p["depth_independent"]),

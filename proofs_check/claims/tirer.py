@@ -125,6 +125,8 @@ def stable_training(v, level, p):
     from reskernels.numerics.training import gd_ntk_drift
 
     from ..common import bootstrap
+    from ..common import counted  # progress on the live line: one step per GD run
+    gd_ntk_drift = counted(gd_ntk_drift, 2 * (p["full_seeds"] if level == "full" else p["seeds"]), "GD run")
     arch = ResNet(4, 0.5, weight_var=1.0, input_var=0.5)
     theta = np.linspace(0, 2 * np.pi, 6, endpoint=False)
     X, y = circle_points_at(theta), np.sin(4 * theta)
@@ -133,6 +135,7 @@ def stable_training(v, level, p):
     runs = {m: [gd_ntk_drift(arch, X, y, m, p["steps"], np.random.default_rng([m, s])) for s in range(seeds)]
             for m in (m1, m2)}
     drift = {m: np.array([r["drift"] for r in runs[m]]) for m in runs}
+    v.extra["drift_se"] = {str(m): float(drift[m].std(ddof=1) / np.sqrt(len(drift[m]))) for m in drift}  # figure
     trained = all(r["loss"] < r["loss0"] for rs in runs.values() for r in rs)
     v.add("every run decreased its loss (training happened)", trained, True, trained, "loss_T < loss_0", "",
           "montecarlo")
