@@ -1,0 +1,130 @@
+"""Bugs planted in the *computation* change verdicts.
+
+``test_claims_can_fail.py`` feeds wrong expected values to correct computations.  Here the
+expectations are the defaults and a bug is planted in the engine (by monkeypatch, undone after
+each test): a wrong tap set in the conv patch operator, a skipped patch step in the compiled
+backend only, a wrong constant in a dual activation, a wrong Funk-Hecke constant in the spectral
+engine, a wrong multiplicity, the near-parallel snap threshold raised a thousandfold.  For each,
+the listed claims must change their verdict (from their default, ``DEFAULT``).
+
+Table (bug -> claims whose verdict changes; the numbers are in each test's comment):
+
+* wrong tap set (dilated taps -2, 0, 2)        -> BARZILAI-DIAG, BARZILAI-COND-NTK
+* skipped patch step, numba backend only       -> BARZILAI-DIAG
+* wrong constant in the conv ReLU dual         -> BARZILAI-DIAG
+* Funk-Hecke constant off by 1e-6 (relative)   -> BIETTI-PARITY, BIETTI-ENDPOINT, BIETTI-DEEP-SHALLOW
+* multiplicity N(d, 7) off by one              -> BIETTI-ENDPOINT, BIETTI-DEEP-SHALLOW
+* snap threshold x 1000 (8 -> 8000 ulps)       -> NUM-RHO1
+"""
+import inspect
+
+import pytest
+
+from reskernels.proofs_check.registry import load_all
+
+REG = load_all()
+
+# the verdicts with the defaults and a correct engine (test_claims_can_fail.py checks them)
+DEFAULT = {"BARZILAI-DIAG": "holds", "BARZILAI-COND-NTK": "fails", "BIETTI-PARITY": "holds",
+           "BIETTI-ENDPOINT": "holds", "BIETTI-DEEP-SHALLOW": "holds", "NUM-RHO1": "holds"}
+
+
+def changed(cids):
+    """{claim: (default, planted)} for every claim whose verdict differs from its default."""
+    out = {}
+    for cid in cids:
+        v = REG[cid].run("quick")
+        if v.status != DEFAULT[cid]:
+            out[cid] = (DEFAULT[cid], v.status)
+    return out
+
+
+@pytest.fixture
+def fresh_spectra(monkeypatch):
+    """The claim helpers cache spectra per process: start each planted run from an empty cache."""
+    from reskernels.proofs_check import common
+    monkeypatch.setattr(common, "_SPECTRA", {})
+    monkeypatch.setattr(common, "_TORI", {})
+
+
+def test_wrong_tap_set(monkeypatch):
+    """The patch operator averages over dilated taps (-2, 0, 2) instead of (-1, 0, 1), both backends.
+    The multi-sphere diagonals cannot see it; the engine-vs-reference check on 8-pixel signals can."""
+    from reskernels.numerics import pixel_maps
+    right = pixel_maps.taps
+
+    def dilated(q, spatial_dims, axis_len):
+        return [2 * d for d in right(q, spatial_dims, axis_len)]
+
+    monkeypatch.setattr(pixel_maps, "taps", dilated)
+    got = changed(["BARZILAI-DIAG", "BARZILAI-COND-NTK"])
+    assert set(got) == {"BARZILAI-DIAG", "BARZILAI-COND-NTK"}, got
+    assert all(new == "inconclusive" for _, new in got.values()), got
+
+
+def _planted_numba_block():
+    """The compiled block of numerics.conv_fused with the block's ``B = P p1`` patch replaced by a copy."""
+    numba = pytest.importorskip("numba")
+    from reskernels.numerics import conv_fused
+    src = inspect.getsource(conv_fused.block.py_func).replace("@_jit\n", "")
+    line = "patch(p1, B, tmp, th, tw, H, W)"
+    assert src.count(line) == 1, "the planted line moved; update the test"
+    src = src.replace(line, "B[:, :] = p1")
+    ns = dict(vars(conv_fused))
+    exec(compile(src, "<planted conv_fused.block>", "exec"), ns)
+    return numba.njit(nogil=True, fastmath=False, error_model="numpy")(ns["block"])
+
+
+def test_skipped_patch_step_in_the_numba_backend(monkeypatch):
+    """Only the compiled backend (the default) skips the patch of Phi1 in every residual block; the
+    numpy backend stays right."""
+    from reskernels.numerics import conv_fused
+    monkeypatch.setattr(conv_fused, "block", _planted_numba_block())
+    got = changed(["BARZILAI-DIAG"])
+    assert got == {"BARZILAI-DIAG": ("holds", "inconclusive")}, got
+
+
+def test_wrong_constant_in_a_dual(monkeypatch):
+    """Phi0 of the numpy interpreter's dual activation scaled by 1 + 1e-9 (the pixel variances, which
+    every backend takes from that interpreter, use Phi1 only and stay right): the numpy backend's NTK
+    entries move by ~1e-9, the compiled backend's do not."""
+    from reskernels.numerics import pixel_maps
+    right = pixel_maps.phi
+
+    def wrong(*a, **k):
+        p1, p0 = right(*a, **k)
+        return p1, p0 * (1 + 1e-9)
+
+    monkeypatch.setattr(pixel_maps, "phi", wrong)
+    pytest.importorskip("numba")          # the numpy-vs-numba comparison is what sees it
+    got = changed(["BARZILAI-DIAG"])
+    assert got == {"BARZILAI-DIAG": ("holds", "inconclusive")}, got
+
+
+def test_wrong_funk_hecke_constant(monkeypatch, fresh_spectra):
+    """Every eigenvalue of the certified engine scaled by 1 + 1e-6 (a wrong c_d): slopes and ratios at
+    the 1e-3 level cannot see it, the absolute checks can."""
+    from reskernels.numerics import spectra
+    right = spectra._one_pass
+    monkeypatch.setattr(spectra, "_one_pass", lambda *a: [m * (1 + 1e-6) for m in right(*a)])
+    got = changed(["BIETTI-PARITY", "BIETTI-ENDPOINT", "BIETTI-DEEP-SHALLOW"])
+    assert set(got) == {"BIETTI-PARITY", "BIETTI-ENDPOINT", "BIETTI-DEEP-SHALLOW"}, got
+
+
+def test_wrong_multiplicity(monkeypatch, fresh_spectra):
+    """N(d, 7) off by one: the addition theorem sum_k N(d,k) mu_k = K(1) no longer closes."""
+    from reskernels.theory import harmonics
+    right = harmonics.multiplicity
+    monkeypatch.setattr(harmonics, "multiplicity", lambda d, k: right(d, k) + (1 if k == 7 else 0))
+    got = changed(["BIETTI-ENDPOINT", "BIETTI-DEEP-SHALLOW"])
+    assert set(got) == {"BIETTI-ENDPOINT", "BIETTI-DEEP-SHALLOW"}, got
+
+
+def test_snap_threshold_raised_a_thousandfold(monkeypatch):
+    """rho within 8000 (layer + 1) ulps of 1 taken as 1 (instead of 8): near-duplicate conv pairs at
+    pixel noise 1e-6 go from ~3e-11 to ~1e-6 relative error."""
+    from reskernels.numerics import conv, pixel_maps
+    monkeypatch.setattr(pixel_maps, "SNAP_ULPS", pixel_maps.SNAP_ULPS * 1000)
+    monkeypatch.setattr(conv, "_SNAP_ULPS", conv._SNAP_ULPS * 1000)
+    got = changed(["NUM-RHO1"])
+    assert got == {"NUM-RHO1": ("holds", "fails")}, got
