@@ -104,8 +104,8 @@ def kernel_regime(v, level, p):
        "The ResNet kernel does not degenerate: with alpha = L^-gamma, gamma > 1/2, the normalised "
        "hidden-trained NTK tends to N2, and its Gram matrices stay well conditioned where the "
        "deep FC-NTK's do not.",
-       "[recalled]; limits [derived]", FC + "; ResNet(L, L^-gamma, trained='hidden')",
-       quick_seconds=1.0, gamma=1.0, depths=(10, 100, 1000))
+       "[recalled]; limits [derived]", FC + "; ResNet(L, L^-gamma, trained='hidden'); 40 Gaussian points "
+       "on S^2 (normalised Gram matrices)", quick_seconds=1.0, gamma=1.0, depths=(10, 100, 1000))
 def resnet_stable(v, level, p):
     t = np.linspace(-1, 1, 2001)
     sups = [float(np.abs(normalized_kernel(ResNet.with_gamma(L, p["gamma"], trained="hidden"))(t)
@@ -115,13 +115,31 @@ def resnet_stable(v, level, p):
           "docs/papers.md BELFER-SPIKY: O(L^(1/2-gamma))")
     X = np.random.default_rng(5).standard_normal((40, 3))
     L = max(p["depths"])
-    c_res = np.linalg.cond(gram(ResNet.with_gamma(L, p["gamma"], trained="hidden"), X, normalize=True))
-    c_n2 = np.linalg.cond(gram(MLP(1), X, normalize=True))
-    c_fc = np.linalg.cond(gram(MLP(L), X, normalize=True))
-    v.add(f"cond of normalised Gram (40 points on S^2): ResNTK L={L} vs N2 vs MLP({L})",
-          [c_res, c_n2, c_fc], "ResNTK within 20% of N2", abs(c_res / c_n2 - 1) <= 0.2,
-          "|cond_res / cond_N2 - 1| <= 0.2", "the ResNTK is close to N2 at this depth; the FC "
-          "condition number is reported for contrast (it tends to (n+3)/3 as the kernel degenerates)")
+    iu = np.triu_indices(len(X), 1)
+    K_res = gram(ResNet.with_gamma(L, p["gamma"], trained="hidden"), X, normalize=True)
+    K_n2 = gram(MLP(1), X, normalize=True)
+    K_fc = gram(MLP(L), X, normalize=True)
+    spread = [float(K[iu].std()) for K in (K_res, K_n2, K_fc)]
+    # non-degeneration: the normalised kernel still separates inputs (off-diagonal spread of N2),
+    # while the FC-NTK's collapses towards the constant 1/4
+    v.add(f"off-diagonal spread (std) of the normalised Gram: ResNTK L={L} vs N2 vs MLP({L})", spread,
+          "ResNTK within 20% of N2", abs(spread[0] / spread[1] - 1) <= 0.2, "|std_res / std_N2 - 1| <= 0.2",
+          "the ResNTK is close to N2 at this depth; the FC spread is reported for contrast (-> 0)")
+    c_res, c_n2, c_fc = (float(np.linalg.cond(K)) for K in (K_res, K_n2, K_fc))
+    v.extra["cond [ResNTK, N2, MLP(L)]"] = [c_res, c_n2, c_fc]
+    kernel_part = v.all_passed
+    v.add(f"the statement's conditioning part: cond ResNTK L={L} < cond MLP({L}) (40 points on S^2)",
+          [round(c_res, 1), round(c_fc, 1)], "ResNTK better conditioned", c_res < c_fc, "cond_res < cond_FC",
+          "the FC-NTK degenerates to the double-constant kernel 1/4 + (3/4) 1[x = z], whose Gram matrix has "
+          "the small condition number (n + 3)/3; a small condition number here signals degeneration")
+    if kernel_part and not v.measurements[-1].passed:
+        v.status = "holds-in-scope"
+        v.summary = (f"the kernel part holds (ResNTK -> N2; off-diagonal spread {spread[0]:.3f} vs N2 {spread[1]:.3f}, "
+                     f"FC {spread[2]:.4f}); the conditioning part does not: cond ResNTK = {c_res:.0f} vs MLP({L}) "
+                     f"{c_fc:.1f} -- the degenerate FC Gram matrix is the better conditioned one")
+        v.scope = ("non-degeneration (the normalised ResNTK tends to N2 and keeps N2's off-diagonal spread) holds; "
+                   "'better conditioned than the deep FC-NTK' fails under these conventions: the FC kernel's "
+                   "degenerate limit is a double-constant kernel with cond (n + 3)/3")
 
 
 record("HUANG-GPK", "huang", "§4 claim 5", "The paper's GP-kernel statements and bounds.",
