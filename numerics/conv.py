@@ -47,7 +47,7 @@ from reskernels.theory import general as _G
 from . import pixel_maps as _px
 from .inputs import as_float_array
 from .variance import NumpyContext, stem_state
-from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
+from .tiles import PlanBase, array_module, compile_notice, execute, mirror_upper, resolve_backend, to_host
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
@@ -421,6 +421,30 @@ class ConvGramPlan(PlanBase):
         return out
 
 
+def numba_will_compile() -> bool:
+    """Whether the next call of the fused numba loop compiles it: nothing compiled in this process yet
+    and numba's on-disk cache holds no entry for this CPU (or cannot be read)."""
+    from . import conv_fused
+    fn = getattr(conv_fused, "block", None)          # the numba dispatcher of the fused loop
+    if not conv_fused.available() or not hasattr(fn, "signatures"):
+        return False
+    if fn.signatures:
+        return False
+    try:        # numba internals: the cache index, keyed by (signature, (target triple, cpu, features))
+        magic = fn.targetctx.codegen().magic_tuple()
+        return not any(key[1] == magic for key in fn._cache._cache_file._load_index())
+    except Exception:       # another numba version: assume a compile
+        return True
+
+
+def _compile_notice_numba():
+    """One :class:`numerics.tiles.CompileNotice` before numba compiles the conv loop (the first conv
+    gram otherwise sits silent for ~30 s)."""
+    if numba_will_compile():
+        compile_notice("numba-conv", "reskernels: compiling the numba conv kernel (first use on this machine: "
+                       "about 30 s, cached on disk afterwards; backend='numpy' needs no compile)", stacklevel=4)
+
+
 def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
               memory_budget: int = 256 * 2**20, n_threads: int | None = None,
               progress: bool | None = None, backend: str = "auto", client=None, store=None,
@@ -434,5 +458,7 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     inputs scaled to max |entry| in [0.5, 1) (homogeneous programs; see ``ConvGramPlan``)."""
     plan = ConvGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
                         n_threads=n_threads, backend=backend, _unscaled=_unscaled)
+    if plan.backend == "numba" and client is None and plan.tiles:
+        _compile_notice_numba()
     out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")
     return plan.finish(out)

@@ -8,18 +8,27 @@ Method (docs/spectral.md §7.1-7.2):
 
 * Gauss-Legendre in theta on [0, pi]: every contract FC kernel is analytic in theta
   (the (1 - t)^(1/2) endpoint singularity becomes theta/sqrt 2), so the rule converges
-  geometrically; n = 1.5 k_max + 2 dps + 100 nodes.
+  geometrically; n = 1.5 k_max + 2 dps + 100 nodes, and at least 1.5 k_max + sqrt(3 d work) + 32
+  (for large d the weight sin^(d-2) is a Gaussian of width ~1/sqrt(d) about pi/2).
 * All k in one pass: the normalised Gegenbauer polynomials P_0..P_kmax are run by the
   three-term recurrence at every node, in fixed-point integer arithmetic (``wp`` bits)
   vectorised over nodes -- no per-k restart, no monomial expansion.
-* Working precision: dps + ceil((d + 2) log10(k_max + 2)) + 8 digits, since mu_k ~ k^-s
-  comes out of an integrand of size f(1) (s = d for NTKs, d + 2 for NNGPs).
+* Working precision ``work``: dps + 8 + ceil(min((d + 2) log10(k_max + 2),
+  log10 N(d, k_max) + 4 log10(k_max + 2) + 4)) digits, since mu_k ~ k^-s comes out of an integrand
+  of size f(1) (s = d for NTKs, d + 2 for NNGPs) and a PSD kernel has mu_k <= f(1)/N(d, k); the
+  second term is the smaller only from d ~ 10 on (d = 1000, k_max = 4: 18 digits, not 780).
 * Verification: a second pass with more nodes (n + n/4 + 32) and 10 more digits.  A value
   is returned only when both passes agree to dps + 1 digits; otherwise the precision and
   node count are raised (up to ``max_retries`` times) and then :class:`PrecisionError`
   is raised -- never wrong digits.
+* What is certified: the two passes agree for kernels analytic in theta on [0, pi] (every FC spec,
+  the Laplace kernel, (1 - t)^(1/2)); a callable with a feature narrower than the node spacing
+  (a step, spike or kink within ~pi^2/n^2 of theta = 0 or pi) can fool both alike.  For a callable
+  an independent tanh-sinh value of mu_0 (:func:`_independent_check`) must also agree to the
+  accuracy every requested mu_k needs, else :class:`PrecisionError`: it catches such features when
+  they move mu_0 by more than that (a feature near t = +-1 moves every mu_k by about as much).
 * Exact zeros: a value whose magnitude is below the absolute floor
-  max|f| 10^-(dps + ceil((d+2) log10(k_max+2)) + 8) in both passes is returned as exactly 0
+  max|f| 10^-work in both passes is returned as exactly 0
   (max|f| over 17 equispaced angles; it is f(1) for every PSD kernel)
   (e.g. the odd k >= 3 of MLP(depth=1)).  Kernels whose true eigenvalues fall below this
   floor (analytic kernels decay faster than any power) also get 0 there.
@@ -38,6 +47,7 @@ import numpy as np
 from reskernels.theory.arch import check_kind
 
 from .pointwise import MpfDigits, kernel_theta_mp
+from .tiles import compile_notice
 
 
 class PrecisionError(ArithmeticError):
@@ -166,9 +176,20 @@ def _checked(kth, f, variable):
     return at
 
 
+#: (nodes, bits) of the rules built in this process; from _NOTICE_NODES nodes on a first build takes
+#: seconds (numpy's O(n^3) starting nodes, then Newton in fixed point) and is announced once
+_RULES_BUILT: set = set()
+_NOTICE_NODES = 200
+
+
 def _one_pass(kth, d: int, kmax: int, n: int, dps_work: int):
     """mu_0..mu_kmax by n-node theta-Gauss-Legendre at dps_work digits (mpf list)."""
     wp = int(dps_work * 3.33) + 16
+    if (n, wp) not in _RULES_BUILT and n >= _NOTICE_NODES:
+        compile_notice("eigenvalues-nodes", f"reskernels: building the {n}-node Gauss-Legendre rule at {wp} bits "
+                       "for eigenvalues (first use of this size in this process: seconds to a minute, then "
+                       "cached)", stacklevel=4)
+    _RULES_BUILT.add((n, wp))
     with mpmath.workprec(wp):
         x, w = gauss_legendre_fixed(n, wp)
         pi = mpmath.pi
@@ -236,6 +257,31 @@ def _op_seconds(wp: int) -> float:
     return 1e-6 * (0.4 + 1.7 * (wp / 1000) ** 1.6)
 
 
+def _log10_multiplicity(d: int, k: int) -> float:
+    """log10 N(d, k), the dimension of the degree-k spherical harmonics on S^(d-1)."""
+    if k == 0:
+        return 0.0
+    if d == 2:
+        return math.log10(2)
+    return (math.log10(2 * k + d - 2) + (math.lgamma(k + d - 2) - math.lgamma(k + 1) - math.lgamma(d - 1))
+            / math.log(10))
+
+
+def _plan(kmax: int, dps: int, d: int):
+    """(working digits, first-pass nodes) of :func:`eigenvalues` (module doc).
+
+    Digits: dps + 8 + the expected cancellation log10(f(1)/mu_kmax), estimated as the smaller of
+    (d + 2) log10(kmax + 2) (mu_k ~ k^-s, s <= d + 2) and log10 N(d, kmax) + 4 log10(kmax + 2) + 4
+    (a PSD kernel has mu_k <= f(1)/N(d, k); the second is the smaller only from d ~ 10 on, e.g.
+    d = 1000, k <= 4: 18 digits instead of 780).  Nodes: 1.5 kmax + 2 dps + 100, and at least
+    1.5 kmax + sqrt(3 d work) + 32 -- the weight sin^(d-2) theta is a Gaussian of width ~1/sqrt(d)
+    about pi/2, which n nodes resolve to ~10^(-0.34 n^2/d) (measured at d = 100, 1000)."""
+    decay = min((d + 2) * math.log10(kmax + 2), _log10_multiplicity(d, kmax) + 4 * math.log10(kmax + 2) + 4)
+    work = dps + math.ceil(decay) + 8
+    n = max(int(1.5 * kmax) + 2 * dps + 100, int(1.5 * kmax) + math.ceil(math.sqrt(3 * d * work)) + 32)
+    return work, n
+
+
 def cost_estimate(ks, dps: int = 30, d: int = 3) -> dict:
     """Rough cost of :func:`eigenvalues` for these degrees and digits, without running it.
 
@@ -247,8 +293,7 @@ def cost_estimate(ks, dps: int = 30, d: int = 3) -> dict:
     ks = _degrees(ks)
     dps, d = _integer("dps", dps, 1), _integer("d", d, 2)
     kmax = max(ks)
-    work = dps + math.ceil((d + 2) * math.log10(kmax + 2)) + 8
-    n = int(1.5 * kmax) + 2 * dps + 100
+    work, n = _plan(kmax, dps, d)
     n2, work2 = n + n // 4 + 32, work + 10
     seconds, peak = 0.0, 0
     for nodes, w in ((n, work), (n2, work2)):
@@ -301,7 +346,8 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
     ks : a collection (list, range, 1-d array) of integer degrees k >= 0, all computed in one pass;
         a single number is refused (ValueError: write ks=[5] for mu_5 alone), so is a string
     dps : significant digits guaranteed in every returned value, an integer >= 5 (exact zeros: see
-        module doc)
+        module doc), for kernels analytic in theta on [0, pi] (every FC spec); a callable is also
+        checked by an independent tanh-sinh rule for mu_0 (module doc, "What is certified")
     normalized : use the kernel divided by its diagonal scale (FC specs)
     variable : for a callable, whether it takes t = cos(theta) ("t") or the angle ("theta");
         the angle form avoids the cancellation of 1 - t near t = 1 (e.g. the Laplace kernel)
@@ -336,9 +382,7 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
     _check_cost(ks, dps, d, max_seconds, max_memory)
     kmax = max(ks)
     kth = _kernel_theta(f, kind, normalized, variable)
-    decay_digits = math.ceil((d + 2) * math.log10(kmax + 2))
-    work = dps + decay_digits + 8
-    n = int(1.5 * kmax) + 2 * dps + 100
+    work, n = _plan(kmax, dps, d)
     with mpmath.workdps(work + 5):
         # the scale of the integrand: max |K| on a theta grid (= K(1) for PSD kernels, but
         # also right for kernels that vanish at t = 1 such as (1 - t)^nu)
@@ -361,6 +405,8 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
                     lost = (dps + 1) + (mpmath.log10(rel) if rel != mpmath.inf else work)
                     short = max(short, int(mpmath.ceil(lost)))
                 out.append(y)
+        if short == 0 and not _is_spec(f):
+            _independent_check(kth, d, b[0], [v for k, v in zip(ks, out) if k not in zeros], floor, dps, work2)
         if short == 0:
             with mpmath.workdps(dps + 5):
                 res = [MpfDigits.of(+v, dps) for v in out]
@@ -371,6 +417,30 @@ def eigenvalues(f, kind: str = "ntk", d: int = 3, ks: Iterable[int] = range(0, 2
         n = int(n * 1.5)
     raise PrecisionError(f"could not certify {dps} digits for k up to {kmax} on S^{d - 1} "
                          f"after {max_retries} retries (last shortfall {short} digits)")
+
+
+def _independent_check(kth, d, mu0, nonzero, floor, dps, work):
+    """For a user callable: mu_0 by tanh-sinh in theta (mpmath.quad, nodes clustered doubly
+    exponentially at theta = 0 and pi, none shared with the Gauss-Legendre rules) must agree with the
+    Gauss-Legendre mu_0 to 10^-(dps+1) min |mu_k| (the accuracy every requested mu_k needs), else
+    PrecisionError.  It catches a feature that both Gauss-Legendre rules step over -- a step, spike or
+    kink narrower than their node spacing (~pi^2/n^2 at the ends) -- whenever it moves mu_0 by that
+    much; such a feature near t = 1 moves every mu_k by about as much as mu_0 (P_k(1) = 1)."""
+    with mpmath.workdps(work + 10):
+        cd = mpmath.gamma(mpmath.mpf(d) / 2) / (mpmath.sqrt(mpmath.pi) * mpmath.gamma(mpmath.mpf(d - 1) / 2))
+
+        def integrand(th):
+            return kth(th) * (mpmath.sin(th) ** (d - 2) if d > 2 else 1)
+        ts = cd * mpmath.quad(integrand, [0, mpmath.pi / 2, mpmath.pi], method="tanh-sinh")
+        need = min([abs(v) for v in nonzero] or [floor]) * mpmath.mpf(10) ** (-(dps + 1))
+        tol = max(need, floor)
+        if abs(ts - mu0) > tol:
+            raise PrecisionError(
+                f"the kernel's mu_0 by Gauss-Legendre ({mpmath.nstr(mu0, dps)}) and by an independent "
+                f"tanh-sinh rule ({mpmath.nstr(ts, dps)}) differ by {mpmath.nstr(abs(ts - mu0), 3)}, more than "
+                f"the {mpmath.nstr(tol, 3)} that {dps} digits of every requested mu_k need: the kernel has a "
+                "feature (step, spike, kink) narrower than the quadrature nodes; eigenvalues certifies kernels "
+                "analytic in theta on [0, pi] (docs/spectral.md, certification)")
 
 
 def eigenvalues_float64(f, kind: str = "ntk", d: int = 3, ks=range(0, 201), n: int = 400):

@@ -87,6 +87,29 @@ def array_module(backend: str):
     raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
 
 
+class CompileNotice(UserWarning):
+    """A one-time delay ahead: compiling the numba conv loop (~30 s on first use, then cached on disk) or
+    building a large Gauss-Legendre rule for :func:`numerics.eigenvalues` (cached in the process).
+
+    Shown once per kind of delay and process, like any warning; silence it with
+    ``warnings.filterwarnings("ignore", category=reskernels.numerics.tiles.CompileNotice)``."""
+
+
+_NOTICED: set = set()
+_NOTICE_LOCK = threading.Lock()
+
+
+def compile_notice(key, message: str, stacklevel: int = 3) -> bool:
+    """Issue ``message`` as a :class:`CompileNotice` the first time ``key`` is seen in this process
+    (thread-safe); returns whether it was issued."""
+    with _NOTICE_LOCK:
+        if key in _NOTICED:
+            return False
+        _NOTICED.add(key)
+    warnings.warn(message, CompileNotice, stacklevel=stacklevel)
+    return True
+
+
 class PlanBase:
     """Shared by the Gram plans: a plan pickles without its array module (workers re-import the
     backend named by ``self.backend``)."""

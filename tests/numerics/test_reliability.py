@@ -179,3 +179,148 @@ def test_conform_abandons_a_kernel_call_that_never_returns():
     assert len(calls) == 1                     # the kernel is not called again after a hang
     with pytest.raises(ValueError, match="call_timeout"):
         conform(hangs, MLP(2), call_timeout=0)
+
+
+# ---- 3. certified digits --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dps", [-20, 0, 2.5, True])
+def test_kernel_mp_refuses_bad_dps(dps):
+    with pytest.raises(ValueError, match="dps"):
+        kernel_mp(MLP(2), 0.5, dps=dps)
+
+
+def _step_kernel(t):
+    """exp(t) plus a unit step on t > 1 - 1e-9 (theta < 4.5e-5): narrower than every Gauss-Legendre
+    node spacing at the end of [0, pi]."""
+    return mpmath.exp(t) + (1 if t > 1 - mpmath.mpf("1e-9") else 0)
+
+
+def test_eigenvalues_refuses_a_feature_between_the_nodes():
+    """Both Gauss-Legendre passes step over the step and agree; before, mu_k came back 'certified' with
+    relative error 7e-9.  The independent tanh-sinh value of mu_0 differs by ~5e-10 -> PrecisionError."""
+    from reskernels.numerics.spectra import PrecisionError, eigenvalues
+    with pytest.raises(PrecisionError, match="narrower than the quadrature nodes"):
+        eigenvalues(_step_kernel, d=3, ks=range(0, 6), dps=20)
+
+
+@pytest.mark.parametrize("d", [3, 7])
+def test_eigenvalues_independent_check_passes_analytic_callables(d):
+    """The check must not refuse kernels in the certified class (analytic in theta): exp(t) has the
+    closed form mu_k = Gamma(d/2) (2/1)^(d/2-1) I_(k+d/2-1)(1) (Funk-Hecke of e^t on S^(d-1))."""
+    from reskernels.numerics.spectra import eigenvalues
+    mu = eigenvalues(mpmath.exp, d=d, ks=range(0, 12), dps=25)
+    with mpmath.workdps(40):
+        nu = mpmath.mpf(d) / 2 - 1
+        for k, m in enumerate(mu):
+            want = mpmath.gamma(nu + 1) * 2 ** nu * mpmath.besseli(k + nu, 1)
+            assert abs(m - want) <= mpmath.mpf(10) ** -25 * abs(want), (k, m, want)
+
+
+def test_unnormalized_deep_diagonal_error_bound():
+    """What README states: the diagonal is the closed form times the scale s = exp(log_diag_scale),
+    whose float64 evaluation costs relative error <= (|ln s| + depth + 4) eps (6.9e-14 measured at
+    |ln s| = 693; exp turns the argument's absolute rounding into relative error)."""
+    x = np.array([[0.6, 0.8]])
+    for arch in (ResNet(1000, 1.0), MLP(1000, weight_var=1.0), ResNet(300, 1.3, weight_var=1.7)):
+        bound = (abs(arch.log_diag_scale()) + arch.depth + 4) * EPS
+        for kind in ("ntk", "nngp"):
+            got = gram(arch, x, kind=kind)[0, 0]
+            want = kernel_mp(arch, 1, kind=kind, dps=30)
+            assert abs((mpmath.mpf(got) - want) / want) <= bound, (arch.slug, kind)
+
+
+# ---- 4. eigenvalues at the edges ------------------------------------------------------------------
+
+def _mu_by_mpmath_quad(f, d, k, dps):
+    """mu_k = c_d int_-1^1 f(t) P_k(t) (1 - t^2)^((d-3)/2) dt by plain tanh-sinh in t (an independent
+    route: no Gauss-Legendre, the Gegenbauer polynomial from mpmath), split where the weight lives."""
+    with mpmath.workdps(dps + 10):
+        lam = mpmath.mpf(d - 2) / 2
+        cd = mpmath.gamma(mpmath.mpf(d) / 2) / (mpmath.sqrt(mpmath.pi) * mpmath.gamma(mpmath.mpf(d - 1) / 2))
+        norm = mpmath.gegenbauer(k, lam, 1)
+        w = 8 / mpmath.sqrt(d)
+        return cd * mpmath.quad(lambda t: f(t) * mpmath.gegenbauer(k, lam, t) / norm * (1 - t * t) ** ((d - 3) / mpmath.mpf(2)),
+                                [-1, -w, 0, w, 1])
+
+
+def test_eigenvalues_large_dimension():
+    """d = 1000, k <= 2, 20 digits: the weight sin^998 is a Gaussian of width ~0.03 about pi/2.  Before:
+    780 working digits (the k^-(d+2) rule) and a node count blind to d -> PrecisionError after 69 s.
+    Now the node count grows like sqrt(d work) and the digits follow N(d, k): first pass certifies."""
+    from reskernels.numerics.spectra import cost_estimate, eigenvalues
+    est = cost_estimate(range(0, 3), dps=20, d=1000)
+    assert est["work_dps"][0] < 60
+    mu, info = eigenvalues(mpmath.exp, d=1000, ks=range(0, 3), dps=20, return_info=True)
+    assert info.retries == 0
+    for k, m in enumerate(mu):
+        want = _mu_by_mpmath_quad(mpmath.exp, 1000, k, 20)
+        assert abs(m - want) <= mpmath.mpf(10) ** -20 * abs(want), (k, m, want)
+
+
+@pytest.mark.parametrize("kw, what", [(dict(ks=range(0, 100001), dps=20), "GiB of memory"),
+                                      (dict(ks=range(0, 11), dps=5000), "hours of computation")])
+def test_eigenvalues_refuses_absurd_jobs_up_front(kw, what):
+    """k up to 1e5 (525 GiB estimated) and dps = 5000 (17 hours estimated) are refused before any work
+    (the defaults max_memory = 8 GiB, max_seconds = 3600), the estimate in the message."""
+    import time
+
+    from reskernels.numerics.spectra import eigenvalues
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=what):
+        eigenvalues(MLP(2), **kw)
+    assert time.perf_counter() - t0 < 5
+
+
+# ---- 5. compile notices ---------------------------------------------------------------------------
+
+def test_compile_notice_appears_once(monkeypatch):
+    """A CompileNotice (a UserWarning, silenceable by category) precedes a numba compile, once per
+    process however many gram calls (and threads) follow; here the compile is simulated."""
+    from reskernels.numerics import tiles
+    if not numba_available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(tiles, "_NOTICED", set())
+    monkeypatch.setattr(conv_mod, "numba_will_compile", lambda: True)
+    X = _images(4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            gram(CNN(2), X, backend="numba")
+    notices = [w for w in caught if issubclass(w.category, tiles.CompileNotice)]
+    assert len(notices) == 1 and "compiling the numba conv kernel" in str(notices[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=tiles.CompileNotice)
+        monkeypatch.setattr(tiles, "_NOTICED", set())
+        gram(CNN(2), X, backend="numba")           # silenced: no error raised
+
+
+def test_numba_compile_is_detected(tmp_path):
+    """numba_will_compile: True in a process whose numba cache directory is empty (nothing compiled
+    yet, nothing on disk), False here once the loop has run."""
+    import subprocess
+    import sys
+    if not numba_available():
+        pytest.skip("numba is not installed")
+    gram(CNN(2), _images(2), backend="numba")
+    assert not conv_mod.numba_will_compile()
+    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path))
+    code = "from reskernels.numerics.conv import numba_will_compile as w; print(w())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_eigenvalues_node_notice_once(monkeypatch):
+    """The first eigenvalues call that builds a large node rule says so once (CompileNotice)."""
+    from reskernels.numerics import spectra, tiles
+    from reskernels.numerics.spectra import eigenvalues
+    monkeypatch.setattr(tiles, "_NOTICED", set())
+    monkeypatch.setattr(spectra, "_RULES_BUILT", set())
+    monkeypatch.setattr(spectra, "_NOTICE_NODES", 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        eigenvalues(MLP(1), d=3, ks=range(0, 4), dps=10)
+        eigenvalues(MLP(1), d=3, ks=range(0, 8), dps=12)
+    notices = [w for w in caught if issubclass(w.category, tiles.CompileNotice)]
+    assert len(notices) == 1 and "Gauss-Legendre rule" in str(notices[0].message)
