@@ -1,16 +1,21 @@
 """The conv recursion of :mod:`numerics.conv` as one compiled loop (numba; optional accelerator).
 
 The numpy path runs each layer as ~20 whole-tensor passes over (pairs x offsets x positions),
-memory-bound.  Here one compiled function takes a pair of inputs and an offset r and carries the
-H x W grids K, Theta through every layer while they sit in L1 cache, then accumulates the readout:
-the same kernel maps, lowered to opcode and parameter arrays (:func:`lower`), operation for
-operation as the numpy interpreter :mod:`numerics.pixel_maps` (the patch operator's tap order, the
-dual activation's operation order, the same dual variances from its diagonal run), so
+memory-bound.  Here one compiled function carries the H x W grids K, Theta of many (pair, offset)
+problems at once through every layer while they sit in cache -- as (H, W, lanes) grids, one
+problem per lane, so that every elementwise pass, every tap of the patch operator and the dual
+activation itself are contiguous SIMD loops -- then accumulates the readout: the same kernel
+maps, lowered to opcode and parameter arrays (:func:`lower`), operation for operation as the numpy
+interpreter :mod:`numerics.pixel_maps` (the patch operator's tap order, the dual activation's
+operation order, the same dual variances from its diagonal run), so
 
 * the same pixel of the same input still gets rho = 1 *exactly* (exact diagonals);
 * first-layer correlations with |rho| > 1 - 1e-4 take theta from half angles of the tap-weighted
   input vectors, deeper ones within a few ulps of +-1 are taken as +-1 (:func:`numerics.pixel_maps.phi`);
-* results agree with the numpy path to a few ulps (only libm's acos vs numpy's arccos differ).
+* results agree with the numpy path to a few ulps: theta = arccos(rho) comes from the branch-free
+  polynomial of :mod:`numerics.fastmath` (<= 1.5 ulps, on SIMD lanes; ``acos="poly"``, the
+  default) or from libm's scalar acos (``acos="libm"``, <= 1 ulp, about twice the run time;
+  :data:`ACOS`).  Only the arccos differs between the two; arccos(+-1) is exact in both.
 
 The function releases the GIL, so the thread pool of :func:`numerics.tiles.execute` runs tiles in
 parallel.  numba is optional (``pip install "reskernels[fast]"``); without it ``backend="auto"``
@@ -19,8 +24,11 @@ falls back to numpy.  Compiled code is cached on disk after the first call (a fe
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+
+from . import fastmath as _fm
 
 try:  # optional dependency
     import numba
@@ -55,34 +63,32 @@ def wrap(i, n):
 
 @_jit
 def mean_shifts(src, dst, taps, H, W, along_h):
-    """dst = mean over taps of src shifted along h (``along_h``) or w, rounded as numpy's
-    _mean_shifts: ((src + src_{d1}) + src_{d2} + ...) * (1/q), the centre first, then the taps in
-    order (whole-grid passes, which the compiler vectorises)."""
-    for h in range(H):
-        for w in range(W):
-            dst[h, w] = src[h, w]
-    for d in taps:
-        if d == 0:
-            continue
-        for h in range(H):
-            if along_h:
-                hh = wrap(h + d, H)
-                for w in range(W):
-                    dst[h, w] += src[hh, w]
-            else:
-                for w in range(W):
-                    dst[h, w] += src[h, wrap(w + d, W)]
+    """dst = mean over taps of src shifted along h (``along_h``) or w, on every lane at once,
+    rounded as numpy's _mean_shifts: ((src + src_{d1}) + src_{d2} + ...) * (1/q), the centre
+    first, then the taps in order.  The innermost axis is the lane axis: each output row of lanes
+    is finished while it sits in L1, every tap a contiguous SIMD loop without index wrapping."""
+    NL = src.shape[2]
     inv = 1.0 / taps.shape[0]
     for h in range(H):
         for w in range(W):
-            dst[h, w] *= inv
+            for l in range(NL):
+                dst[h, w, l] = src[h, w, l]
+            for d in taps:
+                if d == 0:
+                    continue
+                hh = wrap(h + d, H) if along_h else h
+                ww = w if along_h else wrap(w + d, W)
+                for l in range(NL):
+                    dst[h, w, l] += src[hh, ww, l]
+            for l in range(NL):
+                dst[h, w, l] *= inv
 
 
 @_jit
 def patch(src, dst, tmp, th, tw, H, W):
     """dst = P src (separable: along h, then along w; a single tap is a copy)."""
     if th.shape[0] == 1 and tw.shape[0] == 1:
-        dst[:, :] = src
+        dst[:, :, :] = src
     elif th.shape[0] == 1:
         mean_shifts(src, dst, tw, H, W, False)
     elif tw.shape[0] == 1:
@@ -124,148 +130,232 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
 
 
 @_jit
-def phi(M, VXl, VZl, ia, jb, oh, ow, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0):
-    """(Phi1, Phi0) of the grid M for ReLU (engine id 0), as numerics.pixel_maps.phi (same
-    operation order); ``half`` = c m2 is the gain of the dual activation's weight layer."""
+def phi(M, VXl, VZl, ia, lj, lh, lw, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G, poly):
+    """(Phi1, Phi0) of the lane grids M for ReLU (engine id 0), as numerics.pixel_maps.phi (same
+    operation order per entry); ``half`` = c m2 is the gain of the dual activation's weight layer;
+    lane l is the pair (ia, lj[l]) at offset (lh[l], lw[l]), lanes >= nl are padding.
+
+    Three passes: the variance products of each lane's pixels (a gather along the offset), then
+    one branch-free loop over all entries that the compiler runs on SIMD lanes -- theta by
+    :func:`numerics.fastmath.acos` (``poly``) or by libm's scalar acos (``poly`` False: the
+    bits of the numpy path's operations with libm) -- and, at the first layer only, a pass that
+    overwrites the near-parallel entries by their half-angle theta."""
+    NL = M.shape[2]
     for h in range(H):
-        hz = wrap(h + oh, H)
         for w in range(W):
-            wz = wrap(w + ow, W)
-            g = math.sqrt(VXl[ia, h, w] * VZl[jb, hz, wz])
-            rho = M[h, w] / g if g > 0 else 0.0
-            if rho > 1.0:
-                rho = 1.0
-            elif rho < -1.0:
-                rho = -1.0
-            if first and g > 0 and abs(rho) > 1.0 - near:
-                th = half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W)
-                p = math.pi - th
-                k = math.sin(th) + p * math.cos(th)
-                k /= math.pi
-                k *= g
-                k *= half
-                p1[h, w] = k
-                p0[h, w] = p * (half / math.pi)
-                continue
-            if snap > 0 and abs(rho) > 1.0 - snap:
-                rho = 1.0 if rho > 0 else -1.0
+            vx = VXl[ia, h, w]
+            for l in range(NL):
+                G[h, w, l] = vx * VZl[lj[l], wrap(h + lh[l], H), wrap(w + lw[l], W)]
+    n = H * W * NL
+    Mf = M.reshape(n)
+    Gf = G.reshape(n)
+    k1f = p1.reshape(n)
+    k0f = p0.reshape(n)
+    snapping = snap > 0
+    lim = 1.0 - snap
+    far = 1.0 - near if first else 2.0     # first layer: count the near-parallel entries
+    near_count = 0
+    if poly:
+        for i in range(n):
+            g = math.sqrt(Gf[i])
+            rho = Mf[i] / g if g > 0 else 0.0
+            rho = 1.0 if rho > 1.0 else rho
+            rho = -1.0 if rho < -1.0 else rho
+            near_count += 1 if (g > 0 and abs(rho) > far) else 0
+            rho = math.copysign(1.0, rho) if snapping and abs(rho) > lim else rho
+            pt = math.pi - _fm.acos(rho)
+            k = math.sqrt(1.0 - rho * rho)
+            k += pt * rho
+            k /= math.pi
+            k *= g
+            k *= half
+            k1f[i] = k
+            k0f[i] = pt * (half / math.pi)
+    else:
+        for i in range(n):
+            g = math.sqrt(Gf[i])
+            rho = Mf[i] / g if g > 0 else 0.0
+            rho = 1.0 if rho > 1.0 else rho
+            rho = -1.0 if rho < -1.0 else rho
+            near_count += 1 if (g > 0 and abs(rho) > far) else 0
+            rho = math.copysign(1.0, rho) if snapping and abs(rho) > lim else rho
             pt = math.pi - math.acos(rho)
             k = math.sqrt(1.0 - rho * rho)
             k += pt * rho
             k /= math.pi
             k *= g
             k *= half
-            p1[h, w] = k
-            p0[h, w] = pt * (half / math.pi)
+            k1f[i] = k
+            k0f[i] = pt * (half / math.pi)
+    if near_count == 0:
+        return
+    for h in range(H):
+        for w in range(W):
+            for l in range(nl):
+                g = math.sqrt(G[h, w, l])
+                if not g > 0:
+                    continue
+                rho = M[h, w, l] / g
+                rho = 1.0 if rho > 1.0 else rho
+                rho = -1.0 if rho < -1.0 else rho
+                if abs(rho) > 1.0 - near:
+                    th = half_angle_theta(xs, zs, ia, lj[l], h, w, lh[l], lw[l], fdh, fdw, fsw, H, W)
+                    p = math.pi - th
+                    k = math.sin(th) + p * math.cos(th)
+                    k /= math.pi
+                    k *= g
+                    k *= half
+                    p1[h, w, l] = k
+                    p0[h, w, l] = p * (half / math.pi)
 
 
 # opcodes of the lowered program (one per kernel-map type of theory.layers)
 OP_STEM, OP_NONLINEAR, OP_BLOCK, OP_LINEAR, OP_POOL = 0, 1, 2, 3, 4
 
+#: entries (positions x lanes) of one lane grid: nine of them stay in L2 (8 x 8 images: 64 lanes)
+LANE_ENTRIES = 4096
+
 
 @_jit
 def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, want_ntk, readout,
-          snap_unit, near, upper, out):
+          snap_unit, near, upper, out, poly):
     """out[ia, jb] += readout of the program for every pair of (xs, zs) and every offset
     (``upper``: only jb >= ia, for a diagonal tile of a symmetric Gram matrix).
 
     ``ops[o]`` = (opcode, activation id, trained, h-taps start, h-taps count, w-taps start,
     w-taps count) and ``params[o]`` = (input_var or weight_var c, gain, c m2) of the o-th kernel map
-    (:func:`lower`); each opcode is interpreted by one branch below."""
+    (:func:`lower`); each opcode is interpreted by one branch below.  ``poly``: theta by the
+    polynomial arccos of :mod:`numerics.fastmath` (SIMD), else by libm's acos (see :func:`fused_block`).
+
+    The grids are (H, W, lanes): for one ia, the (jb, offset) problems are taken in order, up to
+    NL at a time, one per lane, so that every elementwise pass and every tap of the patch operator
+    is a contiguous loop over lanes.  Each entry sees the operations of the one-problem loop in the
+    same order, and the readout sums each lane's grid in position order and the offsets of a pair
+    in offset order, so the lane layout changes no bit."""
     a, H, W, C = xs.shape
     b = zs.shape[0]
-    G0 = np.empty((H, W))
-    K = np.empty((H, W))
-    T = np.empty((H, W))
-    A = np.empty((H, W))
-    B = np.empty((H, W))
-    p1 = np.empty((H, W))
-    p0 = np.empty((H, W))
-    tmp = np.empty((H, W))
+    R = OH.shape[0]
+    P = H * W
+    NL = max(1, min(LANE_ENTRIES // P, 64, b * R))
+    if NL >= 8:
+        NL -= NL % 8
+    G0 = np.empty((H, W, NL))
+    K = np.empty((H, W, NL))
+    T = np.empty((H, W, NL))
+    A = np.empty((H, W, NL))
+    B = np.empty((H, W, NL))
+    p1 = np.empty((H, W, NL))
+    p0 = np.empty((H, W, NL))
+    tmp = np.empty((H, W, NL))
+    Gv = np.empty((H, W, NL))
+    Kf, Tf, Af, Bf, G0f = K.reshape(-1), T.reshape(-1), A.reshape(-1), B.reshape(-1), G0.reshape(-1)
+    p1f, p0f = p1.reshape(-1), p0.reshape(-1)
+    n = P * NL
+    lj = np.zeros(NL, dtype=np.int64)
+    lr = np.zeros(NL, dtype=np.int64)
+    lh = np.zeros(NL, dtype=np.int64)
+    lw = np.zeros(NL, dtype=np.int64)
+    vals = np.empty(NL)
     n_ops = ops.shape[0]
     for ia in range(a):
-        for jb in range(ia if upper else 0, b):
-            acc = 0.0
-            for r in range(OH.shape[0]):
-                oh, ow = OH[r], OW[r]
-                dual = 0
-                for o in range(n_ops):
-                    code = ops[o, 0]
-                    trained = ops[o, 2] != 0
-                    th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
-                    tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
-                    if code == OP_STEM:
-                        # iv * P_stem <x_p, z_{p+o}>, channels accumulated in order
-                        for h in range(H):
-                            for w in range(W):
-                                hz, wz = wrap(h + oh, H), wrap(w + ow, W)
+        j0 = ia if upper else 0
+        n_tasks = (b - j0) * R
+        acc = 0.0
+        for t0 in range(0, n_tasks, NL):
+            nl = min(NL, n_tasks - t0)
+            for l in range(NL):
+                t = t0 + min(l, nl - 1)          # padding lanes repeat the last problem
+                lj[l] = j0 + t // R
+                lr[l] = t % R
+                lh[l] = OH[t % R]
+                lw[l] = OW[t % R]
+            dual = 0
+            for o in range(n_ops):
+                code = ops[o, 0]
+                trained = ops[o, 2] != 0
+                th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
+                tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
+                if code == OP_STEM:
+                    # iv * P_stem <x_p, z_{p+o}>, channels accumulated in order
+                    for h in range(H):
+                        for w in range(W):
+                            for l in range(NL):
+                                jb = lj[l]
+                                hz, wz = wrap(h + lh[l], H), wrap(w + lw[l], W)
                                 s = xs[ia, h, w, 0] * zs[jb, hz, wz, 0]
                                 for ch in range(1, C):
                                     s += xs[ia, h, w, ch] * zs[jb, hz, wz, ch]
-                                A[h, w] = s
-                        patch(A, G0, tmp, th, tw, H, W)
-                        iv = params[o, 0]
-                        for h in range(H):
-                            for w in range(W):
-                                K[h, w] = iv * G0[h, w]
-                                T[h, w] = K[h, w] if trained else 0.0
-                    elif code == OP_NONLINEAR:
-                        dual += 1
-                        half = params[o, 1]
-                        snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
-                        phi(K, VX[dual - 1], VZ[dual - 1], ia, jb, oh, ow, H, W, half, snap, dual == 1,
-                            near, xs, zs, fdh, fdw, fsw, p1, p0)
-                        if want_ntk:
-                            for h in range(H):
-                                for w in range(W):
-                                    if trained:
-                                        A[h, w] = p1[h, w] + p0[h, w] * T[h, w]
-                                    else:
-                                        A[h, w] = p0[h, w] * T[h, w]
-                            patch(A, T, tmp, th, tw, H, W)
-                        patch(p1, K, tmp, th, tw, H, W)
-                        for h in range(H):
-                            for w in range(W):
-                                K[h, w] = K[h, w] / half
-                                T[h, w] = T[h, w] / half
-                    elif code == OP_BLOCK:
-                        dual += 1
-                        g = params[o, 1]
-                        half = params[o, 2]
-                        alpha2 = g / half
-                        snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
-                        patch(K, A, tmp, th, tw, H, W)                   # A = P K
-                        phi(A, VX[dual - 1], VZ[dual - 1], ia, jb, oh, ow, H, W, half, snap, dual == 1,
-                            near, xs, zs, fdh, fdw, fsw, p1, p0)
-                        patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
-                        if want_ntk:
-                            for h in range(H):
-                                for w in range(W):
-                                    A[h, w] = T[h, w] + K[h, w]
-                            patch(A, p1, tmp, th, tw, H, W)              # p1 := P (T + K)
-                            for h in range(H):
-                                for w in range(W):
-                                    A[h, w] = p0[h, w] * p1[h, w]
-                            patch(A, p1, tmp, th, tw, H, W)              # p1 := P (p0 P (T + K))
-                            for h in range(H):
-                                for w in range(W):
-                                    T[h, w] = (T[h, w] + alpha2 * (B[h, w] + p1[h, w])) / (1 + g)
-                        for h in range(H):
-                            for w in range(W):
-                                K[h, w] = (K[h, w] + alpha2 * B[h, w]) / (1 + g)
-                    elif code == OP_LINEAR:
-                        if want_ntk and trained:
-                            for h in range(H):
-                                for w in range(W):
-                                    T[h, w] = T[h, w] + K[h, w]
-                V = T if want_ntk else K
-                if readout == 2:
-                    acc += V[0, 0]
-                elif readout == 1:
-                    acc += V.sum() / (H * W)
-                else:
-                    acc += V.sum()
-            out[ia, jb] += acc
+                                A[h, w, l] = s
+                    patch(A, G0, tmp, th, tw, H, W)
+                    iv = params[o, 0]
+                    for i in range(n):
+                        Kf[i] = iv * G0f[i]
+                        Tf[i] = Kf[i] if trained else 0.0
+                elif code == OP_NONLINEAR:
+                    dual += 1
+                    half = params[o, 1]
+                    snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                    phi(K, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, nl, H, W, half, snap, dual == 1,
+                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly)
+                    if want_ntk:
+                        if trained:
+                            for i in range(n):
+                                Af[i] = p1f[i] + p0f[i] * Tf[i]
+                        else:
+                            for i in range(n):
+                                Af[i] = p0f[i] * Tf[i]
+                        patch(A, T, tmp, th, tw, H, W)
+                    patch(p1, K, tmp, th, tw, H, W)
+                    for i in range(n):
+                        Kf[i] = Kf[i] / half
+                        Tf[i] = Tf[i] / half
+                elif code == OP_BLOCK:
+                    dual += 1
+                    g = params[o, 1]
+                    half = params[o, 2]
+                    alpha2 = g / half
+                    snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                    patch(K, A, tmp, th, tw, H, W)                   # A = P K
+                    phi(A, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, nl, H, W, half, snap, dual == 1,
+                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly)
+                    patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
+                    if want_ntk:
+                        for i in range(n):
+                            Af[i] = Tf[i] + Kf[i]
+                        patch(A, p1, tmp, th, tw, H, W)              # p1 := P (T + K)
+                        for i in range(n):
+                            Af[i] = p0f[i] * p1f[i]
+                        patch(A, p1, tmp, th, tw, H, W)              # p1 := P (p0 P (T + K))
+                        for i in range(n):
+                            Tf[i] = (Tf[i] + alpha2 * (Bf[i] + p1f[i])) / (1 + g)
+                    for i in range(n):
+                        Kf[i] = (Kf[i] + alpha2 * Bf[i]) / (1 + g)
+                elif code == OP_LINEAR:
+                    if want_ntk and trained:
+                        for i in range(n):
+                            Tf[i] = Tf[i] + Kf[i]
+            V = T if want_ntk else K
+            # readout per lane: the sum over positions in position order (as V.sum() of one grid)
+            if readout == 2:
+                for l in range(NL):
+                    vals[l] = V[0, 0, l]
+            else:
+                for l in range(NL):
+                    vals[l] = 0.0
+                for h in range(H):
+                    for w in range(W):
+                        for l in range(NL):
+                            vals[l] += V[h, w, l]
+                if readout == 1:
+                    for l in range(NL):
+                        vals[l] = vals[l] / P
+            # offsets of a pair accumulated in offset order, as the one-problem loop does
+            for l in range(nl):
+                if lr[l] == 0:
+                    acc = 0.0
+                acc += vals[l]
+                if lr[l] == R - 1:
+                    out[ia, lj[l]] += acc
 
 
 class Program:
@@ -312,8 +402,22 @@ def lower(maps, taps_of) -> Program:
                    np.array(th_all, dtype=np.int64), np.array(tw_all, dtype=np.int64))
 
 
-def fused_block():
-    """The compiled block function (compiled, or loaded from numba's cache, on first call)."""
+#: theta in the compiled loop: "poly" (:func:`numerics.fastmath.acos` on SIMD lanes, <= 1.5 ulps;
+#: the default) or "libm" (scalar libm acos, <= 1 ulp: the bits of the numba data in
+#: tests/golden).  The environment variable RESKERNELS_ACOS sets it per process.
+ACOS = os.environ.get("RESKERNELS_ACOS", "poly")
+
+
+def fused_block(acos: str | None = None):
+    """The compiled block function (compiled, or loaded from numba's cache, on first call), with
+    theta by ``acos`` ("poly" or "libm"; default :data:`ACOS`) bound as its last argument."""
     if numba is None:
         raise ImportError("backend='numba' needs numba (pip install \"reskernels[fast]\" or pip install numba)")
-    return block
+    mode = ACOS if acos is None else acos
+    if mode not in ("poly", "libm"):
+        raise ValueError(f"acos must be 'poly' or 'libm', got {mode!r}")
+    poly = mode == "poly"
+
+    def run(*args):
+        return block(*args, poly)
+    return run

@@ -19,8 +19,9 @@ numba = pytest.importorskip("numba")
 @given(arch=conv_archs, two_d=st.booleans(), channels=st.sampled_from([1, 3]), seed=st.integers(0, 99),
        kind=st.sampled_from(["ntk", "nngp"]), cross=st.booleans())
 def test_fused_loop_matches_numpy_path(arch, two_d, channels, seed, kind, cross):
-    """Same recursion, same operation order: only libm's acos vs numpy's arccos (<= 1 ulp each) differ,
-    so the two agree to a few ulps per layer relative to sqrt(K(x,x) K(z,z))."""
+    """Same recursion, same operation order: only the compiled loop's arccos (numerics.fastmath's
+    polynomial, <= 1.5 ulps) vs numpy's arccos (<= 1 ulp) differ, so the two agree to a few ulps per
+    layer relative to sqrt(K(x,x) K(z,z))."""
     rng = np.random.default_rng(seed)
     shape = (4, 5, 4, channels) if two_d else (4, 6, channels)
     X = rng.standard_normal(shape)
@@ -34,7 +35,7 @@ def test_fused_loop_matches_numpy_path(arch, two_d, channels, seed, kind, cross)
     dx = np.diag(gram(sa, X, kind=kind, backend="numpy"))
     dz = dx if Z is None else np.diag(gram(sa, Z, kind=kind, backend="numpy"))
     scale = np.sqrt(np.abs(np.outer(dx, dz)))
-    tol = float64_kernel_rtol(arch.depth + 2, per_layer=32)   # override: same operations, libm ulps only
+    tol = float64_kernel_rtol(arch.depth + 2, per_layer=32)   # override: same operations, arccos ulps only
     assert np.all(np.abs(a - b) <= tol * np.where(scale > 0, scale, 1))
     if Z is None:
         assert np.array_equal(b, b.T)
@@ -60,3 +61,45 @@ def test_auto_backend_picks_numba_for_conv_only_and_falls_back(monkeypatch):
     assert ConvGramPlan(CNN(2), X).backend == "numpy"
     with pytest.raises(ImportError, match="numba"):
         gram(CNN(2), X, backend="numba")
+
+
+@pytest.mark.parametrize("arch", [CNN(3), ResCNN(2, (0.3, 0.9), stem_size=3), CNN(2, readout="flatten"),
+                                  ResCNN(3, 0.5, readout="center", trained="hidden")], ids=str)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_polynomial_arccos_agrees_with_libm_and_keeps_exact_values(arch, kind, monkeypatch):
+    """acos="poly" (default) vs "libm": within 8 ulps of the largest value (theta differs by <= 2.5
+    ulps per dual); rho = 1 entries take arccos(1) = 0 exactly in both, so flatten/center diagonals
+    and x vs 3x pairs agree bit for bit.  Enough pairs for several lane batches, padding included."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((11, 6, 6, 2))
+    X[4] = 3.0 * X[1]
+    out = {}
+    for mode in ("libm", "poly"):
+        monkeypatch.setattr(conv_fused, "ACOS", mode)
+        out[mode] = gram(arch, X, kind=kind, backend="numba")
+    a, b = out["libm"], out["poly"]
+    assert np.max(np.abs(a - b)) <= 8 * np.spacing(np.max(np.abs(a)))
+    if arch.readout != "gap":
+        assert np.array_equal(np.diag(a), np.diag(b))
+        assert b[1, 4] == a[1, 4]
+
+
+def test_polynomial_arccos_matches_mpmath_oracle():
+    """The default compiled loop against the independent mpmath conv oracle (dps 30), at the bound
+    of test_conv (which cannot hide a sqrt(eps) loss)."""
+    from .conv_oracle import kernel_pair
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((3, 3, 3, 2))
+    X[2] = -1.7 * X[0]
+    for arch in (ResCNN(2, 0.7), CNN(2, readout="flatten")):
+        K = gram(arch, X, backend="numba")
+        R = np.array([[float(kernel_pair(arch, X[i].tolist(), X[j].tolist(), "ntk")) for j in range(3)]
+                      for i in range(3)])
+        d = np.diag(gram(arch.replace(readout="flatten"), X)) if arch.readout == "gap" else np.diag(R)
+        tol = float64_kernel_rtol(arch.depth + 2, per_layer=100)   # override: as test_conv's oracle check
+        assert np.all(np.abs(K - R) <= tol * np.sqrt(np.outer(d, d)))
+
+
+def test_fused_block_refuses_an_unknown_arccos():
+    with pytest.raises(ValueError, match="acos"):
+        conv_fused.fused_block("fast")
