@@ -128,3 +128,10 @@ def test_snap_threshold_raised_a_thousandfold(monkeypatch):
     monkeypatch.setattr(conv, "_SNAP_ULPS", conv._SNAP_ULPS * 1000)
     got = changed(["NUM-RHO1"])
     assert got == {"NUM-RHO1": ("holds", "fails")}, got
+
+
+def test_barzilai_decay_has_a_fail_path():
+    """BARZILAI-DECAY fails (not merely 'inconclusive') when the residual kernel's eigenvalues are
+    claimed to decay like the other law: the polynomial-decay part decides on rays with >= 5 points."""
+    v = REG["BARZILAI-DECAY"].run("quick", expect=dict(model="exponential"))
+    assert v.status == "fails", (v.status, v.summary)
