@@ -317,7 +317,7 @@ def _belfer_parity(v):
         ks = _list_after(m.name, "k=")
         label = m.name.split(", ", 1)[1].split(", k=")[0]
         ax.semilogx(ks, np.asarray(m.value, dtype=float), "o-", label=label)
-    ax.set_title("d = 3, hidden-trained ResNTK")
+    ax.set_title("d = 2 (the circle), hidden-trained ResNTK")
     ax.set_xlabel("frequency k (even)")
     ax.set_ylabel("mu_(k+1) / mu_k")
     ax.legend(fontsize=8)
@@ -348,25 +348,37 @@ def _belfer_rkhs(v):
 
 
 @figure("HUANG-RESNET-STABLE", "The ResNTK with alpha = L^-gamma tends to N2; the deep FC-NTK degenerates",
-        "Left: sup over t of |ResNTK_L - N2| against depth (gamma as in the check). Right: condition numbers "
-        "of normalised Gram matrices of 40 points on S^2 for the deep ResNTK, N2 and the deep FC-NTK.")
+        "Left: sup over t of |ResNTK_L - N2| against depth. Then, on 40 points of S^2 with normalised Gram "
+        "matrices of the deep ResNTK, N2 and the deep FC-NTK: the off-diagonal spread (a degenerate kernel "
+        "has none) and the condition numbers.")
 def _huang_stable(v):
     m = _measure(v, "sup |ResNTK_L - N2|")
     Ls = _list_after(m.name, "L=")
-    fig, (a1, a2) = _subplots(1, 2, figsize=(10, 4.2))
+    panels = []
+    spread = _measures(v, "off-diagonal spread")
+    if spread:
+        panels.append(("off-diagonal spread of the Gram", "std of the off-diagonal entries", spread[0].value, False))
+    cond = next((x for k, x in v.extra.items() if k.startswith("cond [")), None)
+    if cond is None and _measures(v, "cond of normalised Gram"):
+        cond = _measure(v, "cond of normalised Gram").value
+    if cond is not None:
+        panels.append(("condition numbers", "condition number", cond, True))
+    fig, axes = _subplots(1, 1 + len(panels), figsize=(4.6 * (1 + len(panels)), 4.2), squeeze=False)
+    a1 = axes[0][0]
     a1.loglog(Ls, m.value, "o-")
     a1.set_title(m.name.split(", L=")[0].replace("sup ", "sup_t "))
     a1.set_xlabel("depth L")
     a1.set_ylabel("sup_t |ResNTK_L(t) - N2(t)|")
-    c = _measure(v, "cond of normalised Gram")
-    names = ["ResNTK (deep)", "N2", "FC-NTK (deep)"]
-    a2.bar(range(3), c.value, color=["C0", "C1", "C3"])
-    a2.set_xticks(range(3))
-    a2.set_xticklabels(names)
-    a2.set_yscale("log")
-    a2.set_title(c.name.split(": ")[0])
-    a2.set_xlabel("kernel")
-    a2.set_ylabel("condition number")
+    names = [f"ResNTK L={int(max(Ls))}", "N2", f"MLP({int(max(Ls))})"]
+    for ax, (title, ylabel, vals, log) in zip(axes[0][1:], panels):
+        ax.bar(range(3), vals, color=["C0", "C1", "C3"])
+        ax.set_xticks(range(3))
+        ax.set_xticklabels(names)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("kernel (normalised Gram, 40 points)")
+        ax.set_ylabel(ylabel)
     return fig
 
 
