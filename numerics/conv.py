@@ -268,6 +268,7 @@ class ConvGramPlan(PlanBase):
         # same kernel wherever nothing under- or overflows) and the factor goes back in finish():
         # inputs of any magnitude (1e-300 .. 1e300) keep full accuracy
         self.ex = self.ez = None
+        self.block_format = None if self.general else "blocks of inputs scaled by powers of two"
         if not self.general:
             self.ex = pow2_exponents(Xg)
             self.ez = self.ex if symmetric else pow2_exponents(Zg)

@@ -149,7 +149,10 @@ def _job_identity(plan) -> dict:
             A = np.ascontiguousarray(np.asarray(A, dtype=np.float64))
             h.update(str(A.shape).encode())
             h.update(A.tobytes())
-    return {"spec": repr(plan.arch), "kind": plan.kind, "normalize": bool(plan.normalize),
+    # a plan whose blocks changed meaning between versions names that in the spec, so that a store
+    # written by an older version is refused ("holds a different job") instead of mixed with new blocks
+    note = getattr(plan, "block_format", None)
+    return {"spec": repr(plan.arch) + (f" [{note}]" if note else ""), "kind": plan.kind, "normalize": bool(plan.normalize),
             "backend": plan.backend, "shape": [plan.n, plan.m], "inputs_sha256": h.hexdigest(),
             "tiles": [list(t) for t in plan.tiles]}
 

@@ -40,11 +40,27 @@ def test_conv_normalized_is_scale_invariant(arch, backend, scale):
     """ReLU without biases is positively homogeneous: the normalised kernel of s X equals that of X.
     Before: 1e77..1e200 gave all-NaN, 1e-100..1e-160 inf/-inf, 1e-80 errors of 1e-4.  Rounding s X
     perturbs each entry by <= eps/2, a few eps in the kernel: 1e-13 leaves room for depth."""
-    X = _images()
-    want = gram(arch, X, normalize=True, backend=backend)
-    got = gram(arch, X * scale, normalize=True, backend=backend)
-    assert np.all(np.isfinite(got))
-    assert _rel(got, want) < 1e-13
+    X, Z = _images(), _images(2, 5)
+    for Zs in (None, Z):
+        want = gram(arch, X, Zs, normalize=True, backend=backend)
+        got = gram(arch, X * scale, None if Zs is None else Zs * scale, normalize=True, backend=backend)
+        assert np.all(np.isfinite(got))
+        assert _rel(got, want) < 1e-13
+
+
+def test_store_of_unscaled_conv_blocks_is_refused(tmp_path):
+    """Conv blocks are now those of rescaled inputs: a store written before (its meta.json names the
+    bare spec) is refused as a different job rather than resumed with blocks of another scale."""
+    import json
+    X = _images() * 8.0
+    gram(CNN(2), X, backend="numpy", store=tmp_path / "s")
+    meta = tmp_path / "s" / "meta.json"
+    ident = json.loads(meta.read_text())
+    assert "powers of two" in ident["spec"]
+    ident["spec"] = repr(CNN(2))                # what the previous version wrote
+    meta.write_text(json.dumps(ident))
+    with pytest.raises(ValueError, match="different job"):
+        gram(CNN(2), X, backend="numpy", store=tmp_path / "s")
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
