@@ -210,3 +210,59 @@ def test_conform_exit_3_when_the_reference_cannot_be_computed(capsys, kernels):
     assert rc == 3, out
     assert "reference gram(spec) raised OverflowError" in out and "not your kernel" in out
     assert "the kernel raised" not in out
+
+
+class _Tty:
+    def __init__(self):
+        self.parts = []
+
+    def write(self, s):
+        self.parts.append(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_live_line_shows_progress_from_inside_a_check(monkeypatch):
+    from reskernels.proofs_check import common
+    from reskernels.proofs_check.registry import REGISTRY
+    from reskernels.proofs_check.runner import run
+
+    def slow(v, level, p):
+        v.progress(1, 2, "first half")
+        common.progress(2, 2, "second half")       # the same, for helpers without the verdict
+        v.add("x", 1.0, 1.0, True, "equal")
+    monkeypatch.setattr(REGISTRY["ARORA-FC-NTK"], "check", slow)
+    tty = _Tty()
+    (v,) = run([REGISTRY["ARORA-FC-NTK"]], "quick", progress=True, stream=tty)
+    text = "".join(tty.parts)
+    assert v.status == "holds"
+    assert "1 claim(s) in quick mode" in text
+    assert "step 1/2 (first half)" in text and "step 2/2 (second half)" in text
+    assert "ARORA-FC-NTK" in text and "holds" in text.splitlines()[-1]
+    common.progress(1, 1, "outside a check: nothing happens")
+
+
+def test_progress_off_a_terminal_writes_finished_lines_only(monkeypatch):
+    import io
+
+    from reskernels.proofs_check.registry import REGISTRY
+    from reskernels.proofs_check.runner import run
+    buf = io.StringIO()
+    run([REGISTRY["ARORA-FC-NTK"]], "full", progress=True, stream=buf)
+    text = buf.getvalue()
+    assert "\r" not in text and "in full mode" in text
+    assert len(text.strip().splitlines()) == 2
+
+
+def test_estimates_come_from_the_timing_table(monkeypatch):
+    from reskernels.proofs_check import registry
+    monkeypatch.setattr(registry, "_TIMINGS", {"claims": {"TIRER-STABLE-TRAINING": {"quick": {"wall_s": 80.0,
+                                                                                           "cpu_s": 57.0}}}})
+    c = registry.load_all()["TIRER-STABLE-TRAINING"]
+    assert c.estimate("quick") == (57.0, True)
+    assert c.estimate("full") == (None, False)
+    assert registry.load_all()["HUANG-GPK"].estimate("quick") == (0.0, True)
