@@ -387,23 +387,25 @@ def _huang_stable(v):
 # ------------------------------------------------------------------------------------------------
 
 @figure("BIETTI-DEEP-SHALLOW", "Deep ReLU kernels keep the shallow decay exponents",
-        "Local log-log slopes of mu_k (k = 100 to 200 even, 101 to 201 odd; d = 3) against depth, for the "
-        "NTK and the NNGP, with the shallow exponents -d and -d-2 and the tolerance band.")
+        "Local log-log slopes of mu_k (k = 100 to 200 even, 101 to 201 odd; d = 3) against depth, minus the "
+        "shallow exponent (-d for the NTK, -d-2 for the NNGP); the grey band is the tolerance +- 0.03.")
 def _bietti_deep(v):
     m = v.measurements[0]
     fig, ax = _subplots()
     d = 3
+    ax.axhspan(-0.03, 0.03, color="0.85", label="tolerance +- 0.03")
+    ax.axhline(0, color="k", lw=0.8)
+    Ls = []
     for j, (kind, s) in enumerate((("ntk", d), ("nngp", d + 2))):
-        rows = [(int(re.search(r"MLP\((\d+)\)", k).group(1)), val) for k, val in m.value.items() if k.endswith(kind)]
-        rows.sort()
+        rows = sorted((int(re.search(r"MLP\((\d+)\)", k).group(1)), val) for k, val in m.value.items()
+                      if k.endswith(kind))
         Ls = [r[0] for r in rows]
-        ax.plot(Ls, [r[1][0] for r in rows], "o-", color=f"C{j}", label=f"{kind.upper()}, even k")
-        ax.plot(Ls, [r[1][1] for r in rows], "s:", color=f"C{j}", label=f"{kind.upper()}, odd k")
-        ax.axhspan(-s - 0.03, -s + 0.03, color=f"C{j}", alpha=0.15)
-        ax.axhline(-s, color=f"C{j}", lw=0.8, ls="--")
-    ax.set_title("slopes with the shallow exponent +- 0.03 (bands)")
+        ax.plot(Ls, [r[1][0] + s for r in rows], "o-", color=f"C{j}", label=f"{kind.upper()} (vs -{s}), even k")
+        ax.plot(Ls, [r[1][1] + s for r in rows], "s:", color=f"C{j}", label=f"{kind.upper()} (vs -{s}), odd k")
+    ax.set_xticks(Ls)
+    ax.set_title("slope minus the shallow exponent")
     ax.set_xlabel("depth L of MLP(L)")
-    ax.set_ylabel("log-log slope of mu_k")
+    ax.set_ylabel("slope of log mu_k + exponent")
     ax.legend(fontsize=8)
     return fig
 
