@@ -127,12 +127,12 @@ def kernel_system(arch, kind: str = "ntk") -> KernelSystem:
     Examples
     --------
     >>> from reskernels.theory import MLP, kernel_expr
-    >>> sys = kernel_system(MLP(depth=2), "nngp")
-    >>> [str(s) for s, _ in sys.equations]
+    >>> system = kernel_system(MLP(depth=2), "nngp")
+    >>> [str(s) for s, _ in system.equations]
     ['rho_1', 'rho_2', 'K']
-    >>> sys.equations[1][1]
+    >>> system.equations[1][1]
     kappa_1(rho_1)
-    >>> sp.simplify(sys.expr() - kernel_expr(MLP(depth=2), "nngp"))
+    >>> sp.simplify(system.expr() - kernel_expr(MLP(depth=2), "nngp"))
     0
     """
     check_kind(kind)
@@ -167,7 +167,8 @@ def kernel_latex(arch, kind: str = "ntk") -> str:
 # ---------------------------------------------------------------------------------------------
 
 def _named_duals(maps):
-    """One pair of sympy Functions (kappa_0, kappa_1) per distinct activation, with definitions."""
+    """One pair of sympy Functions (kappa_0, kappa_1) per distinct activation, with definitions;
+    with several activations they are numbered in order of appearance, kappa^(1)_0, kappa^(2)_0, ..."""
     acts = []
     for m in maps:
         a = getattr(m, "activation", None)
@@ -176,8 +177,8 @@ def _named_duals(maps):
     r = sp.Symbol("r")
     funs, defs = {}, []
     for i, a in enumerate(acts):
-        tag = "" if len(acts) == 1 else f"^{{({a.name})}}"
-        k0, k1 = sp.Function(f"kappa{tag}_0"), sp.Function(f"kappa{tag}_1")
+        tag = "" if len(acts) == 1 else f"__({i + 1})"     # kappa^{(i)}_0: the i-th activation
+        k0, k1 = sp.Function(f"kappa_0{tag}"), sp.Function(f"kappa_1{tag}")
         funs[a] = (k0, k1)
         defs.append(((k0(r), a.kappa0(r)), (k1(r), a.kappa1(r))))
     return funs, defs
@@ -186,15 +187,9 @@ def _named_duals(maps):
 def _normalized_system(arch, maps, kind):
     funs, defs = _named_duals(maps)
     want_ntk = kind == "ntk"
-    used = set()
 
     def duals(act):
-        k0, k1 = funs[act]
-        return (lambda x: _use(k0, x)), (lambda x: _use(k1, x))
-
-    def _use(f, x):
-        used.add(f)
-        return f(x)
+        return funs[act]            # the rules call kappa_0(rho), kappa_1(rho): named, unevaluated
 
     eqs = []
     rho, T = t, t

@@ -90,3 +90,34 @@ def test_bad_arguments():
         kernel_latex(MLP(2), "gp")
     with pytest.raises(NotImplementedError, match="closed-form dual"):
         kernel_system(MLP(2, activation="tanh"), "ntk")
+
+
+def test_two_activations_get_numbered_duals():
+    from dataclasses import dataclass
+
+    from reskernels.theory.arch import Spec
+    from reskernels.theory.layers import Dense, Dual, Input, Readout, Residual
+
+    @dataclass(frozen=True)
+    class LeakyStemResNet(Spec):
+        """A leaky-ReLU layer, then one ReLU residual block (a program with two activations)."""
+        depth: int = 1
+
+        @property
+        def slug(self):
+            return "LeakyStemResNet"
+
+        def layers(self):
+            return (Input(1.0), Dual(activations.leaky_relu(0.2)), Dense(2.0),
+                    Residual(0.5, (Dense(2.0), Dual(activations.relu()), Dense(1.0))), Readout("dense", 1.0))
+
+    arch = LeakyStemResNet()
+    system = kernel_system(arch, "ntk")
+    assert {str(fr.func) for fr, _ in system.maps} == {"kappa_0__(1)", "kappa_1__(1)", "kappa_0__(2)",
+                                                        "kappa_1__(2)"}
+    assert "\\kappa^{(2)}_{1}" in system.latex()
+    closed = sp.lambdify(t, kernel_expr(arch, "ntk"), "mpmath")
+    for tv in TS:
+        with mpmath.workdps(40):
+            want = sp.Float(closed(mpmath.mpf(tv)), 40)
+        assert abs(_numbers_through_equations(system, tv) - want) <= 1e-14 * abs(want)
