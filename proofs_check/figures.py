@@ -87,8 +87,9 @@ def figure_problems(fig) -> list[str]:
             out.append(f"axes {i}: no title")
         if not ax.get_xlabel().strip():
             out.append(f"axes {i}: no x label")
-        if not ax.get_ylabel().strip():
-            out.append(f"axes {i}: no y label")
+        if not ax.get_ylabel().strip() and not any(o.get_ylabel().strip()
+                                                   for o in ax.get_shared_y_axes().get_siblings(ax)):
+            out.append(f"axes {i}: no y label")  # (an axes sharing y with a labelled one needs none)
         if not (ax.lines or ax.collections or ax.patches or ax.images or ax.containers):
             out.append(f"axes {i}: nothing drawn")
         leg = ax.get_legend()

@@ -139,3 +139,32 @@ def test_pretty_names_replace_slugs():
     assert pretty("MLP-L1-iv1-wv2-all ntk, d=3") == "MLP(1) ntk, d=3"
     assert pretty("ResNet-L2-a1-iv1-wv2-all nngp") == "ResNet(2, a=1) nngp"
     assert pretty("ResNet-L5-a0.1-iv0.5-wv1-all") == "ResNet(5, a=0.1, input_var=0.5, weight_var=1)"
+
+
+def test_notebook_savefig_titles_lays_out_and_warns(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from reskernels.proofs_check.notebook import FigureWarning, savefig
+    monkeypatch.setenv("RESKERNELS_FIGDIR", str(tmp_path))
+    fig, axes = plt.subplots(1, 2, sharey=True)
+    for ax in axes:
+        ax.plot([1, 2], [1, 2])
+        ax.set_title("t")
+        ax.set_xlabel("x")
+    axes[0].set_ylabel("y")                      # the shared y needs one label only
+    assert not [w for w in _warnings(lambda: savefig(fig, "good_one"))]
+    assert fig._suptitle.get_text() == "good one" and fig.get_layout_engine() is not None
+    assert (tmp_path / "good_one.png").stat().st_size > 5000
+    fig2, ax2 = plt.subplots()
+    ax2.plot([1, 2], [1, 2])
+    ws = _warnings(lambda: savefig(fig2, "bad"))
+    assert any(issubclass(w.category, FigureWarning) and "no x label" in str(w.message) for w in ws)
+    plt.close("all")
+
+
+def _warnings(fn):
+    import warnings
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        fn()
+    return ws
