@@ -66,8 +66,27 @@ def krawtchouk(j: int, s: int, d: int) -> int:
 
 def hypercube_eigenvalues(f, d: int) -> list:
     """Eigenvalues of f(<x,z>) on the 2^d vertices {+-1}^d/sqrt(d): for characters of size s,
-    lambda_s = sum_j f((d - 2j)/d) K_j(s), multiplicity C(d, s) (docs/spectral.md §8.4)."""
-    return [sum(f((d - 2 * j) / d) * krawtchouk(j, s, d) for j in range(d + 1)) for s in range(d + 1)]
+    lambda_s = sum_j f((d - 2j)/d) K_j(s), multiplicity C(d, s) (docs/spectral.md §8.4).
+
+    The points are passed as mpmath numbers: the exact rational (d - 2j)/d rounded at the working
+    precision plus ceil(d log10 2) + 10 guard digits (the Krawtchouk sums cancel up to 2^d), and
+    the sums are exact-integer-weighted mpmath fsums, so an mpmath kernel keeps the working
+    precision (a float (d - 2j)/d kept only 7-9 digits at d = 30).  The result is mpf at the working
+    precision when f returns mpmath numbers, float when f returns floats (then float64 rounding of f
+    limits the accuracy; a kernel that refuses mpmath arguments gets the float points).  Kernels whose lambda_s is far below max|f| 2^d lose a further
+    log10(max|f| 2^d / |lambda_s|) digits; raise mpmath's precision for those."""
+    import mpmath
+    guard = math.ceil(d * math.log10(2)) + 10
+    with mpmath.workdps(mpmath.mp.dps + guard):
+        try:
+            vals = [f(mpmath.mpf(d - 2 * j) / d) for j in range(d + 1)]
+        except (TypeError, ValueError):        # a float-only kernel: float points
+            vals = [f((d - 2 * j) / d) for j in range(d + 1)]
+        as_mp = all(isinstance(v, (mpmath.mpf, mpmath.mpc)) for v in vals)
+        if not as_mp:
+            vals = [mpmath.mpf(float(v)) for v in vals]
+        lam = [mpmath.fsum(vals[j] * krawtchouk(j, s, d) for j in range(d + 1)) for s in range(d + 1)]
+    return [+x for x in lam] if as_mp else [float(x) for x in lam]
 
 
 def hypercube_points(d: int) -> np.ndarray:
