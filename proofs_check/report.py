@@ -36,7 +36,8 @@ KINDS = {
     "quadrature": "numerical quadrature (rule refined until it agrees with its doubling)",
     "asymptotic": "an asymptotic law compared at finite k (error term stated)",
     "montecarlo": "finite-width random networks: statistical, with the standard error or bootstrap "
-                  "interval the criterion uses",
+                  "interval the criterion uses (a row over several kernel entries shows the largest entry's "
+                  "s.e.)",
     "table": "compared with a reference table of docs/papers.md",
 }
 
@@ -141,7 +142,7 @@ def _se_text(m) -> str:
     if m.kind != "montecarlo":
         return ""
     if m.se is not None:
-        return f"s.e. = {m.se:.3g}" + (" (largest over the entries)" if "max" in m.criterion else "")
+        return f"s.e. = {m.se:.3g}"
     if "s.e." in m.criterion:
         return "s.e. not recorded by the check"
     return "no s.e.: the criterion uses bootstrap replicates (interval or fraction shown)"
