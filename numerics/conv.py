@@ -443,7 +443,7 @@ def _compile_notice_numba():
     gram otherwise sits silent for ~30 s)."""
     if numba_will_compile():
         compile_notice("numba-conv", "reskernels: compiling the numba conv kernel (first use on this machine: "
-                       "about 30 s, cached on disk afterwards; backend='numpy' needs no compile)", stacklevel=4)
+                       "about 30 s, cached on disk afterwards; backend='numpy' needs no compile)", stacklevel=5)
 
 
 def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
