@@ -73,7 +73,7 @@ def _list(args):
         return "?" if s is None else (_fmt_s(s) if measured else f"{_fmt_s(s)}?")
 
     w = max(len(c.id) for c in claims)
-    print(f"{'claim':<{w}}  {'paper':<9} {'quick':>8} {'full':>8}  statement")
+    print(f"{'claim':<{w}}  {'paper':<9} {'quick':>8} {'full':>8}  statement   (times: CPU seconds, see below)")
     for c in claims:
         print(f"{c.id:<{w}}  {c.paper:<9} {est(c, 'quick'):>8} {est(c, 'full'):>8}  {c.statement[:80]}")
     print(f"\n{len(claims)} claims")
@@ -83,7 +83,9 @@ def _list(args):
         info = tab.get("measured", {}).get(level)
         whole = tab.get("check", {}).get(level)
         if total is None:
-            print(f"{level}: not measured for every claim (see benchmarks/claim_timings.py)")
+            have = sum(1 for c in claims if c.check is not None and c.estimate(level)[0] is not None)
+            print(f"{level}: measured for {have} of {sum(1 for c in claims if c.check is not None)} checks "
+                  "('?': not measured; see benchmarks/claim_timings.py)")
             continue
         line = f"{level}: ~{_fmt_s(total)} summed over these claims, each run alone"
         if whole and len(claims) == sum(1 for _ in select()):
@@ -91,12 +93,17 @@ def _list(args):
                      f"{_fmt_s(whole['wall_s'])} wall, {_fmt_s(whole['cpu_s'])} CPU")
         if info:
             line += f" (measured {info['date']} on {info['cpus']} CPUs"
-            line += f", load {info['load_avg_1min_at_start']:.1f})" if "load_avg_1min_at_start" in info else ")"
+            if info.get("load_avg_1min"):
+                lo, hi = info["load_avg_1min"]
+                line += f", 1-minute load average {lo:g} to {hi:g})"
+            else:
+                line += ")"
         if not measured:
             line += "; '?' marks an unmeasured guess"
         print(line)
-    print("times are wall seconds of a claim run alone (cold caches); a loaded machine is slower. "
-          "Papers: " + ", ".join(PAPERS) + " (--paper background = arora, geifman, bietti, num)")
+    print("times: CPU seconds of each claim run alone (cold caches), about its wall time on an idle machine; "
+          "longer when the cores are shared.\npapers: " + ", ".join(PAPERS)
+          + " (any case; --paper background = arora, geifman, bietti, num)")
     return 0
 
 

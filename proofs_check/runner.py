@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from .registry import REGISTRY, load_all, resolve_papers
+from .registry import REGISTRY, load_all, resolve_papers, timings
 
 
 def select(only=None, papers=None):
@@ -103,9 +103,15 @@ def run(claims, level: str = "quick", progress: bool = True, stream=None):
     n = len(claims)
     if progress:
         total, measured = estimate_total(claims, level)
-        how = "measured single-claim times" if measured else "partly unmeasured guesses"
-        print(f"reskernels check: {n} claim(s) in {level} mode"
-              + (f", estimated ~{_fmt_s(total)} ({how})" if total is not None else ""), file=stream, flush=True)
+        how = "CPU time of each claim run alone, measured" if measured else "partly unmeasured guesses"
+        head = f"reskernels check: {n} claim(s) in {level} mode"
+        if total is not None:
+            head += f", estimated ~{_fmt_s(total)} ({how})"
+        whole = timings().get("check", {}).get(level)
+        if whole and n == len(REGISTRY):
+            head += (f"; the whole check took {_fmt_s(whole['cpu_s'])} CPU, {_fmt_s(whole['wall_s'])} wall "
+                     "when measured on a shared machine")
+        print(head, file=stream, flush=True)
     for i, c in enumerate(claims, 1):
         est, _ = c.estimate(level)
         line = None
