@@ -343,6 +343,7 @@ def local(v, level, p):
             v.add(f"{kind}: C0 = 1, ResCNN(1, {a}) below CNN(3)", res, plain,
                   all(x < y for x, y in zip(res, plain)), "entrywise smaller", "locality ordering", "float64")
     v.extra["ratios"] = rows
+    engine_check(v, [CNN(3, readout="center")] + [ResCNN(1, a, readout="center") for a in p["alphas"]])
     v.scope = ("single-pixel degree-1 eigenvalues, C0 = 2 (trapezoid on the 5-torus) and C0 = 1 (hypercube); "
                "the ResCNN(1) ratios do not depend on C0, the CNN(3) ones do (2/3, 1/3 for C0 = 2)")
 
@@ -367,6 +368,7 @@ def decay(v, level, p):
     from ..common import RAYS5, loglog_slope, ray_points, torus
     n = p["full_n"] if level == "full" else p["n"]
     floor = 1e3 * EPS
+    engine_ok = engine_check(v, [p["residual"], p["plain"]])
     other = "exponential" if p["model"] == "power" else "power"
     slopes, diffs, poly_ok = {}, [], []
     kmax = n - 1
@@ -406,7 +408,9 @@ def decay(v, level, p):
     v.scope = ("finite-k log-log slopes on C0 = 2 only; the full-window diagonal (all 5 pixels active) has exactly "
                "zero ResCNN(1) eigenvalues (no ReLU sees pixels -2 and +2 together) but nonzero CNN(3) ones: "
                "the rays differ structurally, not only in rate")
-    if not all(poly_ok):
+    if not engine_ok:
+        v.status, v.summary = "inconclusive", ENGINE_DISAGREES
+    elif not all(poly_ok):
         v.status = "fails"
         v.summary = (f"the residual kernel's eigenvalues fit an {other} law better than a {p['model']} law on "
                      f"{poly_ok.count(False)} of {len(poly_ok)} rays with >= {p['min_points']} points")
@@ -415,7 +419,7 @@ def decay(v, level, p):
         v.summary = (f"no ray has {p['min_points']} common converged eigenvalues (k <= {kmax}) to compare slopes"
                      + (f"; the residual kernel's decay is {p['model']}-like on {len(poly_ok)} rays" if poly_ok
                         else ""))
-    elif v.all_passed:
+    elif all(m.passed for m in v.measurements):
         v.status = "holds"
         v.summary = "slopes agree within the tolerance along every ray with enough converged points"
     else:
