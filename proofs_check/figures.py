@@ -268,8 +268,8 @@ def _littwin(v):
         "separate series (the law differs by parity); the dashed line is the tolerance 10/k^2.")
 def _endpoint(v):
     fig, ax = _subplots(figsize=(7.5, 4.8))
-    for i, m in enumerate(v.measurements):
-        ks = np.array([int(x) for x in m.name.split("k=")[1].strip("[]:").split(",")])
+    for i, m in enumerate(m for m in v.measurements if "ratio at k=[" in m.name):
+        ks = np.array(_list_after(m.name, "ratio at k="), dtype=int)
         r = np.maximum(np.abs(np.array(m.value, dtype=float) - 1), 1e-16)
         label = pretty(m.name.split(":")[0])
         for par, style in ((0, "o-"), (1, "s:")):

@@ -154,7 +154,7 @@ class Claim:
         v = Verdict(self.id, self.paper, self.statement, self.provenance, self.conventions,
                     level=level, section=self.section)
         v._on_progress = on_progress
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if self.check is None:
             v.status = "not-checkable"
             v.summary = self.defaults.get("reason", "no numerical content under the conventions")
@@ -173,6 +173,7 @@ class Claim:
                 common._CURRENT = previous
         v._on_progress = None
         v.runtime_s = time.perf_counter() - t0
+        v.cpu_s = time.process_time() - c0
         return v
 
 

@@ -219,7 +219,7 @@ def write_markdown(verdicts, outdir, level, figures: bool = True, partial_note: 
                   _source_line(v),
                   f"- provenance: {_tags(v.provenance)}",
                   f"- conventions: {v.conventions}",
-                  f"- run time: {v.runtime_s:.1f} s ({v.level})"]
+                  f"- run time: {v.runtime_s:.1f} s wall, {v.cpu_s:.1f} s CPU ({v.level} mode)"]
         if v.scope:
             lines.append(f"- scope: {v.scope}")
         if v.summary:

@@ -123,6 +123,6 @@ def run(claims, level: str = "quick", progress: bool = True, stream=None):
         v = c.run(level, on_progress=line.progress if line else None)
         out.append(v)
         if line:
-            line.finish(f"[{i:>2}/{n}] {c.id:<28} {v.status:<15} {v.runtime_s:6.1f} s"
+            line.finish(f"[{i:>2}/{n}] {c.id:<28} {v.status:<15} {v.runtime_s:6.1f} s ({v.cpu_s:5.1f} s CPU)"
                         f"   (elapsed {time.perf_counter() - t0:6.1f} s)")
     return out

@@ -70,6 +70,7 @@ class Verdict:
     figure: str | None = None
     extra: dict = field(default_factory=dict)
     section: str = ""  # where docs/papers.md states the claim, e.g. "§8.3 claim 1"
+    cpu_s: float = 0.0  # CPU seconds of the process (all threads) while the check ran
 
     _on_progress = None  # set by the runner while the check runs (not a field: never serialised)
 
