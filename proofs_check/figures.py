@@ -630,6 +630,8 @@ def _tirer_drift(v):
     ax.plot(x, y[0] * (x / x[0]) ** -0.5, "k--", label="m^-1/2 through the first point")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{int(m)}" for m in x])
     ex = v.extra.get("drift_exponent")
     ci = v.extra.get("drift_exponent_ci")
     ax.set_title(f"fitted exponent {ex:.2f}" + (f" (95% CI [{ci[0]:.2f}, {ci[1]:.2f}])" if ci else "")
