@@ -147,7 +147,7 @@ def _spiky(v):
             ax.plot(np.degrees(th[::8]), ode_kernel(t[::8]), "k--", label="ODE limit")
         if gamma == 0.0:
             ax.axhline(0.25, color="k", ls="--", label="1/4 (limit off the diagonal)")
-        ax.set_title(f"gamma = {gamma:g} (alpha = L^-{gamma:g})")
+        ax.set_title(f"gamma = {gamma:g} (alpha = {'1' if gamma == 0 else f'L^-{gamma:g}'})")
         ax.set_xlabel("angle between inputs (degrees)")
         ax.set_ylabel("normalised ResNTK")
         ax.legend(fontsize=8)
