@@ -1,0 +1,138 @@
+"""Scope maps: the grid, the region sentence, the outputs, and maps that can fail."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from reskernels.proofs_check import scope
+from reskernels.proofs_check.scope import Axis, ScopeMap
+
+
+@pytest.fixture
+def toy_map():
+    """A map with a known region: the claim holds where a >= 2 and b = 'x' (margin a - 1.5 or -1)."""
+    def evaluate(at):
+        m = at["a"] - 1.5 if at["b"] == "x" else -1.0
+        return m, {"a*10": at["a"] * 10}
+    smap = ScopeMap("TOY-CLAIM", (Axis("a", (1, 2, 3), 2, "an ordered axis", ordered=True),
+                                  Axis("b", ("x", "y"), "x", "a categorical axis"),
+                                  Axis("c", (0.0, 1.0), 0.0, "never swept here")),
+                    evaluate, "a - 1.5 where b = x, else -1", "toy criterion", "nothing")
+    scope.load_all()
+    scope.SCOPE_MAPS["TOY-CLAIM"] = smap
+    yield smap
+    del scope.SCOPE_MAPS["TOY-CLAIM"]
+
+
+def test_grid_sweeps_chosen_axes_and_fixes_the_rest(toy_map):
+    g = toy_map.grid(["a"])
+    assert [p["a"] for p in g] == [1, 2, 3] and all(p["b"] == "x" and p["c"] == 0.0 for p in g)
+    assert len(toy_map.grid()) == 12
+    g = toy_map.grid(["a"], fix={"b": "y"})
+    assert all(p["b"] == "y" for p in g)
+    with pytest.raises(ValueError, match="no convention axis 'zz'"):
+        toy_map.grid(["zz"])
+    with pytest.raises(ValueError, match="both swept"):
+        toy_map.grid(["a"], fix={"a": 1})
+
+
+def test_region_sentence_names_the_separating_conditions(toy_map):
+    res = scope.sweep(toy_map, over=["a", "b"], progress=False)
+    assert res.status == "holds-in-scope" and res.n_holds == 2 and res.swept == ["a", "b"]
+    text = res.region()
+    assert "holds at 2 of 6 points: wherever a >= 2 and b = x" in text
+    assert "fails at 4 of 6 points" in text and "b = y" in text and "a = 1" in text
+
+
+def test_all_or_nothing_and_ties(toy_map):
+    res = scope.sweep(toy_map, over=["a"], fix={"b": "y"}, progress=False)
+    assert res.status == "fails" and res.region().startswith("fails at every one of the 3")
+    res = scope.sweep(toy_map, over=["c"], fix={"a": 3}, progress=False)
+    assert res.status == "holds" and "holds at every one of the 2" in res.region()
+    # a point whose margin is within its stated error is a tie, not a hold
+    tie_map = ScopeMap("TOY-CLAIM", toy_map.axes, lambda at: (1e-9, {"margin error": 1e-6}), "m", "c")
+    scope.SCOPE_MAPS["TOY-CLAIM"] = tie_map
+    res = scope.sweep(tie_map, over=["a"], progress=False)
+    assert res.n_holds == 0 and all(p.tie for p in res.points) and "ties" in res.region()
+
+
+def test_nan_margin_raises(toy_map):
+    bad = ScopeMap("TOY-CLAIM", toy_map.axes, lambda at: (float("nan"), {}), "m", "c")
+    with pytest.raises(ValueError, match="NaN"):
+        scope.sweep(bad, over=["a"], progress=False)
+
+
+def test_outputs_written_and_round_trip(toy_map, tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    res = scope.sweep(toy_map, progress=False)
+    paths = scope.write(res, tmp_path / "maps")
+    md = open(paths["markdown"]).read()
+    assert "| a | b | c | holds | margin | detail |" in md and md.count("\n| ") == 1 + 12
+    data = json.load(open(paths["json"]))
+    assert data["status"] == "holds-in-scope" and len(data["points"]) == 12
+    back = scope.from_dict(data)
+    assert back.region() == res.region()
+    from pathlib import Path
+    assert Path(paths["figure"]).stat().st_size > 5000
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        scope.write(res, f)
+
+
+def test_every_registered_map_is_well_formed():
+    maps = scope.load_all()
+    for cid in ("BARZILAI-COND-NTK", "BARZILAI-COND-GPK", "BARZILAI-LOCAL", "HUANG-RESNET-STABLE",
+                "LITTWIN-CV-RESNET", "TIRER-SMOOTHER"):
+        smap = maps[cid]
+        assert smap.check_over and smap.margin_doc and smap.criterion
+        for a in smap.axes:
+            assert a.default in a.full and set(a.values("quick")) <= set(a.full), (cid, a.name)
+    from reskernels.proofs_check.registry import REGISTRY, load_all
+    load_all()
+    assert set(maps) <= set(REGISTRY)
+
+
+def test_huang_map_decides_from_the_engine_and_can_flip(monkeypatch):
+    """The real HUANG-RESNET-STABLE map: the margin is log10(cond MLP / cond ResNet), negative
+    (the ResNet Gram is the worse conditioned); a planted error that swaps the two networks' kernels
+    flips its sign."""
+    from reskernels.proofs_check import scopes
+    smap = scope.get("huang-resnet-stable")
+    m, detail = smap.evaluate({"gamma": 1.0, "depth": 10, "trained": "hidden", "d": 3})
+    assert m < 0 and detail["cond ResNet"] > detail["cond MLP"]
+    assert np.isclose(m, np.log10(detail["cond MLP"] / detail["cond ResNet"]), rtol=1e-12)
+    real_gram = scopes.gram
+
+    def swapped(arch, X, **kw):   # the planted error: each network gets the other's kernel
+        from reskernels.theory import MLP, ResNet
+        other = MLP(arch.depth, trained=arch.trained) if isinstance(arch, ResNet) else \
+            ResNet.with_gamma(arch.depth, 1.0, trained=arch.trained)
+        return real_gram(other, X, **kw)
+    monkeypatch.setattr(scopes, "gram", swapped)
+    m2, _ = smap.evaluate({"gamma": 1.0, "depth": 10, "trained": "hidden", "d": 3})
+    assert m2 > 0 and np.isclose(m2, -m, rtol=1e-12)
+
+
+def test_conv_data_are_distinct():
+    pytest.importorskip("skimage")
+    from reskernels.proofs_check.scopes import conv_data
+    X = conv_data("image-rows", 60, 10)
+    flat = X.reshape(60, -1)
+    assert X.shape == (60, 8, 3)
+    assert len(np.unique(np.round(flat / np.linalg.norm(flat, axis=1, keepdims=True), 9), axis=0)) == 60
+
+
+def test_attach_records_the_map_in_a_verdict(toy_map):
+    from reskernels.proofs_check.verdict import Verdict
+    toy_map.check_over = ("a",)
+    v = Verdict("TOY-CLAIM", "p", "s", "[derived]", "c")
+    v.scope = "under the contract"
+    res = scope.attach(v, "quick")
+    assert res is not None and len(res.points) == 3
+    assert v.scope.startswith("under the contract Scope map over a (3 points")
+    assert v.extra["scope_map"]["status"] == "holds-in-scope"
+    assert scope.attach(Verdict("NO-MAP", "p", "s", "", ""), "quick") is None
