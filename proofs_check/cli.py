@@ -373,6 +373,8 @@ def build_parser():
                     help="call FUNCTION(X, Z, spec=SPEC) with the spec object")
     cf.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     cf.set_defaults(fn=_conform)
+    from .scope import add_parser as _add_scope_parser
+    _add_scope_parser(sub)
     i = sub.add_parser("info", help="versions and architectures", description="Versions and the architecture specs.")
     i.set_defaults(fn=_info)
     return p

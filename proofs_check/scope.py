@@ -409,3 +409,70 @@ def write(res: ScopeResult, out_dir) -> dict:
     paths["json"].write_text(json.dumps(res.to_dict(), indent=1))
     figure(res, paths["figure"])
     return {k: str(v) for k, v in paths.items()}
+
+
+# --------------------------------------------------------------------------- the `scope` command
+
+def parse_set(smap: ScopeMap, items) -> dict:
+    """``["name=value", ...]`` -> {name: candidate}; the value must spell one of the axis's candidates."""
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
+        ax = smap.axis(name.strip())
+        match = [v for v in ax.full if _fmt(v) == text.strip() or str(v) == text.strip()]
+        if not match:
+            raise ValueError(f"--set {ax.name}: {text!r} is not a candidate; candidates: "
+                             f"{', '.join(map(_fmt, ax.full))}")
+        out[ax.name] = match[0]
+    return out
+
+
+def add_parser(sub):
+    """Register ``reskernels scope`` on an argparse sub-parser collection."""
+    s = sub.add_parser(
+        "scope", help="map where a claim holds over the conventions its paper leaves open",
+        description="Sweep the conventions a paper leaves open (trained layers, alpha scaling, baseline "
+                    "depth, readout, data, ...) and map where the claim holds, fails, and by what margin. "
+                    "Writes scope_<id>.md (table), .json and .png (heat map) into --report.")
+    s.add_argument("claim", nargs="?", metavar="CLAIM", help="claim id (any case); omit with --list")
+    s.add_argument("--list", action="store_true", help="the claims with a scope map and their axes")
+    s.add_argument("--over", nargs="+", metavar="NAME", help="axes to sweep (default: every axis)")
+    s.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hold axes at these candidates")
+    s.add_argument("--full", action="store_true", help="every candidate value (default: the quick subset)")
+    s.add_argument("--report", metavar="DIR", default="reskernels-scope", help="output folder (default: reskernels-scope)")
+    s.add_argument("--quiet", action="store_true", help="no progress line")
+    s.set_defaults(fn=run_command)
+    return s
+
+
+def run_command(args) -> int:
+    maps = load_all()
+    if args.list:
+        for cid, smap in sorted(maps.items()):
+            print(f"{cid}: {smap.criterion}")
+            for a in smap.axes:
+                q = f" (quick: {', '.join(map(_fmt, a.values('quick')))})" if a.quick is not None else ""
+                print(f"    {a.name:<11} {', '.join(map(_fmt, a.full))}{q}; default {_fmt(a.default)}")
+        return 0
+    try:
+        if not args.claim:
+            raise ValueError("name a claim (see `reskernels scope --list`)")
+        smap = get(args.claim)
+        fix = parse_set(smap, args.set)
+        level = "full" if args.full else "quick"
+        n = len(smap.grid(args.over, level, fix))
+        from pathlib import Path
+        out = Path(args.report)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--report {args.report} is a file, not a directory")
+    except ValueError as exc:
+        print(f"reskernels scope: {exc}", file=sys.stderr)
+        return 2
+    print(f"scope {smap.claim_id}: {n} convention points ({level})", file=sys.stderr)
+    res = sweep(smap, args.over, level, fix, progress=not args.quiet)
+    paths = write(res, args.report)
+    print(f"{smap.claim_id}: {res.status} -- {res.region()}")
+    print("wrote " + ", ".join(paths.values()))
+    return 0

@@ -198,7 +198,6 @@ def _cv2(s):
    "N(0,1) weights in the NTK parameterisation, trained='all', d = 8, one unit input; bootstrap 500 replicates",
    check_over=("width",))
 def littwin_cv(at):
-    from .common import bootstrap
     L, w, m = at["depth"], at["width"], at["n_init"]
     models = {"MLP": MLP(L), "ResNet a=1": ResNet(L, 1.0), "ResNet a=L^-1/2": ResNet.with_gamma(L, 0.5),
               "ResNet a=L^-1": ResNet.with_gamma(L, 1.0)}

@@ -136,3 +136,21 @@ def test_attach_records_the_map_in_a_verdict(toy_map):
     assert v.scope.startswith("under the contract Scope map over a (3 points")
     assert v.extra["scope_map"]["status"] == "holds-in-scope"
     assert scope.attach(Verdict("NO-MAP", "p", "s", "", ""), "quick") is None
+
+
+def test_scope_command(tmp_path, capsys):
+    from reskernels.proofs_check.cli import main
+    assert main(["scope", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "BARZILAI-COND-NTK" in out and "baseline" in out
+    rc = main(["scope", "huang-resnet-stable", "--over", "gamma", "--set", "depth=10", "trained=all",
+               "--report", str(tmp_path / "m"), "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "HUANG-RESNET-STABLE: fails -- fails at every one of the 2 convention points" in out
+    assert (tmp_path / "m" / "scope_huang-resnet-stable.png").stat().st_size > 5000
+    for argv, msg in ((["scope", "NOPE"], "no scope map"), (["scope", "tirer-smoother", "--over", "zz"], "no convention axis"),
+                      (["scope", "tirer-smoother", "--set", "alpha=7"], "not a candidate"),
+                      (["scope", "tirer-smoother", "--set", "alpha"], "NAME=VALUE"), (["scope"], "name a claim")):
+        assert main(argv) == 2
+        assert msg in capsys.readouterr().err
