@@ -164,6 +164,9 @@ class Claim:
             previous, common._CURRENT = common._CURRENT, v
             try:
                 self.check(v, level, params)
+                if not expect:   # the claim's own conventions: map where it holds over the open ones
+                    from .scope import attach
+                    attach(v, level)
                 v.decide()
             except Exception as exc:  # a bug in a check is reported, not hidden
                 v.status = "error"

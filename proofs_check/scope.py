@@ -198,7 +198,8 @@ def sweep(smap: ScopeMap, over=None, level: str = "quick", fix: dict | None = No
 def attach(v, level: str, progress=None) -> ScopeResult | None:
     """Sweep the scope map of ``v``'s claim (if it has one) and record it in the verdict: the map in
     ``v.extra["scope_map"]`` (the report writes its table and figure) and the region sentence
-    appended to ``v.scope``.  Quick mode sweeps the map's ``check_over`` axes; full mode every axis
+    appended to ``v.scope``; a claim that holds at its own conventions but not at every point of the
+    map becomes ``holds-in-scope``.  Quick mode sweeps the map's ``check_over`` axes; full mode every axis
     (at the quick candidate values: ``reskernels scope ID --full`` sweeps all candidates)."""
     smaps = load_all()
     smap = smaps.get(v.claim_id)
@@ -209,7 +210,10 @@ def attach(v, level: str, progress=None) -> ScopeResult | None:
     v.extra["scope_map"] = res.to_dict()
     sentence = (f"Scope map over {', '.join(res.swept) or 'the default point'} ({len(res.points)} points; "
                 f"`reskernels scope {v.claim_id}` sweeps more): {res.region()}.")
-    v.scope = (v.scope + " " if v.scope else "") + sentence
+    v.scope = (v.scope.rstrip().rstrip(".") + ". " if v.scope else "") + sentence
+    # a claim that holds at its own conventions but not over the whole map holds in a scope
+    if res.status != "holds" and (v.status == "holds" or (v.status is None and v.all_passed)):
+        v.status = "holds-in-scope"
     return res
 
 
@@ -236,7 +240,7 @@ def _conditions(res: ScopeResult):
     return out
 
 
-def _cover(points, target: bool, conds):
+def _cover(points, target: bool, conds, max_rules: int = 4):
     """Greedy cover of the points with ``holds == target`` by conjunctions (one to three conditions)
     that contain no point of the other kind."""
     pts = list(range(len(points)))
@@ -253,18 +257,19 @@ def _cover(points, target: bool, conds):
         if members and members <= want:
             pure.append((names, members))
     chosen, left = [], set(want)
-    while left:
+    while left and len(chosen) < max_rules:
         best = max(pure, key=lambda c: (len(c[1] & left), -len(c[0])), default=None)
         if best is None or not best[1] & left:
             break
         chosen.append(best)
         left -= best[1]
-    return [" and ".join(n) for n, _ in chosen], len(left)
+    return [" and ".join(n) + f" ({len(m)})" for n, m in chosen], len(left)
 
 
 def describe_region(res: ScopeResult) -> str:
     """One sentence: where the claim holds and where it fails, by the simplest conditions on the
-    swept axes that separate them (conjunctions of at most three conditions, found greedily).  Ties
+    swept axes that separate them (conjunctions of at most three conditions, found greedily; at most
+    four per side, each with the number of points it covers).  Ties
     (``|margin| <=`` its error) count as not holding and are named."""
     n, h = len(res.points), res.n_holds
     margins = [p.margin for p in res.points]
@@ -284,7 +289,7 @@ def describe_region(res: ScopeResult) -> str:
         if rules:
             text += ": wherever " + "; wherever ".join(rules)
         if rest:
-            text += f" (and at {rest} further point{'s' if rest > 1 else ''} no simple rule covers)"
+            text += f" (and {rest} further point{'s' if rest > 1 else ''}: see the table)"
         parts.append(text)
     return "; ".join(parts) + tie_text + f" ({span})"
 
@@ -310,7 +315,15 @@ def markdown(res: ScopeResult) -> str:
     for a in smap.axes:
         state = "swept" if a.name in res.swept else f"fixed at {_fmt(res.points[0].at[a.name])}"
         lines.append(f"- `{a.name}` ({state}; candidates {', '.join(map(_fmt, a.full))}): {a.doc}")
-    lines += ["", f"**Region.** {res.region()}", "",
+    lines += ["", f"**Region.** {res.region()}", "", "**Holding fraction by axis value.**", ""]
+    for name in res.swept:
+        vals = list(dict.fromkeys(p.at[name] for p in res.points))
+        cells = []
+        for v in vals:
+            sel = [p for p in res.points if p.at[name] == v]
+            cells.append(f"{_fmt(v)}: {sum(p.holds for p in sel)}/{len(sel)}")
+        lines.append(f"- `{name}`: " + ", ".join(cells))
+    lines += ["",
               f"{res.n_holds} of {len(res.points)} points hold; {res.seconds:.1f} s.", "",
               "| " + " | ".join(axes) + " | holds | margin | detail |",
               "|" + "---|" * (len(axes) + 3)]

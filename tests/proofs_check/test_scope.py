@@ -42,7 +42,7 @@ def test_region_sentence_names_the_separating_conditions(toy_map):
     res = scope.sweep(toy_map, over=["a", "b"], progress=False)
     assert res.status == "holds-in-scope" and res.n_holds == 2 and res.swept == ["a", "b"]
     text = res.region()
-    assert "holds at 2 of 6 points: wherever a >= 2 and b = x" in text
+    assert "holds at 2 of 6 points: wherever a >= 2 and b = x (2)" in text
     assert "fails at 4 of 6 points" in text and "b = y" in text and "a = 1" in text
 
 
@@ -133,8 +133,17 @@ def test_attach_records_the_map_in_a_verdict(toy_map):
     v.scope = "under the contract"
     res = scope.attach(v, "quick")
     assert res is not None and len(res.points) == 3
-    assert v.scope.startswith("under the contract Scope map over a (3 points")
+    assert v.scope.startswith("under the contract. Scope map over a (3 points")
     assert v.extra["scope_map"]["status"] == "holds-in-scope"
+    assert v.status is None   # no measurement passed: the map does not decide the claim
+    v2 = Verdict("TOY-CLAIM", "p", "s", "[derived]", "c")
+    v2.add("m", 1, 1, True, "==")
+    scope.attach(v2, "quick")
+    assert v2.status == "holds-in-scope"
+    v3 = Verdict("TOY-CLAIM", "p", "s", "[derived]", "c")
+    v3.add("m", 1, 2, False, "==")
+    scope.attach(v3, "quick")
+    assert v3.decide().status == "fails"
     assert scope.attach(Verdict("NO-MAP", "p", "s", "", ""), "quick") is None
 
 
