@@ -201,7 +201,7 @@ def decay(v, level, p):
     defect, tail, bound = trace_defect(mu2, predicted_law(arch2, "ntk", 3), 3, diag)
     v.add("trace identity sum_k N(3,k) mu_k = K(1), ResNet(2, 0.5), k <= 201 certified + decay-law tail",
           defect, f"|defect| <= {bound:.1e}", abs(defect) <= bound + 1e-15,
-          f"K(1) = {diag:.6g}, analytic tail {tail:.3e}", "tail model errors 10/k^2 (spectral.md §5.1) and "
+          f"K(1) = {diag:.6g}, analytic tail {tail:.3e}", "tail model errors 10/k^2 (docs/spectral.md §5.1) and "
           "O(d/k) beyond k = 2202; the one check that sees the multiplicities N(d, k)", "mp")
     v.status = "holds-in-scope" if v.all_passed else "fails"
     v.scope = "L >= 2 for both parities; L = 1 holds for even k only (odd k >= 3 vanish exactly)"
