@@ -101,6 +101,21 @@ def mlp_depth(v, level, p):
     v.add("CV^2 decreases with n at L=8 (n = 64, 256)", vals, "decreasing",
           _ordered(boots[(8, 64)], boots[(8, 256)], q), f"ordered in >= {q:.0%} of bootstrap replicates",
           "bootstrap over initialisations", "montecarlo")
+    # the spec's reference table gives CV^2 = 2.20 for MLP(32) at n = 64 from 200 initialisations; this
+    # check's own 200 draws give another value: CV^2 is heavy-tailed (Theta ~ log-normal, Var log Theta ~ 2)
+    v.extra["mlp32_n64"] = {"cv2_200": vals["L=32, n=64"], "spec_reference_200": 2.20,
+                            "hanin_nica_exp(5L/n)-1": float(np.expm1(5 * 32 / 64)),
+                            "note": "10^4 initialisations: 6.2, 95% bootstrap CI [4.4, 8.5]; 200-sample values "
+                                    "scatter over [1.9, 11.6] (5-95%), median 3.7 (docs/papers.md LITTWIN-MLP-DEPTH)"}
+    if level == "full":
+        s = np.concatenate([samples[(32, 64)], theta_diag_samples(MLP(32), 64, 4000, seed=32064)])
+        bb = bootstrap(s, cv2, 1000, seed=5)
+        lo, hi = (float(x) for x in np.quantile(bb, [0.025, 0.975]))
+        v.add(f"CV^2 of MLP(32), n = 64, from {len(s)} initialisations (95% bootstrap CI [{lo:.2f}, {hi:.2f}]) "
+              "vs the spec's 200-initialisation reference 2.20", float(cv2(s)), "CI above 2.20",
+              lo > 2.20, "the reference lies below the interval",
+              "a 200-sample CV^2 of a heavy-tailed variable is usually low (median 3.7 of 50 disjoint subsets); "
+              "Hanin-Nica exp(5L/n) - 1 = 11.2 fixes the order only", "montecarlo")
 
 
 def _overlap(intervals) -> bool:
@@ -158,6 +173,72 @@ def densenet(v, level, p):
         v.status = "holds-in-scope"
         v.scope = ("independent of depth (L = 2..32 at weight_var 2: CV^2 n intervals intersect); "
                    "not of the weight scale under these conventions (CV^2 n grows with weight_var)")
-record("LITTWIN-RGF-EXPERIMENTS", "littwin", "§6 claim 4",
-       "Random-gradient-feature regression favours deep ResNets and DenseNets.", "[abstract]",
-       "datasets and numbers unknown")
+
+
+def n_params(arch, width: int, d: int = 8) -> int:
+    """Number of trainable scalars of the finite network (numerics.montecarlo.init_params)."""
+    from reskernels.numerics.montecarlo import init_params
+    return sum(t.size for ps in init_params(arch, d, width, np.random.default_rng(0)) for t in ps)
+
+
+def width_for_params(arch, target: int) -> int:
+    """The width whose parameter count is closest to ``target`` (the count is a quadratic in the width:
+    fitted exactly from widths 1, 2, 3)."""
+    y = [n_params(arch, m) for m in (1, 2, 3)]
+    a = (y[2] - 2 * y[1] + y[0]) / 2
+    b = y[1] - y[0] - 3 * a
+    c = y[0] - a - b
+    m = (-b + np.sqrt(b * b - 4 * a * (c - target))) / (2 * a) if a else (target - c) / b
+    return int(min((max(1, int(np.floor(m))), int(np.ceil(m))), key=lambda w: abs(n_params(arch, w) - target)))
+
+
+@claim("LITTWIN-DENSENET-PARAMS", "littwin", "§6 claim 3, against ResNets and MLPs",
+       "DenseNets converge at a rate independent of depth: compared at equal parameter count with MLPs and "
+       "ResNets (alpha = 1, 1/sqrt(L), 1/L), what 'independent of depth' means in numbers.", "[abstract]; numbers [derived]",
+       CONV + "; DenseNet(L) at width 64, the others at the width with the same number of parameters (+-1%)",
+       quick_seconds=8.0, order_quantile=0.95, densenet_depth_independent=True)
+def densenet_params(v, level, p):
+    """CV^2 of Theta(x, x) at L = 2 and 8 (full: also 32) for the five families at the parameter count
+    of DenseNet(L, width 64).  Asserted, from paired bootstrap replicates: the DenseNet's 95% intervals
+    across L intersect; MLP and alpha = 1 ResNet CV^2 grow from L = 2 to 8; alpha = 1/L shrinks.
+    Reported: every CV^2 with its interval, widths and parameter counts."""
+    n_init = 100 if level == "quick" else 400
+    Ls = (2, 8) if level == "quick" else (2, 8, 32)
+    fams = {"DenseNet": lambda L: DenseNet(L), "MLP": lambda L: MLP(L), "ResNet a=1": lambda L: ResNet(L, 1.0),
+            "ResNet a=1/sqrt(L)": lambda L: ResNet.with_gamma(L, 0.5), "ResNet a=1/L": lambda L: ResNet.with_gamma(L, 1.0)}
+    boots, table = {}, {}
+    for L in Ls:
+        target = n_params(DenseNet(L), 64)
+        for name, mk in fams.items():
+            arch = mk(L)
+            w = 64 if name == "DenseNet" else width_for_params(arch, target)
+            s = theta_diag_samples(arch, w, n_init, seed=zlib.crc32(f"{name}-{L}-params".encode()))
+            b = bootstrap(s, cv2, 500, seed=zlib.crc32(f"{name}-{L}".encode()) % 1000)
+            boots[(name, L)] = b
+            lo, hi = (float(x) for x in np.quantile(b, [0.025, 0.975]))
+            table[f"{name}, L={L}"] = {"width": w, "params": n_params(arch, w), "cv2": round(float(cv2(s)), 4),
+                                       "ci": [round(lo, 4), round(hi, 4)]}
+    q = p["order_quantile"]
+    iv = [tuple(table[f"DenseNet, L={L}"]["ci"]) for L in Ls]
+    v.add(f"DenseNet CV^2 across L = {list(Ls)} (width 64): 95% bootstrap intervals", [list(x) for x in iv],
+          "all intersect" if p["densenet_depth_independent"] else "increasing",
+          _overlap(iv) if p["densenet_depth_independent"] else _increasing([boots[("DenseNet", L)] for L in Ls], q),
+          "pairwise intersection" if p["densenet_depth_independent"] else f"ordered in >= {q:.0%}",
+          f"{n_init} initialisations per case", "montecarlo")
+    for name, grows in (("MLP", True), ("ResNet a=1", True), ("ResNet a=1/L", False)):
+        a, b = boots[(name, Ls[0])], boots[(name, Ls[1])]
+        ok = _ordered(b, a, q) if grows else _ordered(a, b, q)
+        v.add(f"{name} at the DenseNet's parameter count: CV^2 {'grows' if grows else 'shrinks'} from L = {Ls[0]} to {Ls[1]}",
+              [table[f"{name}, L={L}"]["cv2"] for L in Ls], "increasing" if grows else "decreasing", ok,
+              f"ordered in >= {q:.0%} of bootstrap replicates", "bootstrap over initialisations", "montecarlo")
+    v.extra["table"] = table
+    if v.all_passed and p["densenet_depth_independent"]:
+        d = [table[f"DenseNet, L={L}"]["cv2"] for L in Ls]
+        r = [table[f"ResNet a=1/sqrt(L), L={L}"]["cv2"] for L in Ls]
+        m = [table[f"MLP, L={L}"]["cv2"] for L in Ls]
+        v.status = "holds-in-scope"
+        rl = [table[f"ResNet a=1/L, L={L}"]["cv2"] for L in Ls]
+        v.scope = (f"depth-independent in the sense that the DenseNet's CV^2 intervals across L = {list(Ls)} intersect "
+                   f"(CV^2 {d} at width 64), while the MLP's at the same parameter count grows ({m}); depth-scaled "
+                   f"ResNets at the same count shrink with L (alpha = 1/sqrt(L): {r}; 1/L: {rl}), so at the largest L "
+                   "the DenseNet is not the most stable architecture per parameter")
