@@ -87,15 +87,20 @@ def stratified_splits(labels, n_train: int, n_test: int, n_splits: int, seed: in
         raise ValueError(f"need 1 <= n_train, n_test and n_train + n_test <= {n}, got {n_train}, {n_test}")
     classes, counts = np.unique(labels, return_counts=True)
 
-    def shares(total):
+    def shares(total, caps):
         raw = total * counts / n
-        out = np.floor(raw).astype(int)
-        out[np.argsort(raw - out)[::-1][:total - out.sum()]] += 1
+        out = np.minimum(np.floor(raw).astype(int), caps)
+        for c in np.argsort(out - raw, kind="stable"):    # largest fractional parts first
+            if out.sum() == total:
+                break
+            if out[c] < caps[c]:
+                out[c] += 1
+        while out.sum() < total:                            # caps forced a deficit: fill where room is left
+            out[np.argmax(caps - out)] += 1
         return out
 
-    tr, te = shares(n_train), shares(n_test)
-    if np.any(tr + te > counts):
-        raise ValueError("a class has too few points for its share of the training and test sets")
+    tr = shares(n_train, counts - 1 if n_test >= len(classes) else counts)
+    te = shares(n_test, counts - tr)
     rng = np.random.default_rng(seed)
     splits = []
     for _ in range(int(n_splits)):

@@ -428,6 +428,3 @@ def decay(v, level, p):
                      "these are pre-asymptotic slopes and do not decide the asymptotic rate")
 
 
-record("BARZILAI-EXPERIMENTS", "barzilai", "§7 claim 8",
-       "Spectra, locality, condition numbers and trained networks on real data.", "[unknown]",
-       "no numbers are known; no reproduction target")

@@ -144,6 +144,3 @@ def resnet_stable(v, level, p):
 
 record("HUANG-GPK", "huang", "§4 claim 5", "The paper's GP-kernel statements and bounds.",
        "[unknown]", "the statements are unknown to the team; nothing to compute")
-record("HUANG-EXPERIMENTS", "huang", "§4 claim 6",
-       "MNIST/CIFAR-10 kernel regression: FFNet-NTK accuracy degrades with depth, ResNet-NTK stays flat.",
-       "[recalled]", "datasets and numbers unknown; see the Huang notebook for a synthetic analogue")

@@ -73,3 +73,10 @@ def test_statistics_and_ridge():
     assert condition_number(K) == pytest.approx(1.0)
     assert condition_number(K, normalize=False) == pytest.approx(2.0)
     assert condition_number(np.ones((2, 2))) == float("inf")
+
+
+def test_stratified_splits_use_every_point_when_asked():
+    labels = np.repeat([0, 1, 2], [31, 33, 36])
+    for tr, te in stratified_splits(labels, 50, 50, 3, seed=0):
+        assert len(tr) == 50 and len(te) == 50 and not set(tr) & set(te)
+        assert all(np.sum(labels[te] == c) >= 1 for c in range(3))
