@@ -130,10 +130,12 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
 
 
 @_jit
-def phi(M, VXl, VZl, ia, lj, lh, lw, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G, poly):
+def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G,
+        poly):
     """(Phi1, Phi0) of the lane grids M for ReLU (engine id 0), as numerics.pixel_maps.phi (same
     operation order per entry); ``half`` = c m2 is the gain of the dual activation's weight layer;
-    lane l is the pair (ia, lj[l]) at offset (lh[l], lw[l]), lanes >= nl are padding.
+    lane l is the pair (ia, lj[l]) at offset (lh[l], lw[l]), lanes >= nl are padding; ``zidx``
+    holds the flat index into VZl of the pixel paired with each entry.
 
     Three passes: the variance products of each lane's pixels (a gather along the offset), then
     one branch-free loop over all entries that the compiler runs on SIMD lanes -- theta by
@@ -141,11 +143,12 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, nl, H, W, half, snap, first, near, xs, zs, 
     bits of the numpy path's operations with libm) -- and, at the first layer only, a pass that
     overwrites the near-parallel entries by their half-angle theta."""
     NL = M.shape[2]
+    vz = VZl.reshape(VZl.size)
     for h in range(H):
         for w in range(W):
             vx = VXl[ia, h, w]
             for l in range(NL):
-                G[h, w, l] = vx * VZl[lj[l], wrap(h + lh[l], H), wrap(w + lw[l], W)]
+                G[h, w, l] = vx * vz[zidx[h, w, l]]
     n = H * W * NL
     Mf = M.reshape(n)
     Gf = G.reshape(n)
@@ -256,6 +259,8 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
     lh = np.zeros(NL, dtype=np.int64)
     lw = np.zeros(NL, dtype=np.int64)
     vals = np.empty(NL)
+    zidx = np.empty((H, W, NL), dtype=np.int64)     # flat (jb, pixel) index of each entry's z pixel
+    zflat = zs.reshape(zs.size)
     n_ops = ops.shape[0]
     for ia in range(a):
         j0 = ia if upper else 0
@@ -269,6 +274,10 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                 lr[l] = t % R
                 lh[l] = OH[t % R]
                 lw[l] = OW[t % R]
+            for h in range(H):
+                for w in range(W):
+                    for l in range(NL):
+                        zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
             dual = 0
             for o in range(n_ops):
                 code = ops[o, 0]
@@ -280,11 +289,10 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                     for h in range(H):
                         for w in range(W):
                             for l in range(NL):
-                                jb = lj[l]
-                                hz, wz = wrap(h + lh[l], H), wrap(w + lw[l], W)
-                                s = xs[ia, h, w, 0] * zs[jb, hz, wz, 0]
+                                q = zidx[h, w, l] * C
+                                s = xs[ia, h, w, 0] * zflat[q]
                                 for ch in range(1, C):
-                                    s += xs[ia, h, w, ch] * zs[jb, hz, wz, ch]
+                                    s += xs[ia, h, w, ch] * zflat[q + ch]
                                 A[h, w, l] = s
                     patch(A, G0, tmp, th, tw, H, W)
                     iv = params[o, 0]
@@ -295,7 +303,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                     dual += 1
                     half = params[o, 1]
                     snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
-                    phi(K, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, nl, H, W, half, snap, dual == 1,
+                    phi(K, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
                         near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly)
                     if want_ntk:
                         if trained:
@@ -316,7 +324,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                     alpha2 = g / half
                     snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
                     patch(K, A, tmp, th, tw, H, W)                   # A = P K
-                    phi(A, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, nl, H, W, half, snap, dual == 1,
+                    phi(A, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
                         near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly)
                     patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
                     if want_ntk:
