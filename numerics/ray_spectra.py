@@ -1,0 +1,173 @@
+"""Eigenvalues of convolutional kernels on MS(2, P) along rays of the frequency lattice, to large k.
+
+A ray is a support S (pixels) and a frequency k on every pixel of S, the others 0:
+lambda(k e_S).  On C0 = 2 (docs/spectral.md §6.5) lambda_k = E_delta[F(cos delta) Prod_i cos(k_i delta_i)]
+over the P-torus.  For equal frequencies on S the product of cosines is 2^-(m-1) times a sum of
+cos(k sum_i eps_i delta_i) over signs eps, and F is even in every delta_i, so every sign pattern gives the
+same mean (docs/spectral.md §6.6):
+
+    lambda(k e_S) = E_delta[F(cos delta) cos(k sigma)],   sigma = sum_{i in S} delta_i.
+
+The shear (delta_s0, delta_rest) -> (sigma, delta_rest) (s0 = the first pixel of S) is unimodular, so
+lambda(k e_S) = (1/pi) int_0^pi h(sigma) cos(k sigma) d sigma with the 1-D profile
+
+    h(sigma) = E_rest[F(delta_s0 = sigma - sum_{S \\ s0} delta_i, delta_rest)]      (h even, 2 pi-periodic).
+
+* The oscillation lives in sigma alone: a uniform grid of N + 1 points on [0, pi] and one DCT-I give
+  every k <= N.  h is smooth except at sigma = 0 (and pi) where it behaves like |sigma|^(p-1) when the
+  ray decays like k^-p, so the sigma-rule's aliasing is lambda((2N - k) e_S) + ...: relative
+  (k / (2N - k))^p.
+* The (P - 1)-dimensional mean over delta_rest is non-oscillating but the integrand is nearly
+  singular at delta_rest = 0 on the scale |sigma| (the kink of F at t = (1, .., 1)).  Each rest axis
+  uses the periodic trapezoid rule after the graded substitution delta = pi psi_r(s),
+  psi_r' ~ sin^r(pi s) (Sidi), which clusters nodes at delta = 0 and pi (both ends, where F has its
+  endpoint singularities): a kink |delta|^a becomes s^((r+1) a + r) and the scale |sigma| ~ 1/k
+  becomes s ~ k^(-1/(r+1)), resolved by a few nodes.  Axes of S \\ s0 run over the full period
+  (F(sigma - delta, ..) is not even in delta); the inactive axes are folded onto [0, pi].
+
+Error estimate (:func:`ray_spectrum`): two independent rest rules (n and n2 nodes per axis, r
+differing too) and the sigma rule on N and N/2 points; the reported error is the sum of the two
+differences, each the change from the coarser to the finer rule (conservative whenever the rules
+converge monotonically; the tests check the estimate against a much finer rule).
+
+Exponents (:func:`predicted_exponent`): the singular terms of F at t -> 1 come from the ReLU
+duals kappa applied to patch means (docs/spectral.md §6.6): a window A of pixels seen together by
+one ReLU carries (mean_{i in A} (1 - t_i))^nu with nu = 3/2 (NNGP, kappa_1) or 1/2 (NTK, kappa_0),
+that is a homogeneous function of degree 2 nu of |A| (C0 - 1) local coordinates, whose Fourier
+transform decays like |xi|^-(2 nu + |A| (C0 - 1)).  A ray on S is dominated by the smallest
+singular window containing S: lambda(k e_S) ~ k^-(2 nu + |A| (C0 - 1)).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+
+from .multisphere import _evaluator, receptive_radius
+
+_CHUNK = 2 ** 16
+
+
+def graded_rule(n: int, r: int = 2):
+    """Nodes in (0, pi) and weights (summing to 1) for the mean over [0, pi] of a function with
+    endpoint singularities: midpoint rule in s after delta = pi psi_r(s), psi_r' proportional to
+    sin^r(pi s), r in {0, 2, 4} (r = 0: the plain midpoint rule)."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    s = (np.arange(n) + 0.5) / n
+    x = 2 * np.pi * s
+    if r == "de":
+        # double exponential (tanh-sinh): x = (1 + tanh(pi/2 sinh t)) / 2, step h = 2 t_max / n
+        t_max = 3.0   # weights at the ends ~1e-18: truncation below rounding
+        h = 2 * t_max / n
+        t = -t_max + h * (np.arange(n) + 0.5)
+        u = np.pi / 2 * np.sinh(t)
+        psi = (1 + np.tanh(u)) / 2
+        dpsi = h * np.pi / 4 * np.cosh(t) / np.cosh(u) ** 2 * n
+        return np.pi * psi, dpsi / n / dpsi.sum() * n
+    if r == 0:
+        psi, dpsi = s, np.ones(n)
+    elif r == 2:
+        psi, dpsi = s - np.sin(x) / (2 * np.pi), 1 - np.cos(x)
+    elif r == 4:
+        psi = s - (2 / 3) * np.sin(x) / np.pi + np.sin(2 * x) / (12 * np.pi)
+        dpsi = (8 / 3) * np.sin(np.pi * s) ** 4
+    else:
+        raise ValueError(f"r must be 0, 2 or 4, got {r!r}")
+    return np.pi * psi, dpsi / n
+
+
+def _full_period(nodes, weights):
+    """The graded rule mirrored onto (-pi, pi): mean over the full period."""
+    return np.concatenate([-nodes[::-1], nodes]), np.concatenate([weights[::-1], weights]) / 2
+
+
+def active_grid_spectrum(f, P: int, support, M: int, n: int, r=4) -> np.ndarray:
+    """lambda_k for every frequency vector on the active pixels S (k_i <= M/2, the other pixels 0).
+
+    Active axes: the periodic trapezoid rule with M points per axis (F is even in every delta_i: the
+    half grid delta = 2 pi j / M, j = 0..M/2, and one DCT-I); inactive axes: :func:`graded_rule` with
+    n nodes (mean over the folded period [0, pi]).  Returns an array of shape (M/2 + 1,) * |S|."""
+    S = [int(i) % P for i in support]
+    if len(set(S)) != len(S) or not S:
+        raise ValueError(f"support must be distinct pixels, got {support!r}")
+    if int(M) != M or M < 2 or M % 2:
+        raise ValueError(f"M must be an even integer >= 2, got {M!r}")
+    inactive = [i for i in range(P) if i not in S]
+    x, w = graded_rule(n, r)
+    if inactive:
+        grids = np.meshgrid(*([x] * len(inactive)), indexing="ij")
+        DI = np.cos(np.stack([g.ravel() for g in grids], axis=-1))
+        WI = np.ones(1)
+        for _ in inactive:
+            WI = np.multiply.outer(WI, w).ravel()
+    else:
+        DI, WI = np.zeros((1, 0)), np.ones(1)
+    half = M // 2 + 1
+    ca = np.cos(2 * np.pi * np.arange(half) / M)
+    shape = (half,) * len(S)
+    total = math.prod(shape)
+    g = np.empty(total)
+    per = max(1, _CHUNK // len(DI))
+    for a in range(0, total, per):
+        idx = np.unravel_index(np.arange(a, min(a + per, total)), shape)
+        T = np.empty((len(idx[0]), len(DI), P))
+        T[:, :, inactive] = DI[None]
+        for j, i in enumerate(S):
+            T[:, :, i] = ca[idx[j]][:, None]
+        vals = np.asarray(f(T.reshape(-1, P)), dtype=float).reshape(len(idx[0]), len(DI))
+        g[a:a + len(idx[0])] = vals @ WI
+    g = g.reshape(shape)
+    return scipy.fft.dctn(g, type=1) / M ** len(S), g
+
+
+@dataclass
+class RaySpectrum:
+    """lambda(k e_S) for k = 0..kmax with the error estimate and its parts."""
+
+    support: tuple
+    values: np.ndarray
+    error: np.ndarray
+    parts: dict = field(default_factory=dict)
+
+    def points(self, ks):
+        ks = np.asarray(ks, dtype=int)
+        return self.values[ks], self.error[ks]
+
+    def converged(self, rel_err: float = 0.01, kmin: int = 2, step: int = 1, floor: float = 0.0):
+        """(k, lambda, error) where the estimated error is <= rel_err |lambda| and |lambda| > floor."""
+        ks = np.arange(kmin, len(self.values), step)
+        lam, err = self.values[ks], self.error[ks]
+        ok = (np.abs(lam) > floor) & (err <= rel_err * np.abs(lam))
+        return ks[ok], lam[ok], err[ok]
+
+
+def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None = None, n: int = 6,
+                 n2: int | None = None, M: int | None = None, r=4, normalize: bool = True) -> RaySpectrum:
+    """lambda(k e_S), k = 0..kmax (every pixel of S at frequency k), of a conv spec (or a callable of
+    (N, P) cosines with P given) on MS(2, P).
+
+    Rules (module docstring): active axes uniform with M (default 12 kmax for one pixel, 8 kmax for
+    two, 2 kmax + 2 otherwise) points per period and its M/2 subgrid; inactive axes graded with
+    n2 (default n + 2) and n nodes.  Values from (M, n2).  Error estimate = |(M, n2) - (M/2, n2)| +
+    |(M/2, n2) - (M/2, n)|: each term the change from a coarser to the finer rule."""
+    f, P = _evaluator(F, kind, P, normalize)
+    if int(kmax) != kmax or kmax < 1:
+        raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
+    m = len(support)
+    M = int(M or (12 * kmax if m == 1 else 8 * kmax if m == 2 else 2 * kmax + 2))
+    if M % 4 or M < 4 * kmax:
+        raise ValueError(f"M must be a multiple of 4 and >= 4 kmax (the M/2 rule must reach kmax), got {M}")
+    n2 = int(n2 or n + 2)
+    diag = (np.arange(kmax + 1),) * m
+    lam_fine, g_fine = active_grid_spectrum(f, P, support, M, n2, r)
+    sub = (slice(None, None, 2),) * m
+    lam_half = scipy.fft.dctn(g_fine[sub], type=1) / (M // 2) ** m
+    lam_coarse, _ = active_grid_spectrum(f, P, support, M // 2, n, r)
+    lam = lam_fine[diag]
+    active_err = np.abs(lam - lam_half[diag])
+    rest_err = np.abs(lam_half[diag] - lam_coarse[diag])
+    return RaySpectrum(support=tuple(support), values=lam, error=active_err + rest_err,
+                       parts={"active": active_err, "inactive": rest_err, "rules": {"n": n, "n2": n2, "M": M, "r": r}})
