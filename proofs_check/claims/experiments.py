@@ -281,12 +281,14 @@ def barzilai_experiments(v, level, p):
         dists.append([trained_distance(arch, Xb[:50], yb[:50], Xb[50:], w, c["steps"], seed=[9, w, s])
                       for s in range(c["seeds"])])
     slope, se, ms = width_slope(c["widths"], dists)
-    follows = slope + 2 * se < 0
+    follows = abs(slope + 0.5) <= 3 * se and slope + 2 * se < 0
     v.add(f"trained ResNet(2, 0.5) vs kernel prediction: slope of log distance on log width "
           f"(widths {list(c['widths'])}, {c['seeds']} seeds, {c['steps']} GD steps, 50 training digits)",
-          round(slope, 3), "< 0 (kernel regime: -1/2)" if p["trained_follows_kernel"] else ">= 0",
-          follows == p["trained_follows_kernel"], f"slope + 2 s.e. = {slope + 2 * se:.3f} < 0",
-          "s.e. from the seeds' spread per width (delta method)", "montecarlo", se=se)
+          round(slope, 3), "-1/2 (kernel regime: the distance -> 0 like width^-1/2)" if p["trained_follows_kernel"]
+          else "not -1/2", follows == p["trained_follows_kernel"],
+          f"|slope + 1/2| = {abs(slope + 0.5):.3f} <= 3 s.e. = {3 * se:.3f} and slope + 2 s.e. < 0",
+          "s.e. from the seeds' spread per width (delta method); a distance that levels off at a nonzero "
+          "value (a network following another kernel) gives a shallower slope", "montecarlo", se=se)
     held = [n for n, ok in cond_ok.items() if ok]
     others_pass = all(m.passed for m in v.measurements if not m.name.startswith("GPK condition"))
     if others_pass and held and len(held) < len(cond_ok):

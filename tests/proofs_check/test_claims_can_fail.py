@@ -52,6 +52,11 @@ WRONG = {
     "BARZILAI-DECAY": dict(plain=ResCNN(1, 0.5, readout="center")),    # residual against itself: must hold
     "GEIFMAN-DECAY": dict(model="exponential"),                       # claiming exponential decay
     "TIRER-STABLE-TRAINING": dict(grows_with_width=True),             # the opposite width trend
+    # experiments on stand-in data (claims/experiments.py): the opposite qualitative statement
+    "HUANG-EXPERIMENTS": dict(mlp_degrades=False),                    # FFNet-NTK claimed not to degrade
+    "BARZILAI-EXPERIMENTS": dict(residual_better=False),              # plain CNTK claimed as good
+    "ARORA-BENCHMARKS": dict(gap_better=False),                       # fails as stated; the opposite holds
+    "LITTWIN-RGF-EXPERIMENTS": dict(better_than_mlp=False),           # MLP gradient features claimed as good
 }
 
 # claims whose verdict under the contract conventions is a negative finding (docs/papers.md §11)
@@ -62,6 +67,9 @@ DEFAULT_STATUS = {"BARZILAI-COND-NTK": "fails", "BARZILAI-DECAY": "inconclusive"
                   "BELFER-PARITY-BIAS": "holds-in-scope", "TIRER-SMOOTHER-ACTIVATIONS": "holds-in-scope",
                   "LITTWIN-DENSENET-PARAMS": "holds-in-scope"}
 FLIPPED_STATUS = {"BARZILAI-COND-NTK": "holds", "BARZILAI-DECAY": "holds"}
+# ARORA-BENCHMARKS on the digits stand-in: global average pooling does not help (a finding there)
+DEFAULT_STATUS["ARORA-BENCHMARKS"] = "fails"
+FLIPPED_STATUS["ARORA-BENCHMARKS"] = "holds"
 
 CHECKED = [cid for cid, c in REG.items() if c.check is not None]
 
