@@ -56,8 +56,7 @@ for ax, b in zip(axes, (0.0, 0.5)):
     ax.set_xlabel("degree k")
 axes[0].set_ylabel("mu_k on S^1")
 axes[0].legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, "outside_spectra")
+savefig(fig, "outside_spectra", title="Certified NTK spectra on S^1: kinked activations keep k^-2, erf does not")
 
 # %% [markdown]
 # ## Decay laws: local log-log slopes
@@ -76,8 +75,7 @@ ax.set_xlabel("degree k")
 ax.set_ylabel("local log-log slope")
 ax.set_title("Power law (kinked) vs faster than any power (erf)")
 ax.legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, "outside_decay_laws")
+savefig(fig, "outside_decay_laws", title="Decay laws")
 
 # %% [markdown]
 # ## Parity: the odd/even ratio with biases
@@ -96,8 +94,7 @@ ax.set_xlabel("even degree k")
 ax.set_ylabel("mu_(k+1) / mu_k")
 ax.set_title(f"Odd-frequency suppression, ResNet({L}, 1/{L}) NTK on S^1")
 ax.legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, "outside_parity")
+savefig(fig, "outside_parity", title="Biases bring the odd frequencies back")
 
 # %% [markdown]
 # ## DenseNet fluctuations against ResNets and MLPs with as many parameters
@@ -120,8 +117,7 @@ ax.set_xlabel("depth L")
 ax.set_ylabel("CV^2 of Theta(x, x)")
 ax.set_title("Equal parameter count (DenseNet at width 64)")
 ax.legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, "outside_densenet_cv")
+savefig(fig, "outside_densenet_cv", title="Finite-width NTK fluctuations at equal parameter count")
 
 # %% [markdown]
 # ## The verdicts
