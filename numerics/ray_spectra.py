@@ -53,7 +53,7 @@ _CHUNK = 2 ** 16
 def graded_rule(n: int, r: int = 2):
     """Nodes in (0, pi) and weights (summing to 1) for the mean over [0, pi] of a function with
     endpoint singularities: midpoint rule in s after delta = pi psi_r(s), psi_r' proportional to
-    sin^r(pi s), r in {0, 2, 4} (r = 0: the plain midpoint rule)."""
+    sin^r(pi s), r in {0, 2, 4, 6} (r = 0: the plain midpoint rule), or r = 'de' (tanh-sinh)."""
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     s = (np.arange(n) + 0.5) / n
@@ -74,8 +74,11 @@ def graded_rule(n: int, r: int = 2):
     elif r == 4:
         psi = s - (2 / 3) * np.sin(x) / np.pi + np.sin(2 * x) / (12 * np.pi)
         dpsi = (8 / 3) * np.sin(np.pi * s) ** 4
+    elif r == 6:
+        psi = s + (-15 * np.sin(x) / (2 * np.pi) + 6 * np.sin(2 * x) / (4 * np.pi) - np.sin(3 * x) / (6 * np.pi)) / 10
+        dpsi = 3.2 * np.sin(np.pi * s) ** 6
     else:
-        raise ValueError(f"r must be 0, 2 or 4, got {r!r}")
+        raise ValueError(f"r must be 0, 2, 4, 6 or 'de', got {r!r}")
     return np.pi * psi, dpsi / n
 
 
@@ -149,15 +152,16 @@ def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None
     """lambda(k e_S), k = 0..kmax (every pixel of S at frequency k), of a conv spec (or a callable of
     (N, P) cosines with P given) on MS(2, P).
 
-    Rules (module docstring): active axes uniform with M (default 12 kmax for one pixel, 8 kmax for
-    two, 2 kmax + 2 otherwise) points per period and its M/2 subgrid; inactive axes graded with
+    Rules (module docstring): active axes uniform with M (default 32 kmax for one pixel -- the
+    M/2 rule's aliasing at kmax for a k^-2 ray is then (1/15)^2 + (1/17)^2 < 1% --, 8 kmax for two,
+    4 kmax otherwise) points per period and its M/2 subgrid; inactive axes graded with
     n2 (default n + 2) and n nodes.  Values from (M, n2).  Error estimate = |(M, n2) - (M/2, n2)| +
     |(M/2, n2) - (M/2, n)|: each term the change from a coarser to the finer rule."""
     f, P = _evaluator(F, kind, P, normalize)
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
     m = len(support)
-    M = int(M or (12 * kmax if m == 1 else 8 * kmax if m == 2 else 2 * kmax + 2))
+    M = int(M or (32 * kmax if m == 1 else 8 * kmax if m == 2 else 4 * kmax))
     if M % 4 or M < 4 * kmax:
         raise ValueError(f"M must be a multiple of 4 and >= 4 kmax (the M/2 rule must reach kmax), got {M}")
     n2 = int(n2 or n + 2)
@@ -171,3 +175,96 @@ def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None
     rest_err = np.abs(lam_half[diag] - lam_coarse[diag])
     return RaySpectrum(support=tuple(support), values=lam, error=active_err + rest_err,
                        parts={"active": active_err, "inactive": rest_err, "rules": {"n": n, "n2": n2, "M": M, "r": r}})
+
+
+def singular_windows(arch, P: int | None = None) -> list:
+    """The pixel windows (frozensets of axes mod P) on which a ReLU of the center readout sees its
+    input: the dual activation of every Nonlinear / Block map at every position that reaches pixel 0.
+    Each window A carries a term (mean_{i in A} (1 - t_i))^nu of F (module docstring)."""
+    from reskernels.theory import layers as _L
+    maps = arch.kernel_maps()
+    if getattr(maps[-1], "pooling", None) != "center":
+        raise ValueError("singular_windows: center readout only (flatten = shift average of center)")
+    P = P or 2 * receptive_radius(arch) + 1
+    w = (maps[0].stem_size - 1) // 2
+    duals = []                                   # (radius of the dual's input window, map index)
+    for j, m in enumerate(maps[1:], 1):
+        if isinstance(m, _L.Nonlinear):
+            duals.append((w, j))
+            w += (m.filter_size - 1) // 2
+        elif isinstance(m, _L.Block):
+            duals.append((w + (m.filter_size - 1) // 2, j))
+            w += m.filter_size - 1
+    C = {0}
+    centers = {}
+    for j in range(len(maps) - 1, 0, -1):
+        m = maps[j]
+        q = getattr(m, "filter_size", 1)
+        h = (q - 1) // 2
+        taps = range(-h, h + 1)
+        if isinstance(m, _L.Nonlinear):
+            C = {c + d for c in C for d in taps}
+            centers[j] = C
+        elif isinstance(m, _L.Block):
+            out = {c + d for c in C for d in taps}
+            centers[j] = out
+            C = C | {c + d for c in out for d in taps}
+    wins = set()
+    for rad, j in duals:
+        for c in centers[j]:
+            wins.add(frozenset((c + d) % P for d in range(-rad, rad + 1)))
+    return sorted(wins, key=lambda s: (len(s), sorted(s)))
+
+
+def dual_endpoint_power(arch, kind: str):
+    """nu of the activation's dual at rho -> 1, from the exact endpoint expansion (sympy,
+    :func:`theory.endpoints.endpoint_coefficients`) of the one-layer FC kernel with the same
+    activation: 3/2 for the ReLU NNGP (kappa_1), 1/2 for the NTK (kappa_0)."""
+    from reskernels.theory import MLP
+    from reskernels.theory.endpoints import endpoint_coefficients
+    act = getattr(arch, "activation", None)
+    fc = MLP(depth=1) if act is None else MLP(depth=1, activation=act)
+    return endpoint_coefficients(fc, kind)["nu"]
+
+
+def predicted_exponent(arch, kind: str, support, C0: int = 2, P: int | None = None):
+    """p with lambda(k e_S) ~ k^-p along the ray on S: min over the singular windows A containing S of
+    2 nu + |A| (C0 - 1) (module docstring); None when no single window contains S (then only products
+    of window terms reach the ray, or it vanishes)."""
+    P = P or 2 * receptive_radius(arch) + 1
+    S = frozenset(int(i) % P for i in support)
+    nu = dual_endpoint_power(arch, kind)
+    sizes = [len(A) for A in singular_windows(arch, P) if S <= A]
+    if not sizes:
+        return None
+    return float(2 * nu + min(sizes) * (C0 - 1))
+
+
+def _slope_coefficients(ks):
+    """Row of the least-squares solution giving the exponent in log|lambda| = a - p log k + b / k^2."""
+    k = np.asarray(ks, dtype=float)
+    A = np.stack([np.ones_like(k), np.log(k), k ** -2.0], axis=1)
+    return np.linalg.pinv(A)[1]
+
+
+def slope_with_error(ks, lam, err):
+    """Asymptotic log-log slope of a ray with an error bound.
+
+    Model log|lambda| = a + s log k + b / k^2 (the next endpoint term is two orders down, module
+    docstring), least squares on all points.  Bound = quadrature part (each log|lambda_i| moved by
+    up to err_i / |lambda_i|, propagated linearly through the fit) + model part (the change of s when
+    the same model is fitted to the upper half of the points only: what the pre-asymptotic terms
+    left out of the model still move).  Needs >= 6 points.  Returns (s, bound)."""
+    ks = np.asarray(ks, dtype=float)
+    if len(ks) < 6:
+        raise ValueError(f"slope_with_error needs >= 6 points, got {len(ks)}")
+    y = np.log(np.abs(lam))
+    rel = np.asarray(err, dtype=float) / np.abs(lam)
+    c = _slope_coefficients(ks)
+    slope = float(c @ y)
+    quad = float(np.abs(c) @ rel)
+    h = len(ks) // 2
+    cu = _slope_coefficients(ks[h:])
+    model = abs(float(cu @ y[h:]) - slope)
+    quad = max(quad, float(np.abs(cu) @ rel[h:]))
+    return slope, quad + model
