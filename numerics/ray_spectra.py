@@ -268,3 +268,46 @@ def slope_with_error(ks, lam, err):
     model = abs(float(cu @ y[h:]) - slope)
     quad = max(quad, float(np.abs(cu) @ rel[h:]))
     return slope, quad + model
+
+
+@dataclass
+class RaySlope:
+    """One ray measured: converged points, slope with its bound, predicted exponent."""
+
+    name: str
+    kind: str
+    support: tuple
+    ks: np.ndarray
+    values: np.ndarray
+    errors: np.ndarray
+    slope: float | None
+    bound: float | None
+    predicted: float | None
+    kmax: int
+    seconds: float
+
+    @property
+    def decided(self) -> bool:
+        return self.slope is not None
+
+    def agrees(self, offset: float = 0.0) -> bool:
+        """|slope + (predicted + offset)| <= bound."""
+        return self.decided and self.predicted is not None and abs(self.slope + self.predicted + offset) <= self.bound
+
+
+def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel_err: float = 0.01, kmin: int = 8,
+                step: int | None = None, min_points: int = 6, **rules) -> RaySlope:
+    """:func:`ray_spectrum` on one ray, its points with estimated error <= rel_err (k >= kmin; even k
+    on single-pixel rays, where the t = -1 endpoint adds (-1)^k terms), and
+    :func:`slope_with_error` when at least ``min_points`` qualify."""
+    import time
+    t0 = time.process_time()
+    R = ray_spectrum(arch, support, kmax, kind, **rules)
+    step = step or (2 if len(support) == 1 else 1)
+    ks, lam, err = R.converged(rel_err, kmin=kmin, step=step, floor=1e3 * np.finfo(float).eps * abs(R.values[0]))
+    slope = bound = None
+    if len(ks) >= max(min_points, 6):
+        slope, bound = slope_with_error(ks, lam, err)
+    return RaySlope(name=name, kind=kind, support=tuple(support), ks=ks, values=lam, errors=err, slope=slope,
+                    bound=bound, predicted=predicted_exponent(arch, kind, support), kmax=kmax,
+                    seconds=time.process_time() - t0)
