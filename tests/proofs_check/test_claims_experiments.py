@@ -116,3 +116,13 @@ def test_width_slope_recovers_a_power_law():
     dists = [[w ** -0.5 * (1 + e) for e in (-0.01, 0.01)] for w in widths]
     slope, se, _ = width_slope(widths, dists)
     assert slope == pytest.approx(-0.5, abs=1e-12) and 0 < se < 0.02
+
+
+def test_distinct_photograph_rows():
+    pytest.importorskip("skimage")
+    from reskernels.proofs_check.claims.experiments import distinct_photo_rows
+    X = distinct_photo_rows(30, seed=2)
+    assert X.shape == (30, 8, 3) and np.allclose(np.linalg.norm(X, axis=-1), 1.0)
+    F = X.reshape(30, -1) / np.sqrt(8)
+    D = np.linalg.norm(F[:, None] - F[None], axis=-1) + np.eye(30)
+    assert D.min() > 0.5
