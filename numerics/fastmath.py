@@ -33,6 +33,10 @@ Every function exists twice with the same operations in the same order: a scalar
 (:func:`acos`, :func:`asin`, inlined into compiled loops) and a numpy form on arrays
 (:func:`arccos_array`, :func:`arcsin_array`).  Without FMA contraction (numba's default,
 ``fastmath=False``) both round alike, so they agree bit for bit.
+
+numba's on-disk cache keys a compiled function on its own file only: after editing this module,
+touch :mod:`numerics.conv_fused` (or clear its ``__pycache__``) so that the loop that inlines
+:func:`acos` is recompiled.
 """
 from __future__ import annotations
 
