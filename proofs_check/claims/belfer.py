@@ -464,7 +464,7 @@ def decay_activations(v, level, p):
        "analytic, c_minus = 0), and other activations move the suppressed parity (abs: odd zeros at every "
        "MLP depth; erf: even zeros).", "[derived]",
        "NTK parameterisation, input_var = 1, weight_var = 2, trained='hidden' for ResNets; d = 2 (the circle); "
-       "certified mpmath eigenvalues", quick_seconds=8.0, bias=0.1, bias_raises=True)
+       "certified mpmath eigenvalues", quick_seconds=3.0, bias=0.1, bias_raises=True)
 def parity_bias(v, level, p):
     """Three measurements: (1) mu_(k+1)/mu_k of ResNet(L, 1/L) with and without bias (quick L = 10,
     k = 2, 6, 10, 20; full L = 50, the BELFER-PARITY k, biases 0.01, 0.1, 1): entrywise larger with a

@@ -196,7 +196,7 @@ def width_for_params(arch, target: int) -> int:
        "DenseNets converge at a rate independent of depth: compared at equal parameter count with MLPs and "
        "ResNets (alpha = 1, 1/sqrt(L), 1/L), what 'independent of depth' means in numbers.", "[abstract]; numbers [derived]",
        CONV + "; DenseNet(L) at width 64, the others at the width with the same number of parameters (+-1%)",
-       quick_seconds=8.0, order_quantile=0.95, densenet_depth_independent=True)
+       quick_seconds=2.0, order_quantile=0.95, densenet_depth_independent=True)
 def densenet_params(v, level, p):
     """CV^2 of Theta(x, x) at L = 2 and 8 (full: also 32) for the five families at the parameter count
     of DenseNet(L, width 64).  Asserted, from paired bootstrap replicates: the DenseNet's 95% intervals

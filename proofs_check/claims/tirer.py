@@ -168,7 +168,7 @@ def stable_training(v, level, p):
        "The paper's smoothness gain of ResNet over MLP NTK interpolants ('for ReLU activations'), "
        "measured for other activations and with biases on the same toy experiment.",
        "[derived]", CONV.replace("bias-free ReLU", "activation and bias_var as stated")
-       + "; 6 training points; RMS f'' on a 2048-point grid (full: 4096; tanh 1024) and its half", quick_seconds=6.0,
+       + "; 6 training points; RMS f'' on a 2048-point grid (full: 4096; tanh 1024) and its half", quick_seconds=4.0,
        smoother_for=("relu",), margin=0.01)
 def smoother_activations(v, level, p):
     """'Smoother' = every ResNet (alpha in ALPHAS) has RMS f'' below (1 - margin) x the MLP's on the
