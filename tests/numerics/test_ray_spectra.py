@@ -1,0 +1,126 @@
+"""numerics.ray_spectra: ray eigenvalues on MS(2, P) against the torus rule and the FC closed form,
+the error estimate against a finer rule, the predicted exponents, the slope fit, and a planted error
+(a skipped layer in the singular windows) that the decay check must catch."""
+import numpy as np
+import pytest
+
+from reskernels.numerics import gram
+from reskernels.numerics import ray_spectra as rs
+from reskernels.numerics.multisphere import torus_spectrum_converged
+from reskernels.numerics.spectra import eigenvalues
+from reskernels.theory import CNN, MLP, ResCNN
+
+CNN3 = CNN(3, readout="center")
+RES1 = ResCNN(1, 0.5, readout="center")
+
+
+def test_graded_rules_are_means():
+    f = lambda x: np.exp(np.cos(x))     # noqa: E731  mean over [0, pi] = I_0(1)
+    import scipy.special
+    for r in (0, 2, 4, 6, "de"):
+        x, w = rs.graded_rule(40, r)
+        assert abs(w.sum() - 1) < 1e-14
+        assert np.all((x > 0) & (x < np.pi))
+        assert abs(w @ f(x) - scipy.special.i0(1.0)) < 1e-9, r
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+@pytest.mark.parametrize("support,vec", [((0,), lambda k: (k, 0, 0, 0, 0)), ((2,), lambda k: (0, 0, k, 0, 0)),
+                                         ((0, 1), lambda k: (k, k, 0, 0, 0))])
+def test_against_torus_rule_at_small_k(kind, support, vec):
+    """Two independent rules on the 5-torus agree within the sum of their error estimates."""
+    T = torus_spectrum_converged(CNN3, kind, 16)
+    R = rs.ray_spectrum(CNN3, support, 8, kind, n=6, n2=8)
+    for k in range(0, 9, 2 if len(support) == 1 else 1):
+        got, err = R.values[k], R.error[k]
+        want, werr = T[vec(k)], T.error[vec(k)]
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_one_pixel_conv_is_the_fc_kernel(kind, depth):
+    """filter_size 1: F depends on t_0 alone and is the FC kernel of the same depth; the ray e_0 gives its
+    Funk-Hecke eigenvalues on S^1 (d = 2), certified by numerics.spectra; the inactive pixels only add
+    weights that must sum to 1."""
+    arch = CNN(depth, filter_size=1, readout="center")
+    R = rs.ray_spectrum(arch, (0,), 32, kind, P=3, n=4)
+    fc = MLP(depth=depth)
+    diag = float(gram(fc, np.array([[1.0, 0.0]]), kind=kind)[0, 0])     # ray_spectrum divides by F(1)
+    mu = np.array([float(m) for m in eigenvalues(fc, kind, d=2, ks=range(33), dps=20)]) / diag
+    ks = np.arange(33)
+    big = np.abs(mu) > 1e-14
+    assert np.all(np.abs(R.values[ks] - mu) <= R.error[ks] + 1e-14)
+    assert np.all(np.abs(R.values[ks][big] / mu[big] - 1) < 0.01)
+
+
+def test_error_estimate_bounds_a_finer_rule():
+    """The (n, M) estimate covers the distance to a rule with more inactive nodes and twice the active
+    points (the estimate is not vacuous: it is below 1% on most of the ray)."""
+    coarse = rs.ray_spectrum(CNN3, (0,), 32, "ntk", n=6, n2=8)
+    fine = rs.ray_spectrum(CNN3, (0,), 32, "ntk", n=8, n2=10, M=2048)
+    ks = np.arange(2, 33, 2)
+    dist = np.abs(coarse.values[ks] - fine.values[ks])
+    assert np.all(dist <= coarse.error[ks] + fine.error[ks]), (dist, coarse.error[ks])
+    assert np.mean(coarse.error[ks] / np.abs(coarse.values[ks]) < 0.01) > 0.5
+
+
+def test_error_estimate_flags_a_coarse_rule():
+    """ResCNN(1) needs many inactive nodes (its 3-pixel corner): with few the estimate must say so."""
+    R = rs.ray_spectrum(RES1, (0,), 32, "nngp", n=4, n2=5, M=256)
+    ks, _, _ = R.converged(0.01, kmin=8, step=2)
+    assert len(ks) < 6
+
+
+def test_singular_windows_and_predicted_exponents():
+    wins = [sorted(w) for w in rs.singular_windows(CNN3)]
+    assert [0] in wins and [0, 1, 2] in wins and [0, 1, 2, 3, 4] in wins
+    assert all(len(w) == 3 for w in rs.singular_windows(RES1))
+    want = {("nngp", (0,)): 4, ("ntk", (0,)): 2, ("nngp", (0, 1)): 6, ("ntk", (4, 1)): 4,
+            ("nngp", (-2, -1, 0, 1, 2)): 8, ("ntk", (-2, 2)): 6}
+    for (kind, sup), p in want.items():
+        assert rs.predicted_exponent(CNN3, kind, sup) == p
+    assert rs.predicted_exponent(RES1, "nngp", (0,)) == 6
+    assert rs.predicted_exponent(RES1, "ntk", (0,)) == 4
+    assert rs.predicted_exponent(RES1, "nngp", (-2, 2)) is None        # never inside one ReLU
+    assert rs.predicted_exponent(CNN3, "nngp", (0,), C0=3) == 5
+    assert rs.predicted_exponent(RES1, "ntk", (0,), C0=3) == 7
+
+
+def test_slope_with_error_on_a_known_law():
+    ks = np.arange(8, 65, 2)
+    exact = ks ** -3.0 * np.exp(2.0 / ks ** 2)            # inside the fitted model: exact slope
+    s, b = rs.slope_with_error(ks, exact, np.zeros_like(exact))
+    assert abs(s + 3) < 1e-10
+    lam = ks ** -3.0 * (1 + 2.0 / ks ** 2)                 # a k^-4 term outside the model: the model part of
+    s, b = rs.slope_with_error(ks, lam, np.zeros_like(lam))    # the bound is its size, not a strict bound
+    assert abs(s + 3) < 1e-3 and abs(s + 3) <= 2 * b
+    s2, b2 = rs.slope_with_error(ks, lam, 0.01 * lam)
+    assert b2 > b and abs(s2 + 3) <= b2
+
+
+@pytest.mark.parametrize("kind,p", [("nngp", 4.0), ("ntk", 2.0)])
+def test_cnn3_single_pixel_slope_matches_prediction(kind, p):
+    r = rs.measure_ray(CNN3, kind, (0,), "e0", kmax=64, n=6, n2=8)
+    assert r.decided and r.ks[-1] >= 60 and np.all(r.errors <= 0.01 * np.abs(r.values))
+    assert r.agrees() and r.bound < 0.3 and r.predicted == p
+
+
+def test_planted_skipped_layer_makes_the_decay_check_fail(monkeypatch):
+    """Planted error: the first ReLU layer (one-pixel windows) left out of the singular windows predicts
+    k^-6 / k^-4 for CNN(3) single pixels; GEIFMAN-DECAY must fail (not merely be inconclusive)."""
+    from reskernels.proofs_check.registry import load_all
+    real = rs.singular_windows
+    monkeypatch.setattr(rs, "singular_windows", lambda arch, P=None: [w for w in real(arch, P) if len(w) > 1])
+    assert rs.predicted_exponent(CNN3, "nngp", (0,)) == 6
+    v = load_all()["GEIFMAN-DECAY"].run("quick")
+    assert v.status == "fails", (v.status, v.summary)
+
+
+def test_planted_wrong_dual_power_makes_barzilai_decay_inconclusive(monkeypatch):
+    """Planted error: nu = 1 for every dual (a wrong exponent in the singular term) puts the predicted
+    exponents off by 1 (NNGP); BARZILAI-DECAY must not trust the comparison."""
+    from reskernels.proofs_check.registry import load_all
+    monkeypatch.setattr(rs, "dual_endpoint_power", lambda arch, kind: 1)
+    v = load_all()["BARZILAI-DECAY"].run("quick")
+    assert v.status == "inconclusive" and "disagree" in v.summary, (v.status, v.summary)
