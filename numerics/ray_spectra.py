@@ -152,8 +152,8 @@ def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None
     """lambda(k e_S), k = 0..kmax (every pixel of S at frequency k), of a conv spec (or a callable of
     (N, P) cosines with P given) on MS(2, P).
 
-    Rules (module docstring): active axes uniform with M (default 32 kmax for one pixel -- the
-    M/2 rule's aliasing at kmax for a k^-2 ray is then (1/15)^2 + (1/17)^2 < 1% --, 8 kmax for two,
+    Rules (module docstring): active axes uniform with M (default 48 kmax for one pixel -- the
+    M/2 rule's aliasing at kmax for a k^-2 ray is then about (1/23)^2 + (1/25)^2 = 0.35% --, 8 kmax for two,
     4 kmax otherwise) points per period and its M/2 subgrid; inactive axes graded with
     n2 (default n + 2) and n nodes.  Values from (M, n2).  Error estimate = |(M, n2) - (M/2, n2)| +
     |(M/2, n2) - (M/2, n)|: each term the change from a coarser to the finer rule."""
@@ -161,7 +161,7 @@ def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
     m = len(support)
-    M = int(M or (32 * kmax if m == 1 else 8 * kmax if m == 2 else 4 * kmax))
+    M = int(M or (48 * kmax if m == 1 else 8 * kmax if m == 2 else 4 * kmax))
     if M % 4 or M < 4 * kmax:
         raise ValueError(f"M must be a multiple of 4 and >= 4 kmax (the M/2 rule must reach kmax), got {M}")
     n2 = int(n2 or n + 2)

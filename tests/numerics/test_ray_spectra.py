@@ -58,7 +58,7 @@ def test_error_estimate_bounds_a_finer_rule():
     """The (n, M) estimate covers the distance to a rule with more inactive nodes and twice the active
     points (the estimate is not vacuous: it is below 1% on most of the ray)."""
     coarse = rs.ray_spectrum(CNN3, (0,), 32, "ntk", n=6, n2=8)
-    fine = rs.ray_spectrum(CNN3, (0,), 32, "ntk", n=8, n2=10, M=2048)
+    fine = rs.ray_spectrum(CNN3, (0,), 32, "ntk", n=8, n2=10, M=3072)
     ks = np.arange(2, 33, 2)
     dist = np.abs(coarse.values[ks] - fine.values[ks])
     assert np.all(dist <= coarse.error[ks] + fine.error[ks]), (dist, coarse.error[ks])
