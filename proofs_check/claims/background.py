@@ -368,6 +368,8 @@ def geifman_decay(v, level, p):
               fits["power"] > fits["exponential"] and len(ks) >= 5, "larger, on >= 5 points",
               "the test must be able to reject a power law", "quadrature")
     v.extra["rays"] = rows
+    v.extra["slopes"] = {k: ({"slope": r["slope"], "bound": r["bound"], "predicted": -r["predicted"]} if "slope" in r
+                             else f"{len(r['k converged'])} points <= {p['rel_err']:.0%}") for k, r in rows.items()}
     v.scope = (f"C0 = 2, CNN(3) center, single-pixel rays to k = {kmax} ({', '.join(n for n, _ in rays)}); pair and "
                "full-window rays and C0 = 3 are not measured to large k (docs/papers.md GEIFMAN-DECAY)")
     if not engine_ok:

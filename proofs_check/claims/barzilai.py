@@ -425,6 +425,13 @@ def decay(v, level, p):
                   abs(rr.slope - rp.slope) <= band, f"|difference| <= tol + both bounds = {band:.3f}",
                   "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds", "quadrature")
     v.extra["rays"] = rows
+    v.extra["slopes"] = {}
+    for kind in kinds:
+        for a in residuals:
+            rr, rp = meas[(kind, a)], meas[(kind, p["plain"])]
+            v.extra["slopes"][f"{kind} e0 ({a.slug})"] = (
+                {"residual": round(rr.slope, 3), "plain": round(rp.slope, 3)} if rr.decided and rp.decided
+                else f"{len(rr.ks)} / {len(rp.ks)} points <= {p['rel_err']:.0%}")
     v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rrules['kmax']} (residual), "
                f"{', '.join(kinds)}; {', '.join(a.slug for a in residuals)}; pair and full-window rays, deeper ResCNN "
                "(9-pixel windows) and C0 = 3 are not measured to large k (docs/papers.md BARZILAI-DECAY)")
