@@ -425,6 +425,14 @@ def decay(v, level, p):
                   abs(rr.slope - rp.slope) <= band, f"|difference| <= tol + both bounds = {band:.3f}",
                   "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds", "quadrature")
     v.extra["rays"] = rows
+    from ..common import torus
+    for kind in kinds:
+        # the full-window diagonal (k,k,k,k,k): no ReLU of ResCNN(1) sees pixels -2 and +2 together, so its
+        # eigenvalues vanish; CNN(3)'s do not (torus rule, n = 12 and 24 per axis: k <= 3 only)
+        Sr, Sp = torus(p["residual"], kind, 12), torus(p["plain"], kind, 12)
+        v.extra[f"{kind} full-window diagonal (k,k,k,k,k), k=1..3"] = {
+            "residual": [abs(float(Sr[(k,) * 5])) for k in (1, 2, 3)], "plain": [float(Sp[(k,) * 5]) for k in (1, 2, 3)],
+            "doubling error plain": [float(Sp.error[(k,) * 5]) for k in (1, 2, 3)]}
     v.extra["slopes"] = {}
     for kind in kinds:
         for a in residuals:
