@@ -296,18 +296,79 @@ class RaySlope:
 
 
 def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel_err: float = 0.01, kmin: int = 8,
-                step: int | None = None, min_points: int = 6, **rules) -> RaySlope:
-    """:func:`ray_spectrum` on one ray, its points with estimated error <= rel_err (k >= kmin; even k
-    on single-pixel rays, where the t = -1 endpoint adds (-1)^k terms), and
-    :func:`slope_with_error` when at least ``min_points`` qualify."""
+                step: int | None = None, min_points: int = 6, C0: int = 2, **rules) -> RaySlope:
+    """:func:`ray_spectrum` (C0 = 2) or :func:`sphere_ray_spectrum` (C0 > 2, one pixel) on one ray, its
+    points with estimated error <= rel_err (k >= kmin; even k on single-pixel rays, where the t = -1
+    endpoint adds (-1)^k terms), and :func:`slope_with_error` when at least ``min_points`` qualify."""
     import time
     t0 = time.process_time()
-    R = ray_spectrum(arch, support, kmax, kind, **rules)
+    if C0 == 2:
+        R = ray_spectrum(arch, support, kmax, kind, **rules)
+    elif len(support) == 1:
+        R = sphere_ray_spectrum(arch, support[0], kmax, kind, C0=C0, **rules)
+    else:
+        raise ValueError("C0 > 2: single-pixel rays only")
     step = step or (2 if len(support) == 1 else 1)
     ks, lam, err = R.converged(rel_err, kmin=kmin, step=step, floor=1e3 * np.finfo(float).eps * abs(R.values[0]))
     slope = bound = None
     if len(ks) >= max(min_points, 6):
         slope, bound = slope_with_error(ks, lam, err)
     return RaySlope(name=name, kind=kind, support=tuple(support), ks=ks, values=lam, errors=err, slope=slope,
-                    bound=bound, predicted=predicted_exponent(arch, kind, support), kmax=kmax,
+                    bound=bound, predicted=predicted_exponent(arch, kind, support, C0=C0), kmax=kmax,
                     seconds=time.process_time() - t0)
+
+
+def sphere_ray_spectrum(F, pixel: int = 0, kmax: int = 64, kind: str = "ntk", *, C0: int = 3, P: int | None = None,
+                        n: int = 6, n2: int | None = None, N: int | None = None, r=4,
+                        normalize: bool = True) -> RaySpectrum:
+    """lambda(k e_i), k = 0..kmax, for one active pixel on MS(C0, P), any C0 >= 2.
+
+    lambda = E[F(t) P_k(t_i)] with every t_j = cos(theta_j) distributed as c_C0 sin^(C0-2) theta d theta
+    (docs/spectral.md §6.1).  All axes use :func:`graded_rule` in theta (the kink sits at theta = 0 and pi
+    on every axis, and there is no periodic structure to exploit in the Gegenbauer weight); the active
+    axis with N nodes (default 16 kmax), summed against the normalised Gegenbauer P_k (P_k(1) = 1).
+    Error estimate: |(N, n2) - (N/2, n2)| + |(N, n2) - (N, n)|."""
+    from .multisphere import _gegenbauer_normalised
+    f, P = _evaluator(F, kind, P, normalize)
+    if int(C0) != C0 or C0 < 2:
+        raise ValueError(f"C0 must be an integer >= 2, got {C0!r}")
+    N = int(N or 16 * kmax)
+    n2 = int(n2 or n + 2)
+    i0 = int(pixel) % P
+    inactive = [j for j in range(P) if j != i0]
+
+    def axis(m):
+        x, w = graded_rule(m, r)
+        w = w * np.sin(x) ** (C0 - 2)
+        return x, w / w.sum()           # the rule's own normalisation (error O(the rule's error))
+
+    def run(Na, ni):
+        xa, wa = axis(Na)
+        xi, wi = axis(ni)
+        if inactive:
+            grids = np.meshgrid(*([xi] * len(inactive)), indexing="ij")
+            DI = np.cos(np.stack([g.ravel() for g in grids], axis=-1))
+            WI = np.ones(1)
+            for _ in inactive:
+                WI = np.multiply.outer(WI, wi).ravel()
+        else:
+            DI, WI = np.zeros((1, 0)), np.ones(1)
+        ta = np.cos(xa)
+        g = np.empty(Na)
+        per = max(1, _CHUNK // len(DI))
+        for a in range(0, Na, per):
+            b = min(a + per, Na)
+            T = np.empty((b - a, len(DI), P))
+            T[:, :, inactive] = DI[None]
+            T[:, :, i0] = ta[a:b, None]
+            g[a:b] = np.asarray(f(T.reshape(-1, P)), dtype=float).reshape(b - a, len(DI)) @ WI
+        basis = np.stack([_gegenbauer_normalised(k, C0, ta) for k in range(kmax + 1)])
+        return basis @ (wa * g)
+
+    fine = run(N, n2)
+    half = run(N // 2, n2)
+    coarse = run(N, n)
+    active_err, rest_err = np.abs(fine - half), np.abs(fine - coarse)
+    return RaySpectrum(support=(pixel,), values=fine, error=active_err + rest_err,
+                       parts={"active": active_err, "inactive": rest_err,
+                              "rules": {"n": n, "n2": n2, "N": N, "r": r, "C0": C0}})

@@ -124,3 +124,23 @@ def test_planted_wrong_dual_power_makes_barzilai_decay_inconclusive(monkeypatch)
     monkeypatch.setattr(rs, "dual_endpoint_power", lambda arch, kind: 1)
     v = load_all()["BARZILAI-DECAY"].run("quick")
     assert v.status == "inconclusive" and "disagree" in v.summary, (v.status, v.summary)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_sphere_ray_is_the_fc_kernel_on_s2(kind):
+    """C0 = 3, filter_size 1: the one-pixel ray is the FC kernel's Funk-Hecke spectrum on S^2 (d = 3)."""
+    arch = CNN(2, filter_size=1, readout="center")
+    R = rs.sphere_ray_spectrum(arch, 0, 32, kind, C0=3, P=3, n=4)
+    fc = MLP(depth=2)
+    diag = float(gram(fc, np.array([[1.0, 0.0, 0.0]]), kind=kind)[0, 0])
+    mu = np.array([float(m) for m in eigenvalues(fc, kind, d=3, ks=range(33), dps=20)]) / diag
+    assert np.all(np.abs(R.values - mu) <= R.error + 1e-13)
+    assert np.all(np.abs(R.values / mu - 1) < 1e-6)
+
+
+def test_sphere_ray_c0_2_agrees_with_the_torus_ray():
+    """The Gegenbauer route at C0 = 2 (Chebyshev) against the DCT route, CNN(3) centre pixel."""
+    a = rs.sphere_ray_spectrum(CNN3, 0, 16, "nngp", C0=2, n=6, n2=8)
+    b = rs.ray_spectrum(CNN3, (0,), 16, "nngp", n=6, n2=8)
+    ks = np.arange(0, 17, 2)
+    assert np.all(np.abs(a.values[ks] - b.values[ks]) <= a.error[ks] + b.error[ks] + 1e-14)
