@@ -308,7 +308,7 @@ def fit_residuals(ks, lam) -> dict:
        quick_seconds=20.0, kmax=64, full_kmax=64, rel_err=0.01, min_points=6, model="power", exponent_offset=0.0,
        rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,))),
        full_rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,)), ("e-1 (inner pixel)", (4,))),
-       full_c0_rays=((3, "e0 (centre pixel)", (0,)),), rules=dict(n=6, n2=8))
+       full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2,), rules=dict(n=6, n2=8))
 def geifman_decay(v, level, p):
     """Polynomial decay at the predicted rate along single-pixel rays of CNN(3), NNGP and NTK.
 
@@ -331,14 +331,18 @@ def geifman_decay(v, level, p):
     rays = p["full_rays"] if level == "full" else p["rays"]
     kmax = p["full_kmax"] if level == "full" else p["kmax"]
     jobs = [(kind, name, sup, 2) for kind in ("nngp", "ntk") for name, sup in rays]
+    jobs = [(arch, *j) for j in jobs]
     if level == "full":      # C0 = 3: one pixel on S^2, numerics.ray_spectra.sphere_ray_spectrum
-        jobs += [(kind, name, sup, c0) for kind in ("nngp", "ntk") for c0, name, sup in p["full_c0_rays"]]
+        jobs += [(arch, kind, name, sup, c0) for kind in ("nngp", "ntk") for c0, name, sup in p["full_c0_rays"]]
+        jobs += [(CNN(d, readout="center"), kind, "e0 (centre pixel)", (0,), 2) for d in p["full_depths"]
+                 for kind in ("nngp", "ntk")]
     run = counted(measure_ray, len(jobs), "ray")
     rows, undecided, bad = {}, [], []
-    for kind, name, sup, c0 in jobs:
-        r = run(arch, kind, sup, name, kmax=kmax, rel_err=p["rel_err"], min_points=p["min_points"], C0=c0,
+    for a, kind, name, sup, c0 in jobs:
+        r = run(a, kind, sup, name, kmax=kmax, rel_err=p["rel_err"], min_points=p["min_points"], C0=c0,
                 **p["rules"])
-        key = f"{kind} {name}" + (f", C0 = {c0}" if c0 != 2 else "")
+        key = (f"{kind} {name}" + (f", C0 = {c0}" if c0 != 2 else "")
+               + (f", CNN({a.depth})" if a.depth != arch.depth else ""))
         rows[key] = {"k converged": [int(k) for k in r.ks], "kmax": kmax, "cpu s": round(r.seconds, 1),
                      "predicted": r.predicted}
         if not r.decided:
@@ -374,7 +378,7 @@ def geifman_decay(v, level, p):
     v.extra["slopes"] = {k: ({"slope": r["slope"], "bound": r["bound"], "predicted": -r["predicted"]} if "slope" in r
                              else f"{len(r['k converged'])} points <= {p['rel_err']:.0%}") for k, r in rows.items()}
     v.scope = (f"CNN(3) center, single-pixel rays to k = {kmax}: C0 = 2 ({', '.join(n for n, _ in rays)})"
-               + (", C0 = 3 (e0)" if level == "full" else "") + "; pair and full-window rays are not measured to "
+               + (f", C0 = 3 (e0); CNN({', '.join(map(str, p['full_depths']))}) e0" if level == "full" else "") + "; pair and full-window rays are not measured to "
                "large k (docs/papers.md GEIFMAN-DECAY)")
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
