@@ -1,34 +1,24 @@
-"""Eigenvalues of convolutional kernels on MS(2, P) along rays of the frequency lattice, to large k.
+"""Eigenvalues of convolutional kernels on MS(C0, P) along rays of the frequency lattice, to large k.
 
-A ray is a support S (pixels) and a frequency k on every pixel of S, the others 0:
-lambda(k e_S).  On C0 = 2 (docs/spectral.md §6.5) lambda_k = E_delta[F(cos delta) Prod_i cos(k_i delta_i)]
-over the P-torus.  For equal frequencies on S the product of cosines is 2^-(m-1) times a sum of
-cos(k sum_i eps_i delta_i) over signs eps, and F is even in every delta_i, so every sign pattern gives the
-same mean (docs/spectral.md §6.6):
+A ray is a support S (pixels) and a frequency k on every pixel of S, the others 0: lambda(k e_S).  On
+C0 = 2 (docs/spectral.md §6.5) lambda_k = E_delta[F(cos delta) Prod_i cos(k_i delta_i)] over the
+P-torus; the inactive angles are averaged (frequency 0), not fixed.  The full torus rule needs n >> k
+points on every axis; here only the active axes are uniform (docs/spectral.md §6.6):
 
-    lambda(k e_S) = E_delta[F(cos delta) cos(k sigma)],   sigma = sum_{i in S} delta_i.
+* :func:`active_grid_spectrum` / :func:`ray_spectrum`: active axes on the periodic trapezoid grid of M
+  points (half grid, F is even in every delta_i) and one DCT-I, giving every k <= M/2.  Its error is
+  aliasing, lambda at k + M: relative (k / (M - k))^p on a ray decaying like k^-p.  Inactive axes: the
+  midpoint rule after the graded substitution delta = pi psi_r(s), psi_r' ~ sin^r(pi s) (Sidi), which
+  clusters nodes at delta = 0 and pi, where F has its kinks: a kink |delta|^a becomes
+  s^((r+1) a + r), and the near-singular scale 1/k of the active ray becomes s ~ k^(-1/(r+1)).
+* :func:`sphere_ray_spectrum`: one active pixel on any C0 (graded theta rule on every axis, Gegenbauer
+  sum on the active one).
 
-The shear (delta_s0, delta_rest) -> (sigma, delta_rest) (s0 = the first pixel of S) is unimodular, so
-lambda(k e_S) = (1/pi) int_0^pi h(sigma) cos(k sigma) d sigma with the 1-D profile
-
-    h(sigma) = E_rest[F(delta_s0 = sigma - sum_{S \\ s0} delta_i, delta_rest)]      (h even, 2 pi-periodic).
-
-* The oscillation lives in sigma alone: a uniform grid of N + 1 points on [0, pi] and one DCT-I give
-  every k <= N.  h is smooth except at sigma = 0 (and pi) where it behaves like |sigma|^(p-1) when the
-  ray decays like k^-p, so the sigma-rule's aliasing is lambda((2N - k) e_S) + ...: relative
-  (k / (2N - k))^p.
-* The (P - 1)-dimensional mean over delta_rest is non-oscillating but the integrand is nearly
-  singular at delta_rest = 0 on the scale |sigma| (the kink of F at t = (1, .., 1)).  Each rest axis
-  uses the periodic trapezoid rule after the graded substitution delta = pi psi_r(s),
-  psi_r' ~ sin^r(pi s) (Sidi), which clusters nodes at delta = 0 and pi (both ends, where F has its
-  endpoint singularities): a kink |delta|^a becomes s^((r+1) a + r) and the scale |sigma| ~ 1/k
-  becomes s ~ k^(-1/(r+1)), resolved by a few nodes.  Axes of S \\ s0 run over the full period
-  (F(sigma - delta, ..) is not even in delta); the inactive axes are folded onto [0, pi].
-
-Error estimate (:func:`ray_spectrum`): two independent rest rules (n and n2 nodes per axis, r
-differing too) and the sigma rule on N and N/2 points; the reported error is the sum of the two
-differences, each the change from the coarser to the finer rule (conservative whenever the rules
-converge monotonically; the tests check the estimate against a much finer rule).
+Error estimate: two active rules (M and M/2, the subgrid) and two inactive rules (n2 and n nodes); the
+reported error is the sum of the two differences, each the change from the coarser to the finer rule
+(conservative whenever the rules converge monotonically; the tests check it against a finer rule).
+What the method does not reach (pair rays at large k, deep ResCNN windows) is listed in
+docs/spectral.md §6.6.
 
 Exponents (:func:`predicted_exponent`): the singular terms of F at t -> 1 come from the ReLU
 duals kappa applied to patch means (docs/spectral.md §6.6): a window A of pixels seen together by
@@ -80,11 +70,6 @@ def graded_rule(n: int, r: int = 2):
     else:
         raise ValueError(f"r must be 0, 2, 4, 6 or 'de', got {r!r}")
     return np.pi * psi, dpsi / n
-
-
-def _full_period(nodes, weights):
-    """The graded rule mirrored onto (-pi, pi): mean over the full period."""
-    return np.concatenate([-nodes[::-1], nodes]), np.concatenate([weights[::-1], weights]) / 2
 
 
 def active_grid_spectrum(f, P: int, support, M: int, n: int, r=4) -> np.ndarray:

@@ -323,7 +323,7 @@ def geifman_decay(v, level, p):
     from reskernels.numerics.ray_spectra import measure_ray
     from reskernels.theory import CNN
 
-    from ..common import RAYS5, counted, ray_points, torus  # noqa: F401  (RAYS5/torus: control below)
+    from ..common import RAYS5, counted, ray_points
     from .barzilai import ENGINE_DISAGREES, engine_check
     arch = CNN(3, readout="center")
     engine_ok = engine_check(v, [arch])
