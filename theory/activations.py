@@ -391,14 +391,21 @@ def rectified_monomial(n: int) -> Activation:
 # Activations without a closed-form dual: Gaussian quadrature, certified in mpmath
 # ---------------------------------------------------------------------------------------------
 
-def _numeric_dual(fn, derivative, name):
+def _numeric_dual(fn, derivative, name, smoothed=None):
+    """Duals by quadrature.  ``smoothed = (Sf, Sdf)``, where known, are the Gaussian smoothings
+    Sf(m, s2) = E_w[fn(m + sqrt(s2) w)] (w standard normal) in closed form: the float64 context
+    then integrates E[f(u) f(v)] = E_x[f(sqrt(qx) x) Sf(sqrt(qz) rho x, qz (1 - rho^2))] by a 1-D rule
+    instead of the 2-D one (docs: numerics/variance.py)."""
+    kw0 = {} if smoothed is None else {"smoothed": smoothed[0]}
+    kw1 = {} if smoothed is None else {"smoothed": smoothed[1]}
+
     def dual(qx, qz, S, xp, ntk=True):
-        E1 = xp.gaussian_expectation(fn, qx, qz, S)
+        E1 = xp.gaussian_expectation(fn, qx, qz, S, **kw0)
         if not ntk:
             return E1, None
         if derivative is None:
             raise ValueError(f"the NTK of {name} needs its derivative: pass derivative= to from_function")
-        return E1, xp.gaussian_expectation(derivative, qx, qz, S)
+        return E1, xp.gaussian_expectation(derivative, qx, qz, S, **kw1)
     return dual
 
 
@@ -414,14 +421,35 @@ def tanh() -> Activation:
 
 def gelu() -> Activation:
     """GELU, x Phi(x) (the exact form, Phi the standard normal CDF); its duals are taken by
-    quadrature like tanh's (a closed form exists but is not implemented here)."""
+    quadrature like tanh's, but in one dimension: with y = m + s w, w standard normal and
+    r = sqrt(1 + s^2), the Gaussian smoothings are closed forms (Stein's lemma,
+    E[Phi(y)] = Phi(m / r), E[phi(y)] = phi(m / r) / r):
+
+        E[gelu(y)]  = m Phi(m / r) + s^2 phi(m / r) / r,
+        E[gelu'(y)] = Phi(m / r) + m phi(m / r) / r^3,
+
+    so E[gelu(u) gelu(v)] = E_x[gelu(sqrt(qx) x) E[gelu(y)]] with m = sqrt(qz) rho x,
+    s^2 = qz (1 - rho^2) (the same for the derivatives)."""
     def f(x, xp):
         return x * (1 + xp.erf(x / math.sqrt(2))) / 2
 
     def df(x, xp):
         return (1 + xp.erf(x / math.sqrt(2))) / 2 + x * xp.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-    return Activation(name="gelu", key=("gelu",), fn=f, derivative=df, dual=_numeric_dual(f, df, "gelu"),
-                      closed_form=False)
+
+    def _cdf_pdf(m, s2, xp):
+        r = xp.sqrt(1 + s2)
+        z = m / r
+        return r, (1 + xp.erf(z / math.sqrt(2))) / 2, xp.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+    def sf(m, s2, xp):
+        r, cdf, pdf = _cdf_pdf(m, s2, xp)
+        return m * cdf + s2 * pdf / r
+
+    def sdf(m, s2, xp):
+        r, cdf, pdf = _cdf_pdf(m, s2, xp)
+        return cdf + m * pdf / (r * r * r)
+    return Activation(name="gelu", key=("gelu",), fn=f, derivative=df,
+                      dual=_numeric_dual(f, df, "gelu", smoothed=(sf, sdf)), closed_form=False)
 
 
 def from_function(fn, derivative=None, name: str | None = None) -> Activation:
