@@ -8,9 +8,15 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC_CHECK = re.compile(r"isinstance\([^)]*(MLP|ResNet|CNN|ResCNN)")
 
 
+# numerics/reference.py is the deliberately independent conv route the claims check the engines
+# against: it reads CNN / ResCNN fields directly instead of interpreting the kernel maps, so that an
+# error in the maps or their lowering cannot hide in both routes.
+INDEPENDENT_ROUTES = {"numerics/reference.py"}
+
+
 def test_no_spec_class_checks_outside_theory_arch():
     bad = [f"{p.relative_to(ROOT)}:{i}" for folder in ("numerics", "proofs_check")
-           for p in (ROOT / folder).rglob("*.py")
+           for p in (ROOT / folder).rglob("*.py") if str(p.relative_to(ROOT)) not in INDEPENDENT_ROUTES
            for i, line in enumerate(p.read_text().splitlines(), 1) if SPEC_CHECK.search(line)]
     assert not bad, bad
 
