@@ -245,8 +245,34 @@ def write_markdown(verdicts, outdir, level, figures: bool = True, partial_note: 
                           f"*Figure {nfig} ({v.claim_id}).* {spec.caption}"]
             except Exception as exc:  # a figure must never hide a verdict
                 lines += ["", f"(figure failed: {type(exc).__name__}: {exc})"]
-    for old in glob.glob(os.path.join(figdir, "*.png")):  # no figure outlives the run that drew it
-        if os.path.abspath(old) not in written:
+        smap = v.extra.get("scope_map") if isinstance(v.extra, dict) else None
+        if smap and v.status != "error":   # the claim's scope map: table (scope/) and heat map (figures/)
+            from . import scope as _scope
+            try:
+                res = _scope.from_dict(smap)
+                mapdir = os.path.join(outdir, "scope")
+                os.makedirs(mapdir, exist_ok=True)
+                md = os.path.join(mapdir, f"scope_{v.claim_id.lower()}.md")
+                with open(md, "w") as fh:
+                    fh.write(_scope.markdown(res))
+                written.add(os.path.abspath(md))
+                lines += ["", f"Scope map: {res.n_holds} of {len(res.points)} convention points hold "
+                              f"([table]({os.path.relpath(md, outdir)}); `reskernels scope {v.claim_id}` "
+                              "sweeps more)."]
+                if figures:
+                    os.makedirs(figdir, exist_ok=True)
+                    png = os.path.join(figdir, f"scope_{v.claim_id.lower()}.png")
+                    _scope.figure(res, png)
+                    written.add(os.path.abspath(png))
+                    nfig += 1
+                    lines += ["", f"![{v.claim_id}: scope map]({os.path.relpath(png, outdir)})", "",
+                              f"*Figure {nfig} ({v.claim_id}, scope map).* Margin ({res.margin_doc}) at each "
+                              "convention point swept; a tick where the claim holds, a cross where it fails, "
+                              "≈ for a tie within the margin's error."]
+            except Exception as exc:  # a map must never hide a verdict
+                lines += ["", f"(scope map failed: {type(exc).__name__}: {exc})"]
+    for old in glob.glob(os.path.join(figdir, "*.png")) + glob.glob(os.path.join(outdir, "scope", "*.md")):
+        if os.path.abspath(old) not in written:   # no figure or map outlives the run that drew it
             os.remove(old)
     path = os.path.join(outdir, "report.md")
     with open(path, "w") as fh:

@@ -163,3 +163,23 @@ def test_scope_command(tmp_path, capsys):
                       (["scope", "tirer-smoother", "--set", "alpha"], "NAME=VALUE"), (["scope"], "name a claim")):
         assert main(argv) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_report_writes_the_scope_map(tmp_path):
+    """A verdict carrying a scope map gets its table and heat map in the report; a later run without
+    the map removes them."""
+    from reskernels.proofs_check.registry import REGISTRY, load_all
+    from reskernels.proofs_check.report import write_markdown
+    load_all()
+    v = REGISTRY["HUANG-RESNET-STABLE"].run("quick")
+    assert "scope_map" in v.extra and "Scope map over" in v.scope
+    write_markdown([v], str(tmp_path), "quick")
+    md = (tmp_path / "scope" / "scope_huang-resnet-stable.md").read_text()
+    assert "| gamma | depth | trained | d | holds | margin | detail |" in md
+    assert (tmp_path / "figures" / "scope_huang-resnet-stable.png").stat().st_size > 5000
+    report = (tmp_path / "report.md").read_text()
+    assert "scope/scope_huang-resnet-stable.md" in report and "figures/scope_huang-resnet-stable.png" in report
+    del v.extra["scope_map"]
+    write_markdown([v], str(tmp_path), "quick")
+    assert not (tmp_path / "scope" / "scope_huang-resnet-stable.md").exists()
+    assert not (tmp_path / "figures" / "scope_huang-resnet-stable.png").exists()
