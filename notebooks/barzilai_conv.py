@@ -117,4 +117,4 @@ for v in verdicts:
     print(f"{v.claim_id:<26} {v.status:<15} {v.summary or v.scope}")
 status = {v.claim_id: v.status for v in verdicts}
 assert status["BARZILAI-COND-GPK"] == "holds-in-scope" and status["BARZILAI-COND-NTK"] == "fails"
-assert status["BARZILAI-LOCAL"] == "holds"
+assert status["BARZILAI-LOCAL"] in ("holds", "holds-in-scope")   # holds at its conventions; the scope map shows where not

@@ -52,4 +52,4 @@ verdicts = run_claims(["HUANG-FFNET-DEGENERATE", "HUANG-TRAINED-SET", "HUANG-RES
                       + ([] if QUICK else ["HUANG-KERNEL-REGIME"]))
 for v in verdicts:
     print(v.claim_id, v.status)
-assert all(v.status == "holds" for v in verdicts)
+assert all(v.status in ("holds", "holds-in-scope") for v in verdicts)   # scopes printed above

@@ -37,4 +37,4 @@ savefig(fig, "littwin_cv")
 verdicts = run_claims(["LITTWIN-CV-RESNET", "LITTWIN-MLP-DEPTH"])
 for v in verdicts:
     print(v.claim_id, v.status)
-assert all(v.status == "holds" for v in verdicts)
+assert all(v.status in ("holds", "holds-in-scope") for v in verdicts)   # scopes: the report's scope maps
