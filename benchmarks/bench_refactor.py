@@ -12,12 +12,9 @@ this checkout as the installed ``reskernels`` package.  Warm-up calls (numba com
 caches) are excluded from the timings.
 """
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 
-from common import table
+from common import TIMING_BODY, table, time_in_subprocess
 
 OLD_IMPORTS = """
 import sys; sys.path.insert(0, {old!r})
@@ -28,18 +25,7 @@ from numerics.spectra import eigenvalues
 NEW_IMPORTS = """
 from reskernels import MLP, ResNet, CNN, ResCNN, gram, eigenvalues
 """
-BODY = """
-import time, json
-import numpy as np
-rng = np.random.default_rng(0)
-{setup}
-fn = lambda: {call}
-fn()
-ts = []
-for _ in range({repeats}):
-    t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
-print(json.dumps(ts))
-"""
+BODY = TIMING_BODY
 
 CASES = [  # (name, setup, call, repeats per subprocess)
     ("FC ResNet(10, 0.5) ntk n=1000", "X = rng.standard_normal((1000, 16))", "gram(ResNet(10, 0.5), X)", 5),
@@ -69,11 +55,7 @@ LARGE = [
 
 
 def run(imports, setup, call, repeats):
-    code = imports + BODY.format(setup=setup, call=call, repeats=repeats)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
-    if out.returncode:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return time_in_subprocess(imports + BODY.format(setup=setup, call=call, repeats=repeats), cwd="/")
 
 
 def main():

@@ -29,16 +29,14 @@ Run (old = a checkout of the commit before the change, e.g.
     python benchmarks/bench_transcendental.py --old /tmp/rk-old [--rounds 3] [--parts 1,2,3]
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-from common import table
+from common import TIMING_BODY, table, time_in_subprocess
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -161,30 +159,17 @@ CASES = [  # (name, setup, call, kind: conv / fc, arch expression, n, (H, W), re
 ]
 
 BODY = """
-import sys, time, json
+import sys
 sys.path.insert(0, {root!r})
-import numpy as np
 from reskernels import MLP, ResNet, CNN, ResCNN, gram
-rng = np.random.default_rng(0)
-{setup}
-fn = lambda: {call}
-fn()
-ts = []
-for _ in range({repeats}):
-    t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
-print(json.dumps(ts))
-"""
+""" + TIMING_BODY
 
 
 def _run(root, setup, call, repeats, env=None):
     e = dict(os.environ)
     e.update(env or {})
     e["PYTHONPATH"] = root
-    code = BODY.format(root=root, setup=setup, call=call, repeats=repeats)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=e)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return time_in_subprocess(BODY.format(root=root, setup=setup, call=call, repeats=repeats), cwd=root, env=e)
 
 
 def engines(old, rounds, tp):

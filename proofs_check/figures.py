@@ -123,6 +123,14 @@ def _measures(v, prefix):
     return [m for m in v.measurements if m.name.startswith(prefix)]
 
 
+def _decorate(ax, title, xlabel, ylabel, legend=None):
+    """Title and axis labels of one panel, and a legend at ``legend`` points when given."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend is not None:
+        ax.legend(fontsize=legend)
+
 # ------------------------------------------------------------------------------------------------
 # Belfer et al.
 # ------------------------------------------------------------------------------------------------
@@ -147,10 +155,7 @@ def _spiky(v):
             ax.plot(np.degrees(th[::8]), ode_kernel(t[::8]), "k--", label="ODE limit")
         if gamma == 0.0:
             ax.axhline(0.25, color="k", ls="--", label="1/4 (limit off the diagonal)")
-        ax.set_title(f"gamma = {gamma:g} (alpha = {'1' if gamma == 0 else f'L^-{gamma:g}'})")
-        ax.set_xlabel("angle between inputs (degrees)")
-        ax.set_ylabel("normalised ResNTK")
-        ax.legend(fontsize=8)
+        _decorate(ax, f"gamma = {gamma:g} (alpha = {'1' if gamma == 0 else f'L^-{gamma:g}'})", "angle between inputs (degrees)", "normalised ResNTK", legend=8)
     return fig
 
 
@@ -174,10 +179,7 @@ def _decay(v):
         ax.loglog(ks[ks % 2 == 1], vals[ks % 2 == 1], ":", color=col, label=f"{name}, odd k")
     ref = float(curves["Laplace c=1"][100]) * (ks / 100.0) ** (-d)
     ax.loglog(ks, ref, "k--", lw=1, label="slope -d")
-    ax.set_title("d = 3")
-    ax.set_xlabel("frequency k")
-    ax.set_ylabel("eigenvalue mu_k")
-    ax.legend(fontsize=7)
+    _decorate(ax, "d = 3", "frequency k", "eigenvalue mu_k", legend=7)
     return fig
 
 
@@ -196,10 +198,7 @@ def _ffnet(v):
     for L in (1, 10, 100, 1000, 10000):
         ax.plot(t, normalized_kernel(MLP(L))(t), label=f"MLP({L})")
     ax.axhline(0.25, color="k", ls="--", lw=1, label="1/4 (limit)")
-    ax.set_title("normalised FC-NTK, L ReLU layers")
-    ax.set_xlabel("t = <x, z>")
-    ax.set_ylabel("normalised NTK")
-    ax.legend(fontsize=8)
+    _decorate(ax, "normalised FC-NTK, L ReLU layers", "t = <x, z>", "normalised NTK", legend=8)
     return fig
 
 
@@ -224,9 +223,7 @@ def _tirer(v):
         c = np.linalg.solve(K, 0.5 * np.cos(xtr) + np.sin(4 * xtr))
         ax.plot(x, gram(arch, circle_points_at(x), circle_points_at(xtr)) @ c, label=pretty(name))
     ax.plot(xtr, 0.5 * np.cos(xtr) + np.sin(4 * xtr), "ko", label="training points")
-    ax.set_title("interpolants on the circle")
-    ax.set_xlabel("x (angle on the circle)")
-    ax.set_ylabel("f(x)")
+    _decorate(ax, "interpolants on the circle", "x (angle on the circle)", "f(x)")
     ax.legend(fontsize=7, ncol=2)
     return fig
 
@@ -253,9 +250,7 @@ def _littwin(v):
         ax.bar(range(len(names)), vals, color="C0")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, fontsize=8, rotation=15)
-    ax.set_title("95% bootstrap intervals" if ci else "point estimates (no intervals recorded)")
-    ax.set_xlabel("architecture")
-    ax.set_ylabel("CV^2 of Theta(x, x)")
+    _decorate(ax, "95% bootstrap intervals" if ci else "point estimates (no intervals recorded)", "architecture", "CV^2 of Theta(x, x)")
     return fig
 
 
@@ -279,9 +274,7 @@ def _endpoint(v):
                           label=f"{label}, {'even' if par == 0 else 'odd'} k")
     kk = np.array([50, 201])
     ax.loglog(kk, 10 / kk ** 2, "k--", label="10/k^2 (tolerance)")
-    ax.set_title("relative error of the asymptotic law")
-    ax.set_xlabel("frequency k")
-    ax.set_ylabel("|mu_k / predicted - 1|")
+    _decorate(ax, "relative error of the asymptotic law", "frequency k", "|mu_k / predicted - 1|")
     ax.legend(fontsize=6, ncol=2, loc="lower left")
     return fig
 
@@ -318,10 +311,7 @@ def _belfer_parity(v):
         ks = _list_after(m.name, "k=")
         label = m.name.split(", ", 1)[1].split(", k=")[0]
         ax.semilogx(ks, np.asarray(m.value, dtype=float), "o-", label=label)
-    ax.set_title("d = 2 (the circle), hidden-trained ResNTK")
-    ax.set_xlabel("frequency k (even)")
-    ax.set_ylabel("mu_(k+1) / mu_k")
-    ax.legend(fontsize=8)
+    _decorate(ax, "d = 2 (the circle), hidden-trained ResNTK", "frequency k (even)", "mu_(k+1) / mu_k", legend=8)
     return fig
 
 
@@ -341,10 +331,7 @@ def _belfer_rkhs(v):
     ax.set_xticks(range(len(ms)))
     ax.set_xticklabels(labels, fontsize=7, rotation=20)
     ax.set_yscale("log")
-    ax.set_title("range over k of the ratio (bars: min to max)")
-    ax.set_xlabel("kernel, dimension")
-    ax.set_ylabel("mu_k(ResNTK) / mu_k(Laplace)")
-    ax.legend(fontsize=8)
+    _decorate(ax, "range over k of the ratio (bars: min to max)", "kernel, dimension", "mu_k(ResNTK) / mu_k(Laplace)", legend=8)
     return fig
 
 
@@ -367,9 +354,7 @@ def _huang_stable(v):
     fig, axes = _subplots(1, 1 + len(panels), figsize=(4.6 * (1 + len(panels)), 4.2), squeeze=False)
     a1 = axes[0][0]
     a1.loglog(Ls, m.value, "o-")
-    a1.set_title(m.name.split(", L=")[0].replace("sup ", "sup_t "))
-    a1.set_xlabel("depth L")
-    a1.set_ylabel("sup_t |ResNTK_L(t) - N2(t)|")
+    _decorate(a1, m.name.split(", L=")[0].replace("sup ", "sup_t "), "depth L", "sup_t |ResNTK_L(t) - N2(t)|")
     names = [f"ResNTK L={int(max(Ls))}", "N2", f"MLP({int(max(Ls))})"]
     for ax, (title, ylabel, vals, log) in zip(axes[0][1:], panels):
         ax.bar(range(3), vals, color=["C0", "C1", "C3"])
@@ -377,9 +362,7 @@ def _huang_stable(v):
         ax.set_xticklabels(names)
         if log:
             ax.set_yscale("log")
-        ax.set_title(title)
-        ax.set_xlabel("kernel (normalised Gram, 40 points)")
-        ax.set_ylabel(ylabel)
+        _decorate(ax, title, "kernel (normalised Gram, 40 points)", ylabel)
     return fig
 
 
@@ -404,10 +387,7 @@ def _bietti_deep(v):
         ax.plot(Ls, [r[1][0] + s for r in rows], "o-", color=f"C{j}", label=f"{kind.upper()} (vs -{s}), even k")
         ax.plot(Ls, [r[1][1] + s for r in rows], "s:", color=f"C{j}", label=f"{kind.upper()} (vs -{s}), odd k")
     ax.set_xticks(Ls)
-    ax.set_title("slope minus the shallow exponent")
-    ax.set_xlabel("depth L of MLP(L)")
-    ax.set_ylabel("slope of log mu_k + exponent")
-    ax.legend(fontsize=8)
+    _decorate(ax, "slope minus the shallow exponent", "depth L of MLP(L)", "slope of log mu_k + exponent", legend=8)
     return fig
 
 
@@ -419,10 +399,7 @@ def _ray_slope_bars(ax, slopes, series, title):
                label=label)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, fontsize=7, rotation=25, ha="right")
-    ax.set_title(title)
-    ax.set_xlabel("kernel and ray through the frequency lattice")
-    ax.set_ylabel("log-log slope of lambda_k")
-    ax.legend(fontsize=8)
+    _decorate(ax, title, "kernel and ray through the frequency lattice", "log-log slope of lambda_k", legend=8)
     skipped = [n for n, s in slopes.items() if not isinstance(s, dict)]
     return skipped
 
@@ -455,10 +432,7 @@ def _barzilai_decay(v):
             vals = np.maximum(np.abs(np.asarray(v.extra[key][name], dtype=float)), 1e-30)
             a2.semilogy(np.arange(1, len(vals) + 1), vals, style, color=f"C{j}", label=f"{label}, {kind.upper()}")
             a2.set_xticks(np.arange(1, len(vals) + 1))
-    a2.set_title("full-window diagonal ray")
-    a2.set_xlabel("k (frequency (k, k, k, k, k))")
-    a2.set_ylabel("|lambda_k| (floored at 1e-30)")
-    a2.legend(fontsize=7)
+    _decorate(a2, "full-window diagonal ray", "k (frequency (k, k, k, k, k))", "|lambda_k| (floored at 1e-30)", legend=7)
     return fig
 
 
@@ -524,10 +498,7 @@ def _cond_figure(v, what):
         Ls = sorted({L for k in rows if k[0] == ro for L in rows[k]})
         ax.set_xticks(Ls)
         ax.set_xticklabels([str(L) for L in Ls])
-        ax.set_title(f"{what}, {ro} readout")
-        ax.set_xlabel("depth L")
-        ax.set_ylabel("condition number of the Gram matrix")
-        ax.legend(fontsize=7)
+        _decorate(ax, f"{what}, {ro} readout", "depth L", "condition number of the Gram matrix", legend=7)
     return fig
 
 
@@ -568,10 +539,7 @@ def _littwin_mlp(v):
         else:
             ax.plot(Ls, y, style, label=f"width n = {n} (no intervals recorded)")
     ax.set_xscale("log", base=2)
-    ax.set_title("MLP(L), trained='all', d = 8")
-    ax.set_xlabel("depth L")
-    ax.set_ylabel("CV^2 of Theta(x, x)")
-    ax.legend(fontsize=8)
+    _decorate(ax, "MLP(L), trained='all', d = 8", "depth L", "CV^2 of Theta(x, x)", legend=8)
     return fig
 
 
@@ -587,9 +555,7 @@ def _littwin_dense(v):
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs)
         ax.set_xticklabels([str(x) for x in xs])
-        ax.set_title(prefix.replace("CV^2 n across ", "across "))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("CV^2 n (95% bootstrap interval)")
+        _decorate(ax, prefix.replace("CV^2 n across ", "across "), xlabel, "CV^2 n (95% bootstrap interval)")
     return fig
 
 
@@ -602,13 +568,9 @@ def _tirer_att(v):
     c = _measure(v, "kernel slope")
     fig, (a1, a2) = _subplots(1, 2, figsize=(10, 4.2))
     a1.loglog(alphas, m.value, "o-")
-    a1.set_title("roughness of the interpolant")
-    a1.set_xlabel("alpha (Tirer et al.)")
-    a1.set_ylabel("RMS f''")
+    _decorate(a1, "roughness of the interpolant", "alpha (Tirer et al.)", "RMS f''")
     a2.semilogx(alphas, c.value, "s-", color="C1")
-    a2.set_title("kernel slope at theta = 0")
-    a2.set_xlabel("alpha (Tirer et al.)")
-    a2.set_ylabel("c(5, alpha/sqrt 2)")
+    _decorate(a2, "kernel slope at theta = 0", "alpha (Tirer et al.)", "c(5, alpha/sqrt 2)")
     return fig
 
 
@@ -654,9 +616,7 @@ def _tirer_formula(v):
         label = pretty(m.name.split(":")[0])
         ax.plot(angles, m.value, "o-", color=f"C{i}", label=label)
         ax.plot(angles, m.expected, "x", color="k", ms=8)
-    ax.set_title("markers: computed; black crosses: reference table")
-    ax.set_xlabel("angle between x0 and x (degrees)")
-    ax.set_ylabel("K(x0, x)")
+    _decorate(ax, "markers: computed; black crosses: reference table", "angle between x0 and x (degrees)", "K(x0, x)")
     ax.set_xticks(angles)
     ax.legend(fontsize=7)
     return fig
@@ -681,10 +641,7 @@ def _arora_fc(v):
     ax.plot(t, K, label="MLP(2).ntk (recursion)")
     ax.plot(ts, m.value, "o", label="checked values")
     ax.plot(ts, m.expected, "kx", ms=8, label="reference table")
-    ax.set_title("unit inputs, NTK(x, x) = 3")
-    ax.set_xlabel("t = <x, z>")
-    ax.set_ylabel("NTK(x, z)")
-    ax.legend(fontsize=8)
+    _decorate(ax, "unit inputs, NTK(x, x) = 3", "t = <x, z>", "NTK(x, z)", legend=8)
     return fig
 
 
@@ -697,8 +654,5 @@ def _num_psd(v):
     fig, ax = _subplots()
     ax.bar(np.arange(1, len(vals) + 1), vals, color="C0", label="computed")
     ax.plot(np.arange(1, len(vals) + 1), m.expected, "kx", ms=8, label="expected")
-    ax.set_title("sorted eigenvalues")
-    ax.set_xlabel("index (ascending)")
-    ax.set_ylabel("eigenvalue")
-    ax.legend(fontsize=8)
+    _decorate(ax, "sorted eigenvalues", "index (ascending)", "eigenvalue", legend=8)
     return fig
