@@ -40,6 +40,18 @@ from .multisphere import _evaluator, receptive_radius
 _CHUNK = 2 ** 16
 
 
+def _tensor_rule(x, w, k: int):
+    """The k-fold tensor product of the angle rule (x, w): cosines (N^k, k) and weights (N^k,);
+    k = 0 gives the empty point with weight 1."""
+    if k == 0:
+        return np.zeros((1, 0)), np.ones(1)
+    grids = np.meshgrid(*([x] * k), indexing="ij")
+    D = np.cos(np.stack([g.ravel() for g in grids], axis=-1))
+    W = np.ones(1)
+    for _ in range(k):
+        W = np.multiply.outer(W, w).ravel()
+    return D, W
+
 def graded_rule(n: int, r: int = 2):
     """Nodes in (0, pi) and weights (summing to 1) for the mean over [0, pi] of a function with
     endpoint singularities: midpoint rule in s after delta = pi psi_r(s), psi_r' proportional to
@@ -85,14 +97,7 @@ def active_grid_spectrum(f, P: int, support, M: int, n: int, r=4) -> np.ndarray:
         raise ValueError(f"M must be an even integer >= 2, got {M!r}")
     inactive = [i for i in range(P) if i not in S]
     x, w = graded_rule(n, r)
-    if inactive:
-        grids = np.meshgrid(*([x] * len(inactive)), indexing="ij")
-        DI = np.cos(np.stack([g.ravel() for g in grids], axis=-1))
-        WI = np.ones(1)
-        for _ in inactive:
-            WI = np.multiply.outer(WI, w).ravel()
-    else:
-        DI, WI = np.zeros((1, 0)), np.ones(1)
+    DI, WI = _tensor_rule(x, w, len(inactive))
     half = M // 2 + 1
     ca = np.cos(2 * np.pi * np.arange(half) / M)
     shape = (half,) * len(S)
@@ -330,14 +335,7 @@ def sphere_ray_spectrum(F, pixel: int = 0, kmax: int = 64, kind: str = "ntk", *,
     def run(Na, ni):
         xa, wa = axis(Na)
         xi, wi = axis(ni)
-        if inactive:
-            grids = np.meshgrid(*([xi] * len(inactive)), indexing="ij")
-            DI = np.cos(np.stack([g.ravel() for g in grids], axis=-1))
-            WI = np.ones(1)
-            for _ in inactive:
-                WI = np.multiply.outer(WI, wi).ravel()
-        else:
-            DI, WI = np.zeros((1, 0)), np.ones(1)
+        DI, WI = _tensor_rule(xi, wi, len(inactive))
         ta = np.cos(xa)
         g = np.empty(Na)
         per = max(1, _CHUNK // len(DI))
