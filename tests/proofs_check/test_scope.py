@@ -100,7 +100,7 @@ def test_huang_map_decides_from_the_engine_and_can_flip(monkeypatch):
     """The real HUANG-RESNET-STABLE map: the margin is log10(cond MLP / cond ResNet), negative
     (the ResNet Gram is the worse conditioned); a planted error that swaps the two networks' kernels
     flips its sign."""
-    from reskernels.proofs_check import scopes
+    from reskernels.proofs_check.scopes import conditioning as scopes
     smap = scope.get("huang-resnet-stable")
     m, detail = smap.evaluate({"gamma": 1.0, "depth": 10, "trained": "hidden", "d": 3})
     assert m < 0 and detail["cond ResNet"] > detail["cond MLP"]

@@ -1,0 +1,12 @@
+"""The scope maps of the claims whose conventions the papers leave open (docs/papers.md).
+
+Each map states its criterion and its margin (positive: the claim holds at that convention point);
+the machinery (sweep, region sentence, table, figure) is :mod:`reskernels.proofs_check.scope`.
+Kernel values come from the public engines (:func:`reskernels.gram`, the finite-width networks of
+:mod:`reskernels.numerics.montecarlo`); repeated Gram matrices within one process are cached.
+One module per kind of measurement; importing this package registers every map.
+"""
+from . import conditioning, kernel_variance, locality, smoothness  # noqa: F401  (register the maps)
+from .data import ALPHA_SCALINGS, conv_data
+
+__all__ = ["ALPHA_SCALINGS", "conv_data"]
