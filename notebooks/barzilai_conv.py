@@ -53,7 +53,8 @@ for ax, kind in zip(axes, ("nngp", "ntk")):
     ax.set_title(f"{kind}, flatten readout")
     ax.set_xlabel("L")
     ax.legend(fontsize=8)
-axes[0].set_ylabel("condition number")
+for ax in axes:
+    ax.set_ylabel("condition number (normalised Gram)")
 savefig(fig, "barzilai_cond")
 
 # %% [markdown]
@@ -102,8 +103,10 @@ for i, (name, S) in enumerate(spectra.items()):
 axes[0].set_xticks(range(3), ["e_0", "e_1", "e_2"])
 axes[0].set_ylabel("lambda(e_r) / lambda(e_0)")
 axes[0].set_title("locality profile, NTK, degree 1")
+axes[0].set_xlabel("pixel of the degree-1 eigenfunction")
 axes[0].legend(fontsize=8)
 axes[1].set_xlabel("k")
+axes[1].set_ylabel("eigenvalue lambda")
 axes[1].set_title("decay along the pair ray (converged points)")
 axes[1].legend(fontsize=8)
 savefig(fig, "barzilai_torus_spectra")

@@ -47,6 +47,7 @@ for ax, gamma in zip(axes, (0.0, 0.5, 1.0)):
         ax.plot(th, normalized_kernel(ResNet.with_gamma(L, gamma, trained="hidden"))(np.cos(th)), label=f"L={L}")
     ax.set_title(f"gamma = {gamma}")
     ax.set_xlabel("theta")
+axes[0].set_ylabel("normalised ResNTK(cos theta)")
 axes[0].legend()
 savefig(fig, "belfer_shape")
 
@@ -66,6 +67,7 @@ for a, name in ((1 / L, "alpha = 1/L"), (L ** -0.5, "alpha = 1/sqrt(L)")):
     ax.loglog(k, [float(law.mu(i)) for i in k], "-", lw=0.8, label=name + " (endpoint law)")
 ax.set_xlabel("k")
 ax.set_ylabel("mu_k on S^1")
+ax.set_title("ResNTK eigenvalues and their endpoint laws")
 ax.legend(fontsize=7)
 savefig(fig, "belfer_spectrum")
 

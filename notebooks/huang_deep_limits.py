@@ -33,6 +33,9 @@ for L in (1, 10, 100, 1000):
     axes[0].plot(t, normalized_kernel(MLP(L))(t), label=f"MLP({L})")
     axes[1].plot(t, normalized_kernel(ResNet(L, 1 / L, trained="hidden"))(t), label=f"ResNet({L}, 1/L)")
 axes[1].plot(t, n2(t), "k--", label="N2")
+axes[0].set_title("MLP NTK: degenerates with depth")
+axes[1].set_title("ResNet NTK, alpha = 1/L: tends to N2")
+axes[0].set_ylabel("normalised NTK at t = cos theta")
 for ax in axes:
     ax.legend(fontsize=8)
     ax.set_xlabel("t")

@@ -30,6 +30,7 @@ for name in _models(2):
     ax.semilogy(depths, ys, "o-", label=name)
 ax.set_xlabel("depth L (width 64)")
 ax.set_ylabel("CV^2 of Theta(x,x)")
+ax.set_title("finite-width NTK fluctuations at initialisation")
 ax.legend(fontsize=8)
 savefig(fig, "littwin_cv")
 

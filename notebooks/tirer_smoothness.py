@@ -30,6 +30,8 @@ ax.bar(range(len(rows)), [r["rms_f2"] for r in rows.values()])
 ax.set_xticks(range(len(rows)))
 ax.set_xticklabels(list(rows), rotation=30, fontsize=8)
 ax.set_ylabel("RMS f'' of the interpolant")
+ax.set_xlabel("kernel of the interpolant")
+ax.set_title("smoothness of NTK interpolants (smaller is smoother)")
 fig.tight_layout()
 savefig(fig, "tirer_smoothness")
 

@@ -58,6 +58,7 @@ ax.loglog(ks[2::2], [float(m) for m in mu[2::2]], ".", label="even k")
 ax.loglog(ks[10:], float(mu[50]) * (np.array(ks[10:]) / 50.0) ** -3, "k--", label="k^-3")
 ax.set_xlabel("k")
 ax.set_ylabel("mu_k")
+ax.set_title("ResNet(10, 0.5) NTK eigenvalues on S^2")
 ax.legend()
 savefig(fig, "tour")
 

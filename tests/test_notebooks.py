@@ -1,6 +1,8 @@
-"""Every notebook script runs top to bottom (quick parameters, Agg backend) and writes its figure."""
+"""Every notebook script runs top to bottom (quick parameters, Agg backend) and writes its figures,
+each titled and with labelled axes (a FigureWarning of ``proofs_check.notebook.savefig`` is an error)."""
 import pathlib
 import runpy
+import warnings
 
 import pytest
 
@@ -14,7 +16,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     monkeypatch.setenv("RESKERNELS_QUICK", "1")
     monkeypatch.setenv("RESKERNELS_FIGDIR", str(tmp_path))
-    runpy.run_path(str(path), run_name="__main__")
-    assert any(f.suffix == ".png" and f.stat().st_size > 1000 for f in tmp_path.iterdir())
+    from reskernels.proofs_check.notebook import FigureWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FigureWarning)     # a figure without title or axis labels fails
+        runpy.run_path(str(path), run_name="__main__")
+    pngs = [f for f in tmp_path.iterdir() if f.suffix == ".png"]
+    assert pngs and all(f.stat().st_size > 1000 for f in pngs)
     import matplotlib.pyplot as plt
     plt.close("all")
