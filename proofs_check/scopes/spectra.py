@@ -184,16 +184,28 @@ def double_constant(at):
 #: of one pixel (its first ReLU sees one pixel) and an Arora-style CNN(2) with a stem of three pixels
 #: (every ReLU sees three pixels, as in ResCNN(1))
 _BASELINES = {"CNN(3)": dict(depth=3, stem_size=1), "CNN(2, stem_size=3)": dict(depth=2, stem_size=3)}
-#: ray rules per kmax: uniform active grid of 8 kmax points, graded inactive rule with 14 / 18 nodes (r = 6)
-_RULES = {16: dict(M=128, n=14, n2=18, r=6, kmin=4), 32: dict(M=256, n=14, n2=18, r=6, kmin=8)}
 DECAY_TOL = 0.1   # docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds
 _RAYS: dict = {}
 
 
-def _ray(arch, kind, kmax):
+def ray_rules(kmax: int, kind: str, three_pixel_windows: bool) -> dict:
+    """The rules of :func:`measure_ray` for a single-pixel ray.  Kernels whose every ReLU sees three
+    pixels (ResCNN(1), CNN(2, stem_size=3): rays ~ k^-6 NNGP, k^-4 NTK) need the fine graded inactive
+    rule (n = 14 / 18 nodes, r = 6) and an active grid of 8 kmax (NNGP) or 16 kmax (NTK) points; the
+    linear-stem CNN(3) (k^-4, k^-2) converges with n = 6 / 8, r = 4 but its slower decay needs the
+    default active grid of 48 kmax points (aliasing).  Points: even k >= kmax / 4."""
+    if three_pixel_windows:
+        rules = dict(M=(8 if kind == "nngp" else 16) * kmax, n=14, n2=18, r=6)
+    else:
+        rules = dict(n=6, n2=8, r=4)
+    return dict(rules, kmax=kmax, kmin=kmax // 4)
+
+
+def _ray(arch, kind, kmax, three_pixel_windows):
     key = (arch, kind, kmax)
     if key not in _RAYS:
-        _RAYS[key] = measure_ray(arch, kind, (0,), "e0", kmax=kmax, rel_err=0.01, min_points=6, **_RULES[kmax])
+        _RAYS[key] = measure_ray(arch, kind, (0,), "e0", rel_err=0.01, min_points=6,
+                                 **ray_rules(kmax, kind, three_pixel_windows))
     return _RAYS[key]
 
 
@@ -209,14 +221,16 @@ def _ray(arch, kind, kmax):
    "two slope bounds; a ray with fewer than 6 points of <= 1% error is a tie); > 0 where the slopes agree within tol",
    "ResCNN(1, alpha) and the plain baseline decay at similar rates: single-pixel ray slopes within 0.1",
    "C0 = 2 (products of circles), center readout, filter_size=3, normalised kernels; rays by "
-   "numerics.ray_spectra.measure_ray (active grid 8 kmax, graded inactive rule n = 14 / 18, r = 6; points with "
-   "estimated error <= 1%, even k >= 4 (kmax 16) or 8 (kmax 32))",
+   "numerics.ray_spectra.measure_ray with the rules of spectra.ray_rules (points with estimated error <= 1%, "
+   "even k >= kmax / 4)",
    check_over=("baseline",))
 def decay(at):
     kind, kmax = at["kind"], at["kmax"]
-    res = ResCNN(1, at["alpha"], readout="center", trained=at["trained"])
-    base = CNN(readout="center", trained=at["trained"], **_BASELINES[at["baseline"]])
-    rr, rp = _ray(res, kind, kmax), _ray(base, kind, kmax)
+    trained = at["trained"] if kind == "ntk" else "all"   # the NNGP does not depend on the trained set
+    res = ResCNN(1, at["alpha"], readout="center", trained=trained)
+    base = CNN(readout="center", trained=trained, **_BASELINES[at["baseline"]])
+    rr = _ray(res, kind, kmax, True)
+    rp = _ray(base, kind, kmax, at["baseline"] != "CNN(3)")
     detail = {"points residual / plain": [len(rr.ks), len(rp.ks)],
               "predicted exponents residual / plain": [rr.predicted, rp.predicted]}
     if not (rr.decided and rp.decided):

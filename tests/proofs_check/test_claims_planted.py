@@ -30,7 +30,7 @@ from reskernels.proofs_check.registry import load_all
 REG = load_all()
 
 # the verdicts with the defaults and a correct engine (test_claims_can_fail.py checks them)
-DEFAULT = {"BARZILAI-DIAG": "holds", "BARZILAI-COND-NTK": "fails", "BIETTI-PARITY": "holds",
+DEFAULT = {"BARZILAI-DIAG": "holds-in-scope", "BARZILAI-COND-NTK": "fails", "BIETTI-PARITY": "holds",
            "BIETTI-ENDPOINT": "holds", "BIETTI-DEEP-SHALLOW": "holds", "NUM-RHO1": "holds"}
 
 
@@ -86,7 +86,7 @@ def test_skipped_patch_step_in_the_numba_backend(monkeypatch):
     from reskernels.numerics import conv_fused
     monkeypatch.setattr(conv_fused, "block", _planted_numba_block())
     got = changed(["BARZILAI-DIAG"])
-    assert got == {"BARZILAI-DIAG": ("holds", "inconclusive")}, got
+    assert got == {"BARZILAI-DIAG": ("holds-in-scope", "inconclusive")}, got
 
 
 def test_wrong_constant_in_a_dual(monkeypatch):
@@ -103,7 +103,7 @@ def test_wrong_constant_in_a_dual(monkeypatch):
     monkeypatch.setattr(pixel_maps, "phi", wrong)
     pytest.importorskip("numba")          # the numpy-vs-numba comparison is what sees it
     got = changed(["BARZILAI-DIAG"])
-    assert got == {"BARZILAI-DIAG": ("holds", "inconclusive")}, got
+    assert got == {"BARZILAI-DIAG": ("holds-in-scope", "inconclusive")}, got
 
 
 def test_wrong_funk_hecke_constant(monkeypatch, fresh_spectra):
