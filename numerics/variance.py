@@ -31,6 +31,7 @@ import scipy.special
 
 from reskernels.theory import general as _G
 
+from . import hermite as _hermite
 from .backends import MpmathBackend, NumpyBackend
 
 _GH_CHUNK = 2 ** 8      # entries per quadrature chunk: (2 R / h)^2 temporaries each
@@ -85,6 +86,24 @@ class NumpyContext(NumpyBackend):
         return (g > 0) * 1.0
 
     def gaussian_expectation(self, fn, qx, qz, S, smoothed=None):
+        """E[fn(u) fn(v)] for (u, v) ~ N(0, [[qx, S], [S, qz]]) on broadcastable float64 arrays:
+        the Hermite (Mehler) series with its computed truncation bound (:mod:`numerics.hermite`),
+        and, for exactly the entries it does not certify (kinked or step-like functions, large
+        variances), the trapezoid rule of :meth:`gaussian_expectation_trapezoid`."""
+        out, fallback = _hermite.gaussian_expectation_hermite(fn, qx, qz, S, self)
+        if np.any(fallback):
+            shape = out.shape
+            pick = lambda a, m: np.broadcast_to(np.asarray(a, float), shape)[m]
+            same = (pick(S, ...) == pick(qx, ...)) & (pick(qx, ...) == pick(qz, ...))
+            diag, off = fallback & same, fallback & ~same
+            if np.any(diag):          # an input with itself: E[fn(u)^2], the one-dimensional rule
+                out[diag] = second_moment_trapezoid(fn, pick(qx, diag), self)
+            if np.any(off):
+                out[off] = self.gaussian_expectation_trapezoid(fn, pick(qx, off), pick(qz, off), pick(S, off),
+                                                               smoothed)
+        return out
+
+    def gaussian_expectation_trapezoid(self, fn, qx, qz, S, smoothed=None):
         """E[fn(u) fn(v)] by the tensor trapezoid rule (module docstring), in chunks of entries.
 
         With ``smoothed(m, s2, ctx) = E_w[fn(m + sqrt(s2) w)]`` in closed form the inner integral is
@@ -121,6 +140,20 @@ class NumpyContext(NumpyBackend):
 
 
 TRAPEZOID_RADIUS = 8.6
+
+
+def second_moment_trapezoid(fn, q, ctx):
+    """E[fn(sqrt(q) X)^2], X standard normal, by the trapezoid rule of the module docstring in one
+    dimension (the two-dimensional rule at rho = 1 without its inner sum), per entry of ``q``."""
+    q = np.asarray(q, float)
+    out = np.empty(q.shape)
+    for a in range(0, q.size, _GH_CHUNK_1D):
+        sl = slice(a, a + _GH_CHUNK_1D)
+        sigma = float(np.sqrt(max(q[sl].max(), 0.0)))
+        x, w = trapezoid_nodes(0.2 / max(1.0, sigma), TRAPEZOID_RADIUS)
+        f = fn(np.sqrt(q[sl])[:, None] * x[None, :], ctx)
+        out[sl] = (f * f) @ w
+    return out
 
 
 @lru_cache(maxsize=64)
