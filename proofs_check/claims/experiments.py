@@ -382,7 +382,10 @@ def arora_benchmarks(v, level, p):
     dg, sg = kr.paired(acc["CNTK-GAP"], acc["CNTK-V (flatten)"])
     v.scope = (f"8x8 digits as circular 8-pixel signals (stand-in for CIFAR-10), 10 classes, {c['n_train']}/"
                f"{c['n_test']} digits x {c['splits']} splits, depth {L}; GAP pools over the rows of centred, "
-               "size-normalised digits, where the position carries the class")
+               "size-normalised digits, where the position carries the class; the scope map "
+               "(proofs_check/scopes/experiments.py) sweeps data where it does not: the same digits circularly "
+               "shifted at random (the gap kernel is exactly shift invariant) and photograph rows and patches "
+               "labelled by their photograph")
     v.summary = (f"GAP {_fmt(kr.mean_se(acc['CNTK-GAP']))} vs flatten {_fmt(kr.mean_se(acc['CNTK-V (flatten)']))} "
                  f"(paired {dg:+.3f} +- {sg:.3f}: GAP {'helps' if gap else 'does not help'} on this stand-in); "
                  f"FC NTK {_fmt(kr.mean_se(acc['FC NTK']))}")
