@@ -255,7 +255,7 @@ def width_slope(widths, dists):
        "alpha in {0.5, 1, L^-1/2}, gap readout, filter_size 3, trained='all'; L in {1, 4, 16}, asserted at "
        "L = 16 with alpha = L^-1/2; trained networks: fully connected ResNet(2, 0.5) on flattened digits 3 vs 8 "
        "(the finite-width trainer builds fully connected networks only)",
-       quick_seconds=8.0, residual_better=True, trained_follows_kernel=True)
+       quick_seconds=9.5, residual_better=True, trained_follows_kernel=True)
 @_one_blas_thread
 def barzilai_experiments(v, level, p):
     c = BARZILAI_LEVELS[level]
