@@ -3,7 +3,7 @@ HUANG-EXPERIMENTS, BARZILAI-EXPERIMENTS, ARORA-BENCHMARKS and LITTWIN-RGF-EXPERI
 
 The papers' classes, sizes, depths, data and preprocessing are [unknown] (docs/papers.md), so each
 map sweeps them: the data set and its layout, the task (all classes or one pair), the training-set
-size, the depths compared, the residual scaling, the ridge and (for ARORA) the readout's data.
+size, the depths compared, the residual scaling, the ridge and (BARZILAI) both networks' readout.
 
 Every point is decided by paired accuracies: kernel ridge classification
 (:mod:`reskernels.numerics.kernel_regression`, one-vs-rest on +-1 targets, ridge = ``ridge`` x mean
