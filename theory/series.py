@@ -37,6 +37,12 @@ def _simp(e):
     return e
 
 
+class NotDivisible(ValueError):
+    """A series operation needs a power of x that the series' variable cannot express (e.g. the
+    square root of a series starting at an odd power); :func:`theory.endpoints.endpoint_expansion`
+    then retries with a finer root of u."""
+
+
 @dataclass(frozen=True)
 class Series:
     """sum_j coeffs[j] x^j modulo x^len(coeffs), coefficients exact sympy numbers."""
@@ -120,11 +126,19 @@ class Series:
         return (self - c0).compose_power([(-1) ** j / c0 ** (j + 1) for j in range(self.order)])
 
     def shift_down(self, m: int) -> "Series":
-        """Divide by x^m; the first m coefficients must vanish."""
+        """Divide by x^m; the first m coefficients must vanish.  The top m coefficients of the
+        result are unknown (set to 0): callers keep guard terms."""
         for j in range(m):
             if sp.simplify(self.coeffs[j]) != 0:
-                raise ValueError("series is not divisible by x^%d" % m)
+                raise NotDivisible("series is not divisible by x^%d" % m)
         return Series(self.coeffs[m:] + (sp.Integer(0),) * m)
+
+    def leading_index(self) -> int:
+        """The index of the first nonzero coefficient (``order`` for the zero series)."""
+        for j, c in enumerate(self.coeffs):
+            if sp.simplify(c) != 0:
+                return j
+        return self.order
 
     def shift_up(self, m: int) -> "Series":
         return Series((sp.Integer(0),) * m + self.coeffs[: self.order - m])
@@ -156,12 +170,21 @@ def _is(value, target) -> bool:
     return sp.simplify(d) == 0
 
 
+def sqrt_series(w: Series) -> Series:
+    """sqrt(w) for w = x^(2m) (w_2m + w_(2m+1) x + ...), w_2m != 0: x^m sqrt(w / x^(2m)).
+    The top m coefficients are unknown (guard terms); a leading odd power raises
+    :class:`NotDivisible` (the root needs a finer variable)."""
+    lead = w.leading_index()
+    if lead >= w.order:
+        raise ValueError("square root of a series that vanishes to its truncation order")
+    if lead % 2:
+        raise NotDivisible(f"square root of a series starting at x^{lead}")
+    return w.shift_down(lead).sqrt_of_unit().shift_up(lead // 2)
+
+
 def _arccos_one_minus(w: Series) -> Series:
-    """arccos(1 - w) for w = x^2 (w_2 + w_3 x + ...), w_2 != 0, as a series in x."""
-    inner = w.shift_down(2)  # w / x^2
-    if _is(inner[0], 0):
-        raise ValueError("endpoint expansion needs a correlation deviating like u^1 from +-1")
-    root = inner.sqrt_of_unit().shift_up(1)  # sqrt(w), a series starting at x^1
+    """arccos(1 - w) for w = x^(2m) (w_2m + ...), w_2m != 0, as a series in x."""
+    root = sqrt_series(w)
     half = w / 2
     # arccos(1-w) = 2 sqrt(w/2) sum_n c_n (w/2)^n
     coeffs = [duals.arcsin_coefficient(n) for n in range(w.order)]
@@ -215,7 +238,7 @@ def kappa1(x):
         w = (1 - x) if sign == 1 else (x + 1)
         a = _arccos_one_minus(w)
         inner = (2 - w)  # constant term 2
-        rt = (w.shift_down(2).sqrt_of_unit().shift_up(1)) * inner.sqrt_of_unit()
+        rt = sqrt_series(w) * inner.sqrt_of_unit()
         if sign == 1:
             # (sqrt(1-rho^2) + (pi - arccos(1-w)) (1 - w)) / pi
             return (rt + (sp.pi - a) * (1 - w)) / sp.pi

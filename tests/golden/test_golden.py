@@ -66,7 +66,16 @@ def test_bitwise_equal_to_pre_refactor_output(name, fn, monkeypatch):
         monkeypatch.setattr(conv_fused, "ACOS", "libm")      # the data's arccos (module doc)
     want = GOLDEN["cases"][name]
     got = fn(API)
-    if want.dtype == object:
+    if name.endswith("-endpoint"):
+        # the stored expansions (order 5) end with a wrong u^2 coefficient for depth >= 2: the
+        # square root of the series left its top coefficient unknown and it was returned; fixed
+        # with a guard term (theory/endpoints.py; tests/theory/test_endpoint_roots.py checks it
+        # against order 8).  Every other coefficient must still be bitwise the stored one.
+        assert got.shape == want.shape, name
+        top = [g.startswith("Integer(2):") for g in got.ravel()]
+        assert [w.startswith("Integer(2):") for w in want.ravel()] == top, name
+        assert all(g == w for g, w, t in zip(got.ravel(), want.ravel(), top) if not t), name
+    elif want.dtype == object:
         assert got.shape == want.shape and all(g == w for g, w in zip(got.ravel(), want.ravel())), name
     else:
         assert got.dtype == want.dtype and np.array_equal(got, want), (
