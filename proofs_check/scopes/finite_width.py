@@ -2,20 +2,20 @@
 (fluctuations of the NTK at initialisation), HUANG-KERNEL-REGIME (the finite network's NTK against
 its limit) and TIRER-STABLE-TRAINING (the NTK's drift under gradient descent).
 
-The conventions these papers leave open (docs/papers.md; /work/shared/spec/papers.md [unknown]):
+The conventions these papers leave open (docs/papers.md, the entries marked [unknown]):
 the parameterisation (NTK or standard), which tensors are trained, the branch scale alpha (fixed,
 L^-1/2, L^-1), the depth and width ranges, and, for "independent of depth", how small a change
 counts as none.  Every margin comes from the finite-width engines (:mod:`numerics.montecarlo`,
-:mod:`numerics.training`) and carries its Monte Carlo error (a bootstrap interval or 4 standard
-errors) as ``"margin error"``, so that a point the samples cannot resolve is a tie.
+:mod:`numerics.training`) and carries its Monte Carlo error (a 90% bootstrap interval, or the
+Student-t 90% interval of a mean) as ``"margin error"``, so that a point the samples cannot resolve is a tie.
 
 Standard parameterisation.  A tensor of the NTK-parameterised network is P ~ N(0, 1) entering as
 W = sqrt(s2) P; its gradient factor (:func:`numerics.montecarlo.gradient_factors`) is
 df/dP = sqrt(s2) delta a^T, so its NTK part is s2 (delta delta^T) o (a a^T).  The same network in the
 standard parameterisation trains W ~ N(0, s2) itself: df/dW = delta a^T and its NTK part is
-(delta delta^T) o (a a^T) (Jacot et al. 2018, remark on the parameterisation; Sohl-Dickstein et al.
-2020, arXiv 2001.07301 §2).  The function at initialisation is the same; only the gradient geometry
-(one learning rate per tensor, 1 / s2) differs.
+(delta delta^T) o (a a^T) [derived] (the standard-parameterisation NTK of Sohl-Dickstein, Novak,
+Schoenholz and Lee 2020, arXiv 2001.07301 [recalled]).  The function at initialisation is the same;
+only the gradient geometry (one learning rate per tensor, 1 / s2) differs.
 """
 from __future__ import annotations
 
@@ -163,8 +163,8 @@ def littwin_densenet(at):
     reps = _log_cv2_ratio(sb, sa, 17)
     q5, q50, q95 = (float(q) for q in np.quantile(reps, [0.05, 0.5, 0.95]))
     return np.log(at["tolerance"]) - abs(q50), {
-        f"CV^2 {a.slug}": float(np.var(sa, ddof=1) / np.mean(sa) ** 2),
-        f"CV^2 {b.slug}": float(np.var(sb, ddof=1) / np.mean(sb) ** 2),
+        f"CV^2 L={a.depth}, weight_var={a.weight_var:g}": float(np.var(sa, ddof=1) / np.mean(sa) ** 2),
+        f"CV^2 L={b.depth}, weight_var={b.weight_var:g}": float(np.var(sb, ddof=1) / np.mean(sb) ** 2),
         "log CV^2 ratio (5%, 50%, 95%)": [q5, q50, q95], "margin error": max(q50 - q5, q95 - q50)}
 
 
