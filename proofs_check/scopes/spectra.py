@@ -238,5 +238,7 @@ def decay(at):
         detail["undecided"] = "fewer than 6 converged points"
         return 0.0, detail
     detail.update({"slope residual": rr.slope, "bound residual": rr.bound, "slope plain": rp.slope,
-                   "bound plain": rp.bound, "margin error": rr.bound + rp.bound})
+                   "bound plain": rp.bound, "margin error": rr.bound + rp.bound,
+                   # predicted_exponent reads the windows of the kernel maps, not the trained set
+                   "slope within bound of -predicted residual / plain": [rr.agrees(), rp.agrees()]})
     return DECAY_TOL + rr.bound + rp.bound - abs(rr.slope - rp.slope), detail
