@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 SCOPE_MAPS: dict[str, "ScopeMap"] = {}
 
 
@@ -340,6 +342,10 @@ def _short(v):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_short(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, np.floating):
+        return _short(float(v))
     return str(v)
 
 

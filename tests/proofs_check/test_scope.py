@@ -183,3 +183,10 @@ def test_report_writes_the_scope_map(tmp_path):
     write_markdown([v], str(tmp_path), "quick")
     assert not (tmp_path / "scope" / "scope_huang-resnet-stable.md").exists()
     assert not (tmp_path / "figures" / "scope_huang-resnet-stable.png").exists()
+
+
+def test_table_cells_shorten_nested_numbers():
+    """Detail cells print 4 significant digits at any nesting (dicts of lists of numpy floats)."""
+    from reskernels.proofs_check.scope import _short
+    cell = _short({"a": [np.float64(0.123456789), 2.0], "b": {"c": 1.23456789e-7}})
+    assert cell == "{a: [0.1235, 2], b: {c: 1.235e-07}}"
