@@ -13,12 +13,25 @@ points on every axis; here only the active axes are uniform (docs/spectral.md §
   s^((r+1) a + r), and the near-singular scale 1/k of the active ray becomes s ~ k^(-1/(r+1)).
 * :func:`sphere_ray_spectrum`: one active pixel on any C0 (graded theta rule on every axis, Gegenbauer
   sum on the active one).
+* :func:`window_ray_spectrum`: two or more active pixels (pairs, the full window).  On the folded cube
+  [0, pi]^P F(cos delta) is analytic except at the corners delta_A = 0 (and delta_A = pi) of the
+  windows A of more than one pixel (one-pixel dual terms kappa(cos delta) are analytic in delta); a
+  window A containing S carries (mean_A (1 - t_i))^nu, which, for an active point at distance
+  eps from the corner, is near-singular at scale eps in the inactive angles of A.  A rule that is
+  fixed in those angles resolves eps only down to its own node spacing, and its error then varies
+  with the active point on the scale 1/k that decides lambda(k e_S).  So: active axes on the graded
+  rule (r = 2, stretching delta by at most 2: N > 2 kmax resolves cos(k delta)) with direct cosine
+  sums; the *near* inactive pixels (those of the smallest windows containing S, :func:`near_pixels`)
+  on :func:`corner_rule`, a composite Gauss rule graded towards the nearer corner at the scale eps of
+  each active point, converged at every eps; the other inactive pixels on the fixed graded rule
+  (their windows with S are larger: terms one or more orders smaller).  Error estimate: the change
+  from N to N2 = 3 N / 4 active nodes plus the change from (g, n2) to (g - 1, n) inactive nodes.
 
 Error estimate: two active rules (M and M/2, the subgrid) and two inactive rules (n2 and n nodes); the
 reported error is the sum of the two differences, each the change from the coarser to the finer rule
 (conservative whenever the rules converge monotonically; the tests check it against a finer rule).
-What the method does not reach (pair rays at large k, deep ResCNN windows) is listed in
-docs/spectral.md §6.6.
+What the methods do not reach (deep ResCNN windows, the full window at large k, rays below the float64
+floor) is listed in docs/spectral.md §6.6.
 
 Exponents (:func:`predicted_exponent`): the singular terms of F at t -> 1 come from the ReLU
 duals kappa applied to patch means (docs/spectral.md §6.6): a window A of pixels seen together by
@@ -167,6 +180,132 @@ def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None
                        parts={"active": active_err, "inactive": rest_err, "rules": {"n": n, "n2": n2, "M": M, "r": r}})
 
 
+def corner_rule(eps: float, g: int = 8, q: float = 4.0, top: float = 0.7):
+    """Nodes in (0, pi) and weights (summing to 1) for the mean over [0, pi] of a function with a
+    near-singularity at distance ~eps from delta = 0 (a window term (eps^2 + delta^2)^nu): composite
+    Gauss-Legendre, g nodes a panel, on the geometric mesh [0, eps], [eps, q eps], ...,
+    [eps q^(c-1), pi], c = 1 + floor(log(top pi / eps) / log q) (eps clipped to [1e-300, pi / 2]).  Each
+    panel's distance from the singularity is comparable to its length, so every panel converges
+    geometrically in g at every eps (the hp-graded mesh of corner singularities, Schwab 1998 §4.4)."""
+    if int(g) != g or g < 1:
+        raise ValueError(f"g must be a positive integer, got {g!r}")
+    if not q > 1:
+        raise ValueError(f"q must be > 1, got {q!r}")
+    eps = float(min(max(eps, 1e-300), np.pi / 2))
+    c = 1 + int(np.floor(np.log(top * np.pi / eps) / np.log(q))) if eps < top * np.pi else 1
+    edges = np.concatenate([[0.0], eps * q ** np.arange(c), [np.pi]])
+    gx, gw = np.polynomial.legendre.leggauss(int(g))
+    a, b = edges[:-1, None], edges[1:, None]
+    return ((a + b) / 2 + (b - a) / 2 * gx).ravel(), ((b - a) / 2 * gw).ravel() / np.pi
+
+
+def near_pixels(arch, support, P: int | None = None) -> list:
+    """The inactive pixels of the smallest singular windows containing the support S (the union of
+    A minus S over those A): the axes on which the dominant corner term (mean_{i in A} (1 - t_i))^nu
+    is near-singular when the active angles are small (module docstring)."""
+    P = P or 2 * receptive_radius(arch) + 1
+    S = frozenset(int(i) % P for i in support)
+    wins = [A for A in singular_windows(arch, P) if S <= A]
+    if not wins:
+        return []
+    m = min(len(A) for A in wins)
+    return sorted(set().union(*[A for A in wins if len(A) == m]) - S)
+
+
+def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: int, *, q: float = 4.0,
+                       r_active: int = 2, r_far: int = 4, floor: float = 1e-5):
+    """lambda(k e_S), k = 0..kmax, by one tensor rule on the folded cube [0, pi]^P (module docstring,
+    'multi-pixel rays'); the mean over [0, pi]^P of F(cos delta) Prod_{i in S} cos(k delta_i).
+
+    Active axes: :func:`graded_rule` (r_active) with N nodes each; near inactive axes: :func:`corner_rule`
+    (g nodes a panel, panel ratio q), graded towards the corner (0 or pi) nearer to the active point at
+    the scale eps = max(floor, min(|2 - 2 cos delta_S|, |2 + 2 cos delta_S|)^(1/2)) (the distance of
+    the complex singularity of (mean_A (1 - t_i))^nu from the real axis); far inactive axes:
+    :func:`graded_rule` (r_far) with n nodes.  Returns (values, number of kernel evaluations)."""
+    S = [int(i) % P for i in support]
+    near = [int(i) % P for i in near]
+    if len(set(S)) != len(S) or not S:
+        raise ValueError(f"support must be distinct pixels, got {support!r}")
+    if set(near) & set(S) or len(set(near)) != len(near):
+        raise ValueError(f"near must be distinct inactive pixels, got {near!r}")
+    far = [i for i in range(P) if i not in S and i not in near]
+    xa, wa = graded_rule(N, r_active)
+    grids = np.meshgrid(*([xa] * len(S)), indexing="ij")
+    A = np.stack([v.ravel() for v in grids], axis=-1)
+    WA = np.ones(1)
+    for _ in S:
+        WA = np.multiply.outer(WA, wa).ravel()
+    xf, wf = graded_rule(n, r_far)
+    DF, WF = _tensor_rule(xf, wf, len(far))
+    CA = np.cos(A)
+    r0 = np.sqrt(np.sum(2 - 2 * CA, axis=1))
+    rp = np.sqrt(np.sum(2 + 2 * CA, axis=1))
+    eps = np.maximum(np.minimum(r0, rp), floor)
+    G = np.empty(len(A))
+    evals = 0
+    groups = {}
+    for i in range(len(A)):
+        x, w = corner_rule(eps[i], g, q) if near else (np.zeros(0), np.zeros(0))
+        groups.setdefault(len(x), []).append((i, np.pi - x if rp[i] < r0[i] else x, w))
+    for L, items in groups.items():
+        idx = (np.stack(np.meshgrid(*([np.arange(L)] * len(near)), indexing="ij"), axis=-1).reshape(-1, len(near))
+               if near else np.zeros((1, 0), dtype=int))
+        per = max(1, _CHUNK // (len(idx) * len(DF)))
+        for a in range(0, len(items), per):
+            chunk = items[a:a + per]
+            rows = np.array([c[0] for c in chunk])
+            X = np.stack([c[1] for c in chunk]).reshape(len(chunk), L)
+            W = np.stack([c[2] for c in chunk]).reshape(len(chunk), L)
+            T = np.empty((len(chunk), len(idx), len(DF), P))
+            T[..., far] = DF[None, None]
+            T[..., near] = np.cos(X[:, idx])[:, :, None, :]
+            T[..., S] = CA[rows][:, None, None, :]
+            vals = np.asarray(f(T.reshape(-1, P)), dtype=float).reshape(len(chunk), len(idx), len(DF)) @ WF
+            G[rows] = np.sum(vals * np.prod(W[:, idx], axis=-1), axis=1)
+            evals += T.size // P
+    ks = np.arange(kmax + 1)
+    C = np.ones((len(A), kmax + 1))
+    for j in range(len(S)):
+        C *= np.cos(np.outer(A[:, j], ks))
+    return (WA * G) @ C, evals
+
+
+def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int | None = None, near=None,
+                        N: int | None = None, N2: int | None = None, g: int = 8, q: float = 4.0, n: int = 6,
+                        n2: int | None = None, normalize: bool = True) -> RaySpectrum:
+    """lambda(k e_S), k = 0..kmax, for a support of two or more pixels (pairs, the full window) on MS(2, P).
+
+    Rules (module docstring, 'multi-pixel rays'): :func:`corner_grid_values` with N active nodes a pixel,
+    near inactive pixels (default :func:`near_pixels` for a spec, every inactive pixel for a callable) on
+    :func:`corner_rule` (g, q) and far ones on the graded rule.  Values from (N, g, n2); error estimate
+    |(N, g, n2) - (N2, g, n2)| + |(N2, g, n2) - (N2, g - 1, n)|, each term the change from a coarser to
+    the finer rule.  Defaults: N2 = 5 kmax / 2 + 8 (the graded active rule stretches delta by up to 2, so
+    N > 2 k resolves cos(k delta); measured on CNN(3) pairs: N2 = 2.75 kmax changes lambda(kmax) by
+    < 1e-3), N = N2 + 24, n2 = n + 2."""
+    f, P = _evaluator(F, kind, P, normalize)
+    if int(kmax) != kmax or kmax < 1:
+        raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
+    S = [int(i) % P for i in support]
+    if len(S) < 2:
+        raise ValueError(f"support must hold two or more pixels (one pixel: ray_spectrum), got {support!r}")
+    if near is None:
+        near = near_pixels(F, S, P) if callable(getattr(F, "kernel_maps", None)) else [i for i in range(P) if i not in S]
+    N2 = int(N2 or 5 * kmax // 2 + 8)
+    N = int(N or N2 + 24)
+    n2 = int(n2 or n + 2)
+    if N2 >= N or N2 <= 2 * kmax:
+        raise ValueError(f"N2 must lie in (2 kmax, N) so that both active rules resolve kmax, got N={N}, N2={N2}")
+    if g < 3:
+        raise ValueError(f"g must be >= 3 (the coarse rule uses g - 1), got {g!r}")
+    fine, e1 = corner_grid_values(f, P, S, near, kmax, N, g, n2, q=q)
+    act, e2 = corner_grid_values(f, P, S, near, kmax, N2, g, n2, q=q)
+    inact, e3 = corner_grid_values(f, P, S, near, kmax, N2, g - 1, n, q=q)
+    active_err, rest_err = np.abs(fine - act), np.abs(act - inact)
+    return RaySpectrum(support=tuple(support), values=fine, error=active_err + rest_err,
+                       parts={"active": active_err, "inactive": rest_err, "evals": e1 + e2 + e3,
+                              "rules": {"N": N, "N2": N2, "g": g, "q": q, "n": n, "n2": n2, "near": list(near)}})
+
+
 def singular_windows(arch, P: int | None = None) -> list:
     """The pixel windows (frozensets of axes mod P) on which a ReLU of the center readout sees its
     input: the dual activation of every Nonlinear / Block map at every position that reaches pixel 0.
@@ -287,12 +426,15 @@ class RaySlope:
 
 def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel_err: float = 0.01, kmin: int = 8,
                 step: int | None = None, min_points: int = 6, C0: int = 2, **rules) -> RaySlope:
-    """:func:`ray_spectrum` (C0 = 2) or :func:`sphere_ray_spectrum` (C0 > 2, one pixel) on one ray, its
+    """:func:`ray_spectrum` (C0 = 2, one pixel), :func:`window_ray_spectrum` (C0 = 2, two or more pixels) or
+    :func:`sphere_ray_spectrum` (C0 > 2, one pixel) on one ray, its
     points with estimated error <= rel_err (k >= kmin; even k on single-pixel rays, where the t = -1
     endpoint adds (-1)^k terms), and :func:`slope_with_error` when at least ``min_points`` qualify."""
     import time
     t0 = time.process_time()
-    if C0 == 2:
+    if C0 == 2 and len(support) >= 2:
+        R = window_ray_spectrum(arch, support, kmax, kind, **rules)
+    elif C0 == 2:
         R = ray_spectrum(arch, support, kmax, kind, **rules)
     elif len(support) == 1:
         R = sphere_ray_spectrum(arch, support[0], kmax, kind, C0=C0, **rules)

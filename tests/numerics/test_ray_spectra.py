@@ -144,3 +144,81 @@ def test_sphere_ray_c0_2_agrees_with_the_torus_ray():
     b = rs.ray_spectrum(CNN3, (0,), 16, "nngp", n=6, n2=8)
     ks = np.arange(0, 17, 2)
     assert np.all(np.abs(a.values[ks] - b.values[ks]) <= a.error[ks] + b.error[ks] + 1e-14)
+
+
+# --- multi-pixel rays: window_ray_spectrum (corner-graded inactive rule, graded active rule) ---
+
+@pytest.mark.parametrize("eps", [1e-3, 0.05, 1.0])
+def test_corner_rule_resolves_a_near_singularity(eps):
+    """mean over [0, pi] of (eps^2 + delta^2)^(1/2), the shape of a window term near its corner, against
+    its antiderivative (delta/2) sqrt(eps^2 + delta^2) + (eps^2/2) asinh(delta/eps)."""
+    x, w = rs.corner_rule(eps, g=8)
+    exact = (np.pi / 2 * np.hypot(eps, np.pi) + eps ** 2 / 2 * np.arcsinh(np.pi / eps)) / np.pi
+    assert abs(w.sum() - 1) < 1e-14 and np.all((x > 0) & (x < np.pi))
+    # the worst panel [eps, 4 eps] sees the singularity at its left end at 2/3 of its half-length: Bernstein
+    # radius 2.35, (2.35)^-16 ~ 1e-6 of the local size; measured 2e-11 of the mean -- 1e-10 leaves a margin
+    err = abs(w @ np.hypot(eps, x) - exact)
+    assert err < 1e-10 * exact
+    x3, w3 = rs.corner_rule(eps, g=3)            # a coarse rule is visibly worse: the check can fail
+    assert abs(w3 @ np.hypot(eps, x3) - exact) > 1e2 * max(err, 1e-16 * exact)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_product_kernel_pair_ray_is_exact(kind):
+    """F = kappa(t_0) kappa(t_1) kappa(t_2), kappa the normalised one-pixel FC kernel of depth 2: the pair
+    ray (0, 1) is mu_k^2 mu_0 with mu_k its Funk-Hecke eigenvalues on S^1 (numerics.spectra, certified).
+    Checks the active rule, the cosine sums and the error estimate against exact values."""
+    one = CNN(2, filter_size=1, readout="center")
+    from reskernels.numerics.multisphere import multi_dot_kernel
+    F = lambda T: np.prod([multi_dot_kernel(one, T[:, [i]], kind) for i in range(3)], axis=0)   # noqa: E731
+    fc = MLP(depth=2)
+    diag = float(gram(fc, np.array([[1.0, 0.0]]), kind=kind)[0, 0])
+    mu = np.array([float(m) for m in eigenvalues(fc, kind, d=2, ks=range(25), dps=20)]) / diag
+    R = rs.window_ray_spectrum(F, (0, 1), 24, P=3, n=4)
+    exact = mu ** 2 * mu[0]
+    assert np.all(np.abs(R.values - exact) <= R.error + 1e-15), np.abs(R.values - exact) - R.error
+    big = np.abs(exact) > 1e-8                   # the estimate is not vacuous where lambda is well above rounding
+    assert np.all(R.error[big] < 1e-3 * np.abs(exact[big])) and np.all(np.abs(R.values[big] / exact[big] - 1) < 1e-3)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+@pytest.mark.parametrize("support,vec", [((0, 1), lambda k: (k, k, 0, 0, 0)), ((0, 2), lambda k: (k, 0, k, 0, 0))])
+def test_window_ray_against_torus_rule_at_small_k(kind, support, vec):
+    """Two independent rules on the 5-torus (uniform trapezoid and doubling vs corner-graded) agree within
+    the sum of their error estimates."""
+    T = torus_spectrum_converged(CNN3, kind, 16)
+    R = rs.window_ray_spectrum(CNN3, support, 8, kind, g=6, n=6)
+    for k in range(9):
+        got, err = R.values[k], R.error[k]
+        want, werr = T[vec(k)], T.error[vec(k)]
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+
+
+def test_window_error_estimate_bounds_a_finer_rule():
+    """The estimate of a coarse rule covers its distance to a finer one (more active nodes, more Gauss nodes
+    a panel, more far nodes) on the NTK pair ray (0, 2) of CNN(3), and is below 1% on most of the ray."""
+    coarse = rs.window_ray_spectrum(CNN3, (0, 2), 24, "ntk", g=7, n=6)
+    fine = rs.window_ray_spectrum(CNN3, (0, 2), 24, "ntk", g=9, q=3.0, n=8, N=100)
+    ks = np.arange(1, 25)
+    dist = np.abs(coarse.values[ks] - fine.values[ks])
+    assert np.all(dist <= coarse.error[ks] + fine.error[ks]), (dist, coarse.error[ks])
+    assert np.mean(coarse.error[ks] / np.abs(coarse.values[ks]) < 0.01) > 0.8
+    assert rs.near_pixels(CNN3, (0, 2)) == [1] and rs.near_pixels(CNN3, (0, 1)) == [2, 4]
+
+
+def test_window_ray_rejects_bad_rules():
+    with pytest.raises(ValueError, match="support"):
+        rs.window_ray_spectrum(CNN3, (0,), 8)
+    with pytest.raises(ValueError, match="N2"):
+        rs.window_ray_spectrum(CNN3, (0, 1), 8, N=24, N2=16)
+    with pytest.raises(ValueError, match="g"):
+        rs.corner_rule(0.1, g=0)
+
+
+def test_window_estimate_flags_a_rule_blind_to_the_corner():
+    """Planted error: the near pixel of the pair (0, 2) put on the fixed graded rule (near=[]) cannot resolve
+    the 3-pixel corner at scale 1/k; the error estimate must say so (few points within 1% at k >= 8),
+    while the corner-graded rule gets more than 80% of them (test_window_error_estimate_bounds_a_finer_rule)."""
+    blind = rs.window_ray_spectrum(CNN3, (0, 2), 24, "ntk", near=[], n=6)
+    ks, _, _ = blind.converged(0.01, kmin=8)
+    assert len(ks) < 6, ks
