@@ -308,7 +308,10 @@ def fit_residuals(ks, lam) -> dict:
        quick_seconds=20.0, kmax=64, full_kmax=64, rel_err=0.01, min_points=6, model="power", exponent_offset=0.0,
        rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,))),
        full_rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,)), ("e-1 (inner pixel)", (4,))),
-       full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2,), rules=dict(n=6, n2=8))
+       full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2,), rules=dict(n=6, n2=8),
+       full_pair_rays=(("e0+e1 (adjacent pair)", (0, 1)), ("e0+e2 (pair at distance 2)", (0, 2))),
+       pair_rules={"nngp": dict(kmax=40, g=9, n=6), "ntk": dict(kmax=64, g=8, n=6)},
+       full_window=dict(kmax=7, N=22, N2=16))
 def geifman_decay(v, level, p):
     """Polynomial decay at the predicted rate along single-pixel rays of CNN(3), NNGP and NTK.
 
@@ -316,11 +319,14 @@ def geifman_decay(v, level, p):
     together (numerics.ray_spectra.singular_windows; nu from the sympy endpoint expansion of the dual:
     3/2 NNGP, 1/2 NTK), so lambda(k e_S) ~ k^-(2 nu + |A|) for the smallest A containing S (C0 = 2).  For
     CNN(3) the stem is linear and the first ReLU sees one pixel: 4 (NNGP) and 2 (NTK) on every single-pixel
-    ray.  Measurement: numerics.ray_spectra.measure_ray to k = kmax with <= rel_err estimated error.  Per ray:
+    ray; the pairs at distance 1 and 2 lie in a 3-pixel window: 6 (NNGP) and 4 (NTK).  Measurement:
+    numerics.ray_spectra.measure_ray to k = kmax with <= rel_err estimated error (full mode adds the pair rays,
+    window_ray_spectrum, NNGP to k = 40 where lambda nears 1e3 eps lambda_0, NTK to k = 64, and reports the
+    full window (k, ..., k) to k = 7 without deciding on it).  Per ray:
     the power fit must beat the exponential one (same points, two parameters) and |slope + p| <= bound.
     Holds when every ray decides and agrees; fails on a disagreement or an exponential winner;
     inconclusive when a ray has fewer than min_points converged points (reason stated)."""
-    from reskernels.numerics.ray_spectra import measure_ray
+    from reskernels.numerics.ray_spectra import measure_ray, predicted_exponent
     from reskernels.theory import CNN
 
     from ..common import RAYS5, counted, ray_points
@@ -330,20 +336,22 @@ def geifman_decay(v, level, p):
     other = "exponential" if p["model"] == "power" else "power"
     rays = p["full_rays"] if level == "full" else p["rays"]
     kmax = p["full_kmax"] if level == "full" else p["kmax"]
-    jobs = [(kind, name, sup, 2) for kind in ("nngp", "ntk") for name, sup in rays]
-    jobs = [(arch, *j) for j in jobs]
+    one = dict(kmax=kmax, **p["rules"])
+    jobs = [(arch, kind, name, sup, 2, one) for kind in ("nngp", "ntk") for name, sup in rays]
     if level == "full":      # C0 = 3: one pixel on S^2, numerics.ray_spectra.sphere_ray_spectrum
-        jobs += [(arch, kind, name, sup, c0) for kind in ("nngp", "ntk") for c0, name, sup in p["full_c0_rays"]]
-        jobs += [(CNN(d, readout="center"), kind, "e0 (centre pixel)", (0,), 2) for d in p["full_depths"]
+        jobs += [(arch, kind, name, sup, c0, one) for kind in ("nngp", "ntk") for c0, name, sup in p["full_c0_rays"]]
+        jobs += [(CNN(d, readout="center"), kind, "e0 (centre pixel)", (0,), 2, one) for d in p["full_depths"]
                  for kind in ("nngp", "ntk")]
+        # pairs: numerics.ray_spectra.window_ray_spectrum (corner-graded inactive rule), all k >= kmin
+        jobs += [(arch, kind, name, sup, 2, p["pair_rules"][kind]) for kind in ("nngp", "ntk")
+                 for name, sup in p["full_pair_rays"]]
     run = counted(measure_ray, len(jobs), "ray")
     rows, undecided, bad = {}, [], []
-    for a, kind, name, sup, c0 in jobs:
-        r = run(a, kind, sup, name, kmax=kmax, rel_err=p["rel_err"], min_points=p["min_points"], C0=c0,
-                **p["rules"])
+    for a, kind, name, sup, c0, rules in jobs:
+        r = run(a, kind, sup, name, rel_err=p["rel_err"], min_points=p["min_points"], C0=c0, **rules)
         key = (f"{kind} {name}" + (f", C0 = {c0}" if c0 != 2 else "")
                + (f", CNN({a.depth})" if a.depth != arch.depth else ""))
-        rows[key] = {"k converged": [int(k) for k in r.ks], "kmax": kmax, "cpu s": round(r.seconds, 1),
+        rows[key] = {"k converged": [int(k) for k in r.ks], "kmax": rules["kmax"], "cpu s": round(r.seconds, 1),
                      "predicted": r.predicted}
         if not r.decided:
             undecided.append(f"{key}: {len(r.ks)} points with error <= {p['rel_err']:.0%} (k <= {kmax})")
@@ -374,12 +382,27 @@ def geifman_decay(v, level, p):
               "is not the better one", round(fits["power"], 4), round(fits["exponential"], 4),
               fits["power"] > fits["exponential"] and len(ks) >= 5, "larger, on >= 5 points",
               "the test must be able to reject a power law", "quadrature")
+    if level == "full":
+        # the full window (k, ..., k): five active axes, N^5 nodes; reported, not decided (k <= 7 is
+        # pre-asymptotic and too few points for a slope)
+        from reskernels.numerics.ray_spectra import window_ray_spectrum
+        w = p["full_window"]
+        for kind in ("nngp", "ntk"):
+            W = window_ray_spectrum(arch, (-2, -1, 0, 1, 2), w["kmax"], kind, N=w["N"], N2=w["N2"])
+            v.extra[f"{kind} full window (k,k,k,k,k)"] = {
+                "k": list(range(1, w["kmax"] + 1)), "lambda": [float(x) for x in W.values[1:]],
+                "estimated rel error": [float(e / abs(x)) for x, e in zip(W.values[1:], W.error[1:])],
+                "predicted exponent": predicted_exponent(arch, kind, (-2, -1, 0, 1, 2))}
     v.extra["rays"] = rows
     v.extra["slopes"] = {k: ({"slope": r["slope"], "bound": r["bound"], "predicted": -r["predicted"]} if "slope" in r
                              else f"{len(r['k converged'])} points <= {p['rel_err']:.0%}") for k, r in rows.items()}
+    pr = p["pair_rules"]
     v.scope = (f"CNN(3) center, single-pixel rays to k = {kmax}: C0 = 2 ({', '.join(n for n, _ in rays)})"
-               + (f", C0 = 3 (e0); CNN({', '.join(map(str, p['full_depths']))}) e0" if level == "full" else "") + "; pair and full-window rays are not measured to "
-               "large k (docs/papers.md GEIFMAN-DECAY)")
+               + (f", C0 = 3 (e0); CNN({', '.join(map(str, p['full_depths']))}) e0; pair rays "
+                  f"({', '.join(n for n, _ in p['full_pair_rays'])}) to k = {pr['nngp']['kmax']} (NNGP) / "
+                  f"{pr['ntk']['kmax']} (NTK); the full window only to k = {p['full_window']['kmax']} (reported, "
+                  "not decided)" if level == "full" else "; pair rays in full mode only")
+               + " (docs/papers.md GEIFMAN-DECAY)")
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
     elif bad:

@@ -359,9 +359,11 @@ def local(v, level, p):
        residual=ResCNN(1, 0.5, readout="center"), plain=CNN(3, readout="center"),
        kinds=("nngp",), full_kinds=("nngp", "ntk"), full_alphas=(0.5, 1.0),
        plain_rules=dict(kmax=64, n=6, n2=8), residual_rules=dict(kmax=32, M=256, n=14, n2=18, r=6),
-       full_residual_rules=dict(kmax=64, M=512, n=14, n2=18, r=6))
+       full_residual_rules=dict(kmax=64, M=512, n=14, n2=18, r=6),
+       full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=40, g=9, n=6), "ntk": dict(kmax=64, g=8, n=6)})
 def decay(v, level, p):
-    """Single-pixel rays (pixel 0), residual against plain.
+    """Single-pixel rays (pixel 0), residual against plain; full mode adds the pair ray e0+e2 (both inside a
+    3-pixel window of both kernels: k^-6 NNGP, k^-4 NTK predicted for both) by window_ray_spectrum.
 
     (a) Polynomial decay of the residual kernel: on its converged points the power-law fit of log lambda
     must leave a smaller residual than the exponential one; an exponential winner makes the verdict *fails*.
@@ -386,44 +388,47 @@ def decay(v, level, p):
     engine_ok = engine_check(v, residuals + [p["plain"]])
     other = "exponential" if p["model"] == "power" else "power"
     rules_of = {id(p["plain"]): p["plain_rules"]}
-    jobs = [(kind, a) for kind in kinds for a in [p["plain"]] + residuals]
+    rays = [("e0", (0,))] + (list(p["full_pair_rays"]) if full else [])
+    jobs = [(kind, a, "e0", (0,), dict(rules_of.get(id(a), rrules))) for kind in kinds for a in [p["plain"]] + residuals]
+    if full:   # pair rays (numerics.ray_spectra.window_ray_spectrum), plain and the first residual only
+        jobs += [(kind, a, name, sup, dict(p["pair_rules"][kind])) for kind in kinds for name, sup in p["full_pair_rays"]
+                 for a in (p["plain"], p["residual"])]
     run = counted(measure_ray, len(jobs), "ray")
     meas, rows = {}, {}
-    for kind, a in jobs:
-        rules = dict(rules_of.get(id(a), rrules))
-        r = run(a, kind, (0,), "e0", rel_err=p["rel_err"], min_points=p["min_points"], **rules)
-        meas[(kind, a)] = r
-        rows[f"{kind} {a.slug}"] = {"k converged": [int(k) for k in r.ks], "kmax": r.kmax, "cpu s": round(r.seconds, 1),
-                                    "predicted": r.predicted,
-                                    "slope": None if r.slope is None else round(r.slope, 4),
-                                    "bound": None if r.bound is None else round(r.bound, 4)}
+    for kind, a, name, sup, rules in jobs:
+        r = run(a, kind, sup, name, rel_err=p["rel_err"], min_points=p["min_points"], **rules)
+        meas[(kind, a, name)] = r
+        rows[f"{kind} {a.slug}" + ("" if name == "e0" else f" {name}")] = {
+            "k converged": [int(k) for k in r.ks], "kmax": r.kmax, "cpu s": round(r.seconds, 1), "predicted": r.predicted,
+            "slope": None if r.slope is None else round(r.slope, 4), "bound": None if r.bound is None else round(r.bound, 4)}
     poly_ok, mismatch, undecided, diffs = [], [], [], []
     for kind in kinds:
-        rp = meas[(kind, p["plain"])]
-        for a in residuals:
-            rr = meas[(kind, a)]
-            for r, who in ((rr, a.slug), (rp, p["plain"].slug)):
-                if r.decided and r.predicted is not None and (kind, who) not in [(m[0], m[1]) for m in mismatch]:
-                    ok = r.agrees()
-                    v.add(f"{kind} {who} e0: slope vs predicted -(2 nu + |A|), k = {r.ks[0]}..{r.ks[-1]} "
-                          f"({len(r.ks)} points)", round(r.slope, 4), -r.predicted, ok,
-                          f"|difference| <= {r.bound:.3f}", "singular windows of the pixel recursion", "quadrature")
-                    if not ok:
-                        mismatch.append((kind, who))
-            if rr.decided:
-                res = fit_residuals(rr.ks, rr.values)
-                poly_ok.append(res[p["model"]] < res[other])
-                v.add(f"{kind} {a.slug} e0: rms residual of the {p['model']} fit vs {other}", round(res[p["model"]], 4),
-                      round(res[other], 4), poly_ok[-1], "smaller", "the same points and the same number of parameters",
-                      "quadrature")
-            if not (rr.decided and rp.decided):
-                undecided.append(f"{kind} {a.slug if not rr.decided else p['plain'].slug}")
-                continue
-            band = p["tol"] + rr.bound + rp.bound
-            diffs.append((abs(rr.slope - rp.slope), band))
-            v.add(f"{kind} e0: slope {a.slug} vs {p['plain'].slug}", round(rr.slope, 4), round(rp.slope, 4),
-                  abs(rr.slope - rp.slope) <= band, f"|difference| <= tol + both bounds = {band:.3f}",
-                  "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds", "quadrature")
+        for name, _ in rays:
+            rp = meas[(kind, p["plain"], name)]
+            for a in (residuals if name == "e0" else [p["residual"]]):
+                rr = meas[(kind, a, name)]
+                for r, who in ((rr, a.slug), (rp, p["plain"].slug)):
+                    if r.decided and r.predicted is not None and (kind, who, name) not in mismatch:
+                        ok = r.agrees()
+                        v.add(f"{kind} {who} {name}: slope vs predicted -(2 nu + |A|), k = {r.ks[0]}..{r.ks[-1]} "
+                              f"({len(r.ks)} points)", round(r.slope, 4), -r.predicted, ok,
+                              f"|difference| <= {r.bound:.3f}", "singular windows of the pixel recursion", "quadrature")
+                        if not ok:
+                            mismatch.append((kind, who, name))
+                if rr.decided:
+                    res = fit_residuals(rr.ks, rr.values)
+                    poly_ok.append(res[p["model"]] < res[other])
+                    v.add(f"{kind} {a.slug} {name}: rms residual of the {p['model']} fit vs {other}",
+                          round(res[p["model"]], 4), round(res[other], 4), poly_ok[-1], "smaller",
+                          "the same points and the same number of parameters", "quadrature")
+                if not (rr.decided and rp.decided):
+                    undecided.append(f"{kind} {a.slug if not rr.decided else p['plain'].slug} {name}")
+                    continue
+                band = p["tol"] + rr.bound + rp.bound
+                diffs.append((abs(rr.slope - rp.slope), band))
+                v.add(f"{kind} {name}: slope {a.slug} vs {p['plain'].slug}", round(rr.slope, 4), round(rp.slope, 4),
+                      abs(rr.slope - rp.slope) <= band, f"|difference| <= tol + both bounds = {band:.3f}",
+                      "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds", "quadrature")
     v.extra["rays"] = rows
     from ..common import torus
     for kind in kinds:
@@ -435,13 +440,17 @@ def decay(v, level, p):
             "doubling error plain": [float(Sp.error[(k,) * 5]) for k in (1, 2, 3)]}
     v.extra["slopes"] = {}
     for kind in kinds:
-        for a in residuals:
-            rr, rp = meas[(kind, a)], meas[(kind, p["plain"])]
-            v.extra["slopes"][f"{kind} e0 ({a.slug})"] = (
-                {"residual": round(rr.slope, 3), "plain": round(rp.slope, 3)} if rr.decided and rp.decided
-                else f"{len(rr.ks)} / {len(rp.ks)} points <= {p['rel_err']:.0%}")
+        for name, _ in rays:
+            for a in (residuals if name == "e0" else [p["residual"]]):
+                rr, rp = meas[(kind, a, name)], meas[(kind, p["plain"], name)]
+                v.extra["slopes"][f"{kind} {name} ({a.slug})"] = (
+                    {"residual": round(rr.slope, 3), "plain": round(rp.slope, 3)} if rr.decided and rp.decided
+                    else f"{len(rr.ks)} / {len(rp.ks)} points <= {p['rel_err']:.0%}")
+    pairs = (f"; pair rays {', '.join(n for n, _ in p['full_pair_rays'])} to k = {p['pair_rules']['nngp']['kmax']} "
+             f"(NNGP) / {p['pair_rules']['ntk']['kmax']} (NTK), {p['plain'].slug} and {p['residual'].slug}" if full
+             else "; pair rays in full mode only")
     v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rrules['kmax']} (residual), "
-               f"{', '.join(kinds)}; {', '.join(a.slug for a in residuals)}; pair and full-window rays, deeper ResCNN "
+               f"{', '.join(kinds)}; {', '.join(a.slug for a in residuals)}{pairs}; the full window, deeper ResCNN "
                "(9-pixel windows) and C0 = 3 are not measured to large k (docs/papers.md BARZILAI-DECAY)")
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
@@ -451,7 +460,7 @@ def decay(v, level, p):
                      f"{poly_ok.count(False)} of {len(poly_ok)} rays")
     elif mismatch:
         v.status = "inconclusive"
-        v.summary = ("measured slope and predicted exponent disagree on " + ", ".join(f"{k} {w}" for k, w in mismatch)
+        v.summary = ("measured slope and predicted exponent disagree on " + ", ".join(f"{k} {w} {n}" for k, w, n in mismatch)
                      + ": the measurement or the prediction is wrong, so the comparison is not trusted")
     elif undecided or not diffs:
         v.status = "inconclusive"
@@ -462,5 +471,5 @@ def decay(v, level, p):
         v.summary = "; ".join(f"{k}: {r['slope']} +- {r['bound']}" for k, r in rows.items())
     else:
         v.status = "fails"
-        v.summary = ("single-pixel rays decay at different rates: " + "; ".join(
+        v.summary = ("residual and plain rays decay at different rates: " + "; ".join(
             f"{k} slope {r['slope']} +- {r['bound']} (predicted -{r['predicted']:g})" for k, r in rows.items()))
