@@ -54,9 +54,6 @@ _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's workin
 # re-exported: the near-parallel threshold and snap width (defined with the dual activations)
 _NEAR_PARALLEL, _SNAP_ULPS = _px.NEAR_PARALLEL, _px.SNAP_ULPS
 
-_TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
-_TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
-
 
 def _as_grid(A, name):
     """Validate and reshape to (n, H, W, C); a 1-D signal becomes H = 1."""
@@ -225,15 +222,21 @@ class ConvGramPlan(PlanBase):
         n, H, W, C = Xg.shape
         maps = arch.kernel_maps()
         self.general = not _L.is_normalizable(maps)
-        compiled = not self.general and all(getattr(m, "activation", None) is None
-                                            or m.activation.engine_id == 0 for m in maps)
+        from .conv_fused import NORMALISED_IDS
+        from .conv_fused_general import GENERAL_IDS
+        ids = {m.activation.engine_id for m in maps if getattr(m, "activation", None) is not None}
+        # the compiled loops: the normalised one (conv_fused) for ReLU and leaky ReLU without biases,
+        # the variance-carrying one (conv_fused_general) for every closed-form dual and biases;
+        # CuPy has ReLU's dual only
+        compiled = (ids <= (NORMALISED_IDS if not self.general else GENERAL_IDS)
+                    and (backend != "cupy" or (not self.general and ids <= {0})))
         if backend in ("numba", "cupy") and not compiled:
             if requested == "auto":
                 backend = "numpy"
             else:
                 raise NotImplementedError(
-                    f"backend={backend!r} runs ReLU programs without biases only; {arch.slug} needs "
-                    "backend='numpy'")
+                    f"backend={backend!r} has no compiled dual for the activation of {arch.slug} "
+                    "(numba: closed-form duals; cupy: ReLU without biases); use backend='numpy'")
         if any(isinstance(m, _L.Concat) for m in maps):
             raise NotImplementedError("concatenations (DenseNet) are fully connected only")
         sizes = [("stem_size", maps[0].stem_size)] + [
@@ -304,7 +307,13 @@ class ConvGramPlan(PlanBase):
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads
-        if backend == "numba":
+        if backend == "numba" and self.general:
+            # the variance-carrying loop: its own variances by its own compiled maps (exact diagonals)
+            from . import conv_fused_general as _fg
+            self.program = _fg.lower(maps, self.taps_of)
+            self.VX = _fg.diagonal_variances(self.program, Xg)
+            self.VZ = self.VX if symmetric else _fg.diagonal_variances(self.program, Zg)
+        elif backend == "numba":
             from .conv_fused import lower
             self.program = lower(maps, self.taps_of)
             self.VX = np.stack(self.VX_all)
@@ -333,13 +342,33 @@ class ConvGramPlan(PlanBase):
             self.program.ops, self.program.params, self.program.taps_h, self.program.taps_w,
             fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt), self.kind == "ntk",
             READOUT_CODES[self.pooling], _SNAP_ULPS * np.finfo(float).eps, _NEAR_PARALLEL,
-            self.symmetric and i0 == j0, out)
+            self.symmetric and i0 == j0, out, self.program.aparams)
+        if self.pooling == "gap":
+            out /= (self.H * self.W) ** 2
+        return out
+
+    def _block_fused_general(self, tile) -> np.ndarray:
+        """:meth:`block` of a variance-carrying program by :mod:`numerics.conv_fused_general`."""
+        from .conv_fused import READOUT_CODES
+        from .conv_fused_general import fused_block
+        i0, i1, j0, j1 = tile
+        out = np.zeros((i1 - i0, j1 - j0))
+        pr = self.program
+        fused_block()(
+            np.ascontiguousarray(self.Xg[i0:i1]), np.ascontiguousarray(self.Zg[j0:j1]),
+            np.array([o[0] for o in self.offsets], dtype=np.int64),
+            np.array([o[1] for o in self.offsets], dtype=np.int64),
+            np.ascontiguousarray(self.VX[:, i0:i1]), np.ascontiguousarray(self.VZ[:, j0:j1]),
+            pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, self.kind == "ntk",
+            READOUT_CODES[self.pooling], self.symmetric and i0 == j0, out)
         if self.pooling == "gap":
             out /= (self.H * self.W) ** 2
         return out
 
     def block(self, tile) -> np.ndarray:
         """The tile's kernel values before the layer scale (host float64 array)."""
+        if self.backend == "numba" and self.general:
+            return self._block_fused_general(tile)
         if self.backend == "numba":
             return self._block_fused(tile)
         if self.general:
@@ -422,11 +451,12 @@ class ConvGramPlan(PlanBase):
         return out
 
 
-def numba_will_compile() -> bool:
-    """Whether the next call of the fused numba loop compiles it: nothing compiled in this process yet
-    and numba's on-disk cache holds no entry for this CPU (or cannot be read)."""
-    from . import conv_fused
-    fn = getattr(conv_fused, "block", None)          # the numba dispatcher of the fused loop
+def numba_will_compile(general: bool = False) -> bool:
+    """Whether the next call of the fused numba loop (``general``: the variance-carrying one) compiles
+    it: nothing compiled in this process yet and numba's on-disk cache holds no entry for this CPU (or
+    cannot be read)."""
+    from . import conv_fused, conv_fused_general
+    fn = getattr(conv_fused_general if general else conv_fused, "block", None)   # the numba dispatcher
     if not conv_fused.available() or not hasattr(fn, "signatures"):
         return False
     if fn.signatures:
@@ -438,11 +468,12 @@ def numba_will_compile() -> bool:
         return True
 
 
-def _compile_notice_numba():
+def _compile_notice_numba(general: bool = False):
     """One :class:`numerics.tiles.CompileNotice` before numba compiles the conv loop (the first conv
     gram otherwise sits silent for ~30 s)."""
-    if numba_will_compile():
-        compile_notice("numba-conv", "reskernels: compiling the numba conv kernel (first use on this machine: "
+    if numba_will_compile(True) if general else numba_will_compile():
+        compile_notice("numba-conv-general" if general else "numba-conv",
+                       "reskernels: compiling the numba conv kernel (first use on this machine: "
                        "about 30 s, cached on disk afterwards; backend='numpy' needs no compile)", stacklevel=5)
 
 
@@ -460,6 +491,6 @@ def gram_conv(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     plan = ConvGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
                         n_threads=n_threads, backend=backend, _unscaled=_unscaled)
     if plan.backend == "numba" and client is None and plan.tiles:
-        _compile_notice_numba()
+        _compile_notice_numba(plan.general)
     out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")
     return plan.finish(out)

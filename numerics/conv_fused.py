@@ -131,9 +131,12 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
 
 @_jit
 def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G,
-        poly):
-    """(Phi1, Phi0) of the lane grids M for ReLU (engine id 0), as numerics.pixel_maps.phi (same
-    operation order per entry); ``half`` = c m2 is the gain of the dual activation's weight layer;
+        poly, eid, ap):
+    """(Phi1, Phi0) of the lane grids M for ReLU (engine id 0) or leaky ReLU / abs (engine id 1,
+    ``ap`` = (w, 2 s, 1 + s^2): pi kappa1 = (w k + 2 s pi rho) / (1 + s^2), pi - theta' =
+    (w (pi - theta) + 2 s pi) / (1 + s^2) from ReLU's k = sqrt(1 - rho^2) + (pi - theta) rho, as its
+    ``from_rho`` / ``from_theta`` hooks), as numerics.pixel_maps.phi (same operation order per entry);
+    ``half`` = c m2 is the gain of the dual activation's weight layer;
     lane l is the pair (ia, lj[l]) at offset (lh[l], lw[l]), lanes >= nl are padding; ``zidx``
     holds the flat index into VZl of the pixel paired with each entry.
 
@@ -158,6 +161,8 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
     lim = 1.0 - snap
     far = 1.0 - near if first else 2.0     # first layer: count the near-parallel entries
     near_count = 0
+    leaky = eid == 1
+    wl, tl, dl = (ap[0], ap[1], ap[2]) if leaky else (1.0, 0.0, 1.0)
     if poly:
         for i in range(n):
             g = math.sqrt(Gf[i])
@@ -169,6 +174,9 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
             pt = math.pi - _fm.acos(rho)
             k = math.sqrt(1.0 - rho * rho)
             k += pt * rho
+            if leaky:
+                k = (k * wl + tl * math.pi * rho) / dl
+                pt = (pt * wl + tl * math.pi) / dl
             k /= math.pi
             k *= g
             k *= half
@@ -185,6 +193,9 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
             pt = math.pi - math.acos(rho)
             k = math.sqrt(1.0 - rho * rho)
             k += pt * rho
+            if leaky:
+                k = (k * wl + tl * math.pi * rho) / dl
+                pt = (pt * wl + tl * math.pi) / dl
             k /= math.pi
             k *= g
             k *= half
@@ -205,6 +216,9 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
                     th = half_angle_theta(xs, zs, ia, lj[l], h, w, lh[l], lw[l], fdh, fdw, fsw, H, W)
                     p = math.pi - th
                     k = math.sin(th) + p * math.cos(th)
+                    if leaky:
+                        k = (k * wl + tl * math.pi * math.cos(th)) / dl
+                        p = (p * wl + tl * math.pi) / dl
                     k /= math.pi
                     k *= g
                     k *= half
@@ -221,13 +235,13 @@ LANE_ENTRIES = 4096
 
 @_jit
 def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, want_ntk, readout,
-          snap_unit, near, upper, out, poly):
+          snap_unit, near, upper, out, aparams, poly):
     """out[ia, jb] += readout of the program for every pair of (xs, zs) and every offset
     (``upper``: only jb >= ia, for a diagonal tile of a symmetric Gram matrix).
 
     ``ops[o]`` = (opcode, activation id, trained, h-taps start, h-taps count, w-taps start,
-    w-taps count) and ``params[o]`` = (input_var or weight_var c, gain, c m2) of the o-th kernel map
-    (:func:`lower`); each opcode is interpreted by one branch below.  ``poly``: theta by the
+    w-taps count) and ``params[o]`` = (input_var or weight_var c, gain, c m2) of the o-th kernel map,
+    ``aparams[o]`` its activation's engine_params (:func:`lower`); each opcode is interpreted by one branch below.  ``poly``: theta by the
     polynomial arccos of :mod:`numerics.fastmath` (SIMD), else by libm's acos (see :func:`fused_block`).
 
     The grids are (H, W, lanes): for one ia, the (jb, offset) problems are taken in order, up to
@@ -304,7 +318,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                     half = params[o, 1]
                     snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
                     phi(K, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
-                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly)
+                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
                     if want_ntk:
                         if trained:
                             for i in range(n):
@@ -325,7 +339,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                     snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
                     patch(K, A, tmp, th, tw, H, W)                   # A = P K
                     phi(A, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
-                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly)
+                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
                     patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
                     if want_ntk:
                         for i in range(n):
@@ -368,25 +382,34 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
 
 class Program:
     """A conv program lowered to arrays for :func:`block`: ``ops`` (n, 7) int64, ``params`` (n, 3)
-    float64 and the concatenated tap offsets ``taps_h``, ``taps_w`` (int64)."""
+    float64, ``aparams`` (n, 5) float64 (each map's activation's engine_params, zero-padded) and the
+    concatenated tap offsets ``taps_h``, ``taps_w`` (int64)."""
 
-    def __init__(self, ops, params, taps_h, taps_w):
+    def __init__(self, ops, params, taps_h, taps_w, aparams=None):
         self.ops, self.params, self.taps_h, self.taps_w = ops, params, taps_h, taps_w
+        self.aparams = np.zeros((ops.shape[0], APARAMS)) if aparams is None else aparams
+
+
+#: columns of Program.aparams: the longest engine_params of theory.activations.ENGINE_IDS
+APARAMS = 5
+#: engine ids of the normalised loop (:func:`phi`): ReLU and leaky ReLU / abs
+NORMALISED_IDS = frozenset((0, 1))
 
 
 def lower(maps, taps_of) -> Program:
     """Lower kernel maps (:mod:`theory.layers`) to the opcode and parameter arrays of :func:`block`.
 
     ``taps_of(q)`` gives the (h, w) tap offsets of a q-tap filter on the plan's grid.  Activations
-    other than ReLU (engine id 0) raise NotImplementedError (the numpy backend serves them)."""
+    other than ReLU and leaky ReLU (engine ids 0, 1) raise NotImplementedError (the variance-carrying
+    loop of :mod:`numerics.conv_fused_general` or the numpy backend serves them)."""
     from reskernels.theory import layers as _L
     codes = {_L.Stem: OP_STEM, _L.Nonlinear: OP_NONLINEAR, _L.Block: OP_BLOCK, _L.Linear: OP_LINEAR,
              _L.Pool: OP_POOL}
-    ops, params, th_all, tw_all = [], [], [], []
+    ops, params, th_all, tw_all, aparams = [], [], [], [], []
     for m in maps:
         code = codes[type(m)]
         act = getattr(m, "activation", None)
-        if act is not None and act.engine_id != 0:
+        if act is not None and act.engine_id not in NORMALISED_IDS:
             raise NotImplementedError(f"the numba engine has no compiled dual for {act!r}; "
                                       "use backend='numpy'")
         if isinstance(m, _L.Linear) and m.weight_var != 1.0:
@@ -398,6 +421,8 @@ def lower(maps, taps_of) -> Program:
                     len(th_all), len(th), len(tw_all), len(tw)))
         th_all += list(th)
         tw_all += list(tw)
+        ep = () if act is None else act.engine_params
+        aparams.append(tuple(ep) + (0.0,) * (APARAMS - len(ep)))
         if isinstance(m, _L.Stem):
             params.append((m.input_var, 1.0, 0.0))
         elif isinstance(m, _L.Nonlinear):
@@ -407,7 +432,8 @@ def lower(maps, taps_of) -> Program:
         else:
             params.append((getattr(m, "weight_var", 1.0), 1.0, 0.0))
     return Program(np.array(ops, dtype=np.int64).reshape(-1, 7), np.array(params, dtype=np.float64).reshape(-1, 3),
-                   np.array(th_all, dtype=np.int64), np.array(tw_all, dtype=np.int64))
+                   np.array(th_all, dtype=np.int64), np.array(tw_all, dtype=np.int64),
+                   np.array(aparams, dtype=np.float64).reshape(-1, APARAMS))
 
 
 #: theta in the compiled loop: "poly" (:func:`numerics.fastmath.acos` on SIMD lanes, <= 1.5 ulps;

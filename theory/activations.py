@@ -26,8 +26,11 @@ values, derivatives and series:
     (pi kappa1, pi - theta) from a correlation or from an angle, the conv engines' forms.
 ``fn(x, xp)``, ``derivative(x, xp)``
     the finite-width function and its (a.e.) derivative for Monte Carlo networks.
-``engine_id``
-    the activation's code in the compiled (numba) and CUDA engines.
+``engine_id``, ``engine_params``, ``engine_coefs``
+    the activation's code in the compiled (numba) and CUDA engines (-1: none), and the floats its
+    compiled dual reads (see :data:`ENGINE_IDS`): the numba conv loops of
+    :mod:`numerics.conv_fused` evaluate the dual selected by the id with the same formula and the
+    same operation order as the ``dual`` / ``from_rho`` hooks below.
 
 ``homogeneous`` marks positive homogeneity of degree 1 (phi(c x) = c phi(x), c > 0): the kernel
 then depends on the input norms only through the diagonal scale, and an engine may carry the
@@ -50,6 +53,15 @@ import sympy as sp
 
 from . import duals as _duals
 from . import series as _series
+
+
+#: the compiled duals (numba: :mod:`numerics.conv_duals`; CUDA: ReLU only), by activation family.
+#: ``engine_params`` per family: leaky_relu (w, 2 s, 1 + s^2) of its docstring; rectified_monomial
+#: (n, len A_n, len B_n, len A_(n-1), len B_(n-1)) with ``engine_coefs`` = A_n, B_n, A_(n-1), B_(n-1)
+#: (:func:`_arccos_kernel_parts`); monomial (n, count, count') with ``engine_coefs`` the Mehler
+#: coefficients of E[u^n v^n] then of E[u^(n-1) v^(n-1)]; the others none.
+ENGINE_IDS = {"relu": 0, "leaky_relu": 1, "step": 2, "rectified_monomial": 3, "erf": 4, "sin": 5, "cos": 6,
+              "monomial": 7}
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +87,8 @@ class Activation:
     from_rho: Callable | None = None
     from_theta: Callable | None = None
     engine_id: int = -1
+    engine_params: tuple = ()
+    engine_coefs: tuple = ()
     polynomial_degree: int | None = None
     closed_form: bool = True
 
@@ -238,7 +252,7 @@ def leaky_relu(slope: float) -> Activation:
         name=name, key=("leaky_relu", s), homogeneous=True, second_moment=m2, kappa0=k0, kappa1=k1,
         half_angle=half_angle, from_rho=from_rho, from_theta=from_theta,
         fn=lambda x, xp: xp.where(x > 0, x, s * x), derivative=lambda x, xp: xp.where(x > 0, 1.0, s),
-        dual=dual, engine_id=-1)
+        dual=dual, engine_id=ENGINE_IDS["leaky_relu"], engine_params=(wf, twos, den))
 
 
 def abs_() -> Activation:
@@ -260,7 +274,7 @@ def step() -> Activation:
         rho = xp.clip1(xp.safe_div(S, g))
         return xp.positive(g) * xp.kappa0(rho) / 2, (S * 0 if ntk else None)
     return Activation(name="step", key=("step",), fn=lambda x, xp: (x > 0) * 1.0,
-                      derivative=lambda x, xp: x * 0.0, dual=dual)
+                      derivative=lambda x, xp: x * 0.0, dual=dual, engine_id=ENGINE_IDS["step"])
 
 
 def erf() -> Activation:
@@ -271,7 +285,8 @@ def erf() -> Activation:
         E1 = (2 / xp.pi) * xp.arcsin(2 * S / xp.sqrt(d))
         return E1, ((4 / xp.pi) / xp.sqrt(d - 4 * S * S) if ntk else None)
     return Activation(name="erf", key=("erf",), fn=lambda x, xp: xp.erf(x),
-                      derivative=lambda x, xp: (2 / math.sqrt(math.pi)) * xp.exp(-x * x), dual=dual)
+                      derivative=lambda x, xp: (2 / math.sqrt(math.pi)) * xp.exp(-x * x), dual=dual,
+                      engine_id=ENGINE_IDS["erf"])
 
 
 def sin() -> Activation:
@@ -280,7 +295,7 @@ def sin() -> Activation:
         e = xp.exp(-(qx + qz) / 2)
         return e * xp.sinh(S), (e * xp.cosh(S) if ntk else None)
     return Activation(name="sin", key=("sin",), fn=lambda x, xp: xp.sin(x),
-                      derivative=lambda x, xp: xp.cos(x), dual=dual)
+                      derivative=lambda x, xp: xp.cos(x), dual=dual, engine_id=ENGINE_IDS["sin"])
 
 
 def cos() -> Activation:
@@ -289,7 +304,7 @@ def cos() -> Activation:
         e = xp.exp(-(qx + qz) / 2)
         return e * xp.cosh(S), (e * xp.sinh(S) if ntk else None)
     return Activation(name="cos", key=("cos",), fn=lambda x, xp: xp.cos(x),
-                      derivative=lambda x, xp: -xp.sin(x), dual=dual)
+                      derivative=lambda x, xp: -xp.sin(x), dual=dual, engine_id=ENGINE_IDS["cos"])
 
 
 def _hermite_moment_coefficients(n: int) -> list:
@@ -321,9 +336,29 @@ def monomial(n: int) -> Activation:
         E1 = _monomial_moment(n, qx, qz, S)
         E0 = (n * n * _monomial_moment(n - 1, qx, qz, S) if n >= 1 else S * 0) if ntk else None
         return E1 + S * 0, E0
+    eid, params, coefs = _monomial_engine(n)
     return Activation(name=f"monomial({n})", key=("monomial", n), fn=lambda x, xp: x ** n,
                       derivative=lambda x, xp: n * x ** (n - 1) if n else x * 0.0, dual=dual,
-                      polynomial_degree=n)
+                      polynomial_degree=n, engine_id=eid, engine_params=params, engine_coefs=coefs)
+
+
+def _exact_floats(values):
+    """The integers ``values`` as floats, or None where one is not exactly a float64 (|c| > 2^53):
+    the compiled duals then do not apply (the numpy engines keep Python's exact integers)."""
+    out = tuple(float(int(c)) for c in values)
+    return out if all(int(f) == int(c) for f, c in zip(out, values)) else None
+
+
+def _monomial_engine(n):
+    """(engine id, (n, count_n, count_n-1), coefficients) of :func:`monomial` for the compiled dual:
+    the c_k of E[u^n v^n] in the order of _hermite_moment_coefficients (k = n mod 2, +2, ...), then
+    those of E[u^(n-1) v^(n-1)] (the derivative factor; none for n = 0)."""
+    c1 = [c for _, c in _hermite_moment_coefficients(n)]
+    c0 = [c for _, c in _hermite_moment_coefficients(n - 1)] if n >= 1 else []
+    coefs = _exact_floats(c1 + c0)
+    if coefs is None:
+        return -1, (), ()
+    return ENGINE_IDS["monomial"], (float(n), float(len(c1)), float(len(c0))), coefs
 
 
 @lru_cache(maxsize=None)
@@ -382,9 +417,14 @@ def rectified_monomial(n: int) -> Activation:
     def dual(qx, qz, S, xp, ntk=True):
         E1 = _arccos_kernel(n, qx, qz, S, xp)
         return E1, (n * n * _arccos_kernel(n - 1, qx, qz, S, xp) if ntk else None)
+    (A1, B1), (A0, B0) = _arccos_kernel_parts(n), _arccos_kernel_parts(n - 1)
+    coefs = _exact_floats(A1 + B1 + A0 + B0) if all(c == int(c) for c in A1 + B1 + A0 + B0) else None
+    eid = -1 if coefs is None else ENGINE_IDS["rectified_monomial"]
+    params = (float(n), float(len(A1)), float(len(B1)), float(len(A0)), float(len(B0))) if coefs else ()
     return Activation(name=f"rectified_monomial({n})", key=("rectified_monomial", n),
                       fn=lambda x, xp: xp.maximum(x, 0.0) ** n,
-                      derivative=lambda x, xp: n * xp.maximum(x, 0.0) ** (n - 1), dual=dual)
+                      derivative=lambda x, xp: n * xp.maximum(x, 0.0) ** (n - 1), dual=dual,
+                      engine_id=eid, engine_params=params, engine_coefs=coefs or ())
 
 
 # ---------------------------------------------------------------------------------------------

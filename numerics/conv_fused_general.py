@@ -1,0 +1,606 @@
+"""The variance-carrying conv program as one compiled loop (numba): every closed-form activation, biases.
+
+Programs that the normalised loop of :mod:`numerics.conv_fused` cannot run (a bias, or an
+activation that is not positively homogeneous of degree 1: step, rectified monomials, erf, sin,
+cos, monomials) are the maps of :mod:`theory.general` on the per-pixel-pair state (qx, qz, S, T)
+(docs there; numpy: ``ConvGramPlan._block_general``).  Their pixel variances qx, qz depend on one
+input and one pixel only, so they are not carried per pair: :func:`diagonal` runs the variance
+maps once per input (qx' = P(c E1(qx, qx, qx) + b), ...) and records the variance of every dual
+activation's argument, and :func:`block` carries (S, T) of many (pair, offset) problems at once in
+(H, W, lanes) grids, as the normalised loop does, reading the recorded variances.  Both use the
+same compiled dual and patch operator with the same operations in the same order, so the pair
+(x, x) at one pixel holds S = qx = qz bit for bit: rho = 1 exactly, exact diagonals.
+
+The duals (:func:`dual`) evaluate one entry of the ``dual`` hook of :mod:`theory.activations` --
+E1 = E[phi(u) phi(v)], E0 = E[phi'(u) phi'(v)] for (u, v) ~ N(0, [[qx, S], [S, qz]]) -- with the
+formula of that hook and the operations of the numpy context
+(:class:`numerics.variance.NumpyContext`) in the same order, so the loop agrees with the numpy
+interpreter to a few ulps: only the transcendental functions differ (libm, or the polynomial
+arccos / arcsin of :mod:`numerics.fastmath` with ``acos="poly"``, against numpy's own; sinh and cosh
+from one expm1), by at most a few ulps each.
+
+========================  =============  =================================================================
+activation                engine id      E1, E0 (g = sqrt(qx qz), rho = S / g clipped, theta = arccos rho)
+========================  =============  =================================================================
+relu                      0              g kappa1 / 2, kappa0 / 2
+leaky_relu(s), abs        1              g (w kappa1 + 2 s rho) / 2, (w kappa0 + 2 s) / 2, w = (1 - s)^2
+step                      2              [g > 0] kappa0 / 2, 0
+rectified_monomial(n)     3              g^n (A_n(rho) sin(theta)/pi + B_n(rho) kappa0) / 2, n^2 (the same at n-1)
+erf                       4              (2/pi) arcsin(2 S / sqrt(d)), (4/pi) / sqrt(d - 4 S^2), d = (1+2qx)(1+2qz)
+sin                       5              exp(-(qx+qz)/2) sinh S, exp(-(qx+qz)/2) cosh S (sinh, cosh: one expm1;
+                                         the exponential as exp(-qx/2) exp(-qz/2), per pixel)
+cos                       6              exp(-(qx+qz)/2) cosh S, exp(-(qx+qz)/2) sinh S
+monomial(n)               7              sum_k c_k S^k (qx qz)^((n-k)/2), n^2 (the same at n-1)
+========================  =============  =================================================================
+
+with kappa0 = (pi - theta)/pi, kappa1 = (sqrt(1 - rho^2) + (pi - theta) rho)/pi (Cho & Saul 2009),
+A_n, B_n the polynomials of :func:`theory.activations._arccos_kernel_parts` and c_k Mehler's
+coefficients (:func:`theory.activations._hermite_moment_coefficients`), read from the activation's
+``engine_params`` and ``engine_coefs`` (:data:`theory.activations.ENGINE_IDS`).
+
+References
+----------
+Cho & Saul, "Kernel methods for deep learning", NeurIPS 2009 (arc-cosine kernels); Williams,
+"Computing with infinite networks", NeurIPS 1997 (erf); the formulas as stated in
+:mod:`theory.activations`; the maps with biases: docs/conventions.md and :mod:`theory.general`.
+
+numba's on-disk cache keys a compiled function on its own file only: after editing
+:mod:`numerics.conv_fused` (``patch``) or :mod:`numerics.fastmath`, touch this module too.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import fastmath as _fm
+from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit, numba, patch,
+                         wrap)
+
+def _inline(fn):
+    """numba.njit inlined at numba's IR level into every caller (no call, no array reference counts
+    per entry; a literal ``poly`` argument folds its branch), cached, strict IEEE as :func:`_jit`."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", inline="always")(fn)
+
+
+RELU, LEAKY, STEP, RECT_MONOMIAL, ERF, SIN, COS, MONOMIAL = range(8)
+#: engine ids the compiled variance-carrying loop evaluates
+GENERAL_IDS = frozenset(range(8))
+
+
+@_inline
+def ipow(x, k):
+    """x^k for an integer k >= 0 as numpy's ``x ** k``: k = 0, 1, 2 exactly (1, x, x x), else pow."""
+    if k == 0:
+        return 1.0
+    if k == 1:
+        return x
+    if k == 2:
+        return x * x
+    return math.pow(x, k)
+
+
+@_inline
+def horner(coef, start, count, x):
+    """sum_i coef[start + i] x^i by Horner's rule from the highest power (theory.activations._poly)."""
+    out = 0.0
+    for i in range(count - 1, -1, -1):
+        out = out * x + coef[start + i]
+    return out
+
+
+@_inline
+def moment(coef, start, count, n, qx, qz, S):
+    """E[u^n v^n] = sum_k c_k S^k (qx qz)^((n-k)/2), k = n mod 2, n mod 2 + 2, ... (Mehler)."""
+    tot = 0.0
+    p = qx * qz
+    for i in range(count):
+        k = n % 2 + 2 * i
+        tot = tot + coef[start + i] * ipow(S, k) * ipow(p, (n - k) // 2)
+    return tot
+
+
+@_inline
+def angle(qx, qz, S, poly):
+    """(g, rho, k0, pt) with g = sqrt(qx qz), rho = S / g clipped to [-1, 1] (0 where g = 0),
+    pt = pi - arccos(rho), k0 = kappa0 = pt / pi (NumpyContext: safe_div, clip1, kappa0)."""
+    g = math.sqrt(qx * qz)
+    rho = S / g if g > 0 else 0.0
+    rho = 1.0 if rho > 1.0 else rho
+    rho = -1.0 if rho < -1.0 else rho
+    th = _fm.acos(rho) if poly else math.acos(rho)
+    pt = math.pi - th
+    return g, rho, pt / math.pi, pt
+
+
+@_inline
+def relu_dual(qx, qz, S, poly):
+    """relu: (g kappa1 / 2, kappa0 / 2), kappa1 = (sqrt(1 - rho^2) + (pi - theta) rho) / pi."""
+    g, rho, k0, pt = angle(qx, qz, S, poly)
+    k1 = (math.sqrt(1.0 - rho * rho) + pt * rho) / math.pi
+    return g * k1 / 2, k0 / 2
+
+
+@_inline
+def leaky_dual(ap, qx, qz, S, poly):
+    """leaky_relu(s): (g (w kappa1 + 2 s rho) / 2, (w kappa0 + 2 s) / 2), ap = (w, 2 s, .)."""
+    g, rho, k0, pt = angle(qx, qz, S, poly)
+    k1 = (math.sqrt(1.0 - rho * rho) + pt * rho) / math.pi
+    return g * (ap[0] * k1 + ap[1] * rho) / 2, (ap[0] * k0 + ap[1]) / 2
+
+
+@_inline
+def step_dual(qx, qz, S, poly):
+    """step: ([g > 0] kappa0 / 2, 0)."""
+    g, rho, k0, pt = angle(qx, qz, S, poly)
+    return (1.0 if g > 0 else 0.0) * k0 / 2, 0.0
+
+
+@_inline
+def rect_angle(qx, qz, S, poly):
+    """(g, rho, kappa0, sin_pi = kappa1 - rho kappa0) for :func:`rect_dual`."""
+    g, rho, k0, pt = angle(qx, qz, S, poly)
+    k1 = (math.sqrt(1.0 - rho * rho) + pt * rho) / math.pi
+    return g, rho, k0, k1 - rho * k0
+
+
+@_inline
+def rect_dual(ap, coef, qx, qz, S, poly):
+    """rectified_monomial(n): (g^n J_n / (2 pi), n^2 g^(n-1) J_(n-1) / (2 pi)), ap = (n, lengths):
+    g^n (A_n(rho) sin_pi + B_n(rho) kappa0) / 2 (theory.activations._arccos_kernel)."""
+    g, rho, k0, sin_pi = rect_angle(qx, qz, S, poly)
+    n = int(ap[0])
+    la, lb, la0, lb0 = int(ap[1]), int(ap[2]), int(ap[3]), int(ap[4])
+    a1, b1 = horner(coef, 0, la, rho), horner(coef, la, lb, rho)
+    a0, b0 = horner(coef, la + lb, la0, rho), horner(coef, la + lb + la0, lb0, rho)
+    return rect_combine(n, g, k0, sin_pi, a1, b1, a0, b0)
+
+
+@_inline
+def rect_combine(n, g, k0, sin_pi, a1, b1, a0, b0):
+    """(g^n (a1 sin_pi + b1 k0) / 2, n^2 (g^(n-1) (a0 sin_pi + b0 k0) / 2)) from the polynomial values."""
+    return ipow(g, n) * (a1 * sin_pi + b1 * k0) / 2, (n * n) * (ipow(g, n - 1) * (a0 * sin_pi + b0 * k0) / 2)
+
+
+@_inline
+def erf_dual(qx, qz, S, poly):
+    """erf: ((2/pi) arcsin(2 S / sqrt(d)), (4/pi) / sqrt(d - 4 S^2)), d = (1 + 2 qx)(1 + 2 qz)."""
+    d = (1 + 2 * qx) * (1 + 2 * qz)
+    r = 2 * S / math.sqrt(d)
+    return (2 / math.pi) * (_fm.asin(r) if poly else math.asin(r)), (4 / math.pi) / math.sqrt(d - 4 * S * S)
+
+
+@_inline
+def sinh_cosh(x):
+    """(sinh x, cosh x) from one expm1 of |x| (m = e^|x| - 1): sinh = sign(x) (m + m / (m + 1)) / 2
+    (no cancellation near 0), cosh = ((m + 1) + 1 / (m + 1)) / 2; each within ~3 ulps of libm's."""
+    m = math.expm1(abs(x))
+    u = m + 1.0
+    return math.copysign((m + m / u) * 0.5, x), (u + 1.0 / u) * 0.5
+
+
+@_inline
+def sin_dual(ex, ez, S):
+    """sin: (e sinh S, e cosh S) with e = exp(-(qx + qz)/2) = ex ez, ex = exp(-qx / 2), ez = exp(-qz / 2)
+    (per pixel: :func:`half_exp`), sinh and cosh by :func:`sinh_cosh`."""
+    e = ex * ez
+    sh, ch = sinh_cosh(S)
+    return e * sh, e * ch
+
+
+@_jit
+def half_exp(V):
+    """exp(-V / 2) elementwise (the factors of sin's and cos's duals, one per input and pixel)."""
+    out = np.empty_like(V)
+    vf, of = V.reshape(-1), out.reshape(-1)
+    for i in range(vf.shape[0]):
+        of[i] = math.exp(-vf[i] / 2)
+    return out
+
+
+@_inline
+def monomial_dual(ap, coef, qx, qz, S):
+    """monomial(n): (E[u^n v^n], n^2 E[u^(n-1) v^(n-1)]) (Mehler), ap = (n, count, count')."""
+    n = int(ap[0])
+    c1, c0 = int(ap[1]), int(ap[2])
+    E1 = moment(coef, 0, c1, n, qx, qz, S) + S * 0
+    E0 = (n * n) * moment(coef, c1, c0, n - 1, qx, qz, S) if n >= 1 else S * 0
+    return E1, E0
+
+
+@_inline
+def dual(eid, ap, coef, qx, qz, S, poly):
+    """(E1, E0) of the activation with engine id ``eid`` (module table) at one entry; ``ap`` its
+    engine_params, ``coef`` its engine_coefs; ``poly``: arccos by numerics.fastmath (else libm)."""
+    if eid == RELU:
+        return relu_dual(qx, qz, S, poly)
+    if eid == LEAKY:
+        return leaky_dual(ap, qx, qz, S, poly)
+    if eid == STEP:
+        return step_dual(qx, qz, S, poly)
+    if eid == RECT_MONOMIAL:
+        return rect_dual(ap, coef, qx, qz, S, poly)
+    if eid == ERF:
+        return erf_dual(qx, qz, S, poly)
+    if eid == SIN:
+        return sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S)
+    if eid == COS:
+        E1, E0 = sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S)
+        return E0, E1
+    return monomial_dual(ap, coef, qx, qz, S)
+
+
+@_jit
+def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
+    """E1[i], E0[i] = dual(eid, ..., QX[i], QZ[i], S[i]) over flat arrays: the same per-entry functions
+    as :func:`dual`, one loop per activation and arccos (the branches outside the loops, so that the
+    compiler can run the bodies on SIMD lanes).  QX, QZ and W (4, n) are scratch."""
+    n = S.shape[0]
+    if eid == RELU and poly:
+        for i in range(n):
+            E1[i], E0[i] = relu_dual(QX[i], QZ[i], S[i], True)
+    elif eid == RELU:
+        for i in range(n):
+            E1[i], E0[i] = relu_dual(QX[i], QZ[i], S[i], False)
+    elif eid == LEAKY and poly:
+        for i in range(n):
+            E1[i], E0[i] = leaky_dual(ap, QX[i], QZ[i], S[i], True)
+    elif eid == LEAKY:
+        for i in range(n):
+            E1[i], E0[i] = leaky_dual(ap, QX[i], QZ[i], S[i], False)
+    elif eid == STEP and poly:
+        for i in range(n):
+            E1[i], E0[i] = step_dual(QX[i], QZ[i], S[i], True)
+    elif eid == STEP:
+        for i in range(n):
+            E1[i], E0[i] = step_dual(QX[i], QZ[i], S[i], False)
+    elif eid == RECT_MONOMIAL:
+        # passes over all entries with the operations of rect_dual, each on SIMD lanes: the angles
+        # (g, rho, kappa0, sin_pi in QX, QZ, E1, E0), the four polynomials by Horner's rule, one
+        # coefficient at a time (W[0..3]), then the combination
+        if poly:
+            for i in range(n):
+                QX[i], QZ[i], E1[i], E0[i] = rect_angle(QX[i], QZ[i], S[i], True)
+        else:
+            for i in range(n):
+                QX[i], QZ[i], E1[i], E0[i] = rect_angle(QX[i], QZ[i], S[i], False)
+        start = 0
+        for k in range(4):
+            count = int(ap[1 + k])
+            for i in range(n):
+                W[k, i] = 0.0
+            for j in range(count - 1, -1, -1):
+                cj = coef[start + j]
+                for i in range(n):
+                    W[k, i] = W[k, i] * QZ[i] + cj
+            start += count
+        m = int(ap[0])
+        for i in range(n):
+            E1[i], E0[i] = rect_combine(m, QX[i], E1[i], E0[i], W[0, i], W[1, i], W[2, i], W[3, i])
+    elif eid == ERF and poly:
+        for i in range(n):
+            E1[i], E0[i] = erf_dual(QX[i], QZ[i], S[i], True)
+    elif eid == ERF:
+        for i in range(n):
+            E1[i], E0[i] = erf_dual(QX[i], QZ[i], S[i], False)
+    elif eid == SIN:            # QX, QZ hold exp(-qx / 2), exp(-qz / 2) here
+        for i in range(n):
+            E1[i], E0[i] = sin_dual(QX[i], QZ[i], S[i])
+    elif eid == COS:
+        for i in range(n):
+            E0[i], E1[i] = sin_dual(QX[i], QZ[i], S[i])
+    else:
+        # monomial_dual's sums, one term at a time over all entries (SIMD lanes)
+        m = int(ap[0])
+        c1, c0 = int(ap[1]), int(ap[2])
+        for i in range(n):
+            QX[i] = QX[i] * QZ[i]                       # p = qx qz
+            E1[i] = 0.0
+            E0[i] = 0.0
+        for t in range(c1):
+            k = m % 2 + 2 * t
+            c = coef[t]
+            for i in range(n):
+                E1[i] = E1[i] + c * ipow(S[i], k) * ipow(QX[i], (m - k) // 2)
+        for t in range(c0):
+            k = (m - 1) % 2 + 2 * t
+            c = coef[c1 + t]
+            for i in range(n):
+                E0[i] = E0[i] + c * ipow(S[i], k) * ipow(QX[i], (m - 1 - k) // 2)
+        for i in range(n):
+            E1[i] = E1[i] + S[i] * 0
+            E0[i] = (m * m) * E0[i] if m >= 1 else S[i] * 0
+
+
+@_jit
+def diagonal(xs, ops, params, aparams, coef, taps_h, taps_w, VX, poly):
+    """VX[d, i] = the variance (H, W) of the d-th dual activation's argument for input i: the maps of
+    :func:`block` on the diagonal state q = qx = qz = S of each input (:mod:`theory.general`:
+    Stem q = input_var P_stem |x_p|^2 + b; Nonlinear q' = P(c E1(q, q, q) + b); Block
+    qa = c P q + b, q' = q + (alpha^2 P E1(qa, qa, qa) + b); Linear q' = c q + b)."""
+    a, H, W, C = xs.shape
+    q = np.empty((H, W, 1))
+    A = np.empty((H, W, 1))
+    B = np.empty((H, W, 1))
+    tmp = np.empty((H, W, 1))
+    for i in range(a):
+        d = 0
+        for o in range(ops.shape[0]):
+            code, eid = ops[o, 0], ops[o, 1]
+            th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
+            tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
+            cf = coef[ops[o, 7]:ops[o, 7] + ops[o, 8]]
+            c, b, a2 = params[o, 0], params[o, 1], params[o, 2]
+            if code == OP_STEM:
+                for h in range(H):
+                    for w in range(W):
+                        s = xs[i, h, w, 0] * xs[i, h, w, 0]
+                        for ch in range(1, C):
+                            s += xs[i, h, w, ch] * xs[i, h, w, ch]
+                        A[h, w, 0] = s
+                patch(A, B, tmp, th, tw, H, W)
+                for h in range(H):
+                    for w in range(W):
+                        q[h, w, 0] = c * B[h, w, 0] + b
+            elif code == OP_NONLINEAR:
+                for h in range(H):
+                    for w in range(W):
+                        v = q[h, w, 0]
+                        VX[d, i, h, w] = v
+                        A[h, w, 0] = c * dual(eid, aparams[o], cf, v, v, v, poly)[0] + b
+                d += 1
+                patch(A, q, tmp, th, tw, H, W)
+            elif code == OP_BLOCK:
+                patch(q, A, tmp, th, tw, H, W)
+                for h in range(H):
+                    for w in range(W):
+                        v = c * A[h, w, 0] + b
+                        VX[d, i, h, w] = v
+                        A[h, w, 0] = dual(eid, aparams[o], cf, v, v, v, poly)[0]
+                d += 1
+                patch(A, B, tmp, th, tw, H, W)
+                for h in range(H):
+                    for w in range(W):
+                        q[h, w, 0] = q[h, w, 0] + (a2 * B[h, w, 0] + b)
+            elif code == OP_LINEAR:
+                for h in range(H):
+                    for w in range(W):
+                        q[h, w, 0] = c * q[h, w, 0] + b
+
+
+@_jit
+def gather(VXd, VZd, ia, zidx, QX, QZ):
+    """QX[h, w, l] = VXd[ia, h, w] and QZ[h, w, l] = VZd at the z pixel of lane l (flat index zidx)."""
+    H, W, NL = QX.shape
+    vz = VZd.reshape(VZd.size)
+    for h in range(H):
+        for w in range(W):
+            qx = VXd[ia, h, w]
+            for l in range(NL):
+                QX[h, w, l] = qx
+                QZ[h, w, l] = vz[zidx[h, w, l]]
+
+
+@_jit
+def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, want_ntk, readout, upper, out,
+          poly):
+    """out[ia, jb] += readout of the variance-carrying program for every pair of (xs, zs) and every
+    offset (``upper``: only jb >= ia), the lane layout of :func:`numerics.conv_fused.block`.
+
+    ``ops[o]`` = (opcode, engine id, trained, h-taps start, count, w-taps start, count, coefficients
+    start, count), ``params[o]`` = (input_var or weight_var c, bias_var b, alpha^2),
+    ``aparams[o]`` / ``coef`` the activation's engine_params / engine_coefs (:func:`lower`), and
+    VX, VZ the recorded variances of :func:`diagonal`.  Per entry, as theory.general:
+
+    * Stem: S = c P_stem <x_p, z_p+o> + b, T = S if trained else 0;
+    * Nonlinear: (E1, E0) = dual(qx, qz, S), T' = P(c E0 T + [trained] (c E1 + b)), S' = P(c E1 + b);
+    * Block: Sa = c P S + b, (E1, E0) = dual(qax, qaz, Sa), Sc = alpha^2 P E1 + b,
+      T' = T + (alpha^2 P(E0 (c P T + Sa)) + Sc), S' = S + Sc;
+    * Linear: S' = c S + b, T' = c T + [trained] S'."""
+    a, H, W, C = xs.shape
+    b_ = zs.shape[0]
+    R = OH.shape[0]
+    P = H * W
+    NL = max(1, min(LANE_ENTRIES // P, 64, b_ * R))
+    if NL >= 8:
+        NL -= NL % 8
+    S = np.empty((H, W, NL))
+    T = np.empty((H, W, NL))
+    A = np.empty((H, W, NL))
+    B = np.empty((H, W, NL))
+    p1 = np.empty((H, W, NL))
+    p0 = np.empty((H, W, NL))
+    tmp = np.empty((H, W, NL))
+    QX = np.empty((H, W, NL))
+    QZ = np.empty((H, W, NL))
+    QXf, QZf = QX.reshape(-1), QZ.reshape(-1)
+    Wk = np.empty((4, P * NL))
+    n = P * NL
+    Sf, Tf, Af, Bf, p1f, p0f = S.reshape(-1), T.reshape(-1), A.reshape(-1), B.reshape(-1), p1.reshape(-1), p0.reshape(-1)
+    lj = np.zeros(NL, dtype=np.int64)
+    lr = np.zeros(NL, dtype=np.int64)
+    lh = np.zeros(NL, dtype=np.int64)
+    lw = np.zeros(NL, dtype=np.int64)
+    vals = np.empty(NL)
+    EX = half_exp(VX)
+    EZ = half_exp(VZ)
+    zidx = np.empty((H, W, NL), dtype=np.int64)
+    zflat = zs.reshape(zs.size)
+    for ia in range(a):
+        j0 = ia if upper else 0
+        n_tasks = (b_ - j0) * R
+        acc = 0.0
+        for t0 in range(0, n_tasks, NL):
+            nl = min(NL, n_tasks - t0)
+            for l in range(NL):
+                t = t0 + min(l, nl - 1)          # padding lanes repeat the last problem
+                lj[l] = j0 + t // R
+                lr[l] = t % R
+                lh[l] = OH[t % R]
+                lw[l] = OW[t % R]
+            for h in range(H):
+                for w in range(W):
+                    for l in range(NL):
+                        zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
+            d = 0
+            for o in range(ops.shape[0]):
+                code, eid = ops[o, 0], ops[o, 1]
+                trained = ops[o, 2] != 0
+                th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
+                tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
+                cf = coef[ops[o, 7]:ops[o, 7] + ops[o, 8]]
+                ap = aparams[o]
+                c, bv, a2 = params[o, 0], params[o, 1], params[o, 2]
+                if code == OP_STEM:
+                    for h in range(H):
+                        for w in range(W):
+                            for l in range(NL):
+                                qi = zidx[h, w, l] * C
+                                s = xs[ia, h, w, 0] * zflat[qi]
+                                for ch in range(1, C):
+                                    s += xs[ia, h, w, ch] * zflat[qi + ch]
+                                A[h, w, l] = s
+                    patch(A, B, tmp, th, tw, H, W)
+                    for i in range(n):
+                        Sf[i] = c * Bf[i] + bv
+                        Tf[i] = Sf[i] if trained else 0.0
+                elif code == OP_NONLINEAR:
+                    if eid == SIN or eid == COS:          # the exponential factors of the variances
+                        gather(EX[d], EZ[d], ia, zidx, QX, QZ)
+                    else:
+                        gather(VX[d], VZ[d], ia, zidx, QX, QZ)
+                    dual_grid(eid, ap, cf, QXf, QZf, Sf, p1f, p0f, Wk, poly)
+                    for i in range(n):
+                        p1f[i] = c * p1f[i] + bv
+                    if want_ntk:
+                        for i in range(n):
+                            tt = c * p0f[i] * Tf[i]
+                            Af[i] = tt + p1f[i] if trained else tt
+                    d += 1
+                    if want_ntk:
+                        patch(A, T, tmp, th, tw, H, W)
+                    patch(p1, S, tmp, th, tw, H, W)
+                elif code == OP_BLOCK:
+                    patch(S, A, tmp, th, tw, H, W)                   # A = P S
+                    for i in range(n):
+                        Af[i] = c * Af[i] + bv                        # Sa
+                    if eid == SIN or eid == COS:          # the exponential factors of the variances
+                        gather(EX[d], EZ[d], ia, zidx, QX, QZ)
+                    else:
+                        gather(VX[d], VZ[d], ia, zidx, QX, QZ)
+                    dual_grid(eid, ap, cf, QXf, QZf, Af, p1f, p0f, Wk, poly)
+                    d += 1
+                    patch(p1, B, tmp, th, tw, H, W)                  # B = P E1
+                    for i in range(n):
+                        Bf[i] = a2 * Bf[i] + bv                       # Sc
+                    if want_ntk:
+                        patch(T, p1, tmp, th, tw, H, W)              # p1 := P T
+                        for i in range(n):
+                            p0f[i] = p0f[i] * (c * p1f[i] + Af[i])    # E0 Ta
+                        patch(p0, p1, tmp, th, tw, H, W)             # p1 := P(E0 Ta)
+                        for i in range(n):
+                            Tf[i] = Tf[i] + (a2 * p1f[i] + Bf[i])
+                    for i in range(n):
+                        Sf[i] = Sf[i] + Bf[i]
+                elif code == OP_LINEAR:
+                    for i in range(n):
+                        sn = c * Sf[i] + bv
+                        if want_ntk:
+                            tt = c * Tf[i]
+                            Tf[i] = tt + sn if trained else tt
+                        Sf[i] = sn
+            V = T if want_ntk else S
+            if readout == 2:
+                for l in range(NL):
+                    vals[l] = V[0, 0, l]
+            else:
+                for l in range(NL):
+                    vals[l] = 0.0
+                for h in range(H):
+                    for w in range(W):
+                        for l in range(NL):
+                            vals[l] += V[h, w, l]
+                if readout == 1:
+                    for l in range(NL):
+                        vals[l] = vals[l] / P
+            for l in range(nl):
+                if lr[l] == 0:
+                    acc = 0.0
+                acc += vals[l]
+                if lr[l] == R - 1:
+                    out[ia, lj[l]] += acc
+
+
+class Program:
+    """A variance-carrying conv program lowered for :func:`block` and :func:`diagonal`: ``ops``
+    (n, 9) int64, ``params`` (n, 3), ``aparams`` (n, 5) and ``coef`` float64, tap offsets int64,
+    ``n_duals`` the number of dual activations."""
+
+    def __init__(self, ops, params, aparams, coef, taps_h, taps_w, n_duals):
+        self.ops, self.params, self.aparams, self.coef = ops, params, aparams, coef
+        self.taps_h, self.taps_w, self.n_duals = taps_h, taps_w, n_duals
+
+
+def lower(maps, taps_of) -> Program:
+    """Lower kernel maps (:mod:`theory.layers`) to the arrays of :func:`block`; NotImplementedError for
+    an activation without a compiled dual (engine id not in :data:`GENERAL_IDS`) or a concatenation."""
+    from reskernels.theory import layers as _L
+    from .conv_fused import APARAMS
+    codes = {_L.Stem: OP_STEM, _L.Nonlinear: OP_NONLINEAR, _L.Block: OP_BLOCK, _L.Linear: OP_LINEAR,
+             _L.Pool: 4}
+    ops, params, aparams, coef, th_all, tw_all = [], [], [], [], [], []
+    n_duals = 0
+    for m in maps:
+        if type(m) not in codes:
+            raise NotImplementedError(f"the compiled conv loop has no rule for {type(m).__name__}")
+        act = getattr(m, "activation", None)
+        if act is not None and act.engine_id not in GENERAL_IDS:
+            raise NotImplementedError(f"the numba engine has no compiled dual for {act!r}; use backend='numpy'")
+        n_duals += act is not None
+        q = m.stem_size if isinstance(m, _L.Stem) else getattr(m, "filter_size", 1)
+        th, tw = taps_of(q)
+        cf = () if act is None else act.engine_coefs
+        ops.append((codes[type(m)], -1 if act is None else act.engine_id, int(getattr(m, "trained", True)),
+                    len(th_all), len(th), len(tw_all), len(tw), len(coef), len(cf)))
+        th_all += list(th)
+        tw_all += list(tw)
+        coef += list(cf)
+        ep = () if act is None else act.engine_params
+        aparams.append(tuple(ep) + (0.0,) * (APARAMS - len(ep)))
+        c = m.input_var if isinstance(m, _L.Stem) else getattr(m, "weight_var", 1.0)
+        # alpha^2 as theory.general reads it (number(alpha) ** 2)
+        a2 = float(m.alpha) ** 2 if isinstance(m, _L.Block) else 0.0
+        params.append((c, getattr(m, "bias_var", 0.0), a2))
+    return Program(np.array(ops, dtype=np.int64).reshape(-1, 9), np.array(params, dtype=np.float64).reshape(-1, 3),
+                   np.array(aparams, dtype=np.float64).reshape(-1, APARAMS), np.array(coef, dtype=np.float64),
+                   np.array(th_all, dtype=np.int64), np.array(tw_all, dtype=np.int64), n_duals)
+
+
+def diagonal_variances(program, xs, acos=None) -> np.ndarray:
+    """(n_duals, n, H, W): the recorded variances of :func:`diagonal` for the inputs ``xs`` (n, H, W, C)."""
+    VX = np.empty((program.n_duals,) + xs.shape[:3])
+    diagonal(np.ascontiguousarray(xs), program.ops, program.params, program.aparams, program.coef,
+             program.taps_h, program.taps_w, VX, _poly(acos))
+    return VX
+
+
+def _poly(acos):
+    from . import conv_fused
+    if numba is None:
+        raise ImportError("backend='numba' needs numba (pip install \"reskernels[fast]\" or pip install numba)")
+    mode = conv_fused.ACOS if acos is None else acos
+    if mode not in ("poly", "libm"):
+        raise ValueError(f"acos must be 'poly' or 'libm', got {mode!r}")
+    return mode == "poly"
+
+
+def fused_block(acos: str | None = None):
+    """:func:`block` with theta by ``acos`` ("poly" or "libm"; default :data:`numerics.conv_fused.ACOS`)
+    bound as its last argument."""
+    poly = _poly(acos)
+
+    def run(*args):
+        return block(*args, poly)
+    return run
