@@ -81,6 +81,7 @@ class ScopeMap:
     criterion: str
     fixed: str = ""          # conventions held fixed (not axes), for the table header
     check_over: tuple = ()   # the axes `reskernels check` sweeps in quick mode (full: every axis)
+    full_over: tuple = ()    # the axes `reskernels check --full` sweeps (empty: every axis)
 
     def axis(self, name: str) -> Axis:
         for a in self.axes:
@@ -111,18 +112,22 @@ class ScopeMap:
         return [dict(zip([a.name for a in self.axes], combo)) for combo in itertools.product(*choices)]
 
 
-def scope_map(claim_id: str, axes, margin_doc: str, criterion: str, fixed: str = "", check_over=()):
+def scope_map(claim_id: str, axes, margin_doc: str, criterion: str, fixed: str = "", check_over=(),
+              full_over=()):
     """Decorator registering ``evaluate`` as the scope map of ``claim_id``; ``check_over`` names the
-    axes that ``reskernels check`` sweeps in quick mode (in full mode it sweeps every axis)."""
+    axes that ``reskernels check`` sweeps in quick mode, ``full_over`` those that ``check --full``
+    sweeps (default every axis; a map whose points cost minutes names fewer, and ``reskernels
+    scope ID`` still sweeps them all)."""
     def deco(fn):
         if claim_id in SCOPE_MAPS:
             raise ValueError(f"scope map {claim_id} registered twice")
         axes_t = tuple(axes)
         names = {a.name for a in axes_t}
-        bad = [c for c in check_over if c not in names]
+        bad = [c for c in tuple(check_over) + tuple(full_over) if c not in names]
         if bad:
-            raise ValueError(f"check_over names unknown axes {bad}")
-        SCOPE_MAPS[claim_id] = ScopeMap(claim_id, axes_t, fn, margin_doc, criterion, fixed, tuple(check_over))
+            raise ValueError(f"check_over / full_over name unknown axes {bad}")
+        SCOPE_MAPS[claim_id] = ScopeMap(claim_id, axes_t, fn, margin_doc, criterion, fixed, tuple(check_over),
+                                        tuple(full_over))
         return fn
     return deco
 
@@ -201,14 +206,15 @@ def attach(v, level: str, progress=None) -> ScopeResult | None:
     """Sweep the scope map of ``v``'s claim (if it has one) and record it in the verdict: the map in
     ``v.extra["scope_map"]`` (the report writes its table and figure) and the region sentence
     appended to ``v.scope``; a claim that holds at its own conventions but not at every point of the
-    map becomes ``holds-in-scope``.  Quick mode sweeps the map's ``check_over`` axes; full mode every axis
-    (at the quick candidate values: ``reskernels scope ID --full`` sweeps all candidates)."""
+    map becomes ``holds-in-scope``.  Quick mode sweeps the map's ``check_over`` axes; full mode its
+    ``full_over`` axes, by default every axis (at the quick candidate values: ``reskernels scope ID
+    --full`` sweeps all candidates)."""
     smaps = load_all()
     smap = smaps.get(v.claim_id)
     if smap is None:
         return None
-    res = sweep(smap, over=(smap.check_over or None) if level == "quick" else None, level="quick",
-                progress=False)
+    over = smap.check_over if level == "quick" else smap.full_over
+    res = sweep(smap, over=over or None, level="quick", progress=False)
     v.extra["scope_map"] = res.to_dict()
     sentence = (f"Scope map over {', '.join(res.swept) or 'the default point'} ({len(res.points)} points; "
                 f"`reskernels scope {v.claim_id}` sweeps more): {res.region()}.")

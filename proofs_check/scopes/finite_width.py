@@ -262,7 +262,7 @@ def huang_kernel_regime(at):
    "grows (finite-width evidence that the NTK is constant at infinite width)",
    "Tirer model ResNet(L, alpha, weight_var=1, input_var=1/2), 6 points on the circle, target sin 4x, "
    "full-batch GD, lr = N / lambda_max(Theta_0), 20 steps, 6 initialisations per width (the claim's)",
-   check_over=("widths",))
+   check_over=("widths",), full_over=("widths",))   # a point costs ~50 CPU s: `reskernels scope` for the rest
 def tirer_stable_training(at):
     from reskernels.numerics.samplers import circle_points_at
 

@@ -190,3 +190,13 @@ def test_table_cells_shorten_nested_numbers():
     from reskernels.proofs_check.scope import _short
     cell = _short({"a": [np.float64(0.123456789), 2.0], "b": {"c": 1.23456789e-7}})
     assert cell == "{a: [0.1235, 2], b: {c: 1.235e-07}}"
+
+
+def test_full_check_sweeps_full_over_only(toy_map):
+    """`check --full` sweeps a map's full_over axes when it names them (every axis otherwise)."""
+    from reskernels.proofs_check.verdict import Verdict
+    toy_map.check_over = ("a",)
+    every = scope.attach(Verdict("TOY-CLAIM", "p", "s", "[derived]", "c"), "full")
+    toy_map.full_over = ("a",)
+    some = scope.attach(Verdict("TOY-CLAIM", "p", "s", "[derived]", "c"), "full")
+    assert len(some.points) == 3 < len(every.points)
