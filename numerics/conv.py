@@ -27,7 +27,10 @@ prod (1 + alpha^2 c/2) for ResCNN) as they go and multiplied back at the end
 
 Backends: "numpy" runs each layer as vectorised passes over a tile's (pairs x offsets x positions)
 tensor; "numba" (:mod:`numerics.conv_fused`, the default via "auto" when numba is installed) runs
-the same operations as one compiled loop per pair and offset; "cupy" fuses them into GPU kernels.
+the same operations as one compiled loop per pair and offset -- ReLU and leaky ReLU / abs without
+biases on the normalised loop, every other closed-form activation and any bias on the
+variance-carrying one (:mod:`numerics.conv_fused_general`); quadrature duals (tanh, GELU, user
+functions) stay on numpy; "cupy" fuses ReLU programs without biases into GPU kernels.
 
 Inputs are channels-last: (n, P, C) for 1-D signals, (n, H, W, C) for 2-D images.
 ``progress=True`` prints a tile counter on stderr (default: on for >= 200 tiles on a terminal).

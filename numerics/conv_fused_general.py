@@ -57,6 +57,7 @@ from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit, numba, patch,
                          wrap)
 
+
 def _inline(fn):
     """numba.njit inlined at numba's IR level into every caller (no call, no array reference counts
     per entry; a literal ``poly`` argument folds its branch), cached, strict IEEE as :func:`_jit`."""
