@@ -222,3 +222,12 @@ def test_window_estimate_flags_a_rule_blind_to_the_corner():
     blind = rs.window_ray_spectrum(CNN3, (0, 2), 24, "ntk", near=[], n=6)
     ks, _, _ = blind.converged(0.01, kmin=8)
     assert len(ks) < 6, ks
+
+
+@pytest.mark.slow          # about 20 s CPU
+def test_cnn3_pair_slope_matches_prediction():
+    """The pair at distance 2 lies in one 3-pixel window: k^-4 for the NTK (k^-6 NNGP; measured in the
+    benchmark and GEIFMAN-DECAY full mode), every point k = 8..32 within 1%."""
+    r = rs.measure_ray(CNN3, "ntk", (0, 2), "e0+e2", kmax=32, g=8, n=6)
+    assert r.decided and list(r.ks) == list(range(8, 33)) and np.all(r.errors <= 0.01 * np.abs(r.values))
+    assert r.predicted == 4 and r.agrees() and r.bound < 0.3, (r.slope, r.bound)
