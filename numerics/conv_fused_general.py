@@ -425,8 +425,11 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     lh = np.zeros(NL, dtype=np.int64)
     lw = np.zeros(NL, dtype=np.int64)
     vals = np.empty(NL)
-    EX = half_exp(VX)
-    EZ = half_exp(VZ)
+    trig = False                            # sin / cos: their per-pixel exponential factors
+    for o in range(ops.shape[0]):
+        trig = trig or ops[o, 1] == SIN or ops[o, 1] == COS
+    EX = half_exp(VX) if trig else VX
+    EZ = half_exp(VZ) if trig else VZ
     zidx = np.empty((H, W, NL), dtype=np.int64)
     zflat = zs.reshape(zs.size)
     for ia in range(a):
