@@ -317,11 +317,20 @@ def singular_windows(arch, P: int | None = None) -> list:
     """The pixel windows (frozensets of axes mod P) on which a ReLU of the center readout sees its
     input: the dual activation of every Nonlinear / Block map at every position that reaches pixel 0.
     Each window A carries a term (mean_{i in A} (1 - t_i))^nu of F (module docstring)."""
+    P = P or 2 * receptive_radius(arch) + 1
+    return sorted({A for A, _ in _dual_windows(arch, P)}, key=lambda s: (len(s), sorted(s)))
+
+
+def _dual_windows(arch, P) -> list:
+    """(window, ntk) for every dual activation and position of :func:`singular_windows`; ``ntk`` says
+    whether the NTK reaching that dual is nonzero: the derivative dual (power nu_NTK, 1/2 for ReLU)
+    multiplies the NTK of the dual's input, which is 0 when nothing before the dual is trained (a
+    fixed stem before the first Nonlinear; a Block's branch starts with its own trained conv), and
+    then that dual's NTK term has only the NNGP dual's power."""
     from reskernels.theory import layers as _L
     maps = arch.kernel_maps()
     if getattr(maps[-1], "pooling", None) != "center":
         raise ValueError("singular_windows: center readout only (flatten = shift average of center)")
-    P = P or 2 * receptive_radius(arch) + 1
     w = (maps[0].stem_size - 1) // 2
     duals = []                                   # (radius of the dual's input window, map index)
     for j, m in enumerate(maps[1:], 1):
@@ -345,11 +354,13 @@ def singular_windows(arch, P: int | None = None) -> list:
             out = {c + d for c in C for d in taps}
             centers[j] = out
             C = C | {c + d for c in out for d in taps}
-    wins = set()
-    for rad, j in duals:
-        for c in centers[j]:
-            wins.add(frozenset((c + d) % P for d in range(-rad, rad + 1)))
-    return sorted(wins, key=lambda s: (len(s), sorted(s)))
+
+    def ntk_reaches(j):
+        if isinstance(maps[j], _L.Block) or getattr(maps[0], "trained", True):
+            return True
+        return any(isinstance(m, _L.Block) or getattr(m, "trained", False) for m in maps[1:j])
+    return sorted({(frozenset((c + d) % P for d in range(-rad, rad + 1)), ntk_reaches(j))
+                   for rad, j in duals for c in centers[j]}, key=lambda x: (len(x[0]), sorted(x[0]), x[1]))
 
 
 def dual_endpoint_power(arch, kind: str):
@@ -365,15 +376,19 @@ def dual_endpoint_power(arch, kind: str):
 
 def predicted_exponent(arch, kind: str, support, C0: int = 2, P: int | None = None):
     """p with lambda(k e_S) ~ k^-p along the ray on S: min over the singular windows A containing S of
-    2 nu + |A| (C0 - 1) (module docstring); None when no single window contains S (then only products
-    of window terms reach the ray, or it vanishes)."""
+    2 nu + |A| (C0 - 1) (module docstring), where nu is the NTK dual's power only for duals that some
+    trained parameter precedes (else the NNGP dual's: :func:`_dual_windows`); None when no single window
+    contains S (then only products of window terms reach the ray, or it vanishes)."""
     P = P or 2 * receptive_radius(arch) + 1
     S = frozenset(int(i) % P for i in support)
     nu = dual_endpoint_power(arch, kind)
-    sizes = [len(A) for A in singular_windows(arch, P) if S <= A]
-    if not sizes:
+    nu_nngp = dual_endpoint_power(arch, "nngp")
+    windows = set(singular_windows(arch, P))
+    cands = [2 * (nu if (kind == "nngp" or ntk) else nu_nngp) + len(A) * (C0 - 1)
+             for A, ntk in _dual_windows(arch, P) if S <= A and A in windows]
+    if not cands:
         return None
-    return float(2 * nu + min(sizes) * (C0 - 1))
+    return float(min(cands))
 
 
 def _slope_coefficients(ks):

@@ -231,3 +231,18 @@ def test_cnn3_pair_slope_matches_prediction():
     r = rs.measure_ray(CNN3, "ntk", (0, 2), "e0+e2", kmax=32, g=8, n=6)
     assert r.decided and list(r.ks) == list(range(8, 33)) and np.all(r.errors <= 0.01 * np.abs(r.values))
     assert r.predicted == 4 and r.agrees() and r.bound < 0.3, (r.slope, r.bound)
+
+
+def test_frozen_stem_removes_the_first_relus_ntk_term():
+    """trained='hidden': nothing trained precedes the first ReLU of CNN(L), so its derivative dual
+    (kappa0, nu = 1/2) multiplies a zero NTK and that window carries the NNGP power 3/2 in the NTK
+    too; a Block's branch starts with its own trained conv, so ResCNN keeps nu = 1/2.  The CNN(2,
+    stem_size=3) NTK exponent goes from 4 to 6 (measured slope with the frozen stem: -6.2 +- 0.4,
+    the BARZILAI-DECAY scope map)."""
+    arc = CNN(2, stem_size=3, readout="center")
+    assert rs.predicted_exponent(arc, "ntk", (0,)) == 4
+    assert rs.predicted_exponent(arc.replace(trained="hidden"), "ntk", (0,)) == 6
+    assert rs.predicted_exponent(CNN3.replace(trained="hidden"), "ntk", (0,)) == 4   # 3-pixel windows, nu 1/2
+    res = ResCNN(1, 0.5, readout="center")
+    assert rs.predicted_exponent(res.replace(trained="hidden"), "ntk", (0,)) == rs.predicted_exponent(res, "ntk", (0,)) == 4
+    assert rs.singular_windows(arc) == rs.singular_windows(arc.replace(trained="hidden"))
