@@ -253,8 +253,8 @@ def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
         C = coefficients(fn, q_all, ctx, need, low)
         with np.errstate(invalid="ignore"):
             thr = TAIL_RTOL * np.sqrt(C.m2[ix] * C.m2[iz])
+        fallback[todo] = ~np.isfinite(thr[todo])     # a variance with no resolved coefficient
         thr = np.where(np.isfinite(thr) & todo, thr, -1.0)
-        fallback[todo] = False
         series(rho, ix, iz, C.a, C.tail, thr, out, fallback)
         # entries whose two variances meet the target apart but not together (one has too few
         # resolved degrees for its partner): the next rule for the variance with fewer degrees
@@ -263,10 +263,10 @@ def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
             break
         kc = np.isfinite(C.tail).sum(axis=1) - 1
         short = np.where(kc[ix[todo]] <= kc[iz[todo]], ix[todo], iz[todo])
-        short = np.unique(short[C.level[short] < LEVELS[-1]])
+        short = np.unique(short[(C.level[short] > 0) & (C.level[short] < LEVELS[-1])])
         if short.size == 0:
             break
-        low[short] = [LEVELS[LEVELS.index(int(v)) + 1] if v > 0 else LEVELS[1] for v in C.level[short]]
+        low[short] = [LEVELS[LEVELS.index(int(v)) + 1] for v in C.level[short]]   # strictly up the ladder
     return out.reshape(shape), fallback.reshape(shape)
 
 

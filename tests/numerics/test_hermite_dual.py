@@ -1,0 +1,199 @@
+"""The float64 Hermite (Mehler) duals of numerics/hermite.py against independent routes: the
+mpmath trapezoid dual (numerics/variance.py, certified by recomputation), closed forms of
+activations that have them (sin(x) + x^2/5, ReLU written as a user function), and its own
+truncation bound against the measured truncation error."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from reskernels.numerics import hermite as H
+from reskernels.numerics.variance import MpmathContext, NumpyContext, second_moment_trapezoid
+from reskernels.theory import activations as A
+
+EPS = np.finfo(float).eps
+TANH = A.tanh()
+F_TANH, DF_TANH = TANH.fn, TANH.derivative
+
+
+def _sinpoly(x, xp):
+    return xp.sin(x) + x * x / 5
+
+
+def _dsinpoly(x, xp):
+    return xp.cos(x) + 2 * x / 5
+
+
+def _sinpoly_closed(qx, qz, S):
+    """E[f(u) f(v)] and E[f'(u) f'(v)] of f = sin + x^2/5: the cross terms E[sin(u) v^2] and
+    E[cos(u) v] vanish by the symmetry (u, v) -> (-u, -v); E[sin u sin v] = exp(-(qx+qz)/2) sinh S,
+    E[cos u cos v] = exp(-(qx+qz)/2) cosh S (activations.sin / cos), E[u^2 v^2] = qx qz + 2 S^2."""
+    e = math.exp(-(qx + qz) / 2)
+    return e * math.sinh(S) + (qx * qz + 2 * S * S) / 25, e * math.cosh(S) + 4 * S / 25
+
+
+def _terms(fn, qx, qz, S):
+    """(sum_k |a_k(qx) a_k(qz) rho^k| over the degrees the entry uses, scale sqrt(m2x m2z))."""
+    C = H.coefficients(fn, np.array([qx, qz]), NumpyContext())
+    rho = S / math.sqrt(qx * qz)
+    k = np.isfinite(C.tail).all(axis=0).sum()
+    t = np.abs(C.a[0, :k] * C.a[1, :k] * rho ** np.arange(k)).sum()
+    return t, math.sqrt(C.m2[0] * C.m2[1])
+
+
+def _tol(fn, qx, qz, S):
+    """8 eps times the sum of |terms| (Horner's rounding and the refined coefficients) plus twice
+    the truncation target (TAIL_RTOL of the scale)."""
+    t, scale = _terms(fn, qx, qz, S)
+    return 8 * EPS * t + 2 * H.TAIL_RTOL * scale
+
+
+def _hermite(fn, qx, qz, S):
+    out, fb = H.gaussian_expectation_hermite(fn, np.array(qx), np.array(qz), np.array(S), NumpyContext())
+    return float(out), bool(fb)
+
+
+_REF = {}
+
+
+def _mp_ref(fn, qx, qz, S, dps=30):
+    key = (fn, qx, qz, S, dps)
+    if key not in _REF:
+        with mpmath.workdps(dps):
+            _REF[key] = MpmathContext().gaussian_expectation(fn, qx, qz, S)
+    return _REF[key]
+
+
+def test_hermite_rule_is_orthogonal():
+    """V V^T = I and sum w = 1 to rounding at small, middle and the largest rule of the ladder."""
+    for n in (H.LEVELS[0], H.LEVELS[4], H.LEVELS[-1]):
+        x, s, V = H.hermite_rule(n)
+        assert np.abs(V @ V.T - np.eye(n)).max() <= 64 * EPS * math.sqrt(n), n
+        assert abs(s @ s - 1) <= 8 * EPS * math.sqrt(n)
+        # the rule integrates He_2 = x^2 - 1 to 0 and x^4 to 3
+        assert abs((s * s) @ (x * x) - 1) <= 64 * EPS and abs((s * s) @ x ** 4 - 3) <= 256 * EPS
+
+
+# generic entries, near rho = +1 and -1, small variances, a large one (q = 2 needs the top of the ladder)
+TANH_CASES = [(0.5, 0.8, 0.3), (1.2, 0.9, -0.7), (0.3, 0.3, 0.3 * (1 - 1e-9)), (0.6, 0.6, -0.6 * (1 - 1e-7)),
+              (1e-3, 2e-3, 1e-3), (2.0, 1.5, 0.4)]
+
+
+@pytest.mark.mp
+@pytest.mark.parametrize("qx, qz, S", TANH_CASES)
+def test_tanh_dual_agrees_with_30_digit_mpmath(qx, qz, S):
+    got, fb = _hermite(F_TANH, qx, qz, S)
+    assert not fb, "the expansion certifies these entries"
+    ref = float(_mp_ref(F_TANH, qx, qz, S))
+    err = abs(got - ref)
+    assert err <= _tol(F_TANH, qx, qz, S), (qx, qz, S, got, ref, err / abs(ref))
+    assert err <= 1.5e-15 * abs(ref)          # the relative accuracy measured (max 8.7e-16)
+
+
+@pytest.mark.mp
+@pytest.mark.parametrize("qx, qz, S", [(0.5, 0.8, 0.3), (0.9, 0.9, 0.9 * (1 - 1e-8))])
+def test_tanh_derivative_dual_agrees_with_mpmath(qx, qz, S):
+    got, fb = _hermite(DF_TANH, qx, qz, S)
+    assert not fb
+    ref = float(_mp_ref(DF_TANH, qx, qz, S, dps=20))
+    assert abs(got - ref) <= _tol(DF_TANH, qx, qz, S), (got, ref)
+
+
+@pytest.mark.parametrize("qx, qz", [(0.04, 0.09), (1.0, 0.7), (4.0, 2.5), (9.0, 6.0), (2.0, 2.0), (9.0, 9.0)])
+def test_smooth_user_function_against_its_closed_form(qx, qz):
+    """sin(x) + x^2/5 (an entire function: the series certifies even q = 9; equal variances at rho = 1 are the
+    diagonal, the one-dimensional trapezoid rule) at correlations across
+    [-1, 1], both duals, against the closed form."""
+    fn = A.from_function(lambda x: np.sin(x) + x * x / 5, lambda x: np.cos(x) + 2 * x / 5, name="sinpoly")
+    g = math.sqrt(qx * qz)
+    for rho in (-1.0, -0.999999, -0.6, 0.0, 0.35, 0.9, 1 - 1e-10, 1.0):
+        S = rho * g
+        E1, E0 = fn.dual(np.float64(qx), np.float64(qz), np.float64(S), NumpyContext(), True)
+        W1, W0 = _sinpoly_closed(qx, qz, S)
+        for got, want, f in ((E1, W1, _sinpoly), (E0, W0, _dsinpoly)):
+            tol = _tol(f, qx, qz, S) + 4 * EPS * abs(want)      # the closed form's own rounding
+            assert abs(got - want) <= tol, (qx, qz, rho, got, want)
+
+
+def test_diagonal_is_the_one_dimensional_second_moment():
+    """S == qx == qz: E[f^2] by the one-dimensional rule, bit for bit, and equal to mpmath."""
+    ctx = NumpyContext()
+    q = np.array([0.01, 0.5, 1.3, 3.0])
+    got = ctx.gaussian_expectation(F_TANH, q, q, q)
+    assert np.array_equal(got, second_moment_trapezoid(F_TANH, q, ctx))
+    with mpmath.workdps(30):
+        for qi, gi in zip(q, got):
+            want = mpmath.quad(lambda x: mpmath.tanh(mpmath.sqrt(qi) * x) ** 2 * mpmath.npdf(x), [-mpmath.inf, 0, mpmath.inf])
+            assert abs(gi - float(want)) <= 4 * EPS * float(want), (qi, gi, want)
+
+
+def test_kinked_user_function_takes_the_fallback_and_stays_accurate():
+    """relu as a user function: the Gauss-Hermite rules converge only algebraically on a kink, so
+    the refinement check certifies no coefficient and every off-diagonal entry falls back to the
+    trapezoid rule; against the arc-cosine closed form sqrt(qx qz) (sqrt(1 - rho^2) + (pi - arccos
+    rho) rho) / (2 pi) it stays within 1e-3 of the scale sqrt(E[f(u)^2] E[f(v)^2]) = sqrt(qx qz) / 2
+    (measured 5e-4: the rule converges like h^2 on a kink; no bound is claimed for kinks)."""
+    fn = lambda x, xp: np.maximum(x, 0.0)
+    ctx = NumpyContext()
+    q = np.array([0.5, 1.0, 2.0])
+    rho = np.array([-0.999, -0.3, 0.05, 0.4, 0.97, 0.9999])
+    qx, qz = q[:, None, None], q[None, :, None]
+    S = rho[None, None, :] * np.sqrt(qx * qz)
+    out, fb = H.gaussian_expectation_hermite(fn, qx, qz, S, ctx)
+    assert fb.all() and np.isnan(out).all()
+    full = ctx.gaussian_expectation(fn, qx, qz, S)
+    r = np.broadcast_to(rho, S.shape)
+    want = np.sqrt(qx * qz) * (np.sqrt(1 - r * r) + (np.pi - np.arccos(r)) * r) / (2 * np.pi)
+    assert np.array_equal(full, ctx.gaussian_expectation_trapezoid(fn, qx, qz, S))
+    scale = np.broadcast_to(np.sqrt(qx * qz) / 2, S.shape)
+    assert np.all(np.abs(full - want) <= 1e-3 * scale), (np.abs(full - want) / scale).max()
+
+
+def test_truncation_bound_bounds_the_measured_truncation_error():
+    """|E - sum_{k<=K} a_k(qx) a_k(qz) rho^k| <= |rho|^(K+1) tail_K(qx) tail_K(qz) for every stored
+    K: sin(x) + x^2/5 against its closed form on a grid of rho, tanh against mpmath at two
+    correlations (rounding allowance: 8 eps times the sum of |terms|)."""
+    ctx = NumpyContext()
+    checked = 0
+    for fn, qx, qz, rhos, ref in (
+            (_sinpoly, 2.0, 3.0, np.linspace(-1, 1, 41), lambda S: _sinpoly_closed(2.0, 3.0, S)[0]),
+            (F_TANH, 0.7, 1.1, np.array([0.93, -0.8]), lambda S: float(_mp_ref(F_TANH, 0.7, 1.1, S, dps=20)))):
+        C = H.coefficients(fn, np.array([qx, qz]), ctx)
+        kc = int(np.isfinite(C.tail).all(axis=0).sum())
+        g = math.sqrt(qx * qz)
+        for rho in rhos:
+            E = ref(rho * g)
+            terms = C.a[0, :kc] * C.a[1, :kc] * rho ** np.arange(kc)
+            partial = np.cumsum(terms)
+            bound = abs(rho) ** (np.arange(kc) + 1) * C.tail[0, :kc] * C.tail[1, :kc]
+            slack = 8 * EPS * np.abs(terms).sum() + 4 * EPS * abs(E)
+            assert np.all(np.abs(E - partial) <= bound + slack), (fn, rho)
+            checked += kc
+    assert checked > 500
+
+
+def test_compiled_and_numpy_series_agree():
+    """The numba loop and its numpy twin pick the same entries and agree to rounding."""
+    if H._series_compiled is None:
+        pytest.skip("numba is not installed")
+    ctx = NumpyContext()
+    rng = np.random.default_rng(4)
+    q = rng.uniform(0.1, 2.5, 40)
+    C = H.coefficients(F_TANH, q, ctx)
+    ix, iz = rng.integers(0, 40, 3000), rng.integers(0, 40, 3000)
+    rho = rng.uniform(-1, 1, 3000)
+    thr = H.TAIL_RTOL * np.sqrt(C.m2[ix] * C.m2[iz])
+    o1, f1 = np.full(3000, np.nan), np.zeros(3000, bool)
+    o2, f2 = np.full(3000, np.nan), np.zeros(3000, bool)
+    H.series(rho, ix, iz, C.a, C.tail, thr, o1, f1)
+    H._series_numpy(rho, ix, iz, C.a, C.tail, thr, o2, f2)
+    assert np.array_equal(f1, f2) and f1.any() and not f1.all()
+    assert np.all(np.abs(o1[~f1] - o2[~f1]) <= 64 * EPS * np.sqrt(C.m2[ix] * C.m2[iz])[~f1])
+
+
+def test_bad_variances_are_refused_by_name():
+    with pytest.raises(ValueError, match="q must"):
+        H.coefficients(F_TANH, np.array([0.5, -1.0]), NumpyContext())
+    with pytest.raises(ValueError, match="n must"):
+        H.hermite_rule(1)
