@@ -32,10 +32,12 @@ tanh with sqrt(q) >~ 1.3: the strip of analyticity pi / (2 sqrt(q)) is too narro
 or an entry's bound is not below ``TAIL_RTOL`` sqrt(E[f(u)^2] E[f(v)^2]) at any stored degree,
 :func:`gaussian_expectation_hermite` reports those entries, and the caller takes them by its
 quadrature (numerics/variance.py).  Entries with S == qx == qz exactly (an input with itself)
-get the rule's one-dimensional second moment E[f^2] directly, the diagonal exact to rounding.
+are left to the caller's one-dimensional second moment E[f^2], the diagonal exact to rounding.
 
-Certified coefficients are cached per (function, variance): the tiles of one Gram matrix share
-the variances of their rows and columns.
+The ladder climbs per variance only as far as its entries need: to the largest |rho| among them
+(``rho_need``), and one rule further where a partner variance needs more resolved degrees.
+Coefficients are cached per (function, variance) with the |rho| they certify: the tiles of one
+Gram matrix share the variances of their rows and columns.
 """
 from __future__ import annotations
 
