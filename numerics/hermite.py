@@ -36,8 +36,11 @@ are left to the caller's one-dimensional second moment E[f^2], the diagonal exac
 
 The ladder climbs per variance only as far as its entries need: to the largest |rho| among them
 (``rho_need``), and one rule further where a partner variance needs more resolved degrees.
-Coefficients are cached per (function, variance) with the |rho| they certify: the tiles of one
-Gram matrix share the variances of their rows and columns.
+Each rule's discrete coefficients are cached per (function, variance, nodes), and the ladder is
+replayed on every call, so a call's result depends on its arguments only (not on earlier calls);
+the tiles of one Gram matrix share the variances of their rows and columns.  Where the rule a
+variance stops at depends on the |rho| of the entries in the same call, different tilings may
+take an entry from different rules: they agree within the stated bound, not bit for bit.
 """
 from __future__ import annotations
 
@@ -61,7 +64,8 @@ TAIL_RTOL = 2.0 ** -53
 AGREE_ATOL = 64 * 2.0 ** -53
 #: nodes per used degree in the level before the accepting one
 NODES_PER_DEGREE = 1.6
-_CACHE_MAX = 200_000
+#: cached floats (discrete coefficients over all rules and variances) before the cache is cleared
+_CACHE_FLOATS = 32_000_000
 
 
 @lru_cache(maxsize=None)
@@ -119,7 +123,8 @@ class Coefficients:
         self.a, self.tail, self.m2, self.rho_cert, self.level = a, tail, m2, rho_cert, level
 
 
-_cache: dict = {}
+_cache: dict = {}          # (fn, variance, nodes) -> (discrete coefficients, rule's E[f^2])
+_cache_size = [0]
 _cache_lock = threading.Lock()
 
 
@@ -129,28 +134,15 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     on float64 arrays.  ``rho_need`` (per variance, default 1): the ladder climbs only until the
     variance meets the target at that |rho| (the largest correlation its entries have), or to its
     last level; ``min_level`` (per variance, nodes): not below that rule (a partner variance needs
-    more degrees).  Results are cached per (fn, variance) with the |rho| they certify."""
+    more degrees).  Each rule's discrete coefficients are cached per (fn, variance, nodes), and the
+    ladder is replayed from its first rule on every call, so the result depends on the arguments
+    only, never on what earlier calls computed."""
     q = np.asarray(q, dtype=float).ravel()
     if np.any(~np.isfinite(q)) or np.any(q < 0):
         raise ValueError("q must hold finite variances >= 0")
     need = np.ones(q.size) if rho_need is None else np.asarray(rho_need, dtype=float).ravel()
     low = np.zeros(q.size, dtype=int) if min_level is None else np.asarray(min_level, dtype=int).ravel()
-    rows = [None] * q.size
-    todo = []
-    for u, qu in enumerate(q.tolist()):
-        hit = _cache.get((fn, qu))
-        if hit is not None and ((hit[4] >= need[u] and hit[3] >= low[u]) or hit[3] == LEVELS[-1] or hit[3] < 0):
-            rows[u] = hit
-        else:
-            todo.append(u)
-    if todo:
-        new = _ladder(fn, q[todo], need[todo], low[todo], ctx)
-        with _cache_lock:
-            if len(_cache) > _CACHE_MAX:
-                _cache.clear()
-            for u, row in zip(todo, new):
-                _cache[(fn, float(q[u]))] = row
-                rows[u] = row
+    rows = _ladder(fn, q, need, low, ctx)
     K = max([len(r[0]) for r in rows if r[0] is not None], default=1) - 1
     a = np.zeros((q.size, K + 1))
     tail = np.full((q.size, K + 1), np.inf)
@@ -165,24 +157,46 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     return Coefficients(a, tail, m2, rho_cert, level)
 
 
+def _discrete(fn, q, n, ctx):
+    """(A, m2): the n-point rule's discrete coefficients (rows: variances) and E[f^2], cached."""
+    A = np.empty((q.size, n))
+    m2 = np.empty(q.size)
+    miss = []
+    for u, qu in enumerate(q.tolist()):
+        hit = _cache.get((fn, qu, n))
+        if hit is None:
+            miss.append(u)
+        else:
+            A[u], m2[u] = hit
+    if miss:
+        x, s, V = hermite_rule(n)
+        with np.errstate(all="ignore"):
+            F = np.broadcast_to(fn(np.sqrt(q[miss])[:, None] * x[None, :], ctx), (len(miss), n)) * s[None, :]
+            A[miss] = F @ V.T
+            m2[miss] = np.einsum("ui,ui->u", F, F)
+        with _cache_lock:
+            if _cache_size[0] > _CACHE_FLOATS:
+                _cache.clear()
+                _cache_size[0] = 0
+            for u in miss:
+                _cache[(fn, float(q[u]), n)] = (A[u].copy(), float(m2[u]))
+            _cache_size[0] += len(miss) * n
+    return A, m2
+
+
 def _ladder(fn, q, need, low, ctx):
     """(a, bound, m2, nodes, rho_cert) per variance: coefficients a_k, k <= Kc, bounds
     bound[K] >= sqrt(T_K) for K <= Kc and the |rho| they certify, from the first level that
     certifies ``need`` (and has at least ``low`` nodes) or from the last level (module docstring);
     (None, None, nan, -1, 0) where not even a_0 is resolved."""
     out = [(None, None, np.nan, -1, 0.0)] * q.size
-    sig = np.sqrt(q)
     left = np.arange(q.size)
     prev = None
     start = max(0, int(np.searchsorted(LEVELS, low.min())) - 1)
     for j, n in enumerate(LEVELS):
         if j < start:
             continue
-        x, s, V = hermite_rule(n)
-        with np.errstate(all="ignore"):
-            F = np.broadcast_to(fn(sig[left, None] * x[None, :], ctx), (left.size, n)) * s[None, :]
-            A = F @ V.T                                                  # (u, k): discrete coefficients
-            m2 = np.einsum("ui,ui->u", F, F)
+        A, m2 = _discrete(fn, q[left], n, ctx)                           # (u, k): discrete coefficients
         sq = A * A
         T = np.cumsum(sq[:, ::-1], axis=1)[:, ::-1]                       # T[:, k] = sum_{k' >= k}
         T = np.concatenate([T[:, 1:], np.zeros((left.size, 1))], axis=1)  # T[:, K] = sum_{k > K}

@@ -197,3 +197,19 @@ def test_bad_variances_are_refused_by_name():
         H.coefficients(F_TANH, np.array([0.5, -1.0]), NumpyContext())
     with pytest.raises(ValueError, match="n must"):
         H.hermite_rule(1)
+
+
+def test_results_do_not_depend_on_earlier_calls():
+    """The ladder is replayed from its first rule on every call (only each rule's coefficients are
+    cached), so a call after others that climbed further returns bit for bit what it returned on an
+    empty cache (it returned a value from a higher rule, 1 ulp off, when whole rows were cached)."""
+    from reskernels import CNN, MLP, gram
+    from reskernels.numerics import hermite
+    X = np.random.default_rng(1).standard_normal((2, 4, 1))
+    Y = np.random.default_rng(2).standard_normal((6, 5))
+    for arch, data in ((CNN(2, activation="tanh", bias_var=0.1), X), (MLP(3, activation="tanh"), Y)):
+        hermite._cache.clear()
+        first = gram(arch, data[:2], backend="numpy")
+        gram(arch, data, backend="numpy")                       # more entries, other |rho|, more rules
+        gram(arch, 3.0 * data, backend="numpy")
+        assert np.array_equal(gram(arch, data[:2], backend="numpy"), first)
