@@ -51,6 +51,44 @@ def _jit(fn):
     return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(fn)
 
 
+def _inline(fn):
+    """numba.njit inlined at numba's IR level into every caller (no call, no array reference counts
+    per entry; a literal argument folds its branch), cached, strict IEEE as :func:`_jit`."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", inline="always")(fn)
+
+
+@_inline
+def readout_accumulate(V, readout, vals, P, nl, lr, lj, R, out, ia, acc):
+    """The readout of the first ``nl`` lanes of the (H, W, NL) grid ``V`` into ``out[ia, :]``: per lane
+    the centre value (readout 2) or the sum over positions in position order (as V.sum() of one grid;
+    divided by P for flatten, readout 1); then the R offsets of each pair (lane l holds offset lr[l]
+    of column lj[l]) accumulated in offset order, as the one-problem loop does.  ``acc`` carries a
+    pair's partial sum across lane chunks; returns it."""
+    H, W, NL = V.shape
+    if readout == 2:
+        for l in range(NL):
+            vals[l] = V[0, 0, l]
+    else:
+        for l in range(NL):
+            vals[l] = 0.0
+        for h in range(H):
+            for w in range(W):
+                for l in range(NL):
+                    vals[l] += V[h, w, l]
+        if readout == 1:
+            for l in range(NL):
+                vals[l] = vals[l] / P
+    for l in range(nl):
+        if lr[l] == 0:
+            acc = 0.0
+        acc += vals[l]
+        if lr[l] == R - 1:
+            out[ia, lj[l]] += acc
+    return acc
+
+
 @_jit
 def wrap(i, n):
     """i mod n for -n <= i < 2n (tap and offset sums), without an integer division."""
@@ -356,28 +394,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                     if want_ntk and trained:
                         for i in range(n):
                             Tf[i] = Tf[i] + Kf[i]
-            V = T if want_ntk else K
-            # readout per lane: the sum over positions in position order (as V.sum() of one grid)
-            if readout == 2:
-                for l in range(NL):
-                    vals[l] = V[0, 0, l]
-            else:
-                for l in range(NL):
-                    vals[l] = 0.0
-                for h in range(H):
-                    for w in range(W):
-                        for l in range(NL):
-                            vals[l] += V[h, w, l]
-                if readout == 1:
-                    for l in range(NL):
-                        vals[l] = vals[l] / P
-            # offsets of a pair accumulated in offset order, as the one-problem loop does
-            for l in range(nl):
-                if lr[l] == 0:
-                    acc = 0.0
-                acc += vals[l]
-                if lr[l] == R - 1:
-                    out[ia, lj[l]] += acc
+            acc = readout_accumulate(T if want_ntk else K, readout, vals, P, nl, lr, lj, R, out, ia, acc)
 
 
 class Program:

@@ -54,16 +54,8 @@ import math
 import numpy as np
 
 from . import fastmath as _fm
-from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit, numba, patch,
-                         wrap)
-
-
-def _inline(fn):
-    """numba.njit inlined at numba's IR level into every caller (no call, no array reference counts
-    per entry; a literal ``poly`` argument folds its branch), cached, strict IEEE as :func:`_jit`."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", inline="always")(fn)
+from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, numba,
+                         patch, readout_accumulate, wrap)
 
 
 RELU, LEAKY, STEP, RECT_MONOMIAL, ERF, SIN, COS, MONOMIAL = range(8)
@@ -515,26 +507,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                             tt = c * Tf[i]
                             Tf[i] = tt + sn if trained else tt
                         Sf[i] = sn
-            V = T if want_ntk else S
-            if readout == 2:
-                for l in range(NL):
-                    vals[l] = V[0, 0, l]
-            else:
-                for l in range(NL):
-                    vals[l] = 0.0
-                for h in range(H):
-                    for w in range(W):
-                        for l in range(NL):
-                            vals[l] += V[h, w, l]
-                if readout == 1:
-                    for l in range(NL):
-                        vals[l] = vals[l] / P
-            for l in range(nl):
-                if lr[l] == 0:
-                    acc = 0.0
-                acc += vals[l]
-                if lr[l] == R - 1:
-                    out[ia, lj[l]] += acc
+            acc = readout_accumulate(T if want_ntk else S, readout, vals, P, nl, lr, lj, R, out, ia, acc)
 
 
 class Program:
