@@ -60,6 +60,24 @@ def _inline(fn):
 
 
 @_inline
+def assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx):
+    """Lanes of the chunk starting at task t0 (task t = pair column j0 + t // R, offset t % R; the
+    padding lanes past ``nl`` repeat the last task): their column lj, offset index lr and offset
+    (lh, lw), and for every entry of the (H, W, NL) grid the flat (column, pixel) index of its z pixel."""
+    H, W, NL = zidx.shape
+    for l in range(NL):
+        t = t0 + min(l, nl - 1)
+        lj[l] = j0 + t // R
+        lr[l] = t % R
+        lh[l] = OH[t % R]
+        lw[l] = OW[t % R]
+    for h in range(H):
+        for w in range(W):
+            for l in range(NL):
+                zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
+
+
+@_inline
 def readout_accumulate(V, readout, vals, P, nl, lr, lj, R, out, ia, acc):
     """The readout of the first ``nl`` lanes of the (H, W, NL) grid ``V`` into ``out[ia, :]``: per lane
     the centre value (readout 2) or the sum over positions in position order (as V.sum() of one grid;
@@ -320,16 +338,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
         acc = 0.0
         for t0 in range(0, n_tasks, NL):
             nl = min(NL, n_tasks - t0)
-            for l in range(NL):
-                t = t0 + min(l, nl - 1)          # padding lanes repeat the last problem
-                lj[l] = j0 + t // R
-                lr[l] = t % R
-                lh[l] = OH[t % R]
-                lw[l] = OW[t % R]
-            for h in range(H):
-                for w in range(W):
-                    for l in range(NL):
-                        zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
+            assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx)
             dual = 0
             for o in range(n_ops):
                 code = ops[o, 0]

@@ -54,8 +54,8 @@ import math
 import numpy as np
 
 from . import fastmath as _fm
-from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, numba,
-                         patch, readout_accumulate, wrap)
+from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
+                         numba, patch, readout_accumulate)
 
 
 RELU, LEAKY, STEP, RECT_MONOMIAL, ERF, SIN, COS, MONOMIAL = range(8)
@@ -430,16 +430,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
         acc = 0.0
         for t0 in range(0, n_tasks, NL):
             nl = min(NL, n_tasks - t0)
-            for l in range(NL):
-                t = t0 + min(l, nl - 1)          # padding lanes repeat the last problem
-                lj[l] = j0 + t // R
-                lr[l] = t % R
-                lh[l] = OH[t % R]
-                lw[l] = OW[t % R]
-            for h in range(H):
-                for w in range(W):
-                    for l in range(NL):
-                        zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
+            assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx)
             d = 0
             for o in range(ops.shape[0]):
                 code, eid = ops[o, 0], ops[o, 1]
