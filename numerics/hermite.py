@@ -14,21 +14,27 @@ bounds the truncation after degree K by
     |sum_{k>K} a_k(qx) a_k(qz) rho^k| <= |rho|^(K+1) sqrt(T_K(qx) T_K(qz)),
     T_K(q) = sum_{k>K} a_k(q)^2 = E[f(sqrt(q) Z)^2] - sum_{k<=K} a_k(q)^2.
 
-Coefficients (:func:`coefficients`).  With the N-point Gauss-Hermite rule (nodes x_i, weights w_i of
-the standard normal) the matrix V_ki = sqrt(w_i) h_k(x_i), k, i < N, is orthogonal, so the
-discrete coefficients a^N = V (sqrt(w) f(sqrt(q) x)) satisfy Parseval exactly:
-sum_k (a^N_k)^2 = sum_i w_i f^2 = the rule's E[f^2].  The discrete tail T^N_K = sum_{K<k<N} (a^N_k)^2
-is therefore a sum of squares (no cancellation), which is what makes the bound computable in
-float64 down to 1e-16 of E[f^2].  N climbs the ladder :data:`LEVELS` (ratio 1.5); a variance is
-*certified* at level N_j when (i) its discrete tail falls below ``TAIL_RTOL`` E[f^2] at a degree
-K <= N_(j-1) / 1.6 (the rule before it then has >= 1.6 K nodes, enough to resolve those degrees:
-measured for tanh, 1.6 K nodes give the coefficients to ~1e-15) and (ii) the coefficients of
-levels j - 1 and j agree to ``AGREE_ATOL`` sqrt(E[f^2]) for k <= K (the convergence check by
-refinement).  The bound kept for the entries adds that disagreement d to the tail:
-T_K <= (sqrt(T^N_K) + d)^2.
+Coefficients (:func:`coefficients`).  The trapezoid rule with step h (nodes x_i = h i, weights
+w_i = h phi(x_i), phi the standard normal density) on [-R, R] with R = 2 sqrt(K) + 8 makes the rows
+V_ki = sqrt(w_i) h_k(x_i), k <= K, orthonormal to rounding as long as sqrt(K) <= pi / h - 4.5 (the
+rule's error on h_j h_k phi, entire, is about exp(-(2 pi / h - 2 sqrt(K))^2 / 2) <= e^-40; measured:
+|V V^T - I| <= 3 eps sqrt(nodes) on every rule, tested).  With F_i = sqrt(w_i) f(sqrt(q) x_i)
+(zero for |x_i| > 13, where sqrt(w_i) < 5e-19 sqrt(h)) the discrete coefficients a^h = V F satisfy
+Parseval with the projection residual, ||F||^2 = sum_k (a^h_k)^2 + ||F - V^T a^h||^2, so the discrete
+tail T^h_K = sum_{K<k<=K_max} (a^h_k)^2 + ||F - V^T a^h||^2 is a sum of squares (no cancellation),
+which is what makes the bound computable in float64 down to 1e-16 of E[f^2].  Unlike Gauss-Hermite,
+whose error for a function analytic in the strip |Im x| < d only falls like exp(-d sqrt(2 n)) in
+the nodes n (tanh at q = 2.5: the 182- and 273-point rules still differ by 2e-9), the trapezoid
+rule converges like exp(-2 pi d / h) (Trefethen & Weideman 2014), so the coefficients of tanh at
+the variances of deep layers (q ~ 2.5, d ~ 1) agree to rounding from h ~ 0.12.  h climbs the ladder
+:data:`STEPS` (ratio 2/3) with K_max = min(:data:`K_CAP`, (pi / h - 4.5)^2) degrees; a variance is
+*certified* at rule j when (i) its discrete tail falls below ``TAIL_RTOL`` E[f^2] at a degree
+K <= K_max(h_(j-1)) and (ii) the coefficients of rules j - 1 and j agree to ``AGREE_ATOL``
+sqrt(E[f^2]) for k <= K (the convergence check by refinement).  The bound kept for the entries adds
+that disagreement d to the tail: T_K <= (sqrt(T^h_K) + d)^2.
 
 Where a variance is not certified by the last level (kinks, step-like functions: algebraic decay;
-tanh with sqrt(q) >~ 1.3: the strip of analyticity pi / (2 sqrt(q)) is too narrow for the ladder)
+functions with a narrow strip of analyticity at large variances)
 or an entry's bound is not below ``TAIL_RTOL`` sqrt(E[f(u)^2] E[f(v)^2]) at any stored degree,
 :func:`gaussian_expectation_hermite` reports those entries, and the caller takes them by its
 quadrature (numerics/variance.py).  Entries with S == qx == qz exactly (an input with itself)
@@ -36,7 +42,7 @@ are left to the caller's one-dimensional second moment E[f^2], the diagonal exac
 
 The ladder climbs per variance only as far as its entries need: to the largest |rho| among them
 (``rho_need``), and one rule further where a partner variance needs more resolved degrees.
-Each rule's discrete coefficients are cached per (function, variance, nodes), and the ladder is
+Each rule's discrete coefficients are cached per (function, variance, rule), and the ladder is
 replayed on every call, so a call's result depends on its arguments only (not on earlier calls);
 the tiles of one Gram matrix share the variances of their rows and columns.  Where the rule a
 variance stops at depends on the |rho| of the entries in the same call, different tilings may
@@ -56,43 +62,46 @@ try:  # optional dependency: the per-entry series loop
 except ImportError:  # pragma: no cover - exercised where numba is absent
     numba = None
 
-#: Gauss-Hermite ladder (ratio 1.5; the largest keeps the scaled Hermite functions in range)
-LEVELS = (24, 36, 54, 81, 122, 182, 273, 410, 615)
+#: trapezoid ladder: steps h (ratio 2/3)
+STEPS = tuple(0.4 * (2 / 3) ** j for j in range(6))
+#: most degrees a rule carries (the rules from h = 0.119 on carry this many)
+K_CAP = 480
+#: f is evaluated on |x| <= F_RADIUS (sqrt(phi(13)) = 4.5e-19 / 2 pi^(1/4))
+F_RADIUS = 13.0
 #: truncation target, relative to sqrt(E[f(u)^2] E[f(v)^2]) (the dual's scale)
 TAIL_RTOL = 2.0 ** -53
 #: refinement check: successive levels agree to this many sqrt(E[f^2]) on the used coefficients
 AGREE_ATOL = 64 * 2.0 ** -53
-#: nodes per used degree in the level before the accepting one
-NODES_PER_DEGREE = 1.6
 #: cached floats (discrete coefficients over all rules and variances) before the cache is cleared
 _CACHE_FLOATS = 32_000_000
 
 
+def degrees(h: float) -> int:
+    """K_max of the rule with step h: min(K_CAP, floor((pi / h - 4.5)^2)) (module docstring)."""
+    return min(K_CAP, int((math.pi / h - 4.5) ** 2))
+
+
 @lru_cache(maxsize=None)
-def hermite_rule(n: int):
-    """(x, s, V): the n-point Gauss-Hermite rule of the standard normal, s_i = sqrt(w_i), and the
-    orthogonal matrix V_ki = s_i h_k(x_i) (k, i < n).
+def trapezoid_rule(j: int):
+    """(x, s, V, inner) of ladder rule j (step h = STEPS[j], K = degrees(h)): nodes x = h i on
+    [-R, R], R = 2 sqrt(K) + 8; s_i = sqrt(h phi(x_i)); V_ki = s_i h_k(x_i), k <= K, rows orthonormal
+    to rounding; ``inner`` the boolean mask |x| <= F_RADIUS where f is evaluated.  Overflow-free: the
+    recurrence runs on the Hermite functions g_k = exp(-x^2/4) h_k, and V = g sqrt(h / sqrt(2 pi)).
 
-    Nodes from scipy (``roots_hermitenorm``), refined by two Newton steps on h_n with
-    h_n' = sqrt(n) h_(n-1); the weights by Christoffel-Darboux, w_i = 1 / sum_k h_k(x_i)^2, which
-    makes V orthogonal to rounding.  Overflow-free: the recurrence runs on the Hermite functions
-    g_k = exp(-x^2/4) h_k, and V_k = g_k / ||g||, s = exp(-x^2/4) / ||g||.
-
-    >>> x, s, V = hermite_rule(30)
-    >>> bool(np.abs(V @ V.T - np.eye(30)).max() < 1e-14), bool(abs(s @ s - 1) < 1e-14)
-    (True, True)
+    >>> x, s, V, inner = trapezoid_rule(3)
+    >>> V.shape, bool(np.abs(V @ V.T - np.eye(V.shape[0])).max() < 1e-13), bool(abs(s @ s - 1) < 1e-14)
+    ((481, 875), True, True)
     """
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
-    x = scipy.special.roots_hermitenorm(n)[0]
-    for _ in range(2):
-        G = _hermite_functions(x, n + 1)
-        x = x - G[n] / (math.sqrt(n) * G[n - 1])
-    G = _hermite_functions(x, n)
-    norm = np.sqrt(np.einsum("ki,ki->i", G, G))
-    V = G / norm
-    s = np.exp(-x * x / 4) / norm
-    return x, s, V
+    if not 0 <= j < len(STEPS):
+        raise ValueError(f"j must be a rule of the ladder, 0 <= j < {len(STEPS)}, got {j}")
+    h = STEPS[j]
+    K = degrees(h)
+    k = int((2 * math.sqrt(K) + 8) / h)
+    x = h * np.arange(-k, k + 1)
+    c = math.sqrt(h / math.sqrt(2 * math.pi))
+    V = _hermite_functions(x, K + 1) * c
+    s = np.exp(-x * x / 4) * c
+    return x, s, V, np.abs(x) <= F_RADIUS
 
 
 def _hermite_functions(x, n):
@@ -114,8 +123,8 @@ class Coefficients:
     bounds sqrt(T_k(q_u)) for k <= Kc(u), inf past them; ``m2``: (nu,) the rule's
     E[f(sqrt(q) Z)^2] (nan where no coefficient is resolved); ``rho_cert``: (nu,) the largest
     |rho| at which the variance meets the target on its own, |rho|^(K+1) tail_K^2 <= ``TAIL_RTOL``
-    m2 for some K <= Kc (1: certified for every correlation); ``level``: (nu,) nodes of the rule
-    the data come from (0 where nothing is resolved)."""
+    m2 for some K <= Kc (1: certified for every correlation); ``level``: (nu,) 1 + the index of
+    the rule in :data:`STEPS` the data come from (0 where nothing is resolved)."""
 
     __slots__ = ("a", "tail", "m2", "rho_cert", "level")
 
@@ -123,7 +132,8 @@ class Coefficients:
         self.a, self.tail, self.m2, self.rho_cert, self.level = a, tail, m2, rho_cert, level
 
 
-_cache: dict = {}          # (fn, variance, nodes) -> (discrete coefficients, rule's E[f^2])
+_cache: dict = {}          # (fn, variance, rule[, "check"]) -> discrete coefficients or a rule's check
+_MISSING = object()
 _cache_size = [0]
 _cache_lock = threading.Lock()
 
@@ -133,8 +143,8 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     certified by the Gauss-Hermite ladder of the module docstring; ``fn(x, ctx)`` is evaluated
     on float64 arrays.  ``rho_need`` (per variance, default 1): the ladder climbs only until the
     variance meets the target at that |rho| (the largest correlation its entries have), or to its
-    last level; ``min_level`` (per variance, nodes): not below that rule (a partner variance needs
-    more degrees).  Each rule's discrete coefficients are cached per (fn, variance, nodes), and the
+    last rule; ``min_level`` (per variance, 1 + rule index): not below that rule (a partner variance
+    needs more degrees).  Each rule's discrete coefficients are cached per (fn, variance, rule), and the
     ladder is replayed from its first rule on every call, so the result depends on the arguments
     only, never on what earlier calls computed."""
     q = np.asarray(q, dtype=float).ravel()
@@ -157,77 +167,114 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     return Coefficients(a, tail, m2, rho_cert, level)
 
 
-def _discrete(fn, q, n, ctx):
-    """(A, m2): the n-point rule's discrete coefficients (rows: variances) and E[f^2], cached."""
-    A = np.empty((q.size, n))
+def _discrete(fn, q, j, ctx):
+    """(A, m2, res): rule j's discrete coefficients (rows: variances), E[f^2] and projection
+    residual ||F - V^T a||^2 (module docstring), cached."""
+    A = np.empty((q.size, degrees(STEPS[j]) + 1))
     m2 = np.empty(q.size)
+    res = np.empty(q.size)
     miss = []
     for u, qu in enumerate(q.tolist()):
-        hit = _cache.get((fn, qu, n))
+        hit = _cache.get((fn, qu, j))
         if hit is None:
             miss.append(u)
         else:
-            A[u], m2[u] = hit
+            A[u], m2[u], res[u] = hit
     if miss:
-        x, s, V = hermite_rule(n)
+        x, s, V, inner = trapezoid_rule(j)
         with np.errstate(all="ignore"):
-            F = np.broadcast_to(fn(np.sqrt(q[miss])[:, None] * x[None, :], ctx), (len(miss), n)) * s[None, :]
-            A[miss] = F @ V.T
+            F = np.broadcast_to(fn(np.sqrt(q[miss])[:, None] * x[None, inner], ctx),
+                                (len(miss), int(inner.sum()))) * s[None, inner]
+            Vi = V[:, inner]
+            Am = F @ Vi.T
+            r_in = F - Am @ Vi
+            r_out = Am @ V[:, ~inner]
+            A[miss] = Am
             m2[miss] = np.einsum("ui,ui->u", F, F)
+            res[miss] = np.einsum("ui,ui->u", r_in, r_in) + np.einsum("ui,ui->u", r_out, r_out)
         with _cache_lock:
             if _cache_size[0] > _CACHE_FLOATS:
                 _cache.clear()
                 _cache_size[0] = 0
             for u in miss:
-                _cache[(fn, float(q[u]), n)] = (A[u].copy(), float(m2[u]))
-            _cache_size[0] += len(miss) * n
-    return A, m2
+                _cache[(fn, float(q[u]), j)] = (A[u].copy(), float(m2[u]), float(res[u]))
+            _cache_size[0] += len(miss) * A.shape[1]
+    return A, m2, res
+
+
+def _checks(fn, q, j, ctx):
+    """Level j's refinement check (j >= 1) per variance in ``q``: a list of (a, bound, m2,
+    rho_cert) with the agreeing coefficients a_k (k <= kc), their bounds (module docstring) and
+    the |rho| they certify, or None where not even a_0 agrees.  It depends on (fn, variance, j)
+    only (rules j - 1 and j), so it is cached with the discrete coefficients: a call replays the
+    ladder by lookups instead of recomputing every level's tails."""
+    res = [None] * q.size
+    miss = []
+    for u, qu in enumerate(q.tolist()):
+        hit = _cache.get((fn, qu, j, "check"), _MISSING)
+        if hit is _MISSING:
+            miss.append(u)
+        else:
+            res[u] = hit
+    if not miss:
+        return res
+    qm = q[miss]
+    A, m2, rsd = _discrete(fn, qm, j, ctx)                              # (u, k): discrete coefficients
+    prev = _discrete(fn, qm, j - 1, ctx)[0]
+    sq = A * A
+    T = np.cumsum(sq[:, ::-1], axis=1)[:, ::-1]                         # T[:, k] = sum_{k' >= k}
+    # T[:, K] = sum_{K < k <= K_max} + the projection residual
+    T = np.concatenate([T[:, 1:], np.zeros((qm.size, 1))], axis=1) + rsd[:, None]
+    kr = prev.shape[1] - 1                                              # degrees the last rule carries
+    valid = np.isfinite(m2) & np.isfinite(rsd) & np.all(np.isfinite(A), axis=1)
+    scale = np.sqrt(np.where(valid, m2, 0.0))
+    d = A[:, :kr + 1] - prev[:, :kr + 1]
+    bad = ~(np.abs(d) <= AGREE_ATOL * scale[:, None])
+    kc = np.where(bad.any(axis=1), np.argmax(bad, axis=1) - 1, kr)     # agreement prefix 0..kc
+    kc = np.where(valid, kc, -1)
+    # bound[K] = sqrt(T_K) + ||d_(K, kr]||
+    D = np.cumsum((d * d)[:, ::-1], axis=1)[:, ::-1]
+    D = np.concatenate([D[:, 1:], np.zeros((qm.size, 1))], axis=1)
+    cols = np.arange(kr + 1)[None, :]
+    with np.errstate(all="ignore"):
+        bound = np.where(cols <= kc[:, None], np.sqrt(T[:, :kr + 1]) + np.sqrt(D), np.inf)
+        # the largest |rho| with |rho|^(K+1) bound_K^2 <= TAIL_RTOL m2 for some K <= kc
+        ratio = TAIL_RTOL * m2[:, None] / (bound * bound)
+        rk = np.where(ratio >= 1, 1.0, ratio ** (1.0 / (cols + 1)))
+    rho_cert = np.where(kc >= 0, np.max(np.where(np.isnan(rk), 0.0, rk), axis=1), 0.0)
+    with _cache_lock:
+        for r, u in enumerate(miss):
+            k = int(kc[r])
+            val = None if k < 0 else (A[r, :k + 1].copy(), bound[r, :k + 1].copy(), float(m2[r]),
+                                      float(rho_cert[r]))
+            _cache[(fn, float(qm[r]), j, "check")] = val
+            res[u] = val
+        _cache_size[0] += sum(2 * (int(kc[r]) + 1) for r in range(qm.size))
+    return res
 
 
 def _ladder(fn, q, need, low, ctx):
-    """(a, bound, m2, nodes, rho_cert) per variance: coefficients a_k, k <= Kc, bounds
+    """(a, bound, m2, level, rho_cert) per variance: coefficients a_k, k <= Kc, bounds
     bound[K] >= sqrt(T_K) for K <= Kc and the |rho| they certify, from the first level that
-    certifies ``need`` (and has at least ``low`` nodes) or from the last level (module docstring);
+    certifies ``need`` (and is at least rule ``low`` - 1) or from the last rule (module docstring);
     (None, None, nan, -1, 0) where not even a_0 is resolved."""
     out = [(None, None, np.nan, -1, 0.0)] * q.size
     left = np.arange(q.size)
-    prev = None
-    start = max(0, int(np.searchsorted(LEVELS, low.min())) - 1)
-    for j, n in enumerate(LEVELS):
-        if j < start:
+    last = len(STEPS) - 1
+    for j in range(1, len(STEPS)):
+        # a variance is examined from rule low - 1 on
+        left_j = left[low[left] <= j + 1]
+        if left_j.size == 0:
             continue
-        A, m2 = _discrete(fn, q[left], n, ctx)                           # (u, k): discrete coefficients
-        sq = A * A
-        T = np.cumsum(sq[:, ::-1], axis=1)[:, ::-1]                       # T[:, k] = sum_{k' >= k}
-        T = np.concatenate([T[:, 1:], np.zeros((left.size, 1))], axis=1)  # T[:, K] = sum_{k > K}
-        if j > start:
-            kr = int(LEVELS[j - 1] / NODES_PER_DEGREE)                    # degrees the last rule resolves
-            last = j == len(LEVELS) - 1
-            valid = np.isfinite(m2) & np.all(np.isfinite(A), axis=1)
-            scale = np.sqrt(np.where(valid, m2, 0.0))
-            d = A[:, :kr + 1] - prev[:, :kr + 1]
-            bad = ~(np.abs(d) <= AGREE_ATOL * scale[:, None])
-            kc = np.where(bad.any(axis=1), np.argmax(bad, axis=1) - 1, kr)   # agreement prefix 0..kc
-            kc = np.where(valid, kc, -1)
-            # bound[K] = sqrt(T_K) + ||d_(K, kr]||
-            D = np.cumsum((d * d)[:, ::-1], axis=1)[:, ::-1]
-            D = np.concatenate([D[:, 1:], np.zeros((left.size, 1))], axis=1)
-            cols = np.arange(kr + 1)[None, :]
-            with np.errstate(all="ignore"):
-                bound = np.where(cols <= kc[:, None], np.sqrt(T[:, :kr + 1]) + np.sqrt(D), np.inf)
-                # the largest |rho| with |rho|^(K+1) bound_K^2 <= TAIL_RTOL m2 for some K <= kc
-                ratio = TAIL_RTOL * m2[:, None] / (bound * bound)
-                rk = np.where(ratio >= 1, 1.0, ratio ** (1.0 / (cols + 1)))
-            rho_cert = np.where(kc >= 0, np.max(np.where(np.isnan(rk), 0.0, rk), axis=1), 0.0)
-            done = (rho_cert >= need[left]) & (kc >= 0) & (n >= low[left]) | (last & (kc >= 0))
-            for r in np.nonzero(done)[0]:
-                k = int(kc[r])
-                out[left[r]] = (A[r, :k + 1].copy(), bound[r, :k + 1].copy(), float(m2[r]), n,
-                                float(rho_cert[r]))
-            left, A = left[~done], A[~done]
-            if left.size == 0:
-                break
-        prev = A
+        checks = _checks(fn, q[left_j], j, ctx)
+        done = np.zeros(left_j.size, dtype=bool)
+        for r, (u, c) in enumerate(zip(left_j.tolist(), checks)):
+            if c is not None and (c[3] >= need[u] or j == last):
+                out[u] = (c[0], c[1], c[2], j + 1, c[3])
+                done[r] = True
+        left = np.setdiff1d(left, left_j[done], assume_unique=True)
+        if left.size == 0:
+            break
     return out
 
 
@@ -279,10 +326,10 @@ def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
             break
         kc = np.isfinite(C.tail).sum(axis=1) - 1
         short = np.where(kc[ix[todo]] <= kc[iz[todo]], ix[todo], iz[todo])
-        short = np.unique(short[(C.level[short] > 0) & (C.level[short] < LEVELS[-1])])
+        short = np.unique(short[(C.level[short] > 0) & (C.level[short] < len(STEPS))])
         if short.size == 0:
             break
-        low[short] = [LEVELS[LEVELS.index(int(v)) + 1] for v in C.level[short]]   # strictly up the ladder
+        low[short] = C.level[short] + 1                                   # strictly up the ladder
     return out.reshape(shape), fallback.reshape(shape)
 
 

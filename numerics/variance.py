@@ -85,11 +85,12 @@ class NumpyContext(NumpyBackend):
     def positive(g):
         return (g > 0) * 1.0
 
-    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None):
+    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None, strip=None):
         """E[fn(u) fn(v)] for (u, v) ~ N(0, [[qx, S], [S, qz]]) on broadcastable float64 arrays:
         the Hermite (Mehler) series with its computed truncation bound (:mod:`numerics.hermite`),
         and, for exactly the entries it does not certify (kinked or step-like functions, large
-        variances), the trapezoid rule of :meth:`gaussian_expectation_trapezoid`."""
+        variances), the trapezoid rule of :meth:`gaussian_expectation_trapezoid` (``strip``: see
+        there)."""
         out, fallback = _hermite.gaussian_expectation_hermite(fn, qx, qz, S, self)
         if np.any(fallback):
             shape = out.shape
@@ -100,15 +101,20 @@ class NumpyContext(NumpyBackend):
                 out[diag] = second_moment_trapezoid(fn, pick(qx, diag), self)
             if np.any(off):
                 out[off] = self.gaussian_expectation_trapezoid(fn, pick(qx, off), pick(qz, off), pick(S, off),
-                                                               smoothed)
+                                                               smoothed, strip)
         return out
 
-    def gaussian_expectation_trapezoid(self, fn, qx, qz, S, smoothed=None):
+    def gaussian_expectation_trapezoid(self, fn, qx, qz, S, smoothed=None, strip=None):
         """E[fn(u) fn(v)] by the tensor trapezoid rule (module docstring), in chunks of entries.
 
         With ``smoothed(m, s2, ctx) = E_w[fn(m + sqrt(s2) w)]`` in closed form the inner integral is
         exact and the rule is one-dimensional: E_x[fn(sqrt(qx) x) smoothed(sqrt(qz) rho x,
-        qz (1 - rho^2))], the same nodes in x."""
+        qz (1 - rho^2))], the same nodes in x.
+
+        ``strip``: fn is analytic in |Im x| < strip (tanh and sech^2: pi / 2).  Then the step in y
+        follows the y-integrand's own strip, D = strip / s with s = sqrt(qz (1 - rho^2)), which is wide
+        exactly where the series fell back (|rho| near 1): :func:`analytic_step` instead of the
+        step in x (entries sorted by s, so a chunk's largest s sets its step)."""
         qx, qz, S = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qz, float), np.asarray(S, float))
         shape = S.shape
         qx, qz, S = qx.ravel(), qz.ravel(), S.ravel()
@@ -124,22 +130,59 @@ class NumpyContext(NumpyBackend):
                 fv = smoothed(np.sqrt(qz[sl])[:, None] * rho * x[None, :], qz[sl][:, None] * (1.0 - rho * rho), self)
                 out[sl] = (fu * fv) @ w
             return out.reshape(shape)
+        if strip is not None:          # entries in order of s, so that a chunk's steps in y are alike
+            rho_all = np.clip(self.safe_div(S, np.sqrt(qx * qz)), -1.0, 1.0)
+            order = np.argsort(qz * (1.0 - rho_all * rho_all), kind="stable")
+            qx, qz, S = qx[order], qz[order], S[order]
         for a in range(0, S.size, _GH_CHUNK):
             sl = slice(a, a + _GH_CHUNK)
             sigma = float(np.sqrt(max(qx[sl].max(), qz[sl].max(), 0.0)))
             x, w = trapezoid_nodes(0.2 / max(1.0, sigma), TRAPEZOID_RADIUS)
             g = np.sqrt(qx[sl] * qz[sl])
             rho = np.clip(self.safe_div(S[sl], g), -1.0, 1.0)
+            r2 = np.sqrt(1.0 - rho * rho)
+            y, wy = x, w
+            if strip is not None:
+                s_max = float(np.max(np.sqrt(qz[sl]) * r2))
+                y, wy = trapezoid_nodes(analytic_step(strip / s_max if s_max > 0 else math.inf),
+                                        TRAPEZOID_RADIUS)
             su, sz = np.sqrt(qx[sl])[:, None], np.sqrt(qz[sl])[:, None, None]
             fu = fn(su * x[None, :], self)                                      # (e, i)
             v = sz * (rho[:, None, None] * x[None, :, None]
-                      + np.sqrt(1.0 - rho * rho)[:, None, None] * x[None, None, :])   # (e, i, j)
-            fv = fn(v, self) @ w                                                # (e, i)
+                      + r2[:, None, None] * y[None, None, :])                   # (e, i, j)
+            fv = fn(v, self) @ wy                                               # (e, i)
             out[sl] = (fu * fv) @ w
+        if strip is not None:
+            back = np.empty_like(out)
+            back[order] = out
+            out = back
         return out.reshape(shape)
 
 
 TRAPEZOID_RADIUS = 8.6
+#: -ln of the target error of :func:`analytic_step` (e^-46 = 1e-20 of the integrand's scale)
+_STEP_EXPONENT = 46.0
+
+
+def analytic_step(D):
+    """Trapezoid step for int g(y) exp(-y^2/2) dy with g analytic in |Im y| < D.
+
+    The rule's error is about exp(d^2/2 - 2 pi d / h) for any d < D (Trefethen & Weideman 2014:
+    exp(-2 pi d / h) times the integrand's size on |Im y| = d, where the Gaussian has grown by
+    exp(d^2/2)).  With d = D the error is e^-46 at h = 2 pi D / (D^2/2 + 46); the step is capped at
+    0.5, where the Gaussian alone (d = 2 pi / h) gives exp(-2 pi^2 / h^2) = e^-79.  Rounded down to
+    a quarter-octave (h = 0.5 * 2^(-m/4)) so that chunks share their nodes.  At D = pi / 2 (tanh,
+    s = 1) 0.209 rounds to 0.177, below the x rule's 0.2 / max(1, sigma) there; at D = 2 pi (s = 1/4)
+    0.5.
+
+    >>> analytic_step(math.inf), round(analytic_step(math.pi / 2), 3), analytic_step(2 * math.pi)
+    (0.5, 0.177, 0.5)
+    """
+    if not D > 0:
+        raise ValueError(f"D must be > 0, got {D}")
+    h = 0.5 if D == math.inf else min(0.5, 2 * math.pi * D / (D * D / 2 + _STEP_EXPONENT))
+    m = math.ceil(-4 * math.log2(h / 0.5) - 1e-12)
+    return 0.5 * 2.0 ** (-m / 4)
 SECOND_MOMENT_RADIUS = 12.0
 
 
@@ -213,10 +256,11 @@ class MpmathContext(MpmathBackend):
     def positive(g):
         return 1 if g > 0 else 0
 
-    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None):
+    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None, strip=None):
         """E[fn(u) fn(v)] at the current precision (the two-dimensional rule also where a closed-form
         smoothing exists: an independent route from the float64 one) by the trapezoid rule, certified by a second
-        evaluation with step 2h/3 at 10 more digits (module docstring)."""
+        evaluation with step 2h/3 at 10 more digits (module docstring); ``strip`` is not used here
+        (one step for both directions keeps this route independent of the float64 one)."""
         dps = mpmath.mp.dps
         qx, qz, S = mpmath.mpf(qx), mpmath.mpf(qz), mpmath.mpf(S)
         sigma = mpmath.sqrt(max(qx, qz, mpmath.mpf(1)))

@@ -431,13 +431,16 @@ def rectified_monomial(n: int) -> Activation:
 # Activations without a closed-form dual: Gaussian quadrature, certified in mpmath
 # ---------------------------------------------------------------------------------------------
 
-def _numeric_dual(fn, derivative, name, smoothed=None):
+def _numeric_dual(fn, derivative, name, smoothed=None, strip=None):
     """Duals by quadrature.  ``smoothed = (Sf, Sdf)``, where known, are the Gaussian smoothings
     Sf(m, s2) = E_w[fn(m + sqrt(s2) w)] (w standard normal) in closed form: the float64 context
     then integrates E[f(u) f(v)] = E_x[f(sqrt(qx) x) Sf(sqrt(qz) rho x, qz (1 - rho^2))] by a 1-D rule
-    instead of the 2-D one (docs: numerics/variance.py)."""
+    instead of the 2-D one (docs: numerics/variance.py).  ``strip``: fn and its derivative are analytic
+    in |Im x| < strip (sets the 2-D rule's step in its narrow direction)."""
     kw0 = {} if smoothed is None else {"smoothed": smoothed[0]}
     kw1 = {} if smoothed is None else {"smoothed": smoothed[1]}
+    if strip is not None:
+        kw0, kw1 = {**kw0, "strip": strip}, {**kw1, "strip": strip}
 
     def dual(qx, qz, S, xp, ntk=True):
         E1 = xp.gaussian_expectation(fn, qx, qz, S, **kw0)
@@ -451,11 +454,13 @@ def _numeric_dual(fn, derivative, name, smoothed=None):
 
 def tanh() -> Activation:
     """tanh(x), whose duals have no known closed form: E[tanh(u) tanh(v)] and E[tanh'(u) tanh'(v)]
-    by Gauss-Hermite quadrature in float64 (error bound in docs/conventions.md) and by adaptive
+    by their Hermite (Mehler) series in float64 (coefficients by a trapezoid ladder, error bound in
+    docs/conventions.md) and by adaptive
     quadrature at any precision in mpmath, certified by recomputation."""
     return Activation(name="tanh", key=("tanh",), fn=lambda x, xp: xp.tanh(x),
                       derivative=lambda x, xp: 1 - xp.tanh(x) ** 2,
-                      dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh"),
+                      dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh",
+                                         strip=math.pi / 2),     # poles of tanh and sech^2 at i pi / 2
                       closed_form=False)
 
 

@@ -444,11 +444,11 @@ def decay_activations(v, level, p):
                 resolved = all(mu[k] > 1e3 * floor for k in kk)
                 s1, s2, ratio = _slope_ratio([mpmath.mpf(float(x)) if x > 0 else mpmath.mpf(1e-300) for x in mu], kk)
                 rows[f"{arch.slug}, d=2"] = {"slopes": (round(s1, 3), round(s2, 3))}
-                v.add(f"{arch.slug}, d=2 (float64, duals by Gauss-Hermite): local slopes k={kk}",
+                v.add(f"{arch.slug}, d=2 (float64, duals by Hermite series): local slopes k={kk}",
                       {"slopes": [s1, s2], "slope_ratio": ratio},
                       "power law" if expect(act) else "faster than any power", resolved and shape(act, ratio),
                       "values > 1e3 x noise floor (1e-13 K(1)) and " + crit(act),
-                      "float64 rounding ~1e-16/mu_k (docs/spectral.md §7.2) plus Gauss-Hermite dual error", "float64")
+                      "float64 rounding ~1e-16/mu_k (docs/spectral.md §7.2) plus Hermite-series dual error", "float64")
     v.extra["laws"] = rows
     if v.all_passed:
         v.status = "holds-in-scope"

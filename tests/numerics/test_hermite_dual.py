@@ -65,14 +65,24 @@ def _mp_ref(fn, qx, qz, S, dps=30):
     return _REF[key]
 
 
-def test_hermite_rule_is_orthogonal():
-    """V V^T = I and sum w = 1 to rounding at small, middle and the largest rule of the ladder."""
-    for n in (H.LEVELS[0], H.LEVELS[4], H.LEVELS[-1]):
-        x, s, V = H.hermite_rule(n)
-        assert np.abs(V @ V.T - np.eye(n)).max() <= 64 * EPS * math.sqrt(n), n
+def test_trapezoid_rules_are_orthonormal():
+    """V V^T = I and sum w = 1 to rounding on every rule of the ladder (the degrees K_max(h) of the
+    module docstring), and a rule one degree past its K_max-bound would not be: the bound is not
+    loose by construction (checked at the coarsest rule, where it binds)."""
+    for j in range(len(H.STEPS)):
+        x, s, V, inner = H.trapezoid_rule(j)
+        n = x.size
+        assert V.shape[0] == H.degrees(H.STEPS[j]) + 1
+        assert np.abs(V @ V.T - np.eye(V.shape[0])).max() <= 8 * EPS * math.sqrt(n), j
         assert abs(s @ s - 1) <= 8 * EPS * math.sqrt(n)
         # the rule integrates He_2 = x^2 - 1 to 0 and x^4 to 3
         assert abs((s * s) @ (x * x) - 1) <= 64 * EPS and abs((s * s) @ x ** 4 - 3) <= 256 * EPS
+        assert np.all(np.abs(x[inner]) <= H.F_RADIUS) and not np.any(np.abs(x[~inner]) <= H.F_RADIUS)
+    # well past the bound at the coarsest step the rows stop being orthonormal
+    h = H.STEPS[0]
+    x = h * np.arange(-200, 201)
+    G = H._hermite_functions(x, 60) * math.sqrt(h / math.sqrt(2 * math.pi))
+    assert np.abs(G @ G.T - np.eye(60)).max() > 1e-6
 
 
 # generic entries, near rho = +1 and -1, small variances, a large one (q = 2 needs the top of the ladder)
@@ -195,8 +205,8 @@ def test_compiled_and_numpy_series_agree():
 def test_bad_variances_are_refused_by_name():
     with pytest.raises(ValueError, match="q must"):
         H.coefficients(F_TANH, np.array([0.5, -1.0]), NumpyContext())
-    with pytest.raises(ValueError, match="n must"):
-        H.hermite_rule(1)
+    with pytest.raises(ValueError, match="j must"):
+        H.trapezoid_rule(len(H.STEPS))
 
 
 def test_results_do_not_depend_on_earlier_calls():
@@ -213,3 +223,43 @@ def test_results_do_not_depend_on_earlier_calls():
         gram(arch, data, backend="numpy")                       # more entries, other |rho|, more rules
         gram(arch, 3.0 * data, backend="numpy")
         assert np.array_equal(gram(arch, data[:2], backend="numpy"), first)
+
+
+def test_fallback_step_follows_the_narrow_direction():
+    """The 2-D fallback with tanh's strip (pi / 2): the step in y comes from that direction's own
+    strip pi / (2 s), s = sqrt(qz (1 - rho^2)) (``analytic_step``), coarser where s is small, and
+    the values stay within 4 eps of 30-digit mpmath, at |rho| near 1 (the entries that fall back)
+    and at a generic rho; a strip claimed far too wide (40, a planted error) makes the step too
+    coarse at the generic rho and the error shows (2e-3)."""
+    from reskernels.numerics.variance import analytic_step
+    ctx = NumpyContext()
+    dtanh = lambda x, xp: 1 - xp.tanh(x) ** 2
+    for q in (2.0, 5.0):
+        for rho in (0.999, 1 - 1e-6, -0.9999, 0.3):
+            S = rho * q
+            with mpmath.workdps(30):
+                ref = float(MpmathContext().gaussian_expectation(dtanh, q, q, S))
+            args = (np.array([q]), np.array([q]), np.array([S]))
+            got = ctx.gaussian_expectation_trapezoid(dtanh, *args, strip=math.pi / 2)[0]
+            assert abs(got - ref) <= 4 * EPS * abs(ref), (q, rho, got, ref)
+            wrong = ctx.gaussian_expectation_trapezoid(dtanh, *args, strip=40.0)[0]
+            if q == 5.0 and rho == 0.3:
+                assert abs(wrong - ref) > 1e-4 * abs(ref)
+    # near rho = 1 the narrow direction takes the coarsest step (0.5 against 0.2 / sqrt(5) in x)
+    s = math.sqrt(5.0 * (1 - 0.999 ** 2))
+    assert analytic_step(math.pi / 2 / s) == 0.5
+    with pytest.raises(ValueError, match="D must"):
+        analytic_step(0.0)
+
+
+def test_tanh_certified_at_deep_variances():
+    """The trapezoid ladder certifies tanh's coefficients at the variances of deep layers at every
+    correlation (the Gauss-Hermite ladder it replaced stopped at rho_cert 0.70 for q = 2.5 and sent
+    those entries to the 2-D fallback), and the series there agrees with 30-digit mpmath."""
+    C = H.coefficients(F_TANH, np.array([1.0, 2.0, 2.5]), NumpyContext())
+    assert np.all(C.rho_cert == 1.0), C.rho_cert
+    out, fb = H.gaussian_expectation_hermite(F_TANH, 2.5, 2.5, 2.5 * (1 - 1e-9), NumpyContext())
+    assert not fb
+    with mpmath.workdps(30):
+        ref = float(MpmathContext().gaussian_expectation(F_TANH, 2.5, 2.5, 2.5 * (1 - 1e-9)))
+    assert abs(float(out) - ref) <= 4 * EPS * abs(ref)
