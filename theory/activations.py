@@ -387,15 +387,20 @@ def _poly(coeffs, x):
     return out
 
 
-def _arccos_kernel(n, qx, qz, S, xp):
-    """E[relu(u)^n relu(v)^n] = (Sxx Szz)^(n/2) J_n(theta)/(2 pi), written with kappa0, kappa1 so
-    that series and endpoint expansions pass through: sin(theta)/pi = kappa1 - rho kappa0,
-    (pi - theta)/pi = kappa0."""
+def _arccos_angle(qx, qz, S, xp):
+    """(g, rho, kappa0, sin(theta)/pi) of a pair, g = sqrt(qx qz): what every arc-cosine kernel
+    order shares (one arccos and one square root per entry for the NNGP and the NTK dual)."""
     g = xp.sqrt(qx * qz)
     rho = xp.clip1(xp.safe_div(S, g))
-    A, B = _arccos_kernel_parts(n)
     k0 = xp.kappa0(rho)
-    sin_pi = xp.kappa1(rho) - rho * k0
+    return g, rho, k0, xp.kappa1(rho) - rho * k0
+
+
+def _arccos_from_angle(n, g, rho, k0, sin_pi):
+    """E[relu(u)^n relu(v)^n] = (Sxx Szz)^(n/2) J_n(theta)/(2 pi) from :func:`_arccos_angle`, written
+    with kappa0, kappa1 so that series and endpoint expansions pass through: sin(theta)/pi =
+    kappa1 - rho kappa0, (pi - theta)/pi = kappa0."""
+    A, B = _arccos_kernel_parts(n)
     return g ** n * (_poly(A, rho) * sin_pi + _poly(B, rho) * k0) / 2
 
 
@@ -415,8 +420,9 @@ def rectified_monomial(n: int) -> Activation:
     if n == 1:
         return RELU
     def dual(qx, qz, S, xp, ntk=True):
-        E1 = _arccos_kernel(n, qx, qz, S, xp)
-        return E1, (n * n * _arccos_kernel(n - 1, qx, qz, S, xp) if ntk else None)
+        angle = _arccos_angle(qx, qz, S, xp)          # shared by both orders: the same bits, half the passes
+        E1 = _arccos_from_angle(n, *angle)
+        return E1, (n * n * _arccos_from_angle(n - 1, *angle) if ntk else None)
     (A1, B1), (A0, B0) = _arccos_kernel_parts(n), _arccos_kernel_parts(n - 1)
     coefs = _exact_floats(A1 + B1 + A0 + B0) if all(c == int(c) for c in A1 + B1 + A0 + B0) else None
     eid = -1 if coefs is None else ENGINE_IDS["rectified_monomial"]
