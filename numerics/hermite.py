@@ -19,7 +19,8 @@ w_i = h phi(x_i), phi the standard normal density) on [-R, R] with R = 2 sqrt(K)
 V_ki = sqrt(w_i) h_k(x_i), k <= K, orthonormal to rounding as long as sqrt(K) <= pi / h - 4.5 (the
 rule's error on h_j h_k phi, entire, is about exp(-(2 pi / h - 2 sqrt(K))^2 / 2) <= e^-40; measured:
 |V V^T - I| <= 3 eps sqrt(nodes) on every rule, tested).  With F_i = sqrt(w_i) f(sqrt(q) x_i)
-(zero for |x_i| > 13, where sqrt(w_i) < 5e-19 sqrt(h)) the discrete coefficients a^h = V F satisfy
+(zero for |x_i| > 13, where sqrt(w_i) < 5e-19 sqrt(h), unless f puts mass near |x| = 13:
+``EDGE_RTOL``) the discrete coefficients a^h = V F satisfy
 Parseval with the projection residual, ||F||^2 = sum_k (a^h_k)^2 + ||F - V^T a^h||^2, so the discrete
 tail T^h_K = sum_{K<k<=K_max} (a^h_k)^2 + ||F - V^T a^h||^2 is a sum of squares (no cancellation),
 which is what makes the bound computable in float64 down to 1e-16 of E[f^2].  Unlike Gauss-Hermite,
@@ -66,8 +67,12 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 STEPS = tuple(0.4 * (2 / 3) ** j for j in range(6))
 #: most degrees a rule carries (the rules from h = 0.119 on carry this many)
 K_CAP = 480
-#: f is evaluated on |x| <= F_RADIUS (sqrt(phi(13)) = 4.5e-19 / 2 pi^(1/4))
+#: f is evaluated on |x| <= F_RADIUS (sqrt(phi(13)) = 4.5e-19 / 2 pi^(1/4)) ...
 F_RADIUS = 13.0
+#: ... unless the rule's E[f^2] has more than this fraction on F_RADIUS - 1 <= |x| <= F_RADIUS (a
+#: fast-growing f, e.g. exp(x) at q >~ 4): then on every node of the rule, |x| <= 2 sqrt(K) + 8, whose
+#: radius grows along the ladder, so the refinement check sees a truncation that still matters
+EDGE_RTOL = 2.0 ** -100
 #: truncation target, relative to sqrt(E[f(u)^2] E[f(v)^2]) (the dual's scale)
 TAIL_RTOL = 2.0 ** -53
 #: refinement check: successive levels agree to this many sqrt(E[f^2]) on the used coefficients
@@ -182,16 +187,30 @@ def _discrete(fn, q, j, ctx):
             A[u], m2[u], res[u] = hit
     if miss:
         x, s, V, inner = trapezoid_rule(j)
+        qm = q[miss]
         with np.errstate(all="ignore"):
-            F = np.broadcast_to(fn(np.sqrt(q[miss])[:, None] * x[None, inner], ctx),
+            F = np.broadcast_to(fn(np.sqrt(qm)[:, None] * x[None, inner], ctx),
                                 (len(miss), int(inner.sum()))) * s[None, inner]
             Vi = V[:, inner]
             Am = F @ Vi.T
             r_in = F - Am @ Vi
             r_out = Am @ V[:, ~inner]
+            mm = np.einsum("ui,ui->u", F, F)
+            rm = np.einsum("ui,ui->u", r_in, r_in) + np.einsum("ui,ui->u", r_out, r_out)
+            # f that grows fast enough to put mass near |x| = F_RADIUS (exp(x) at q >~ 4): every node
+            edge = np.abs(x[inner]) >= F_RADIUS - 1
+            wide = ~(np.einsum("ui,ui->u", F[:, edge], F[:, edge]) <= EDGE_RTOL * mm)
+            if np.any(wide):
+                Fw = np.broadcast_to(fn(np.sqrt(qm[wide])[:, None] * x[None, :], ctx),
+                                     (int(wide.sum()), x.size)) * s[None, :]
+                Aw = Fw @ V.T
+                rw = Fw - Aw @ V
+                Am[wide] = Aw
+                mm[wide] = np.einsum("ui,ui->u", Fw, Fw)
+                rm[wide] = np.einsum("ui,ui->u", rw, rw)
             A[miss] = Am
-            m2[miss] = np.einsum("ui,ui->u", F, F)
-            res[miss] = np.einsum("ui,ui->u", r_in, r_in) + np.einsum("ui,ui->u", r_out, r_out)
+            m2[miss] = mm
+            res[miss] = rm
         with _cache_lock:
             if _cache_size[0] > _CACHE_FLOATS:
                 _cache.clear()

@@ -263,3 +263,24 @@ def test_tanh_certified_at_deep_variances():
     with mpmath.workdps(30):
         ref = float(MpmathContext().gaussian_expectation(F_TANH, 2.5, 2.5, 2.5 * (1 - 1e-9)))
     assert abs(float(out) - ref) <= 4 * EPS * abs(ref)
+
+
+def test_fast_growing_function_is_not_truncated(monkeypatch):
+    """f = exp: E[e^u e^v] = exp((qx + qz) / 2 + S) exactly.  At q = 4 and 9 the integrand's mass
+    reaches |x| = 13, where the rules stop evaluating bounded functions: the edge check moves those
+    variances to every node of the rule (values within 1e-14 of the closed form); with the check
+    disabled (a planted error) the truncation shows (1e-6 at q = 4, 3e-3 at q = 9, rho = 0.95)."""
+    fexp = lambda x, xp: xp.exp(x)
+
+    def rel(q, rho):
+        got = NumpyContext().gaussian_expectation(fexp, np.array([q]), np.array([q]), np.array([rho * q]))[0]
+        return abs(got / math.exp(q + rho * q) - 1)
+
+    for q in (4.0, 9.0):
+        assert rel(q, 0.95) <= 1e-14, q
+    H._cache.clear()
+    monkeypatch.setattr(H, "EDGE_RTOL", math.inf)
+    try:
+        assert rel(4.0, 0.95) > 1e-8 and rel(9.0, 0.95) > 1e-4
+    finally:
+        H._cache.clear()
