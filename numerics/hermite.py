@@ -145,12 +145,12 @@ _cache_lock = threading.Lock()
 
 def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     """Hermite coefficients of x -> fn(sqrt(q) x) for each (distinct, >= 0) variance in ``q``,
-    certified by the Gauss-Hermite ladder of the module docstring; ``fn(x, ctx)`` is evaluated
+    certified by the trapezoid ladder of the module docstring; ``fn(x, ctx)`` is evaluated
     on float64 arrays.  ``rho_need`` (per variance, default 1): the ladder climbs only until the
     variance meets the target at that |rho| (the largest correlation its entries have), or to its
     last rule; ``min_level`` (per variance, 1 + rule index): not below that rule (a partner variance
     needs more degrees).  Each rule's discrete coefficients are cached per (fn, variance, rule), and the
-    ladder is replayed from its first rule on every call, so the result depends on the arguments
+    ladder is replayed (by cached per-rule checks) from its first rule on every call, so the result depends on the arguments
     only, never on what earlier calls computed."""
     q = np.asarray(q, dtype=float).ravel()
     if np.any(~np.isfinite(q)) or np.any(q < 0):
@@ -172,6 +172,21 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     return Coefficients(a, tail, m2, rho_cert, level)
 
 
+def _values(fn, q, x, s, ctx):
+    """F_ui = s_i fn(sqrt(q_u) x_i) (rows: variances)."""
+    return np.broadcast_to(fn(np.sqrt(q)[:, None] * x[None, :], ctx), (q.size, x.size)) * s[None, :]
+
+
+def _project(F, V_on, V_off):
+    """(a, ||F||^2, ||F - V^T a||^2) for F given on the nodes of ``V_on`` (zero on those of
+    ``V_off``): a = V_on F, and the residual on both sets of nodes, a sum of squares."""
+    A = F @ V_on.T
+    r_on = F - A @ V_on
+    r_off = A @ V_off
+    return (A, np.einsum("ui,ui->u", F, F),
+            np.einsum("ui,ui->u", r_on, r_on) + np.einsum("ui,ui->u", r_off, r_off))
+
+
 def _discrete(fn, q, j, ctx):
     """(A, m2, res): rule j's discrete coefficients (rows: variances), E[f^2] and projection
     residual ||F - V^T a||^2 (module docstring), cached."""
@@ -189,25 +204,13 @@ def _discrete(fn, q, j, ctx):
         x, s, V, inner = trapezoid_rule(j)
         qm = q[miss]
         with np.errstate(all="ignore"):
-            F = np.broadcast_to(fn(np.sqrt(qm)[:, None] * x[None, inner], ctx),
-                                (len(miss), int(inner.sum()))) * s[None, inner]
-            Vi = V[:, inner]
-            Am = F @ Vi.T
-            r_in = F - Am @ Vi
-            r_out = Am @ V[:, ~inner]
-            mm = np.einsum("ui,ui->u", F, F)
-            rm = np.einsum("ui,ui->u", r_in, r_in) + np.einsum("ui,ui->u", r_out, r_out)
+            F = _values(fn, qm, x[inner], s[inner], ctx)
+            Am, mm, rm = _project(F, V[:, inner], V[:, ~inner])
             # f that grows fast enough to put mass near |x| = F_RADIUS (exp(x) at q >~ 4): every node
             edge = np.abs(x[inner]) >= F_RADIUS - 1
             wide = ~(np.einsum("ui,ui->u", F[:, edge], F[:, edge]) <= EDGE_RTOL * mm)
             if np.any(wide):
-                Fw = np.broadcast_to(fn(np.sqrt(qm[wide])[:, None] * x[None, :], ctx),
-                                     (int(wide.sum()), x.size)) * s[None, :]
-                Aw = Fw @ V.T
-                rw = Fw - Aw @ V
-                Am[wide] = Aw
-                mm[wide] = np.einsum("ui,ui->u", Fw, Fw)
-                rm[wide] = np.einsum("ui,ui->u", rw, rw)
+                Am[wide], mm[wide], rm[wide] = _project(_values(fn, qm[wide], x, s, ctx), V, V[:, :0])
             A[miss] = Am
             m2[miss] = mm
             res[miss] = rm

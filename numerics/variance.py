@@ -183,6 +183,8 @@ def analytic_step(D):
     h = 0.5 if D == math.inf else min(0.5, 2 * math.pi * D / (D * D / 2 + _STEP_EXPONENT))
     m = math.ceil(-4 * math.log2(h / 0.5) - 1e-12)
     return 0.5 * 2.0 ** (-m / 4)
+
+
 SECOND_MOMENT_RADIUS = 12.0
 
 

@@ -67,8 +67,8 @@ def _mp_ref(fn, qx, qz, S, dps=30):
 
 def test_trapezoid_rules_are_orthonormal():
     """V V^T = I and sum w = 1 to rounding on every rule of the ladder (the degrees K_max(h) of the
-    module docstring), and a rule one degree past its K_max-bound would not be: the bound is not
-    loose by construction (checked at the coarsest rule, where it binds)."""
+    module docstring), and well past the bound (60 degrees at the coarsest step, K_max 11) the rows
+    are not orthonormal: the check can fail."""
     for j in range(len(H.STEPS)):
         x, s, V, inner = H.trapezoid_rule(j)
         n = x.size
@@ -139,7 +139,7 @@ def test_diagonal_is_the_one_dimensional_second_moment():
 
 
 def test_kinked_user_function_takes_the_fallback_and_stays_accurate():
-    """relu as a user function: the Gauss-Hermite rules converge only algebraically on a kink, so
+    """relu as a user function: the coefficient rules converge only algebraically on a kink, so
     the refinement check certifies no coefficient and every off-diagonal entry falls back to the
     trapezoid rule; against the arc-cosine closed form sqrt(qx qz) (sqrt(1 - rho^2) + (pi - arccos
     rho) rho) / (2 pi) it stays within 1e-3 of the scale sqrt(E[f(u)^2] E[f(v)^2]) = sqrt(qx qz) / 2
@@ -210,8 +210,8 @@ def test_bad_variances_are_refused_by_name():
 
 
 def test_results_do_not_depend_on_earlier_calls():
-    """The ladder is replayed from its first rule on every call (only each rule's coefficients are
-    cached), so a call after others that climbed further returns bit for bit what it returned on an
+    """The ladder is replayed from its first rule on every call (each rule's coefficients and its
+    refinement check are cached per variance, never a call's accepted rows), so a call after others that climbed further returns bit for bit what it returned on an
     empty cache (it returned a value from a higher rule, 1 ulp off, when whole rows were cached)."""
     from reskernels import CNN, MLP, gram
     from reskernels.numerics import hermite
