@@ -157,18 +157,18 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
         raise ValueError("q must hold finite variances >= 0")
     need = np.ones(q.size) if rho_need is None else np.asarray(rho_need, dtype=float).ravel()
     low = np.zeros(q.size, dtype=int) if min_level is None else np.asarray(min_level, dtype=int).ravel()
-    rows = _ladder(fn, q, need, low, ctx)
-    K = max([len(r[0]) for r in rows if r[0] is not None], default=1) - 1
+    picks = _ladder(fn, q, need, low, ctx)
+    K = max([int(t.kc[pos].max()) for t, u, pos in picks], default=0)
     a = np.zeros((q.size, K + 1))
     tail = np.full((q.size, K + 1), np.inf)
     m2 = np.full(q.size, np.nan)
     level = np.zeros(q.size, dtype=int)
     rho_cert = np.zeros(q.size)
-    for u, (au, tu, mu, nu, rc) in enumerate(rows):
-        if au is not None:
-            a[u, :au.size] = au
-            tail[u, :tu.size] = tu           # inf past the resolved degrees
-            m2[u], level[u], rho_cert[u] = mu, nu, rc
+    for t, u, pos in picks:
+        w = min(K + 1, t.a.shape[1])
+        a[u, :w] = t.a[pos, :w]             # zero past each row's resolved degrees ...
+        tail[u, :w] = t.bound[pos, :w]      # ... and inf
+        m2[u], level[u], rho_cert[u] = t.m2[pos], t.j + 1, t.rho_cert[pos]
     return Coefficients(a, tail, m2, rho_cert, level)
 
 
@@ -224,30 +224,72 @@ def _discrete(fn, q, j, ctx):
     return A, m2, res
 
 
+class _CheckTable:
+    """Rule j's refinement checks of the variances computed so far: rows in the order they were
+    added (``kc``: the agreement prefix 0..kc, -1 where not even a_0 agrees; ``a``, ``bound``: (rows,
+    K_max(h_(j-1)) + 1) coefficients and bounds, zero and inf past kc; ``m2``, ``rho_cert`` as in
+    :class:`Coefficients`) and an index (variances sorted, their rows).  Rows are only appended,
+    never changed (storage doubles when full), and the index is replaced as a whole, so a reader's
+    rows stay valid while another thread adds."""
+
+    _FIELDS = ("kc", "a", "bound", "m2", "rho_cert")
+
+    def __init__(self, j, kr):
+        self.j, self.n = j, 0
+        self.index = (np.empty(0), np.empty(0, dtype=np.int64))
+        self.kc, self.m2, self.rho_cert = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+        self.a, self.bound = np.empty((0, kr + 1)), np.empty((0, kr + 1))
+
+    def find(self, q):
+        """Row of each variance in ``q`` (-1 where it has none)."""
+        keys, rows = self.index
+        if keys.size == 0:
+            return np.full(q.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, q), keys.size - 1)
+        return np.where(keys[pos] == q, rows[pos], -1)
+
+    def add(self, q, **fields):
+        """Append rows for the variances ``q`` (not yet in the table; caller holds the lock)."""
+        m = q.size
+        if self.n + m > self.kc.shape[0]:
+            cap = max(2 * self.kc.shape[0], self.n + m, 64)
+            for f in self._FIELDS:
+                old = getattr(self, f)
+                new = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
+                new[:self.n] = old[:self.n]
+                setattr(self, f, new)
+        for f in self._FIELDS:
+            getattr(self, f)[self.n:self.n + m] = fields[f]
+        keys, rows = self.index
+        keys = np.concatenate([keys, q])
+        rows = np.concatenate([rows, np.arange(self.n, self.n + m)])
+        order = np.argsort(keys, kind="stable")
+        self.n += m
+        self.index = (keys[order], rows[order])
+
+
 def _checks(fn, q, j, ctx):
-    """Level j's refinement check (j >= 1) per variance in ``q``: a list of (a, bound, m2,
-    rho_cert) with the agreeing coefficients a_k (k <= kc), their bounds (module docstring) and
-    the |rho| they certify, or None where not even a_0 agrees.  It depends on (fn, variance, j)
-    only (rules j - 1 and j), so it is cached with the discrete coefficients: a call replays the
-    ladder by lookups instead of recomputing every level's tails."""
-    res = [None] * q.size
-    miss = []
-    for u, qu in enumerate(q.tolist()):
-        hit = _cache.get((fn, qu, j, "check"), _MISSING)
-        if hit is _MISSING:
-            miss.append(u)
-        else:
-            res[u] = hit
-    if not miss:
-        return res
-    qm = q[miss]
+    """Level j's refinement check (j >= 1) of every variance in ``q``: the rule's
+    :class:`_CheckTable` and the row of each variance in it, the agreeing coefficients a_k
+    (k <= kc), their bounds (module docstring) and the |rho| they certify.  It depends on
+    (fn, variance, j) only (rules j - 1 and j), so it is cached with the discrete coefficients:
+    a call replays the ladder by vectorised lookups instead of recomputing every level's tails."""
+    key = (fn, j, "check")
+    kr = degrees(STEPS[j - 1])                                          # degrees the last rule carries
+    table = _cache.get(key)
+    if table is None:
+        with _cache_lock:
+            table = _cache.setdefault(key, _CheckTable(j, kr))
+    pos = table.find(q)
+    if np.all(pos >= 0):
+        return table, pos
+    qm = q[pos < 0]                  # in the order asked (a batch's rounding in _discrete follows it)
     A, m2, rsd = _discrete(fn, qm, j, ctx)                              # (u, k): discrete coefficients
     prev = _discrete(fn, qm, j - 1, ctx)[0]
     sq = A * A
     T = np.cumsum(sq[:, ::-1], axis=1)[:, ::-1]                         # T[:, k] = sum_{k' >= k}
     # T[:, K] = sum_{K < k <= K_max} + the projection residual
     T = np.concatenate([T[:, 1:], np.zeros((qm.size, 1))], axis=1) + rsd[:, None]
-    kr = prev.shape[1] - 1                                              # degrees the last rule carries
     valid = np.isfinite(m2) & np.isfinite(rsd) & np.all(np.isfinite(A), axis=1)
     scale = np.sqrt(np.where(valid, m2, 0.0))
     d = A[:, :kr + 1] - prev[:, :kr + 1]
@@ -264,23 +306,25 @@ def _checks(fn, q, j, ctx):
         ratio = TAIL_RTOL * m2[:, None] / (bound * bound)
         rk = np.where(ratio >= 1, 1.0, ratio ** (1.0 / (cols + 1)))
     rho_cert = np.where(kc >= 0, np.max(np.where(np.isnan(rk), 0.0, rk), axis=1), 0.0)
+    a = np.where(cols <= kc[:, None], A[:, :kr + 1], 0.0)
     with _cache_lock:
-        for r, u in enumerate(miss):
-            k = int(kc[r])
-            val = None if k < 0 else (A[r, :k + 1].copy(), bound[r, :k + 1].copy(), float(m2[r]),
-                                      float(rho_cert[r]))
-            _cache[(fn, float(qm[r]), j, "check")] = val
-            res[u] = val
-        _cache_size[0] += sum(2 * (int(kc[r]) + 1) for r in range(qm.size))
-    return res
+        table = _cache.setdefault(key, table)      # (a new table where the cache was cleared meanwhile)
+        # one row per variance (the last of repeats, as the per-variance dict kept), none that another
+        # thread added meanwhile
+        fresh = np.zeros(qm.size, dtype=bool)
+        fresh[qm.size - 1 - np.unique(qm[::-1], return_index=True)[1]] = True
+        fresh &= table.find(qm) < 0
+        table.add(qm[fresh], kc=kc[fresh], a=a[fresh], bound=bound[fresh], m2=m2[fresh], rho_cert=rho_cert[fresh])
+        _cache_size[0] += 2 * int(fresh.sum()) * (kr + 1)
+    return table, table.find(q)
 
 
 def _ladder(fn, q, need, low, ctx):
-    """(a, bound, m2, level, rho_cert) per variance: coefficients a_k, k <= Kc, bounds
-    bound[K] >= sqrt(T_K) for K <= Kc and the |rho| they certify, from the first level that
-    certifies ``need`` (and is at least rule ``low`` - 1) or from the last rule (module docstring);
-    (None, None, nan, -1, 0) where not even a_0 is resolved."""
-    out = [(None, None, np.nan, -1, 0.0)] * q.size
+    """Where each variance's data come from: a list of (table, u, rows), the variances ``u`` taken
+    from those rows of a level's :class:`_CheckTable` -- the first level that certifies ``need``
+    (and is at least rule ``low`` - 1) or the last rule (module docstring); a variance in no
+    entry has not even a_0 resolved."""
+    picks = []
     left = np.arange(q.size)
     last = len(STEPS) - 1
     for j in range(1, len(STEPS)):
@@ -288,16 +332,15 @@ def _ladder(fn, q, need, low, ctx):
         left_j = left[low[left] <= j + 1]
         if left_j.size == 0:
             continue
-        checks = _checks(fn, q[left_j], j, ctx)
-        done = np.zeros(left_j.size, dtype=bool)
-        for r, (u, c) in enumerate(zip(left_j.tolist(), checks)):
-            if c is not None and (c[3] >= need[u] or j == last):
-                out[u] = (c[0], c[1], c[2], j + 1, c[3])
-                done[r] = True
+        table, pos = _checks(fn, q[left_j], j, ctx)
+        kc, rc = table.kc[pos], table.rho_cert[pos]
+        done = (kc >= 0) & ((rc >= need[left_j]) | (j == last))
+        if np.any(done):
+            picks.append((table, left_j[done], pos[done]))
         left = np.setdiff1d(left, left_j[done], assume_unique=True)
         if left.size == 0:
             break
-    return out
+    return picks
 
 
 def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
