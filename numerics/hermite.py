@@ -43,7 +43,12 @@ are left to the caller's one-dimensional second moment E[f^2], the diagonal exac
 
 The ladder climbs per variance only as far as its entries need: to the largest |rho| among them
 (``rho_need``), and one rule further where a partner variance needs more resolved degrees.
-Each rule's discrete coefficients are cached per (function, variance, rule), and the ladder is
+Unnormalised inputs give variances of 10-100 (R^16, standard normal), where x -> tanh(sqrt(q) x)
+has its poles at +-i pi / (2 sqrt(q)) and rules with h >= 0.053 cannot resolve it; the fine rules
+j >= ``FINE`` (h down to 0.0104) resolve it to q ~ 150 (|rho| <= 0.93 certified there), and are
+climbed only by variances whose disagreement falls geometrically (``CLIMB_GAIN``).
+Each rule's refinement check is cached per (function, variance, rule) (the discrete coefficients
+only for the rest of a call: the next rule's check needs them), and the ladder is
 replayed on every call, so a call's result depends on its arguments only (not on earlier calls);
 the tiles of one Gram matrix share the variances of their rows and columns.  Where the rule a
 variance stops at depends on the |rho| of the entries in the same call, different tilings may
@@ -64,7 +69,14 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
     numba = None
 
 #: trapezoid ladder: steps h (ratio 2/3)
-STEPS = tuple(0.4 * (2 / 3) ** j for j in range(6))
+STEPS = tuple(0.4 * (2 / 3) ** j for j in range(10))
+#: the fine rules j >= FINE (h <= 0.035) are climbed only by a variance whose refinement
+#: disagreement fell at least ``CLIMB_GAIN``-fold over the last two levels (an analytic f with a
+#: narrow strip: tanh at q >~ 10, whose error exp(-2 pi d / h) falls geometrically in 1 / h), not
+#: by one that converges algebraically (a kink: h^2, 2.25-fold a level) and would only pay for
+#: more rules before its entries fall back anyway
+FINE = 6
+CLIMB_GAIN = 10.0
 #: most degrees a rule carries (the rules from h = 0.119 on carry this many)
 K_CAP = 480
 #: f is evaluated on |x| <= F_RADIUS (sqrt(phi(13)) = 4.5e-19 / 2 pi^(1/4)) ...
@@ -77,7 +89,7 @@ EDGE_RTOL = 2.0 ** -100
 TAIL_RTOL = 2.0 ** -53
 #: refinement check: successive levels agree to this many sqrt(E[f^2]) on the used coefficients
 AGREE_ATOL = 64 * 2.0 ** -53
-#: cached floats (discrete coefficients over all rules and variances) before the cache is cleared
+#: cached floats (the check tables of every rule and function) before the cache is cleared
 _CACHE_FLOATS = 32_000_000
 
 
@@ -86,7 +98,7 @@ def degrees(h: float) -> int:
     return min(K_CAP, int((math.pi / h - 4.5) ** 2))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=2)
 def trapezoid_rule(j: int):
     """(x, s, V, inner) of ladder rule j (step h = STEPS[j], K = degrees(h)): nodes x = h i on
     [-R, R], R = 2 sqrt(K) + 8; s_i = sqrt(h phi(x_i)); V_ki = s_i h_k(x_i), k <= K, rows orthonormal
@@ -107,6 +119,17 @@ def trapezoid_rule(j: int):
     V = _hermite_functions(x, K + 1) * c
     s = np.exp(-x * x / 4) * c
     return x, s, V, np.abs(x) <= F_RADIUS
+
+
+@lru_cache(maxsize=None)
+def _split_rule(j: int):
+    """Rule j as :func:`_discrete` uses it: (x, s, V) on the nodes |x| <= F_RADIUS and an upper
+    triangular R with R^T R = V_off V_off^T for the other nodes (QR of V_off^T), so that the residual
+    there, ||V_off^T a||^2 = ||R a||^2, costs (K + 1)^2 instead of (K + 1) x nodes (the fine rules
+    carry up to 1e4 nodes, most of them outside)."""
+    x, s, V, inner = trapezoid_rule(j)
+    return (x[inner], s[inner], np.ascontiguousarray(V[:, inner]),
+            np.linalg.qr(V[:, ~inner].T, mode="r"))
 
 
 def _hermite_functions(x, n):
@@ -137,7 +160,7 @@ class Coefficients:
         self.a, self.tail, self.m2, self.rho_cert, self.level = a, tail, m2, rho_cert, level
 
 
-_cache: dict = {}          # (fn, variance, rule[, "check"]) -> discrete coefficients or a rule's check
+_cache: dict = {}          # (fn, rule, "check") -> _CheckTable
 _MISSING = object()
 _cache_size = [0]
 _cache_lock = threading.Lock()
@@ -149,7 +172,7 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     on float64 arrays.  ``rho_need`` (per variance, default 1): the ladder climbs only until the
     variance meets the target at that |rho| (the largest correlation its entries have), or to its
     last rule; ``min_level`` (per variance, 1 + rule index): not below that rule (a partner variance
-    needs more degrees).  Each rule's discrete coefficients are cached per (fn, variance, rule), and the
+    needs more degrees).  Each rule's refinement check is cached per (fn, variance, rule), and the
     ladder is replayed (by cached per-rule checks) from its first rule on every call, so the result depends on the arguments
     only, never on what earlier calls computed."""
     q = np.asarray(q, dtype=float).ravel()
@@ -165,9 +188,7 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
     level = np.zeros(q.size, dtype=int)
     rho_cert = np.zeros(q.size)
     for t, u, pos in picks:
-        w = min(K + 1, t.a.shape[1])
-        a[u, :w] = t.a[pos, :w]             # zero past each row's resolved degrees ...
-        tail[u, :w] = t.bound[pos, :w]      # ... and inf
+        a[u], tail[u] = t.rows(pos, K + 1, np.inf)      # zero and inf past each row's resolved degrees
         m2[u], level[u], rho_cert[u] = t.m2[pos], t.j + 1, t.rho_cert[pos]
     return Coefficients(a, tail, m2, rho_cert, level)
 
@@ -177,68 +198,69 @@ def _values(fn, q, x, s, ctx):
     return np.broadcast_to(fn(np.sqrt(q)[:, None] * x[None, :], ctx), (q.size, x.size)) * s[None, :]
 
 
-def _project(F, V_on, V_off):
-    """(a, ||F||^2, ||F - V^T a||^2) for F given on the nodes of ``V_on`` (zero on those of
-    ``V_off``): a = V_on F, and the residual on both sets of nodes, a sum of squares."""
+def _project(F, V_on, R_off):
+    """(a, ||F||^2, ||F - V^T a||^2) for F given on the nodes of ``V_on`` (zero on the others, whose
+    Gram matrix is R_off^T R_off): a = V_on F, and the residual on both sets of nodes, a sum of
+    squares."""
     A = F @ V_on.T
     r_on = F - A @ V_on
-    r_off = A @ V_off
+    r_off = A @ R_off.T
     return (A, np.einsum("ui,ui->u", F, F),
             np.einsum("ui,ui->u", r_on, r_on) + np.einsum("ui,ui->u", r_off, r_off))
 
 
-def _discrete(fn, q, j, ctx):
+def _discrete(fn, q, j, ctx, memo):
     """(A, m2, res): rule j's discrete coefficients (rows: variances), E[f^2] and projection
-    residual ||F - V^T a||^2 (module docstring), cached."""
+    residual ||F - V^T a||^2 (module docstring), kept in ``memo`` for the rest of the ladder's call
+    (the next rule's check needs them again; later calls need only the checks)."""
     A = np.empty((q.size, degrees(STEPS[j]) + 1))
     m2 = np.empty(q.size)
     res = np.empty(q.size)
     miss = []
     for u, qu in enumerate(q.tolist()):
-        hit = _cache.get((fn, qu, j))
+        hit = memo.get((qu, j))
         if hit is None:
             miss.append(u)
         else:
             A[u], m2[u], res[u] = hit
     if miss:
-        x, s, V, inner = trapezoid_rule(j)
+        x, s, V, R = _split_rule(j)
         qm = q[miss]
         with np.errstate(all="ignore"):
-            F = _values(fn, qm, x[inner], s[inner], ctx)
-            Am, mm, rm = _project(F, V[:, inner], V[:, ~inner])
+            F = _values(fn, qm, x, s, ctx)
+            Am, mm, rm = _project(F, V, R)
             # f that grows fast enough to put mass near |x| = F_RADIUS (exp(x) at q >~ 4): every node
-            edge = np.abs(x[inner]) >= F_RADIUS - 1
+            edge = np.abs(x) >= F_RADIUS - 1
             wide = ~(np.einsum("ui,ui->u", F[:, edge], F[:, edge]) <= EDGE_RTOL * mm)
             if np.any(wide):
-                Am[wide], mm[wide], rm[wide] = _project(_values(fn, qm[wide], x, s, ctx), V, V[:, :0])
+                xa, sa, Va, _ = trapezoid_rule(j)
+                Am[wide], mm[wide], rm[wide] = _project(_values(fn, qm[wide], xa, sa, ctx), Va, R[:0])
             A[miss] = Am
             m2[miss] = mm
             res[miss] = rm
-        with _cache_lock:
-            if _cache_size[0] > _CACHE_FLOATS:
-                _cache.clear()
-                _cache_size[0] = 0
-            for u in miss:
-                _cache[(fn, float(q[u]), j)] = (A[u].copy(), float(m2[u]), float(res[u]))
-            _cache_size[0] += len(miss) * A.shape[1]
+        for u in miss:
+            memo[(float(q[u]), j)] = (A[u], float(m2[u]), float(res[u]))
     return A, m2, res
 
 
 class _CheckTable:
-    """Rule j's refinement checks of the variances computed so far: rows in the order they were
-    added (``kc``: the agreement prefix 0..kc, -1 where not even a_0 agrees; ``a``, ``bound``: (rows,
-    K_max(h_(j-1)) + 1) coefficients and bounds, zero and inf past kc; ``m2``, ``rho_cert`` as in
-    :class:`Coefficients`) and an index (variances sorted, their rows).  Rows are only appended,
-    never changed (storage doubles when full), and the index is replaced as a whole, so a reader's
-    rows stay valid while another thread adds."""
+    """Rule j's refinement checks of the variances computed so far, a row per variance in the
+    order they were added: ``kc`` (the agreement prefix 0..kc, -1 where not even a_0 agrees),
+    ``m2``, ``rho_cert`` (as in :class:`Coefficients`), ``climb`` (whether the variance may go on
+    to rule j + 1 >= FINE), and the agreeing coefficients and their bounds, k <= kc, kept end to
+    end in the flat buffers ``a`` and ``bound`` from ``off``; an index (variances sorted, their
+    rows) finds them.  Rows are only appended, never changed (storage doubles when full), and the
+    index is replaced as a whole, so a reader's rows stay valid while another thread adds."""
 
-    _FIELDS = ("kc", "a", "bound", "m2", "rho_cert")
+    _ROWS = ("kc", "m2", "rho_cert", "climb", "off")
 
-    def __init__(self, j, kr):
-        self.j, self.n = j, 0
+    def __init__(self, j):
+        self.j, self.n, self.used = j, 0, 0
         self.index = (np.empty(0), np.empty(0, dtype=np.int64))
-        self.kc, self.m2, self.rho_cert = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
-        self.a, self.bound = np.empty((0, kr + 1)), np.empty((0, kr + 1))
+        self.kc, self.off = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        self.m2, self.rho_cert = np.empty(0), np.empty(0)
+        self.climb = np.empty(0, dtype=bool)
+        self.a, self.bound = np.empty(0), np.empty(0)
 
     def find(self, q):
         """Row of each variance in ``q`` (-1 where it has none)."""
@@ -248,44 +270,69 @@ class _CheckTable:
         pos = np.minimum(np.searchsorted(keys, q), keys.size - 1)
         return np.where(keys[pos] == q, rows[pos], -1)
 
-    def add(self, q, **fields):
-        """Append rows for the variances ``q`` (not yet in the table; caller holds the lock)."""
+    def rows(self, pos, width, fill):
+        """(a, bound) of rows ``pos`` as (len(pos), width) arrays, zero and ``fill`` past kc."""
+        cols = np.arange(width)[None, :]
+        valid = cols <= self.kc[pos][:, None]
+        idx = np.where(valid, self.off[pos][:, None] + cols, 0)
+        return np.where(valid, self.a[idx], 0.0), np.where(valid, self.bound[idx], fill)
+
+    @staticmethod
+    def _grow(arr, need):
+        if need <= arr.shape[0]:
+            return arr
+        new = np.empty(max(2 * arr.shape[0], need, 64), dtype=arr.dtype)
+        new[:arr.shape[0]] = arr
+        return new
+
+    def add(self, q, kc, a, bound, m2, rho_cert, climb):
+        """Append rows for the variances ``q`` (not yet in the table; caller holds the lock); ``a``,
+        ``bound``: (len(q), width) arrays of which the first kc + 1 columns are kept."""
         m = q.size
-        if self.n + m > self.kc.shape[0]:
-            cap = max(2 * self.kc.shape[0], self.n + m, 64)
-            for f in self._FIELDS:
-                old = getattr(self, f)
-                new = np.empty((cap,) + old.shape[1:], dtype=old.dtype)
-                new[:self.n] = old[:self.n]
-                setattr(self, f, new)
-        for f in self._FIELDS:
-            getattr(self, f)[self.n:self.n + m] = fields[f]
+        keep = np.arange(a.shape[1])[None, :] <= kc[:, None]
+        size = int(keep.sum())
+        off = self.used + np.concatenate([[0], np.cumsum(kc + 1)[:-1]]).astype(np.int64)
+        for f, v in zip(self._ROWS, (kc, m2, rho_cert, climb, off)):
+            arr = self._grow(getattr(self, f), self.n + m)
+            arr[self.n:self.n + m] = v
+            setattr(self, f, arr)
+        for f, v in (("a", a), ("bound", bound)):
+            arr = self._grow(getattr(self, f), self.used + size)
+            arr[self.used:self.used + size] = v[keep]
+            setattr(self, f, arr)
         keys, rows = self.index
         keys = np.concatenate([keys, q])
         rows = np.concatenate([rows, np.arange(self.n, self.n + m)])
         order = np.argsort(keys, kind="stable")
         self.n += m
+        self.used += size
         self.index = (keys[order], rows[order])
+        return 2 * size + 5 * m
+
+    def size(self):
+        """Floats held (as :meth:`add` counts them)."""
+        return 2 * self.used + 5 * self.n
 
 
-def _checks(fn, q, j, ctx):
+def _checks(fn, q, j, ctx, memo):
     """Level j's refinement check (j >= 1) of every variance in ``q``: the rule's
     :class:`_CheckTable` and the row of each variance in it, the agreeing coefficients a_k
     (k <= kc), their bounds (module docstring) and the |rho| they certify.  It depends on
-    (fn, variance, j) only (rules j - 1 and j), so it is cached with the discrete coefficients:
-    a call replays the ladder by vectorised lookups instead of recomputing every level's tails."""
+    (fn, variance, j) only (rules j - 1 and j, and j - 2 for ``climb``), so it is cached: a call
+    replays the ladder by vectorised lookups instead of recomputing every level's tails; ``memo``
+    holds the call's discrete coefficients."""
     key = (fn, j, "check")
     kr = degrees(STEPS[j - 1])                                          # degrees the last rule carries
     table = _cache.get(key)
     if table is None:
         with _cache_lock:
-            table = _cache.setdefault(key, _CheckTable(j, kr))
+            table = _cache.setdefault(key, _CheckTable(j))
     pos = table.find(q)
     if np.all(pos >= 0):
         return table, pos
     qm = q[pos < 0]                  # in the order asked (a batch's rounding in _discrete follows it)
-    A, m2, rsd = _discrete(fn, qm, j, ctx)                              # (u, k): discrete coefficients
-    prev = _discrete(fn, qm, j - 1, ctx)[0]
+    A, m2, rsd = _discrete(fn, qm, j, ctx, memo)                        # (u, k): discrete coefficients
+    prev = _discrete(fn, qm, j - 1, ctx, memo)[0]
     sq = A * A
     T = np.cumsum(sq[:, ::-1], axis=1)[:, ::-1]                         # T[:, k] = sum_{k' >= k}
     # T[:, K] = sum_{K < k <= K_max} + the projection residual
@@ -306,38 +353,62 @@ def _checks(fn, q, j, ctx):
         ratio = TAIL_RTOL * m2[:, None] / (bound * bound)
         rk = np.where(ratio >= 1, 1.0, ratio ** (1.0 / (cols + 1)))
     rho_cert = np.where(kc >= 0, np.max(np.where(np.isnan(rk), 0.0, rk), axis=1), 0.0)
-    a = np.where(cols <= kc[:, None], A[:, :kr + 1], 0.0)
+    climb = np.full(qm.size, j + 1 < FINE)
+    if FINE <= j + 1 < len(STEPS):       # disagreement still above the check's and falling fast
+        k2 = degrees(STEPS[j - 2])
+        prev2 = _discrete(fn, qm, j - 2, ctx, memo)[0]
+        with np.errstate(all="ignore"):
+            dis = np.max(np.abs(d), axis=1)
+            dis_prev = np.max(np.abs(prev[:, :k2 + 1] - prev2), axis=1)
+            climb = valid & (dis > AGREE_ATOL * scale) & (CLIMB_GAIN * dis <= dis_prev)
     with _cache_lock:
-        table = _cache.setdefault(key, table)      # (a new table where the cache was cleared meanwhile)
-        # one row per variance (the last of repeats, as the per-variance dict kept), none that another
-        # thread added meanwhile
+        if _cache_size[0] > _CACHE_FLOATS:
+            _cache.clear()
+            _cache_size[0] = 0
+        # one row per variance (the last of repeats, as a per-variance dict would keep), none that
+        # another thread added meanwhile; the rows go into this call's table, which stays (or
+        # becomes) the cached one unless another thread has put a new one in its place
         fresh = np.zeros(qm.size, dtype=bool)
         fresh[qm.size - 1 - np.unique(qm[::-1], return_index=True)[1]] = True
         fresh &= table.find(qm) < 0
-        table.add(qm[fresh], kc=kc[fresh], a=a[fresh], bound=bound[fresh], m2=m2[fresh], rho_cert=rho_cert[fresh])
-        _cache_size[0] += 2 * int(fresh.sum()) * (kr + 1)
+        added = table.add(qm[fresh], kc[fresh], A[fresh, :kr + 1], bound[fresh], m2[fresh],
+                          rho_cert[fresh], climb[fresh])
+        cur = _cache.get(key)
+        if cur is table:
+            _cache_size[0] += added
+        elif cur is None:
+            _cache[key] = table
+            _cache_size[0] += table.size()
     return table, table.find(q)
 
 
 def _ladder(fn, q, need, low, ctx):
     """Where each variance's data come from: a list of (table, u, rows), the variances ``u`` taken
     from those rows of a level's :class:`_CheckTable` -- the first level that certifies ``need``
-    (and is at least rule ``low`` - 1) or the last rule (module docstring); a variance in no
-    entry has not even a_0 resolved."""
+    (and is at least rule ``low`` - 1), or the last level the variance may reach (the last rule, or
+    FINE - 1 and above where its check does not ``climb``; then also below rule ``low`` - 1); a
+    variance in no entry has not even a_0 resolved."""
     picks = []
     left = np.arange(q.size)
     last = len(STEPS) - 1
+    climb = np.ones(q.size, dtype=bool)
+    memo = {}
     for j in range(1, len(STEPS)):
-        # a variance is examined from rule low - 1 on
-        left_j = left[low[left] <= j + 1]
-        if left_j.size == 0:
+        # a variance is examined from rule low - 1 on, and from FINE - 1 on always (its climb flag)
+        act = left if j >= FINE - 1 else left[low[left] <= j + 1]
+        if j >= FINE:
+            act = act[climb[act]]
+        if act.size == 0:
             continue
-        table, pos = _checks(fn, q[left_j], j, ctx)
+        table, pos = _checks(fn, q[act], j, ctx, memo)
         kc, rc = table.kc[pos], table.rho_cert[pos]
-        done = (kc >= 0) & ((rc >= need[left_j]) | (j == last))
+        climb[act] = table.climb[pos]
+        final = ~table.climb[pos] if j >= FINE - 1 else np.zeros(act.size, dtype=bool)
+        final |= j == last
+        done = (kc >= 0) & (((rc >= need[act]) & (low[act] <= j + 1)) | final)
         if np.any(done):
-            picks.append((table, left_j[done], pos[done]))
-        left = np.setdiff1d(left, left_j[done], assume_unique=True)
+            picks.append((table, act[done], pos[done]))
+        left = np.setdiff1d(left, act[done | final], assume_unique=True)
         if left.size == 0:
             break
     return picks
@@ -391,7 +462,9 @@ def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
             break
         kc = np.isfinite(C.tail).sum(axis=1) - 1
         short = np.where(kc[ix[todo]] <= kc[iz[todo]], ix[todo], iz[todo])
-        short = np.unique(short[(C.level[short] > 0) & (C.level[short] < len(STEPS))])
+        # (a variance the ladder could not lift to the rule asked for stays where it is)
+        short = np.unique(short[(C.level[short] > 0) & (C.level[short] < len(STEPS))
+                                & (C.level[short] >= low[short])])
         if short.size == 0:
             break
         low[short] = C.level[short] + 1                                   # strictly up the ladder

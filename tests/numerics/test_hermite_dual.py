@@ -284,3 +284,59 @@ def test_fast_growing_function_is_not_truncated(monkeypatch):
         assert rel(4.0, 0.95) > 1e-8 and rel(9.0, 0.95) > 1e-4
     finally:
         H._cache.clear()
+
+
+@pytest.mark.parametrize("q, rho", [(10.0, 0.9), (30.0, 0.5), (56.0, -0.8), (150.0, 0.3)])
+def test_tanh_at_large_variances_takes_the_fine_rules(q, rho):
+    """Unnormalised inputs give variances of 10-60 from the first layer (R^16, standard normal),
+    where x -> tanh(sqrt(q) x) has its poles at +-i pi / (2 sqrt(q)) and the coarse rules (h >= 0.053)
+    cannot resolve its coefficients (every entry fell back to the 2-D rule: 19 s for a 20-input
+    ResNet(6)).  Its disagreement falls geometrically along the ladder, so the variance climbs the
+    fine rules (h down to 0.0104) and the series certifies |rho| <= 0.93 up to q = 150; the values
+    agree with the strip-aware 2-D trapezoid rule (itself within 4 eps of mpmath,
+    test_fallback_step_follows_the_narrow_direction) for both duals.  Planted: without the climb
+    (CLIMB_GAIN = inf) these entries are not certified."""
+    ctx = NumpyContext()
+    args = (np.array([q]), np.array([1.1 * q]), np.array([rho * q * math.sqrt(1.1)]))
+    for f in (F_TANH, DF_TANH):
+        out, fb = H.gaussian_expectation_hermite(f, *args, ctx)
+        assert not fb.any(), (q, rho)
+        ref = ctx.gaussian_expectation_trapezoid(f, *args, strip=math.pi / 2)
+        assert abs(out[0] - ref[0]) <= 8 * EPS * math.sqrt(H.coefficients(f, args[0], ctx).m2[0]
+                                                           * H.coefficients(f, args[1], ctx).m2[0]), (f, out, ref)
+        assert H.coefficients(f, args[0], ctx).level[0] > H.FINE      # from a fine rule
+
+
+def test_fine_rules_need_the_climb(monkeypatch):
+    """The planted error for the test above: with the climb disabled the variance stops at the
+    last coarse rule and its entries go to the fallback."""
+    H._cache.clear()
+    monkeypatch.setattr(H, "CLIMB_GAIN", math.inf)
+    try:
+        out, fb = H.gaussian_expectation_hermite(F_TANH, np.array([30.0]), np.array([33.0]),
+                                                 np.array([0.5 * 30.0 * math.sqrt(1.1)]), NumpyContext())
+        assert fb.all()
+    finally:
+        H._cache.clear()
+
+
+def test_kinks_do_not_climb_the_fine_rules():
+    """A kink converges only algebraically (h^2: 2.25-fold a level), so relu written as a user
+    function stops at the last coarse rule (its entries fall back) instead of paying for the fine
+    rules; tanh at the same variances climbs."""
+    relu = lambda x, xp: np.maximum(x, 0.0)
+    q = np.array([0.5, 2.0, 30.0])
+    C = H.coefficients(relu, q, NumpyContext())
+    assert np.all(C.level <= H.FINE), C.level
+    assert np.all(H.coefficients(F_TANH, np.array([30.0]), NumpyContext()).level > H.FINE)
+
+
+@pytest.mark.mp
+@pytest.mark.slow
+def test_tanh_at_a_large_variance_agrees_with_30_digit_mpmath():
+    """The fine rules' value at q = 30 against 30-digit mpmath (77 s: slow; measured error 0)."""
+    q, S = 30.0, 0.5 * 30.0
+    out, fb = H.gaussian_expectation_hermite(F_TANH, q, 1.1 * q, S, NumpyContext())
+    assert not fb
+    ref = float(_mp_ref(F_TANH, q, 1.1 * q, S))
+    assert abs(float(out) - ref) <= _tol(F_TANH, q, 1.1 * q, S)
