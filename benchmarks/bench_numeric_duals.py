@@ -2,12 +2,13 @@
 the same spec, side by side in one run (issue 15).
 
 FC ResNet(10, 0.5, input_var=0.01) on n standard-normal inputs in R^16 and conv ResCNN(2, 0.5,
-input_var=0.01) gap on n 6x6x3 images, numpy backend, default threads; median of ``--repeats``
+input_var=0.01) gap on n 6x6x3 images (``--input-var 1``: the default, variances 10-100 in the FC
+layers, where tanh needs the fine rules of the coefficient ladder), numpy backend, default threads; median of ``--repeats``
 calls after one warm-up call (the warm-up also fills the Hermite coefficient cache of
 numerics/hermite.py, which a later Gram matrix of the same inputs reuses: pass ``--cold`` to clear
 it before every timed call).  Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU.
 
-    python benchmarks/bench_numeric_duals.py [--n-fc 1000] [--n-conv 16] [--repeats 3] [--cold]
+    python benchmarks/bench_numeric_duals.py [--n-fc 1000] [--n-conv 16] [--repeats 3] [--cold] [--input-var 0.01]
 """
 import argparse
 import os
@@ -39,6 +40,7 @@ def main(argv=None):
     ap.add_argument("--n-fc", type=int, default=1000)
     ap.add_argument("--n-conv", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--input-var", type=float, default=0.01)
     ap.add_argument("--cold", action="store_true", help="clear the coefficient cache before each call")
     args = ap.parse_args(argv)
     from reskernels import ResCNN, ResNet, gram
@@ -54,8 +56,8 @@ def main(argv=None):
     rows, base = [], {}
     for name, act in acts:
         res = []
-        for key, arch, data in (("fc", ResNet(10, 0.5, input_var=0.01, activation=act), X),
-                                ("conv", ResCNN(2, 0.5, input_var=0.01, activation=act), Xc)):
+        for key, arch, data in (("fc", ResNet(10, 0.5, input_var=args.input_var, activation=act), X),
+                                ("conv", ResCNN(2, 0.5, input_var=args.input_var, activation=act), Xc)):
             n = data.shape[0]
             with np.errstate(all="ignore"):
                 t = _median(lambda: gram(arch, data, backend="numpy"), args.repeats, before) / (n * (n + 1) // 2)

@@ -148,9 +148,13 @@ class NumpyContext(NumpyBackend):
                                         TRAPEZOID_RADIUS)
             su, sz = np.sqrt(qx[sl])[:, None], np.sqrt(qz[sl])[:, None, None]
             fu = fn(su * x[None, :], self)                                      # (e, i)
-            v = sz * (rho[:, None, None] * x[None, :, None]
-                      + r2[:, None, None] * y[None, None, :])                   # (e, i, j)
-            fv = fn(v, self) @ wy                                               # (e, i)
+            fv = np.empty(fu.shape)
+            step = max(1, _GRID_BUDGET // (fu.shape[0] * y.size))               # x nodes a pass
+            for b in range(0, x.size, step):
+                xs = x[b:b + step]
+                v = sz * (rho[:, None, None] * xs[None, :, None]
+                          + r2[:, None, None] * y[None, None, :])               # (e, i, j)
+                fv[:, b:b + step] = fn(v, self) @ wy                            # (e, i)
             out[sl] = (fu * fv) @ w
         if strip is not None:
             back = np.empty_like(out)
@@ -160,6 +164,8 @@ class NumpyContext(NumpyBackend):
 
 
 TRAPEZOID_RADIUS = 8.6
+#: most float64 values of the 2-D rule's grid in memory at once (32 MiB)
+_GRID_BUDGET = 1 << 22
 #: -ln of the target error of :func:`analytic_step` (e^-46 = 1e-20 of the integrand's scale)
 _STEP_EXPONENT = 46.0
 
@@ -169,18 +175,20 @@ def analytic_step(D):
 
     The rule's error is about exp(d^2/2 - 2 pi d / h) for any d < D (Trefethen & Weideman 2014:
     exp(-2 pi d / h) times the integrand's size on |Im y| = d, where the Gaussian has grown by
-    exp(d^2/2)).  With d = D the error is e^-46 at h = 2 pi D / (D^2/2 + 46); the step is capped at
+    exp(d^2/2)).  It is e^-46 at h = 2 pi d / (d^2/2 + 46), largest at d = sqrt(92) (a wider strip
+    does not help: the Gaussian's growth takes over), so d = min(D, sqrt(92)); the step is capped at
     0.5, where the Gaussian alone (d = 2 pi / h) gives exp(-2 pi^2 / h^2) = e^-79.  Rounded down to
     a quarter-octave (h = 0.5 * 2^(-m/4)) so that chunks share their nodes.  At D = pi / 2 (tanh,
     s = 1) 0.209 rounds to 0.177, below the x rule's 0.2 / max(1, sigma) there; at D = 2 pi (s = 1/4)
     0.5.
 
-    >>> analytic_step(math.inf), round(analytic_step(math.pi / 2), 3), analytic_step(2 * math.pi)
-    (0.5, 0.177, 0.5)
+    >>> analytic_step(math.inf), round(analytic_step(math.pi / 2), 3), analytic_step(2 * math.pi), analytic_step(4e7)
+    (0.5, 0.177, 0.5, 0.5)
     """
     if not D > 0:
         raise ValueError(f"D must be > 0, got {D}")
-    h = 0.5 if D == math.inf else min(0.5, 2 * math.pi * D / (D * D / 2 + _STEP_EXPONENT))
+    d = min(D, math.sqrt(2 * _STEP_EXPONENT))
+    h = min(0.5, 2 * math.pi * d / (d * d / 2 + _STEP_EXPONENT))
     m = math.ceil(-4 * math.log2(h / 0.5) - 1e-12)
     return 0.5 * 2.0 ** (-m / 4)
 

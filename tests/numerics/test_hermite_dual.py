@@ -252,6 +252,27 @@ def test_fallback_step_follows_the_narrow_direction():
         analytic_step(0.0)
 
 
+def test_fallback_step_at_a_nearly_degenerate_pair():
+    """rho = 1 - 1e-15 (s = 1e-7: a strip of 2e7 in y): the step stays 0.5 (it was taken from
+    d = D, 3e-7, and the rule asked for 389 GiB on a conv tanh Gram matrix of 16 images at the
+    default input_var), the value within 4 eps of mpmath, and that Gram matrix is finite."""
+    from reskernels import ResCNN, gram
+    from reskernels.numerics.variance import analytic_step
+    assert analytic_step(4.2e7) == 0.5 and analytic_step(math.sqrt(92)) == 0.5
+    q, rho = 5.0, 1 - 1e-15
+    with mpmath.workdps(30):
+        ref = float(MpmathContext().gaussian_expectation(F_TANH, q, q, mpmath.mpf(q) * rho))
+    got = NumpyContext().gaussian_expectation_trapezoid(F_TANH, np.array([q]), np.array([q]), np.array([q * rho]),
+                                                          strip=math.pi / 2)[0]
+    assert abs(got - ref) <= 4 * EPS * abs(ref), (got, ref)
+    rng = np.random.default_rng(0)
+    rng.standard_normal((1000, 16))
+    X = rng.standard_normal((16, 6, 6, 3))          # the benchmark's images, a pair at rho ~ 1 - 1e-16
+    with np.errstate(all="ignore"):
+        K = gram(ResCNN(2, 0.5, activation="tanh"), X, backend="numpy")
+    assert np.all(np.isfinite(K))
+
+
 def test_tanh_certified_at_deep_variances():
     """The trapezoid ladder certifies tanh's coefficients at the variances of deep layers at every
     correlation (the Gauss-Hermite ladder it replaced stopped at rho_cert 0.70 for q = 2.5 and sent
