@@ -1,0 +1,136 @@
+"""User activations with known kinks (``from_function(..., kinks=...)``): the float64 duals by
+Gauss-Legendre panels split at the kinks (numerics/variance.py, gaussian_expectation_kinked)
+against independent routes -- the arc-cosine closed form in 40-digit mpmath (relu), the library's
+closed-form duals (leaky relu, abs), a one-dimensional mpmath quadrature with breakpoints (a hard
+tanh's second moment) -- and planted errors: kinks at the wrong place, no kinks."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from reskernels import MLP, ResCNN, ResNet, gram
+from reskernels.numerics import variance as V
+from reskernels.numerics.variance import NumpyContext
+from reskernels.theory import activations as A
+
+EPS = np.finfo(float).eps
+RELU = A.from_function(lambda x: np.maximum(x, 0.0), lambda x: (x > 0) * 1.0, name="relu", kinks=[0.0])
+
+
+#: rounding of the panel sums: two reductions over ~10^2-10^3 nodes each, terms bounded by the
+#: scale, ~log2(nodes) eps apiece
+TOL = 16 * EPS
+
+
+def _pairs(n=120, seed=0):
+    """Variances 0.05-60, correlations across [-1, 1] with 50 within 1e-1..1e-16 of +-1 and +-1, 0."""
+    rng = np.random.default_rng(seed)
+    qx, qz = rng.uniform(0.05, 60, n), rng.uniform(0.05, 60, n)
+    rho = rng.uniform(-1, 1, n)
+    rho[:30] = 1 - 10.0 ** -rng.uniform(1, 16, 30)
+    rho[30:50] = -rho[:20]
+    rho[50:53] = (1.0, -1.0, 0.0)
+    return qx, qz, rho * np.sqrt(qx * qz)
+
+
+def test_relu_with_kinks_agrees_with_the_arccos_closed_form_at_40_digits():
+    """Both duals within 4 eps of the scale (E[f(u)^2] E[f(v)^2])^(1/2) at every correlation,
+    |rho| -> 1 included (the reference is the closed form at the same float64 rho the rule uses:
+    the rounding of rho itself is the caller's, not the rule's)."""
+    qx, qz, S = _pairs()
+    E1, E0 = RELU.dual(qx, qz, S, NumpyContext(), True)
+    rho_f = np.clip(S / np.sqrt(qx * qz), -1, 1)
+    worst = 0.0
+    with mpmath.workdps(40):
+        for i in range(S.size):
+            g = mpmath.sqrt(mpmath.mpf(qx[i]) * mpmath.mpf(qz[i]))
+            r = mpmath.mpf(rho_f[i])
+            th = mpmath.acos(r)
+            k1 = g * (mpmath.sin(th) + (mpmath.pi - th) * r) / (2 * mpmath.pi)
+            k0 = (mpmath.pi - th) / (2 * mpmath.pi)
+            e = max(float(abs(E1[i] - k1) / (g / 2)), float(abs(E0[i] - k0) / mpmath.mpf(0.5)))
+            worst = max(worst, e)
+    assert worst <= TOL, worst                # measured 1.2e-15 (5.4 eps)
+
+
+@pytest.mark.parametrize("name, user, ref", [
+    ("leaky", A.from_function(lambda x: np.where(x > 0, x, 0.1 * x), lambda x: np.where(x > 0, 1.0, 0.1), kinks=[0.0]),
+     A.leaky_relu(0.1)),
+    ("abs", A.from_function(np.abs, np.sign, kinks=0.0), A.get("abs"))])
+def test_kinked_user_functions_agree_with_closed_forms(name, user, ref):
+    """leaky relu and abs as user functions against their closed-form duals at |rho| <= 0.999 (nearer
+    1 the closed forms' arccos of a rounded rho is the larger error)."""
+    qx, qz, S = _pairs(seed=1)
+    rho = S / np.sqrt(qx * qz)
+    keep = np.abs(rho) <= 0.999
+    qx, qz, S = qx[keep], qz[keep], S[keep]
+    ctx = NumpyContext()
+    got, want = user.dual(qx, qz, S, ctx, True), ref.dual(qx, qz, S, ctx, True)
+    for k in range(2):
+        scale = np.sqrt(user.dual(qx, qx, qx, ctx, True)[k] * user.dual(qz, qz, qz, ctx, True)[k])
+        assert np.all(np.abs(got[k] - want[k]) <= TOL * scale), (name, k, np.max(np.abs(got[k] - want[k]) / scale))
+
+
+def test_hard_tanh_second_moment_against_mpmath():
+    """The diagonal of a function with two kinks (clip to [-1, 1]): panels split at +-1 / sqrt(q)
+    against mpmath's quadrature with the same breakpoints, 30 digits."""
+    fn = lambda x, xp: np.clip(x, -1.0, 1.0)
+    q = np.array([0.01, 0.7, 3.0, 50.0])
+    got = V.second_moment_kinked(fn, q, (-1.0, 1.0), NumpyContext())
+    with mpmath.workdps(30):
+        for qi, gi in zip(q, got):
+            s = mpmath.sqrt(qi)
+            f = lambda x: min(mpmath.mpf(1), max(mpmath.mpf(-1), s * x)) ** 2 * mpmath.npdf(x)
+            want = mpmath.quad(f, [-mpmath.inf, -1 / s, 0, 1 / s, mpmath.inf])
+            assert abs(gi - float(want)) <= TOL * float(want), (qi, gi, want)
+
+
+def test_kinks_at_the_wrong_place_show():
+    """Planted errors: relu with its kink declared at 0.3 instead of 0, and relu without kinks (the
+    Hermite series and the trapezoid rule), are visibly off the closed form; the true kink is not."""
+    qx, qz, S = np.array([0.8, 2.0]), np.array([1.1, 2.0]), np.array([0.4, 1.7])
+    ctx = NumpyContext()
+    want = A.get("relu").dual(qx, qz, S, ctx, True)[0]
+    wrong = A.from_function(lambda x: np.maximum(x, 0.0), lambda x: (x > 0) * 1.0, kinks=[0.3])
+    none = A.from_function(lambda x: np.maximum(x, 0.0), lambda x: (x > 0) * 1.0)
+    scale = np.sqrt(qx * qz) / 2
+    assert np.max(np.abs(wrong.dual(qx, qz, S, ctx, True)[0] - want) / scale) > 1e-8
+    assert np.max(np.abs(none.dual(qx, qz, S, ctx, True)[0] - want) / scale) > 1e-7
+    assert np.max(np.abs(RELU.dual(qx, qz, S, ctx, True)[0] - want) / scale) <= TOL
+
+
+@pytest.mark.parametrize("arch, shape", [(ResNet(3, 0.5), (12, 7)), (MLP(2), (10, 4)),
+                                         (ResCNN(1, 0.5), (3, 4, 4, 1))])
+def test_gram_with_a_kinked_user_relu_matches_relu(arch, shape):
+    """Whole Gram matrices (FC, conv) of relu given as a user function with its kink against the
+    closed-form relu programs: within 1e-13 of the scale sqrt(K(x, x) K(z, z)) (the interpreter's
+    other steps add their own rounding; a residual network's entries cross zero)."""
+    from dataclasses import replace
+    X = np.random.default_rng(3).standard_normal(shape)
+    user = replace(arch, activation=RELU)
+    for kind in ("nngp", "ntk"):
+        got = gram(user, X, kind=kind, backend="numpy")
+        want = gram(arch, X, kind=kind, backend="numpy")
+        scale = np.sqrt(np.outer(np.diag(want), np.diag(want)))
+        assert np.max(np.abs(got - want) / scale) <= 1e-13, (kind, np.max(np.abs(got - want) / scale))
+
+
+def test_panel_rule_integrates_polynomials_split_anywhere():
+    """Moments E[X^k 1(X > c)] for split points anywhere in [-R, R] (and outside: clipped), against
+    mpmath; the rule is exact for g piecewise polynomial up to phi's own resolution."""
+    pts = np.array([[-9.0], [-1.3], [0.0], [0.77], [5.0], [np.nan]])
+    x, w = V.kink_panel_rule(pts, V.TRAPEZOID_RADIUS)
+    with mpmath.workdps(30):
+        for row, c in enumerate([-9.0, -1.3, 0.0, 0.77, 5.0]):
+            for k in (0, 1, 2, 5):
+                got = float((w[row] * (x[row] > c)) @ x[row] ** k)
+                lo = max(c, -V.TRAPEZOID_RADIUS)
+                want = float(mpmath.quad(lambda t: t ** k * mpmath.npdf(t), [lo, V.TRAPEZOID_RADIUS]))
+                assert abs(got - want) <= 64 * EPS * max(1.0, abs(want)), (c, k, got, want)
+
+
+@pytest.mark.parametrize("bad", [[], [float("nan")], ["a"], list(range(17))])
+def test_bad_kinks_are_refused_by_name(bad):
+    with pytest.raises(ValueError, match="kinks"):
+        A.from_function(np.abs, np.sign, kinks=bad)
