@@ -42,7 +42,7 @@ from .conv import (InputRangeError, _not_finite_error, _zero_diagonal_error, all
                    split_scale)
 from .fc import half_angle_recursion, normalized_diagonal
 from .inputs import as_float_array, check_gram_options
-from .variance import fc_kernel
+from .variance import CompiledDualContext, NumpyContext, fc_kernel
 from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
@@ -98,7 +98,7 @@ class FCGramPlan(PlanBase):
 
     def __init__(self, arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
                  memory_budget: int = 256 * 2**20, tile: int = 128, n_threads: int | None = None,
-                 backend: str = "numpy"):
+                 backend: str = "numpy", compiled_duals: bool = False):
         check_kind(kind)
         X = as_float_array(X, "X", 2)
         symmetric = Z is None
@@ -108,6 +108,7 @@ class FCGramPlan(PlanBase):
                              f"{X.shape[1]} and Z with {Zm.shape[1]} columns")
         self.arch, self.kind, self.normalize, self.backend = arch, kind, normalize, backend
         self.xp = array_module(backend)
+        self.compiled_duals = compiled_duals
         self.X, self.Z = X, (None if symmetric else Zm)
         self.n, self.m, self.symmetric = X.shape[0], Zm.shape[0], symmetric
         self.maps = arch.kernel_maps()
@@ -137,12 +138,18 @@ class FCGramPlan(PlanBase):
         self.dx = self.dz = None
         if normalize:
             want = self.kind == "ntk"
-            self.dx = fc_kernel(self.maps, self.gx, self.gx, self.gx, want)
-            self.dz = self.dx if symmetric else fc_kernel(self.maps, self.gz, self.gz, self.gz, want)
+            self.dx = fc_kernel(self.maps, self.gx, self.gx, self.gx, want, self._context(want))
+            self.dz = self.dx if symmetric else fc_kernel(self.maps, self.gz, self.gz, self.gz, want,
+                                                          self._context(want))
             if not (np.all(np.isfinite(self.dx)) and np.all(np.isfinite(self.dz))):
                 raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
             if np.any(self.dx <= 0) or np.any(self.dz <= 0):
                 raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
+
+    def _context(self, want_ntk):
+        """The number context of the variance-carrying program: closed-form duals compiled (numba)
+        where ``compiled_duals``, else numpy throughout."""
+        return (CompiledDualContext if self.compiled_duals else NumpyContext)(want_ntk)
 
     def _init_normalized(self, arch, X, Zm, symmetric, normalize, kind):
         self.Xu, self.nx = _unit_rows(X)
@@ -166,7 +173,8 @@ class FCGramPlan(PlanBase):
     def _block_general(self, tile) -> np.ndarray:
         i0, i1, j0, j1 = tile
         G = _dots(self.Xr[i0:i1], self.Zr[j0:j1])
-        val = fc_kernel(self.maps, G, self.gx[i0:i1, None], self.gz[None, j0:j1], self.kind == "ntk")
+        val = fc_kernel(self.maps, G, self.gx[i0:i1, None], self.gz[None, j0:j1], self.kind == "ntk",
+                        self._context(self.kind == "ntk"))
         if self.normalize:
             val = val / np.sqrt(np.outer(self.dx[i0:i1], self.dz[j0:j1]))
         return np.asarray(val, dtype=np.float64)
@@ -245,7 +253,9 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
     tile : largest tile edge; 128 keeps a tile's temporaries in cache
     n_threads : worker threads (default: the number of CPUs)
     progress : print a tile counter on stderr (default: on for >= 200 tiles on a terminal)
-    backend : "auto" (default: "numba" for conv kernels when numba is installed, else "numpy"),
+    backend : "auto" (default: "numba" for conv kernels when numba is installed, else "numpy"; FC
+        programs with biases or non-homogeneous closed-form activations then take their duals from
+        the compiled per-entry loop, within a few ulps of backend="numpy"),
         "numpy" (float64, vectorised, threads), "numba" (float64, conv recursion compiled into one
         loop per pair, threads; optional dependency) or "cupy" (float64 on one CUDA GPU; optional)
     client : a ``dask.distributed.Client``: run the tiles on its workers (optional dependency)
@@ -277,9 +287,12 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         return gram_conv(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget,
                          n_threads=n_threads, progress=progress, backend=backend, client=client,
                          store=store)
+    asked = backend
     backend = resolve_backend(backend, conv=False)
+    from .conv_fused import available
     plan = FCGramPlan(arch, X, Z, kind, normalize=normalize, memory_budget=memory_budget, tile=tile,
-                      n_threads=n_threads, backend=backend)
+                      n_threads=n_threads, backend=backend,
+                      compiled_duals=asked in ("auto", "numba") and available())
     if plan.n == 0 or plan.m == 0:
         return np.empty((plan.n, plan.m))
     out = execute(plan, client=client, store=store, progress=progress, label=f"gram {arch.slug}")

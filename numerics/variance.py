@@ -176,6 +176,32 @@ class NumpyContext(NumpyBackend):
         return out.reshape(shape)
 
 
+class CompiledDualContext(NumpyContext):
+    """:class:`NumpyContext` whose closed-form duals (the activations with an ``engine_id``: ReLU,
+    leaky ReLU, abs, step, rectified monomials, monomials) run in one compiled loop
+    per call, the per-entry functions of the conv engine (``numerics.conv_fused_general.dual_grid``,
+    numba) instead of ~20-40 numpy passes; sin, cos and erf (numpy's SIMD exp, sinh, cosh, arcsin
+    are as fast or faster there: benchmarks/bench_fc_activations.py) and the quadrature duals keep
+    the numpy route.  Values
+    within a few ulps of the numpy route (arccos by ``numerics.fastmath`` unless
+    ``numerics.conv_fused.ACOS`` is "libm"), the diagonal exact as there (arccos(1) = 0)."""
+
+    def compiled_dual(self, act, qx, qz, S, want_ntk):
+        from . import conv_fused
+        from . import conv_fused_general as G
+        if act.engine_id < 0 or act.engine_id in (G.SIN, G.COS, G.ERF):
+            return None             # sin, cos, erf: numpy's SIMD exp / sinh / arcsin are as fast (bench)
+        qx, qz, S = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qz, float), np.asarray(S, float))
+        shape = S.shape
+        QX, QZ = qx.ravel().copy(), qz.ravel().copy()              # scratch of the loop
+        Sf = np.ascontiguousarray(S).ravel()
+        E1, E0 = np.empty(Sf.size), np.empty(Sf.size)
+        G.dual_grid(act.engine_id, np.asarray(act.engine_params, dtype=np.float64),
+                    np.asarray(act.engine_coefs, dtype=np.float64), QX, QZ, Sf, E1, E0,
+                    np.empty((4, Sf.size)), conv_fused.ACOS == "poly")
+        return E1.reshape(shape), (E0.reshape(shape) if want_ntk else None)
+
+
 TRAPEZOID_RADIUS = 8.6
 #: most float64 values of the 2-D rule's grid in memory at once (32 MiB)
 _GRID_BUDGET = 1 << 22

@@ -43,15 +43,27 @@ class State:
         self.qx, self.qz, self.S, self.T = qx, qz, S, T
 
 
+def dual(act, qx, qz, S, ctx, want_ntk):
+    """(E1, E0) of ``act`` at the pair state (qx, qz, S): the context's compiled evaluation where it
+    has one for this activation (``ctx.compiled_dual``: float64 with numba, numerics/variance.py),
+    else the activation's own ``dual`` hook in the context's number system."""
+    hook = getattr(ctx, "compiled_dual", None)
+    if hook is not None:
+        out = hook(act, qx, qz, S, want_ntk)
+        if out is not None:
+            return out
+    return act.dual(qx, qz, S, ctx.xp, want_ntk)
+
+
 def _var(act, q, ctx):
     """E[phi(u)^2] for u ~ N(0, q): the dual on the diagonal state (q, q, q)."""
-    return act.dual(q, q, q, ctx.xp, False)[0]
+    return dual(act, q, q, q, ctx, False)[0]
 
 
 def _nonlinear(m, st, ctx):
     P = lambda M: ctx.patch(M, m.filter_size)
     c, b = ctx.number(m.weight_var), ctx.number(m.bias_var)
-    E1, E0 = m.activation.dual(st.qx, st.qz, st.S, ctx.xp, ctx.want_ntk)
+    E1, E0 = dual(m.activation, st.qx, st.qz, st.S, ctx, ctx.want_ntk)
     Sn = c * E1 + b
     T = None
     if ctx.want_ntk:
@@ -71,7 +83,7 @@ def _block(m, st, ctx):
     Sa = c * P(st.S) + b
     qax = c * P(st.qx) + b
     qaz = qax if st.qz is st.qx else c * P(st.qz) + b
-    E1, E0 = m.activation.dual(qax, qaz, Sa, ctx.xp, ctx.want_ntk)
+    E1, E0 = dual(m.activation, qax, qaz, Sa, ctx, ctx.want_ntk)
     Sc = a2 * P(E1) + b
     T = None
     if ctx.want_ntk:
@@ -102,7 +114,7 @@ def _concat(m, st, ctx):
     duals = []            # (E1, E0 T, E1(qx), E1(qz)) of each layer, computed once
 
     def dual_of(s):
-        E1, E0 = act.dual(s.qx, s.qz, s.S, ctx.xp, ctx.want_ntk)
+        E1, E0 = dual(act, s.qx, s.qz, s.S, ctx, ctx.want_ntk)
         vx = _var(act, s.qx, ctx)
         vz = vx if s.qz is s.qx else _var(act, s.qz, ctx)
         return E1, (E0 * s.T if ctx.want_ntk else None), vx, vz
