@@ -376,7 +376,9 @@ def _checks(fn, q, j, ctx, memo):
         cur = _cache.get(key)
         if cur is table:
             _cache_size[0] += added
-        elif cur is None:
+        elif cur is None and table.size() <= _CACHE_FLOATS // 4:
+            # (back) into a cleared cache, unless the table alone would fill it: then the next call
+            # starts a fresh one, so that no table grows without bound or clears the others each time
             _cache[key] = table
             _cache_size[0] += table.size()
     return table, table.find(q)

@@ -361,3 +361,22 @@ def test_tanh_at_a_large_variance_agrees_with_30_digit_mpmath():
     assert not fb
     ref = float(_mp_ref(F_TANH, q, 1.1 * q, S))
     assert abs(float(out) - ref) <= _tol(F_TANH, q, 1.1 * q, S)
+
+
+def test_check_cache_stays_bounded(monkeypatch):
+    """A function whose checks all stop at one rule keeps adding rows to that rule's table: once the
+    cache passes its cap it is cleared, and a table that alone would hold a quarter of the cap is not
+    put back (it grew without bound, and cleared every other table on each call, before)."""
+    monkeypatch.setattr(H, "_CACHE_FLOATS", 2000)
+    H._cache.clear()
+    H._cache_size[0] = 0
+    rng = np.random.default_rng(0)
+    f = lambda x, c: x * x + x
+    try:
+        for _ in range(8):
+            H.coefficients(f, 0.5 + rng.random(100), NumpyContext())
+            assert H._cache_size[0] <= 2 * 2000
+            assert sum(t.n for t in H._cache.values()) <= 200
+    finally:
+        H._cache.clear()
+        H._cache_size[0] = 0

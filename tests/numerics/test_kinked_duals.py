@@ -153,3 +153,13 @@ def test_mpmath_route_with_kinks_is_certified():
             assert abs(got - want) <= mpmath.mpf(10) ** -19 * abs(want), (q1, q2, rho, got, want)
     with mpmath.workdps(12), pytest.raises(PrecisionError):
         ctx.gaussian_expectation(relu, 0.8, 1.3, mpmath.mpf("0.4") * mpmath.sqrt(mpmath.mpf(0.8) * 1.3))
+
+
+def test_mpmath_route_with_kinks_at_zero_variance():
+    """A zero variance (an input of norm 0 without biases): E[fn(u) fn(0)] = fn(0) E[fn(u)], here 0
+    for relu, without a division by sqrt(qz) = 0 (it raised ZeroDivisionError)."""
+    from reskernels.numerics.variance import MpmathContext
+    relu = lambda x, xp: x if x > 0 else x * 0
+    with mpmath.workdps(10):
+        for args in ((1, 0, 0), (0, 0, 0), (0, 1, 0)):
+            assert MpmathContext().gaussian_expectation(relu, *args, kinks=(0.0,)) == 0
