@@ -161,9 +161,12 @@ class Coefficients:
 
 
 _cache: dict = {}          # (fn, rule, "check") -> _CheckTable
-_MISSING = object()
-_cache_size = [0]
 _cache_lock = threading.Lock()
+
+
+def cached_floats() -> int:
+    """Floats the check tables of :data:`_cache` hold (what ``_CACHE_FLOATS`` caps)."""
+    return sum(t.size() for t in list(_cache.values()))
 
 
 def coefficients(fn, q, ctx, rho_need=None, min_level=None) -> Coefficients:
@@ -255,12 +258,17 @@ class _CheckTable:
     _ROWS = ("kc", "m2", "rho_cert", "climb", "off")
 
     def __init__(self, j):
-        self.j, self.n, self.used = j, 0, 0
+        self.j, self.used = j, 0
         self.index = (np.empty(0), np.empty(0, dtype=np.int64))
         self.kc, self.off = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         self.m2, self.rho_cert = np.empty(0), np.empty(0)
         self.climb = np.empty(0, dtype=bool)
         self.a, self.bound = np.empty(0), np.empty(0)
+
+    @property
+    def n(self) -> int:
+        """Rows held (those the index lists)."""
+        return self.index[1].size
 
     def find(self, q):
         """Row of each variance in ``q`` (-1 where it has none)."""
@@ -288,13 +296,13 @@ class _CheckTable:
     def add(self, q, kc, a, bound, m2, rho_cert, climb):
         """Append rows for the variances ``q`` (not yet in the table; caller holds the lock); ``a``,
         ``bound``: (len(q), width) arrays of which the first kc + 1 columns are kept."""
-        m = q.size
+        m, n = q.size, self.n
         keep = np.arange(a.shape[1])[None, :] <= kc[:, None]
         size = int(keep.sum())
         off = self.used + np.concatenate([[0], np.cumsum(kc + 1)[:-1]]).astype(np.int64)
         for f, v in zip(self._ROWS, (kc, m2, rho_cert, climb, off)):
-            arr = self._grow(getattr(self, f), self.n + m)
-            arr[self.n:self.n + m] = v
+            arr = self._grow(getattr(self, f), n + m)
+            arr[n:n + m] = v
             setattr(self, f, arr)
         for f, v in (("a", a), ("bound", bound)):
             arr = self._grow(getattr(self, f), self.used + size)
@@ -302,15 +310,13 @@ class _CheckTable:
             setattr(self, f, arr)
         keys, rows = self.index
         keys = np.concatenate([keys, q])
-        rows = np.concatenate([rows, np.arange(self.n, self.n + m)])
+        rows = np.concatenate([rows, np.arange(n, n + m)])
         order = np.argsort(keys, kind="stable")
-        self.n += m
         self.used += size
         self.index = (keys[order], rows[order])
-        return 2 * size + 5 * m
 
     def size(self):
-        """Floats held (as :meth:`add` counts them)."""
+        """Floats held: the coefficients and bounds, five numbers a row."""
         return 2 * self.used + 5 * self.n
 
 
@@ -362,25 +368,20 @@ def _checks(fn, q, j, ctx, memo):
             dis_prev = np.max(np.abs(prev[:, :k2 + 1] - prev2), axis=1)
             climb = valid & (dis > AGREE_ATOL * scale) & (CLIMB_GAIN * dis <= dis_prev)
     with _cache_lock:
-        if _cache_size[0] > _CACHE_FLOATS:
+        if cached_floats() > _CACHE_FLOATS:
             _cache.clear()
-            _cache_size[0] = 0
         # one row per variance (the last of repeats, as a per-variance dict would keep), none that
         # another thread added meanwhile; the rows go into this call's table, which stays (or
         # becomes) the cached one unless another thread has put a new one in its place
         fresh = np.zeros(qm.size, dtype=bool)
         fresh[qm.size - 1 - np.unique(qm[::-1], return_index=True)[1]] = True
         fresh &= table.find(qm) < 0
-        added = table.add(qm[fresh], kc[fresh], A[fresh, :kr + 1], bound[fresh], m2[fresh],
-                          rho_cert[fresh], climb[fresh])
-        cur = _cache.get(key)
-        if cur is table:
-            _cache_size[0] += added
-        elif cur is None and table.size() <= _CACHE_FLOATS // 4:
+        table.add(qm[fresh], kc[fresh], A[fresh, :kr + 1], bound[fresh], m2[fresh], rho_cert[fresh],
+                  climb[fresh])
+        if _cache.get(key) is None and table.size() <= _CACHE_FLOATS // 4:
             # (back) into a cleared cache, unless the table alone would fill it: then the next call
             # starts a fresh one, so that no table grows without bound or clears the others each time
             _cache[key] = table
-            _cache_size[0] += table.size()
     return table, table.find(q)
 
 

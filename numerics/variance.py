@@ -95,26 +95,24 @@ class NumpyContext(NumpyBackend):
         there).  With ``kinks`` (the points where fn or its derivative jumps) every entry is taken by
         the Gauss-Legendre panels of :func:`gaussian_expectation_kinked` instead (the series of a
         kinked function converges only algebraically)."""
-        if kinks is not None:
-            qx, qz, S = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qz, float), np.asarray(S, float))
-            out = np.empty(S.shape)
-            diag = (S == qx) & (qx == qz)
-            if np.any(diag):
-                out[diag] = second_moment_kinked(fn, qx[diag], kinks, self)
-            if not np.all(diag):
-                out[~diag] = gaussian_expectation_kinked(fn, qx[~diag], qz[~diag], S[~diag], kinks, self)
-            return out
-        out, fallback = _hermite.gaussian_expectation_hermite(fn, qx, qz, S, self)
-        if np.any(fallback):
+        if kinks is None:
+            out, rest = _hermite.gaussian_expectation_hermite(fn, qx, qz, S, self)
+            second = lambda q: second_moment_trapezoid(fn, q, self)
+            pair = lambda a, b, c: self.gaussian_expectation_trapezoid(fn, a, b, c, smoothed, strip)
+        else:
+            shape = np.broadcast_shapes(np.shape(qx), np.shape(qz), np.shape(S))
+            out, rest = np.empty(shape), np.ones(shape, dtype=bool)
+            second = lambda q: second_moment_kinked(fn, q, kinks, self)
+            pair = lambda a, b, c: gaussian_expectation_kinked(fn, a, b, c, kinks, self)
+        if np.any(rest):
             shape = out.shape
             pick = lambda a, m: np.broadcast_to(np.asarray(a, float), shape)[m]
             same = (pick(S, ...) == pick(qx, ...)) & (pick(qx, ...) == pick(qz, ...))
-            diag, off = fallback & same, fallback & ~same
+            diag, off = rest & same, rest & ~same
             if np.any(diag):          # an input with itself: E[fn(u)^2], the one-dimensional rule
-                out[diag] = second_moment_trapezoid(fn, pick(qx, diag), self)
+                out[diag] = second(pick(qx, diag))
             if np.any(off):
-                out[off] = self.gaussian_expectation_trapezoid(fn, pick(qx, off), pick(qz, off), pick(S, off),
-                                                               smoothed, strip)
+                out[off] = pair(pick(qx, off), pick(qz, off), pick(S, off))
         return out
 
     def gaussian_expectation_trapezoid(self, fn, qx, qz, S, smoothed=None, strip=None):
@@ -332,8 +330,7 @@ def gaussian_expectation_kinked(fn, qx, qz, S, kinks, ctx):
     qx, qz, S = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qz, float), np.asarray(S, float))
     shape = S.shape
     qx, qz, S = qx.ravel(), qz.ravel(), S.ravel()
-    g = np.sqrt(qx * qz)
-    rho = np.clip(np.where(g > 0, S / np.where(g > 0, g, 1.0), 0.0), -1.0, 1.0)
+    rho = ctx.clip1(ctx.safe_div(S, np.sqrt(qx * qz)))
     r = np.sqrt((1.0 - rho) * (1.0 + rho))                 # no cancellation as |rho| -> 1
     R = KINK_RADIUS
     L = 2 * R / KINK_PANELS
@@ -439,10 +436,7 @@ class MpmathContext(MpmathBackend):
             for extra in (5, 15):
                 with mpmath.workdps(dps + extra):
                     vals.append(self._kinked(fn, qx, qz, S, kinks))
-            a, b = vals
-            if abs(a - b) > mpmath.mpf(10) ** (-dps) * max(abs(b), mpmath.mpf(10) ** (-dps)):
-                raise PrecisionError(f"kinked quadrature dual not certified at {dps} digits: {a} vs {b}")
-            return +b
+            return _certified(*vals, dps, "kinked quadrature dual")
         sigma = mpmath.sqrt(max(qx, qz, mpmath.mpf(1)))
         # error ~ exp(-2 pi d / h) with d = pi / (2 sigma) below 10^-(dps + 12) (7 digits of margin for
         # the prefactor: at rho = 1 the integrand's poles are of order 4)
@@ -452,10 +446,7 @@ class MpmathContext(MpmathBackend):
         for step, extra in ((h, 5), (2 * h / 3, 15)):
             with mpmath.workdps(dps + extra):
                 vals.append(self._trapezoid(fn, qx, qz, S, mpmath.mpf(step), R))
-        a, b = vals
-        if abs(a - b) > mpmath.mpf(10) ** (-dps) * max(abs(b), mpmath.mpf(10) ** (-dps)):
-            raise PrecisionError(f"quadrature dual not certified at {dps} digits: {a} vs {b}")
-        return +b
+        return _certified(*vals, dps, "quadrature dual")
 
     def _kinked(self, fn, qx, qz, S, kinks):
         """E[fn(u) fn(v)] at the working precision by nested Gauss-Legendre quadrature (mpmath.quad)
@@ -513,6 +504,14 @@ class MpmathContext(MpmathBackend):
             inner = mpmath.fsum(wy * fn(sz * (rho * x + r2 * y), self) for y, wy in zip(xs, ws))
             total += wx * fu * inner
         return total
+
+
+def _certified(a, b, dps, what):
+    """``b`` (the finer of two evaluations) rounded to ``dps`` digits where the two agree to that
+    precision (relative, or absolute below 10^-dps), else :class:`PrecisionError`."""
+    if abs(a - b) > mpmath.mpf(10) ** (-dps) * max(abs(b), mpmath.mpf(10) ** (-dps)):
+        raise PrecisionError(f"{what} not certified at {dps} digits: {a} vs {b}")
+    return +b
 
 
 MPMATH_CONTEXT = MpmathContext
