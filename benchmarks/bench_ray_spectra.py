@@ -3,21 +3,30 @@
 
 * single-pixel rays e0, e1, e2 (the others follow by reflection), numerics.ray_spectra.ray_spectrum with the
   defaults of the decay checks (n = 6, n2 = 8, M = 48 kmax);
-* ``--pairs``: the pair rays e0+e1 and e0+e2 (numerics.ray_spectra.window_ray_spectrum: graded active rule,
-  corner-graded near inactive pixels; NNGP to --pair-kmax-nngp (default 40, where lambda reaches about 1e3
-  eps lambda_0), NTK to --kmax) and the full window (k, ..., k) to k = 7 (N = 22 / 16 per axis);
+* the pair rays e0+e1 and e0+e2 (numerics.ray_spectra.window_ray_spectrum: graded active rule, corner-graded
+  near inactive pixels; 10 Gauss nodes a corner panel for the NNGP, 8 for the NTK) to --kmax; with
+  ``--all-pairs`` also e1+e2 and e-1+e1, the other pairs inside a 3-pixel window (the pairs at distance 3
+  and 4 lie only in the 5-pixel window: three near pixels, not part of the target);
+* ``--window``: the full window (k, ..., k) to k = 7 (N = 22 / 16 per axis).
 
-prints CPU and wall seconds, the points with estimated error <= 1% and the slopes with their bounds against the
-predicted exponents.  Run: python benchmarks/bench_ray_spectra.py [--kmax 64] [--pairs]
+Each ray is one job; ``--jobs`` worker processes run them (default: the CPUs), longest first.  Prints per ray
+the points with estimated error <= 1% and the slope with its bound against the predicted exponent, and CPU
+seconds; then the wall time of the whole case.  ``--backend numpy`` evaluates the kernel by the numpy
+interpreter instead of the compiled loop (the "before" of the compiled evaluator).
+Run: python benchmarks/bench_ray_spectra.py [--kmax 64] [--jobs 2] [--backend auto|numpy] [--all-pairs] [--window]
 """
 import argparse
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from reskernels.numerics.ray_spectra import measure_ray, window_ray_spectrum
 from reskernels.theory import CNN
+
+ARCH = CNN(3, readout="center")
+PAIR_G = {"nngp": 10, "ntk": 8}
 
 
 def show(r):
@@ -27,30 +36,39 @@ def show(r):
             f"+- {r.bound:.3f}, predicted -{r.predicted:g}, {r.seconds:.1f} s CPU")
 
 
+def job(spec):
+    kind, name, sup, kmax, backend = spec
+    if name == "window":
+        t = time.process_time()
+        W = window_ray_spectrum(ARCH, sup, 7, kind, N=22, N2=16, backend=backend)
+        rel = W.error[1:] / np.abs(W.values[1:])
+        return (f"  {kind} full window k = 1..7: " + " ".join(f"{x:.3e}({e:.0e})" for x, e in zip(W.values[1:], rel))
+                + f", {time.process_time() - t:.1f} s CPU")
+    rules = dict(n=6, n2=8) if len(sup) == 1 else dict(g=PAIR_G[kind], n=6)
+    return show(measure_ray(ARCH, kind, sup, name, kmax=kmax, backend=backend, **rules))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kmax", type=int, default=64)
-    ap.add_argument("--pairs", action="store_true")
-    ap.add_argument("--pair-kmax-nngp", type=int, default=40)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--backend", default="auto", choices=("auto", "numpy", "numba"))
+    ap.add_argument("--all-pairs", action="store_true")
+    ap.add_argument("--window", action="store_true")
     a = ap.parse_args()
-    arch = CNN(3, readout="center")
-    w0, c0 = time.perf_counter(), time.process_time()
-    print(f"CNN(3) center, P = 5, C0 = 2, k <= {a.kmax}; {os.cpu_count()} cores visible, load {os.getloadavg()[0]:.1f}")
-    for kind in ("nngp", "ntk"):
-        for name, sup in (("e0", (0,)), ("e1", (1,)), ("e2", (2,))):
-            print(show(measure_ray(arch, kind, sup, name, kmax=a.kmax, n=6, n2=8)), flush=True)
-    print(f"single-pixel rays: {time.process_time() - c0:.1f} s CPU, {time.perf_counter() - w0:.1f} s wall")
-    if a.pairs:
-        for kind, kmax, g in (("nngp", a.pair_kmax_nngp, 9), ("ntk", a.kmax, 8)):
-            for name, sup in (("e0+e1", (0, 1)), ("e0+e2", (0, 2))):
-                print(show(measure_ray(arch, kind, sup, name, kmax=kmax, g=g, n=6)), flush=True)
-        for kind in ("nngp", "ntk"):
-            t = time.process_time()
-            W = window_ray_spectrum(arch, (-2, -1, 0, 1, 2), 7, kind, N=22, N2=16)
-            rel = W.error[1:] / np.abs(W.values[1:])
-            print(f"  {kind} full window k = 1..7: " + " ".join(f"{x:.3e}({e:.0e})" for x, e in zip(W.values[1:], rel))
-                  + f", {time.process_time() - t:.1f} s CPU", flush=True)
-    print(f"total: {time.process_time() - c0:.1f} s CPU, {time.perf_counter() - w0:.1f} s wall")
+    pairs = [("e0+e1", (0, 1)), ("e0+e2", (0, 2))] + ([("e1+e2", (1, 2)), ("e-1+e1", (-1, 1))] if a.all_pairs else [])
+    jobs = [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk") for name, sup in pairs]
+    jobs += [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk")
+             for name, sup in (("e0", (0,)), ("e1", (1,)), ("e2", (2,)))]
+    if a.window:
+        jobs = [(kind, "window", (-2, -1, 0, 1, 2), 7, a.backend) for kind in ("nngp", "ntk")] + jobs
+    print(f"CNN(3) center, P = 5, C0 = 2, k <= {a.kmax}, backend {a.backend}; {a.jobs} worker processes, "
+          f"{os.cpu_count()} cores visible, load {os.getloadavg()[0]:.1f}", flush=True)
+    w0 = time.perf_counter()
+    with ProcessPoolExecutor(a.jobs) as ex:
+        for line in ex.map(job, jobs):
+            print(line, flush=True)
+    print(f"wall {time.perf_counter() - w0:.1f} s for {len(jobs)} rays on {a.jobs} processes")
 
 
 if __name__ == "__main__":

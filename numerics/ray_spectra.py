@@ -33,6 +33,10 @@ reported error is the sum of the two differences, each the change from the coars
 What the methods do not reach (deep ResCNN windows, the full window at large k, rays below the float64
 floor) is listed in docs/spectral.md §6.6.
 
+Kernel values: a conv spec is evaluated by :func:`numerics.multisphere.multi_dot_kernel` with the
+functions' ``backend`` (default "auto": the compiled loop when numba is installed, 2-4x faster than the
+numpy interpreter and within a few ulps of it; "numpy" for the interpreter).
+
 Exponents (:func:`predicted_exponent`): the singular terms of F at t -> 1 come from the ReLU
 duals kappa applied to patch means (docs/spectral.md §6.6): a window A of pixels seen together by
 one ReLU carries (mean_{i in A} (1 - t_i))^nu with nu = 3/2 (NNGP, kappa_1) or 1/2 (NTK, kappa_0),
@@ -49,6 +53,7 @@ import numpy as np
 import scipy.fft
 
 from .multisphere import _evaluator, receptive_radius
+from .variance import _gauss_legendre
 
 _CHUNK = 2 ** 16
 
@@ -151,7 +156,8 @@ class RaySpectrum:
 
 
 def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None = None, n: int = 6,
-                 n2: int | None = None, M: int | None = None, r=4, normalize: bool = True) -> RaySpectrum:
+                 n2: int | None = None, M: int | None = None, r=4, normalize: bool = True,
+                 backend: str = "auto") -> RaySpectrum:
     """lambda(k e_S), k = 0..kmax (every pixel of S at frequency k), of a conv spec (or a callable of
     (N, P) cosines with P given) on MS(2, P).
 
@@ -160,7 +166,7 @@ def ray_spectrum(F, support, kmax: int = 64, kind: str = "ntk", *, P: int | None
     4 kmax otherwise) points per period and its M/2 subgrid; inactive axes graded with
     n2 (default n + 2) and n nodes.  Values from (M, n2).  Error estimate = |(M, n2) - (M/2, n2)| +
     |(M/2, n2) - (M/2, n)|: each term the change from a coarser to the finer rule."""
-    f, P = _evaluator(F, kind, P, normalize)
+    f, P = _evaluator(F, kind, P, normalize, backend)
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
     m = len(support)
@@ -194,7 +200,7 @@ def corner_rule(eps: float, g: int = 8, q: float = 4.0, top: float = 0.7):
     eps = float(min(max(eps, 1e-300), np.pi / 2))
     c = 1 + int(np.floor(np.log(top * np.pi / eps) / np.log(q))) if eps < top * np.pi else 1
     edges = np.concatenate([[0.0], eps * q ** np.arange(c), [np.pi]])
-    gx, gw = np.polynomial.legendre.leggauss(int(g))
+    gx, gw = _gauss_legendre(int(g))
     a, b = edges[:-1, None], edges[1:, None]
     return ((a + b) / 2 + (b - a) / 2 * gx).ravel(), ((b - a) / 2 * gw).ravel() / np.pi
 
@@ -212,10 +218,24 @@ def near_pixels(arch, support, P: int | None = None) -> list:
     return sorted(set().union(*[A for A in wins if len(A) == m]) - S)
 
 
+def _sphere_weight(x, C0: int):
+    """sin^(C0-2)(x) / mean_[0, pi] sin^(C0-2): the density of the angle theta_i between two uniform points
+    of S^(C0-1) relative to the uniform mean on [0, pi] (1 for C0 = 2)."""
+    m = C0 - 2
+    if m == 0:
+        return np.ones_like(x)
+    mean = math.exp(math.lgamma((m + 1) / 2) - math.lgamma(m / 2 + 1)) / math.sqrt(math.pi)
+    return np.sin(x) ** m / mean
+
+
 def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: int, *, q: float = 4.0,
-                       r_active: int = 2, r_far: int = 4, floor: float = 1e-5):
+                       r_active: int = 2, r_far: int = 4, floor: float = 1e-5, C0: int = 2):
     """lambda(k e_S), k = 0..kmax, by one tensor rule on the folded cube [0, pi]^P (module docstring,
     'multi-pixel rays'); the mean over [0, pi]^P of F(cos delta) Prod_{i in S} cos(k delta_i).
+
+    C0 > 2 (pixels on S^(C0-1)): delta_i is the angle theta_i between the pixels, every axis's weights carry
+    its density sin^(C0-2) theta (:func:`_sphere_weight`) and cos(k delta) becomes the normalised
+    Gegenbauer P_k(cos theta) (P_k(1) = 1; docs/spectral.md §6.1), the same nodes otherwise.
 
     Active axes: :func:`graded_rule` (r_active) with N nodes each; near inactive axes: :func:`corner_rule`
     (g nodes a panel, panel ratio q), graded towards the corner (0 or pi) nearer to the active point at
@@ -228,15 +248,18 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         raise ValueError(f"support must be distinct pixels, got {support!r}")
     if set(near) & set(S) or len(set(near)) != len(near):
         raise ValueError(f"near must be distinct inactive pixels, got {near!r}")
+    if int(C0) != C0 or C0 < 2:
+        raise ValueError(f"C0 must be an integer >= 2, got {C0!r}")
     far = [i for i in range(P) if i not in S and i not in near]
     xa, wa = graded_rule(N, r_active)
+    wa = wa * _sphere_weight(xa, C0)
     grids = np.meshgrid(*([xa] * len(S)), indexing="ij")
     A = np.stack([v.ravel() for v in grids], axis=-1)
     WA = np.ones(1)
     for _ in S:
         WA = np.multiply.outer(WA, wa).ravel()
     xf, wf = graded_rule(n, r_far)
-    DF, WF = _tensor_rule(xf, wf, len(far))
+    DF, WF = _tensor_rule(xf, wf * _sphere_weight(xf, C0), len(far))
     CA = np.cos(A)
     r0 = np.sqrt(np.sum(2 - 2 * CA, axis=1))
     rp = np.sqrt(np.sum(2 + 2 * CA, axis=1))
@@ -246,6 +269,7 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     groups = {}
     for i in range(len(A)):
         x, w = corner_rule(eps[i], g, q) if near else (np.zeros(0), np.zeros(0))
+        w = w * _sphere_weight(x, C0)
         groups.setdefault(len(x), []).append((i, np.pi - x if rp[i] < r0[i] else x, w))
     for L, items in groups.items():
         idx = (np.stack(np.meshgrid(*([np.arange(L)] * len(near)), indexing="ij"), axis=-1).reshape(-1, len(near))
@@ -258,28 +282,37 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
             W = np.stack([c[2] for c in chunk]).reshape(len(chunk), L)
             T = np.empty((len(chunk), len(idx), len(DF), P))
             T[..., far] = DF[None, None]
-            T[..., near] = np.cos(X[:, idx])[:, :, None, :]
+            T[..., near] = np.cos(X)[:, idx][:, :, None, :]       # L cosines a point, gathered to L^|near|
             T[..., S] = CA[rows][:, None, None, :]
             vals = np.asarray(f(T.reshape(-1, P)), dtype=float).reshape(len(chunk), len(idx), len(DF)) @ WF
             G[rows] = np.sum(vals * np.prod(W[:, idx], axis=-1), axis=1)
             evals += T.size // P
     ks = np.arange(kmax + 1)
     C = np.ones((len(A), kmax + 1))
-    for j in range(len(S)):
-        C *= np.cos(np.outer(A[:, j], ks))
+    if C0 == 2:
+        for j in range(len(S)):
+            C *= np.cos(np.outer(A[:, j], ks))
+    else:
+        from .multisphere import _gegenbauer_normalised
+        for j in range(len(S)):
+            C *= np.stack([_gegenbauer_normalised(k, C0, CA[:, j]) for k in ks], axis=1)
     return (WA * G) @ C, evals
 
 
 def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int | None = None, near=None,
                         N: int | None = None, N2: int | None = None, g: int = 8, q: float = 4.0, n: int = 6,
-                        n2: int | None = None, normalize: bool = True) -> RaySpectrum:
-    """lambda(k e_S), k = 0..kmax, for a support of two or more pixels (pairs, the full window) on MS(2, P).
+                        n2: int | None = None, normalize: bool = True, backend: str = "auto",
+                        C0: int = 2, r_active: int | None = None) -> RaySpectrum:
+    """lambda(k e_S), k = 0..kmax, for a support of two or more pixels (pairs, the full window) on MS(C0, P)
+    (C0 > 2: also one pixel, whose near pixels then get the corner rule that the one-pixel rules lack).
 
     Rules (module docstring, 'multi-pixel rays'): :func:`corner_grid_values` with N active nodes a pixel,
     near inactive pixels (default :func:`near_pixels` for a spec, every inactive pixel for a callable) on
     :func:`corner_rule` (g, q) and far ones on the graded rule.  Values from (N, g, n2); error estimate
     |(N, g, n2) - (N2, g, n2)| + |(N2, g, n2) - (N2, g - 1, n)|, each term the change from a coarser to
-    the finer rule.  Defaults: N2 = 5 kmax / 2 + 8 (the graded active rule stretches delta by up to 2, so
+    the finer rule, and at each k the largest of that sum at k - 1, k and k + 1 (a difference can cross
+    zero at one k: the C0 = 3 product-kernel pair ray at k = 10 had 9e-15 against an error of 4e-14).
+    Defaults: N2 = 5 kmax / 2 + 8 (the graded active rule stretches delta by up to 2, so
     N > 2 k resolves cos(k delta); measured on CNN(3) pairs: N2 = 2.75 kmax changes lambda(kmax) by
     < 1e-3), N = N2 + 24, n2 = n + 2.
 
@@ -289,28 +322,42 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     -3.988 +- 0.029 / -3.989 +- 0.035 (predicted -4), 134 / 48 s CPU.  Full window (k, ..., k), N = 22 /
     16: k = 1..7 within 0.1% (30 s CPU a kind), local exponent 7.7 (NNGP, predicted 8) and 5.8 (NTK, 6)
     between k = 6 and 7; larger k needs N^5 > 2e7 nodes."""
-    f, P = _evaluator(F, kind, P, normalize)
+    f, P = _evaluator(F, kind, P, normalize, backend)
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
     S = [int(i) % P for i in support]
-    if len(S) < 2:
-        raise ValueError(f"support must hold two or more pixels (one pixel: ray_spectrum), got {support!r}")
+    if len(S) < 2 and C0 == 2:
+        raise ValueError(f"support must hold two or more pixels on C0 = 2 (one pixel: ray_spectrum), got {support!r}")
     if near is None:
         near = near_pixels(F, S, P) if callable(getattr(F, "kernel_maps", None)) else [i for i in range(P) if i not in S]
-    N2 = int(N2 or 5 * kmax // 2 + 8)
+    # the active rule: r = 2 on C0 = 2; on C0 > 2 the density sin^(C0-2) theta is odd at theta = 0, and
+    # r = 2 leaves the integrand ~ s^3 there (an error ~ N^-4 common to every k: 3e-12 on ResCNN(1)
+    # e0, C0 = 3, N = 84); r = 4 makes it s^5 and stretches delta by up to 8/3
+    r_active = (2 if C0 == 2 else 4) if r_active is None else int(r_active)
+    stretch = {0: 1.0, 2: 2.0, 4: 8 / 3, 6: 3.2}[r_active]
+    N2 = int(N2 or (5 * kmax // 2 + 8 if r_active == 2 else math.ceil(1.25 * stretch * kmax) + 8))
     N = int(N or N2 + 24)
     n2 = int(n2 or n + 2)
-    if N2 >= N or N2 <= 2 * kmax:
-        raise ValueError(f"N2 must lie in (2 kmax, N) so that both active rules resolve kmax, got N={N}, N2={N2}")
+    if N2 >= N or N2 <= stretch * kmax:
+        raise ValueError(f"N2 must lie in ({stretch:g} kmax, N) so that both active rules resolve kmax (the graded "
+                         f"rule r = {r_active} stretches delta by up to {stretch:g}), got N={N}, N2={N2}")
     if g < 3:
         raise ValueError(f"g must be >= 3 (the coarse rule uses g - 1), got {g!r}")
-    fine, e1 = corner_grid_values(f, P, S, near, kmax, N, g, n2, q=q)
-    act, e2 = corner_grid_values(f, P, S, near, kmax, N2, g, n2, q=q)
-    inact, e3 = corner_grid_values(f, P, S, near, kmax, N2, g - 1, n, q=q)
+    rules = dict(q=q, C0=C0, r_active=r_active)
+    fine, e1 = corner_grid_values(f, P, S, near, kmax, N, g, n2, **rules)
+    act, e2 = corner_grid_values(f, P, S, near, kmax, N2, g, n2, **rules)
+    inact, e3 = corner_grid_values(f, P, S, near, kmax, N2, g - 1, n, **rules)
     active_err, rest_err = np.abs(fine - act), np.abs(act - inact)
-    return RaySpectrum(support=tuple(support), values=fine, error=active_err + rest_err,
+    # a difference of two rules can cross zero at one k while both rules still err there: each k takes
+    # the largest estimate of k - 1, k, k + 1 (the rules' errors vary smoothly with k)
+    raw = active_err + rest_err
+    error = raw.copy()
+    error[1:] = np.maximum(error[1:], raw[:-1])
+    error[:-1] = np.maximum(error[:-1], raw[1:])
+    return RaySpectrum(support=tuple(support), values=fine, error=error,
                        parts={"active": active_err, "inactive": rest_err, "evals": e1 + e2 + e3,
-                              "rules": {"N": N, "N2": N2, "g": g, "q": q, "n": n, "n2": n2, "near": list(near)}})
+                              "rules": {"N": N, "N2": N2, "g": g, "q": q, "n": n, "n2": n2, "near": list(near),
+                                        "C0": C0, "r_active": r_active}})
 
 
 def singular_windows(arch, P: int | None = None) -> list:
@@ -391,21 +438,25 @@ def predicted_exponent(arch, kind: str, support, C0: int = 2, P: int | None = No
     return float(min(cands))
 
 
-def _slope_coefficients(ks):
-    """Row of the least-squares solution giving the exponent in log|lambda| = a - p log k + b / k^2."""
+def _slope_coefficients(ks, powers=(2,)):
+    """Row of the least-squares solution giving the exponent in log|lambda| = a - p log k + sum_j b_j / k^j
+    (j in ``powers``)."""
     k = np.asarray(ks, dtype=float)
-    A = np.stack([np.ones_like(k), np.log(k), k ** -2.0], axis=1)
+    A = np.stack([np.ones_like(k), np.log(k)] + [k ** -float(j) for j in powers], axis=1)
     return np.linalg.pinv(A)[1]
 
 
 def slope_with_error(ks, lam, err):
     """Asymptotic log-log slope of a ray with an error bound.
 
-    Model log|lambda| = a + s log k + b / k^2 (the next endpoint term is two orders down, module
-    docstring), least squares on all points.  Bound = quadrature part (each log|lambda_i| moved by
-    up to err_i / |lambda_i|, propagated linearly through the fit) + model part (the change of s when
-    the same model is fitted to the upper half of the points only: what the pre-asymptotic terms
-    left out of the model still move).  Needs >= 6 points.  Returns (s, bound)."""
+    Model log|lambda| = a + s log k + b / k^2, least squares on all points.  Bound = quadrature part
+    (each log|lambda_i| moved by up to err_i / |lambda_i|, propagated linearly through the fit) + model
+    part: what the pre-asymptotic terms left out of the model still move, the larger of the change of s
+    when the same model is fitted to the upper half of the points only and the change when a term c / k
+    joins the model (a relative k^-1 correction, e.g. from a singular term one degree higher: the
+    CNN(2) NNGP pair ray has local exponents 6 + ~1.6 / k, and the k^-2 model alone put its slope
+    at -5.981 +- 0.017, off the predicted -6; tests/numerics/test_ray_spectra.py).  Needs >= 6 points.
+    Returns (s, bound)."""
     ks = np.asarray(ks, dtype=float)
     if len(ks) < 6:
         raise ValueError(f"slope_with_error needs >= 6 points, got {len(ks)}")
@@ -416,7 +467,8 @@ def slope_with_error(ks, lam, err):
     quad = float(np.abs(c) @ rel)
     h = len(ks) // 2
     cu = _slope_coefficients(ks[h:])
-    model = abs(float(cu @ y[h:]) - slope)
+    c1 = _slope_coefficients(ks, (1, 2))
+    model = max(abs(float(cu @ y[h:]) - slope), abs(float(c1 @ y) - slope))
     quad = max(quad, float(np.abs(cu) @ rel[h:]))
     return slope, quad + model
 
@@ -447,23 +499,35 @@ class RaySlope:
 
 
 def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel_err: float = 0.01, kmin: int = 8,
-                step: int | None = None, min_points: int = 6, C0: int = 2, **rules) -> RaySlope:
-    """:func:`ray_spectrum` (C0 = 2, one pixel), :func:`window_ray_spectrum` (C0 = 2, two or more pixels) or
-    :func:`sphere_ray_spectrum` (C0 > 2, one pixel) on one ray, its
+                step: int | None = None, min_points: int = 6, C0: int = 2, floor_eps: float | None = None,
+                window: bool | None = None, **rules) -> RaySlope:
+    """:func:`ray_spectrum` (C0 = 2, one pixel), :func:`window_ray_spectrum` (two or more pixels, any C0; or
+    ``window=True``: one pixel on C0 > 2 with the corner rule) or :func:`sphere_ray_spectrum` (C0 > 2, one
+    pixel) on one ray, its
     points with estimated error <= rel_err (k >= kmin; even k on single-pixel rays, where the t = -1
-    endpoint adds (-1)^k terms), and :func:`slope_with_error` when at least ``min_points`` qualify."""
+    endpoint adds (-1)^k terms) and |lambda| > floor_eps eps lambda_0, and :func:`slope_with_error` when at
+    least ``min_points`` qualify.
+
+    floor_eps (default 1e3 for one pixel, 10 for windows): a point must stand this far above float64's
+    rounding of lambda_0.  Windows sum G Prod cos(k delta_i) directly, and their rounding is measured:
+    the CNN(3) pair e0+e2 (NNGP, k = 64, lambda = 86 eps lambda_0) by the compiled and the numpy
+    evaluators (different arccos) differs by 2e-5 of lambda (tests/numerics/test_ray_spectra.py); the
+    two rules of the error estimate sum different nodes and see the summation's rounding.  One-pixel rays
+    go through a DCT / Gegenbauer sum of O(1) values, for which no such measurement is made."""
     import time
     t0 = time.process_time()
-    if C0 == 2 and len(support) >= 2:
-        R = window_ray_spectrum(arch, support, kmax, kind, **rules)
+    window = len(support) >= 2 if window is None else bool(window)
+    if window:
+        R = window_ray_spectrum(arch, support, kmax, kind, C0=C0, **rules)
+    elif len(support) >= 2:
+        raise ValueError("window=False: one pixel only (two or more pixels take window_ray_spectrum)")
     elif C0 == 2:
         R = ray_spectrum(arch, support, kmax, kind, **rules)
-    elif len(support) == 1:
-        R = sphere_ray_spectrum(arch, support[0], kmax, kind, C0=C0, **rules)
     else:
-        raise ValueError("C0 > 2: single-pixel rays only")
+        R = sphere_ray_spectrum(arch, support[0], kmax, kind, C0=C0, **rules)
     step = step or (2 if len(support) == 1 else 1)
-    ks, lam, err = R.converged(rel_err, kmin=kmin, step=step, floor=1e3 * np.finfo(float).eps * abs(R.values[0]))
+    floor_eps = (10.0 if window else 1e3) if floor_eps is None else float(floor_eps)
+    ks, lam, err = R.converged(rel_err, kmin=kmin, step=step, floor=floor_eps * np.finfo(float).eps * abs(R.values[0]))
     slope = bound = None
     if len(ks) >= max(min_points, 6):
         slope, bound = slope_with_error(ks, lam, err)
@@ -474,7 +538,7 @@ def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel
 
 def sphere_ray_spectrum(F, pixel: int = 0, kmax: int = 64, kind: str = "ntk", *, C0: int = 3, P: int | None = None,
                         n: int = 6, n2: int | None = None, N: int | None = None, r=4,
-                        normalize: bool = True) -> RaySpectrum:
+                        normalize: bool = True, backend: str = "auto") -> RaySpectrum:
     """lambda(k e_i), k = 0..kmax, for one active pixel on MS(C0, P), any C0 >= 2.
 
     lambda = E[F(t) P_k(t_i)] with every t_j = cos(theta_j) distributed as c_C0 sin^(C0-2) theta d theta
@@ -483,7 +547,7 @@ def sphere_ray_spectrum(F, pixel: int = 0, kmax: int = 64, kind: str = "ntk", *,
     axis with N nodes (default 16 kmax), summed against the normalised Gegenbauer P_k (P_k(1) = 1).
     Error estimate: |(N, n2) - (N/2, n2)| + |(N, n2) - (N, n)|."""
     from .multisphere import _gegenbauer_normalised
-    f, P = _evaluator(F, kind, P, normalize)
+    f, P = _evaluator(F, kind, P, normalize, backend)
     if int(C0) != C0 or C0 < 2:
         raise ValueError(f"C0 must be an integer >= 2, got {C0!r}")
     N = int(N or 16 * kmax)

@@ -303,14 +303,16 @@ def fit_residuals(ks, lam) -> dict:
        "C0 = 2 (products of circles), CNN(3, q=3, center) (receptive radius 2), normalised kernels; single-pixel "
        "rays by numerics.ray_spectra (uniform DCT in the active angle, graded rule in the inactive ones, error "
        "from two rules each) to k = kmax; points with estimated error <= rel_err decide; the slope (fit with a "
-       "k^-2 correction, bound = quadrature + model change on the upper half) must match the exponent "
+       "k^-2 correction, bound = quadrature + model change on the upper half or with a k^-1 term) must match the exponent "
        "predicted from the singular windows of the pixel recursion, 2 nu + |A|",
        quick_seconds=20.0, kmax=64, full_kmax=64, rel_err=0.01, min_points=6, model="power", exponent_offset=0.0,
        rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,))),
        full_rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,)), ("e-1 (inner pixel)", (4,))),
        full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2,), rules=dict(n=6, n2=8),
        full_pair_rays=(("e0+e1 (adjacent pair)", (0, 1)), ("e0+e2 (pair at distance 2)", (0, 2))),
-       pair_rules={"nngp": dict(kmax=40, g=9, n=6), "ntk": dict(kmax=64, g=8, n=6)},
+       pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)},
+       full_c0_pair_rays=((3, "e0+e1 (adjacent pair)", (0, 1)), (3, "e0+e2 (pair at distance 2)", (0, 2))),
+       c0_pair_rules={"ntk": dict(kmax=64, g=10, n=6)},
        full_window=dict(kmax=7, N=22, N2=16))
 def geifman_decay(v, level, p):
     """Polynomial decay at the predicted rate along single-pixel rays of CNN(3), NNGP and NTK.
@@ -321,7 +323,8 @@ def geifman_decay(v, level, p):
     CNN(3) the stem is linear and the first ReLU sees one pixel: 4 (NNGP) and 2 (NTK) on every single-pixel
     ray; the pairs at distance 1 and 2 lie in a 3-pixel window: 6 (NNGP) and 4 (NTK).  Measurement:
     numerics.ray_spectra.measure_ray to k = kmax with <= rel_err estimated error (full mode adds the pair rays,
-    window_ray_spectrum, NNGP to k = 40 where lambda nears 1e3 eps lambda_0, NTK to k = 64, and reports the
+    window_ray_spectrum, to k = 64: NNGP with 10 Gauss nodes a corner panel, where lambda falls to ~90 eps
+    lambda_0 and stays 100x above its rounding, NTK with 8, and reports the
     full window (k, ..., k) to k = 7 without deciding on it).  Per ray:
     the power fit must beat the exponential one (same points, two parameters) and |slope + p| <= bound.
     Holds when every ray decides and agrees; fails on a disagreement or an exponential winner;
@@ -345,6 +348,10 @@ def geifman_decay(v, level, p):
         # pairs: numerics.ray_spectra.window_ray_spectrum (corner-graded inactive rule), all k >= kmin
         jobs += [(arch, kind, name, sup, 2, p["pair_rules"][kind]) for kind in ("nngp", "ntk")
                  for name, sup in p["full_pair_rays"]]
+        # pairs on C0 = 3 (window rule with Legendre sums and the sphere weights), NTK: the NNGP's k^-9 falls
+        # to 10 eps lambda_0 by k ~ 26 (12 points, slope -8.6 +- 2.2: too few to decide anything)
+        jobs += [(arch, kind, name, sup, c0, rules) for kind, rules in p["c0_pair_rules"].items()
+                 for c0, name, sup in p["full_c0_pair_rays"]]
     run = counted(measure_ray, len(jobs), "ray")
     rows, undecided, bad = {}, [], []
     for a, kind, name, sup, c0, rules in jobs:
@@ -400,7 +407,8 @@ def geifman_decay(v, level, p):
     v.scope = (f"CNN(3) center, single-pixel rays to k = {kmax}: C0 = 2 ({', '.join(n for n, _ in rays)})"
                + (f", C0 = 3 (e0); CNN({', '.join(map(str, p['full_depths']))}) e0; pair rays "
                   f"({', '.join(n for n, _ in p['full_pair_rays'])}) to k = {pr['nngp']['kmax']} (NNGP) / "
-                  f"{pr['ntk']['kmax']} (NTK); the full window only to k = {p['full_window']['kmax']} (reported, "
+                  f"{pr['ntk']['kmax']} (NTK), on C0 = 3 NTK to k = {p['c0_pair_rules']['ntk']['kmax']}; the full "
+                  f"window only to k = {p['full_window']['kmax']} (reported, "
                   "not decided)" if level == "full" else "; pair rays in full mode only")
                + " (docs/papers.md GEIFMAN-DECAY)")
     if not engine_ok:

@@ -360,7 +360,7 @@ def local(v, level, p):
        kinds=("nngp",), full_kinds=("nngp", "ntk"), full_alphas=(0.5, 1.0),
        plain_rules=dict(kmax=64, n=6, n2=8), residual_rules=dict(kmax=32, M=256, n=14, n2=18, r=6),
        full_residual_rules=dict(kmax=64, M=512, n=14, n2=18, r=6),
-       full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=40, g=9, n=6), "ntk": dict(kmax=64, g=8, n=6)})
+       full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)})
 def decay(v, level, p):
     """Single-pixel rays (pixel 0), residual against plain; full mode adds the pair ray e0+e2 (both inside a
     3-pixel window of both kernels: k^-6 NNGP, k^-4 NTK predicted for both) by window_ray_spectrum.

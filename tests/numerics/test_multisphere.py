@@ -16,6 +16,8 @@ from reskernels.numerics.multisphere import (multi_dot_kernel, product_sphere_ei
                                   torus_spectrum_converged)
 from reskernels.numerics.tolerances import EPS, float64_kernel_rtol, half_unit_decimal, half_unit_significant
 from reskernels.theory import CNN, MLP, ResCNN
+from reskernels.theory import layers as _L
+from reskernels.theory.activations import leaky_relu
 from reskernels.theory.harmonics import mu_monomial
 
 from .test_conv import conv_archs
@@ -27,6 +29,13 @@ def _circle_inputs(delta):
     X = np.zeros((1,) + Z.shape[1:])
     X[..., 0] = 1.0
     return X, Z
+
+
+def _unit_pixel_tol(arch, T):
+    """Relative tolerance per row of F(T) against gram: a few ulps a layer, plus arccos's condition
+    number eps / sin(theta) at the row's most nearly parallel (or antiparallel) pixel pair, once a layer."""
+    cond = EPS / np.sqrt(np.clip(1 - np.asarray(T) ** 2, EPS, None)).min(axis=1)
+    return float64_kernel_rtol(arch.depth + 2, per_layer=16) + 4 * (arch.depth + 1) * cond
 
 
 @settings(max_examples=15)
@@ -43,8 +52,10 @@ def test_multi_dot_kernel_is_gram_on_unit_pixels(arch, seed, kind, C0):
     K = gram(arch, X, Z, kind=kind)[0]
     F = multi_dot_kernel(arch, T, kind, normalize=False)
     diag = gram(arch, X, kind=kind)[0, 0]
-    # same operations up to the order of the stem's sums: rounding of a few ulps per layer
-    assert np.max(np.abs(K - F)) <= float64_kernel_rtol(arch.depth + 2, per_layer=16) * diag
+    # same operations up to the order of the stem's sums: rounding of a few ulps per layer, plus
+    # arccos's condition number at the rounded cosine of a nearly parallel pixel pair (gram takes
+    # those angles from the input vectors' half angles)
+    assert np.all(np.abs(K - F) <= _unit_pixel_tol(arch, T) * diag)
     if diag == 0:       # e.g. the hidden-layer NTK of ResCNN with alpha = 0
         with pytest.raises(ValueError, match="undefined"):
             multi_dot_kernel(arch, T, kind)
@@ -204,3 +215,50 @@ def test_product_sphere_rule_agrees_with_the_torus_rule_for_c0_2():
     quad = product_sphere_eigenvalues(F, 2, 3, ks, 160)
     for k, q in zip(ks, quad):
         assert abs(tor[k] - q) <= max(2 * tor.error[k], 1e-13), (k, tor[k], q)
+
+
+@pytest.mark.parametrize("arch", [CNN(3, readout="center"), ResCNN(2, 0.5, readout="flatten"),
+                                  CNN(2, stem_size=3, trained="hidden", readout="center"),
+                                  CNN(2, readout="center", activation="erf"),
+                                  ResCNN(1, 0.5, readout="center", bias_var=0.3, activation=leaky_relu(0.2))],
+                         ids=lambda a: a.slug)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_multi_dot_kernel_compiled_route(arch, kind):
+    """backend="numba" (the compiled variance-carrying loop) against gram by the numpy engine on C0 = 3
+    unit pixels with generic cosines (7 pixels: more than the 3 taps) and near-parallel pixels; the
+    normalised value at t = 1 is exactly 1; against the numpy multi-dot route where that one runs."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    P = 7
+    X = rng.standard_normal((1, P, 3))
+    Z = rng.standard_normal((30, P, 3))
+    Z[:5] = X + 1e-5 * Z[:5]                                # near-parallel pixels
+    X /= np.linalg.norm(X, axis=-1, keepdims=True)
+    Z /= np.linalg.norm(Z, axis=-1, keepdims=True)
+    T = np.einsum("pc,npc->np", X[0], Z)
+    K = gram(arch, X, Z, kind=kind, backend="numpy")[0]
+    F = multi_dot_kernel(arch, T, kind, normalize=False, backend="numba")
+    diag = gram(arch, X, kind=kind, backend="numpy")[0, 0]
+    # gram takes near-parallel angles from the input vectors' half angles, F only has the rounded
+    # cosine: arccos's condition number eps / sin(theta) (up to 1e-11 here; the NTK's kappa0 feels it)
+    tol = _unit_pixel_tol(arch, T) * diag
+    assert np.all(np.abs(K - F) <= tol)
+    assert np.max(np.abs(K - F)[5:]) <= float64_kernel_rtol(arch.depth + 2, per_layer=16) * diag
+    Fn = multi_dot_kernel(arch, np.vstack([np.ones(P), T]), kind, backend="numba")
+    assert Fn[0] == 1.0
+    assert np.max(np.abs(Fn[1:] - F / diag)) <= float64_kernel_rtol(arch.depth + 2, per_layer=16)
+    assert np.array_equal(multi_dot_kernel(arch, T, kind, backend="auto"), Fn[1:])
+    if _L.is_normalizable(arch.kernel_maps()):
+        Fp = multi_dot_kernel(arch, T, kind)
+        assert np.all(np.abs(Fp - Fn[1:]) <= tol / diag)
+        assert np.max(np.abs(Fp - Fn[1:])[5:]) <= float64_kernel_rtol(arch.depth + 2, per_layer=16)
+    else:
+        with pytest.raises(NotImplementedError, match="backend='numba'"):
+            multi_dot_kernel(arch, T, kind)
+
+
+def test_multi_dot_kernel_backend_errors():
+    with pytest.raises(ValueError, match="backend"):
+        multi_dot_kernel(CNN(2, readout="center"), np.ones((1, 5)), backend="jax")
+    with pytest.raises(NotImplementedError, match="tanh"):     # numpy route: homogeneous only
+        multi_dot_kernel(CNN(2, readout="center", activation="tanh"), np.ones((1, 5)))

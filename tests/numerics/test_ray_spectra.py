@@ -97,6 +97,15 @@ def test_slope_with_error_on_a_known_law():
     assert abs(s + 3) < 1e-3 and abs(s + 3) <= 2 * b
     s2, b2 = rs.slope_with_error(ks, lam, 0.01 * lam)
     assert b2 > b and abs(s2 + 3) <= b2
+    ks = np.arange(8, 65)
+    lam = ks ** -6.0 * (1 + 1.6 / ks)            # a relative k^-1 correction (the CNN(2) NNGP pair ray)
+    s, b = rs.slope_with_error(ks, lam, np.zeros_like(lam))
+    assert abs(s + 6) <= 2 * b and b < 0.1, (s, b)   # the model part is the model error's size, as above
+    c = rs._slope_coefficients(ks)               # the upper-half change alone is below the bias (0.019 vs 0.035)
+    cu = rs._slope_coefficients(ks[len(ks) // 2:])
+    y = np.log(lam)
+    assert abs(c @ y + 6) > 1.5 * abs(cu @ y[len(ks) // 2:] - c @ y)
+    assert abs(rs._slope_coefficients(ks, (1, 2)) @ y + 6) < 1e-3   # the c / k term removes most of it
 
 
 @pytest.mark.parametrize("kind,p", [("nngp", 4.0), ("ntk", 2.0)])
@@ -164,18 +173,20 @@ def test_corner_rule_resolves_a_near_singularity(eps):
 
 
 @pytest.mark.parametrize("kind", ["nngp", "ntk"])
-def test_product_kernel_pair_ray_is_exact(kind):
+@pytest.mark.parametrize("C0,support", [(2, (0, 1)), (3, (0, 1)), (3, (0,))])
+def test_product_kernel_pair_ray_is_exact(kind, C0, support):
     """F = kappa(t_0) kappa(t_1) kappa(t_2), kappa the normalised one-pixel FC kernel of depth 2: the pair
-    ray (0, 1) is mu_k^2 mu_0 with mu_k its Funk-Hecke eigenvalues on S^1 (numerics.spectra, certified).
-    Checks the active rule, the cosine sums and the error estimate against exact values."""
+    ray (0, 1) is mu_k^2 mu_0 (one pixel: mu_k mu_0^2) with mu_k its Funk-Hecke eigenvalues on S^(C0-1)
+    (numerics.spectra, certified).  Checks the active rule, the cosine (C0 = 2) and Legendre (C0 = 3)
+    sums, the sphere weights and the error estimate against exact values."""
     one = CNN(2, filter_size=1, readout="center")
     from reskernels.numerics.multisphere import multi_dot_kernel
     F = lambda T: np.prod([multi_dot_kernel(one, T[:, [i]], kind) for i in range(3)], axis=0)   # noqa: E731
     fc = MLP(depth=2)
-    diag = float(gram(fc, np.array([[1.0, 0.0]]), kind=kind)[0, 0])
-    mu = np.array([float(m) for m in eigenvalues(fc, kind, d=2, ks=range(25), dps=20)]) / diag
-    R = rs.window_ray_spectrum(F, (0, 1), 24, P=3, n=4)
-    exact = mu ** 2 * mu[0]
+    diag = float(gram(fc, np.eye(1, C0), kind=kind)[0, 0])
+    mu = np.array([float(m) for m in eigenvalues(fc, kind, d=C0, ks=range(25), dps=20)]) / diag
+    R = rs.window_ray_spectrum(F, support, 24, P=3, n=4, C0=C0)
+    exact = mu ** len(support) * mu[0] ** (3 - len(support))
     assert np.all(np.abs(R.values - exact) <= R.error + 1e-15), np.abs(R.values - exact) - R.error
     big = np.abs(exact) > 1e-8                   # the estimate is not vacuous where lambda is well above rounding
     assert np.all(R.error[big] < 1e-3 * np.abs(exact[big])) and np.all(np.abs(R.values[big] / exact[big] - 1) < 1e-3)
@@ -246,3 +257,38 @@ def test_frozen_stem_removes_the_first_relus_ntk_term():
     res = ResCNN(1, 0.5, readout="center")
     assert rs.predicted_exponent(res.replace(trained="hidden"), "ntk", (0,)) == rs.predicted_exponent(res, "ntk", (0,)) == 4
     assert rs.singular_windows(arc) == rs.singular_windows(arc.replace(trained="hidden"))
+
+
+def test_window_ray_rounding_is_far_below_the_floor():
+    """The window rule sums G Prod cos(k delta_i) directly; its values down to ~1e2 eps lambda_0 are not
+    rounding: the same ray by the compiled and the numpy evaluators (different arccos, different
+    operation order) agrees to 1e-3 of lambda at every k <= 64, far inside the 1% the points are kept
+    at.  CNN(2) (P = 3), NNGP pair (0, 1): one 3-pixel window, k^-6; measure_ray keeps every point
+    k = 8..64 above its default floor of 10 eps lambda_0 and the slope agrees with -6, while the
+    one-pixel floor of 1e3 eps lambda_0 would drop the tail (the floor is what decides the reach)."""
+    pytest.importorskip("numba")
+    arc = CNN(2, readout="center")
+    a = rs.window_ray_spectrum(arc, (0, 1), 64, "nngp", g=10, backend="numba")
+    b = rs.window_ray_spectrum(arc, (0, 1), 64, "nngp", g=10, backend="numpy")
+    assert np.all(np.abs(a.values - b.values) <= 1e-3 * np.abs(a.values)), np.abs(a.values / b.values - 1).max()
+    assert abs(a.values[64]) < 1e3 * np.finfo(float).eps * a.values[0]       # the tail lies below the old floor
+    r = rs.measure_ray(arc, "nngp", (0, 1), kmax=64, g=10)
+    assert list(r.ks) == list(range(8, 65)) and r.predicted == 6 and r.agrees(), (r.ks, r.slope, r.bound)
+    old = rs.measure_ray(arc, "nngp", (0, 1), kmax=64, g=10, floor_eps=1e3)
+    assert old.ks[-1] < 64
+
+
+def test_planted_missing_sphere_weight_is_caught(monkeypatch):
+    """Planted error: the C0 = 3 window rule without the density sin(theta) of the pixel angles integrates
+    against the wrong measure; the exact product-kernel eigenvalues are then far outside the error
+    estimate (which only compares rules sharing the mistake)."""
+    one = CNN(2, filter_size=1, readout="center")
+    from reskernels.numerics.multisphere import multi_dot_kernel
+    F = lambda T: np.prod([multi_dot_kernel(one, T[:, [i]], "nngp") for i in range(3)], axis=0)   # noqa: E731
+    fc = MLP(depth=2)
+    diag = float(gram(fc, np.eye(1, 3), kind="nngp")[0, 0])
+    mu = np.array([float(m) for m in eigenvalues(fc, "nngp", d=3, ks=range(13), dps=20)]) / diag
+    exact = mu ** 2 * mu[0]
+    monkeypatch.setattr(rs, "_sphere_weight", lambda x, C0: np.ones_like(x))
+    R = rs.window_ray_spectrum(F, (0, 1), 12, P=3, n=4, C0=3)
+    assert np.sum(np.abs(R.values - exact) > R.error + 1e-15) >= 10
