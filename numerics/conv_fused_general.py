@@ -501,6 +501,173 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
             acc = readout_accumulate(T if want_ntk else S, readout, vals, P, nl, lr, lj, R, out, ia, acc)
 
 
+@_jit
+def patch_rows(src, dst, taps, mask):
+    """dst[p] = mean over taps of src[p + d] (circular) for the pixels p with mask[p], on every lane at
+    once (rows (P, NL)), rounded as :func:`numerics.conv_fused.mean_shifts`: the centre first, then the
+    taps in order, times 1/q."""
+    P = src.shape[0]
+    inv = 1.0 / taps.shape[0]
+    for p in range(P):
+        if not mask[p]:
+            continue
+        dst[p, :] = src[p, :]
+        if taps.shape[0] == 1:
+            continue
+        for d in taps:
+            if d != 0:
+                pp = (p + d) % P
+                for l in range(src.shape[1]):
+                    dst[p, l] += src[pp, l]
+        for l in range(src.shape[1]):
+            dst[p, l] *= inv
+
+
+@_jit
+def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk, readout, out, poly):
+    """out[i] = the center (readout 2) or flatten (1) value of the variance-carrying program for the pair
+    (unit 1-D signal, signal whose pixel i has cosine ts[i, p] with it), one channel: the kernel of unit
+    pixels at the cosines ts (multi-dot-product kernel, numerics.multisphere).
+
+    The maps and their operations are those of :func:`block` (same per-entry duals, patch rounding and
+    order), on (P, lanes) rows of 64 inputs, but each map computes only the pixels its output needs
+    (``need[o + 1]``, the receptive cone of the readout, :func:`cone_masks`; a dual at ``mid[o]``), so a
+    center readout evaluates 9 duals of CNN(3) on 5 pixels instead of 15.  VX[d, p] holds the variances of
+    the unit signal (:func:`diagonal`)."""
+    N, P = ts.shape
+    NL = 64
+    S = np.zeros((P, NL))
+    T = np.zeros((P, NL))
+    A = np.zeros((P, NL))
+    B = np.zeros((P, NL))
+    p1 = np.zeros((P, NL))
+    p0 = np.zeros((P, NL))
+    QX = np.empty(NL)
+    QZ = np.empty(NL)
+    Wk = np.empty((4, NL))
+    for r0 in range(0, N, NL):
+        nl = min(NL, N - r0)
+        d = 0
+        for o in range(ops.shape[0]):
+            code, eid = ops[o, 0], ops[o, 1]
+            trained = ops[o, 2] != 0
+            tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
+            cf = coef[ops[o, 7]:ops[o, 7] + ops[o, 8]]
+            ap = aparams[o]
+            c, bv, a2 = params[o, 0], params[o, 1], params[o, 2]
+            m_in, m_out = need[o], need[o + 1]
+            if code == OP_STEM:
+                for p in range(P):
+                    for l in range(nl):
+                        A[p, l] = 1.0 * ts[r0 + l, p]
+                    for l in range(nl, NL):
+                        A[p, l] = 1.0
+                patch_rows(A, B, tw, m_out)
+                for p in range(P):
+                    if m_out[p]:
+                        for l in range(NL):
+                            S[p, l] = c * B[p, l] + bv
+                            T[p, l] = S[p, l] if trained else 0.0
+            elif code == OP_NONLINEAR:
+                for p in range(P):
+                    if m_in[p]:
+                        QX[:] = VX[d, p]
+                        QZ[:] = VX[d, p]
+                        dual_grid(eid, ap, cf, QX, QZ, S[p], p1[p], p0[p], Wk, poly)
+                        for l in range(NL):
+                            p1[p, l] = c * p1[p, l] + bv
+                        if want_ntk:
+                            for l in range(NL):
+                                tt = c * p0[p, l] * T[p, l]
+                                A[p, l] = tt + p1[p, l] if trained else tt
+                d += 1
+                if want_ntk:
+                    patch_rows(A, T, tw, m_out)
+                patch_rows(p1, S, tw, m_out)
+            elif code == OP_BLOCK:
+                m_mid = mid[o]                                               # the dual's pixels
+                patch_rows(S, A, tw, m_mid)                                  # A = P S
+                for p in range(P):
+                    if m_mid[p]:
+                        for l in range(NL):
+                            A[p, l] = c * A[p, l] + bv                       # Sa
+                        QX[:] = VX[d, p]
+                        QZ[:] = VX[d, p]
+                        dual_grid(eid, ap, cf, QX, QZ, A[p], p1[p], p0[p], Wk, poly)
+                d += 1
+                patch_rows(p1, B, tw, m_out)                                 # B = P E1
+                for p in range(P):
+                    if m_out[p]:
+                        for l in range(NL):
+                            B[p, l] = a2 * B[p, l] + bv                      # Sc
+                if want_ntk:
+                    patch_rows(T, p1, tw, m_mid)                             # p1 := P T
+                    for p in range(P):
+                        if m_mid[p]:
+                            for l in range(NL):
+                                p0[p, l] = p0[p, l] * (c * p1[p, l] + A[p, l])
+                    patch_rows(p0, p1, tw, m_out)                            # p1 := P(E0 Ta)
+                    for p in range(P):
+                        if m_out[p]:
+                            for l in range(NL):
+                                T[p, l] = T[p, l] + (a2 * p1[p, l] + B[p, l])
+                for p in range(P):
+                    if m_out[p]:
+                        for l in range(NL):
+                            S[p, l] = S[p, l] + B[p, l]
+            elif code == OP_LINEAR:
+                for p in range(P):
+                    if m_out[p]:
+                        for l in range(NL):
+                            sn = c * S[p, l] + bv
+                            if want_ntk:
+                                tt = c * T[p, l]
+                                T[p, l] = tt + sn if trained else tt
+                            S[p, l] = sn
+        V = T if want_ntk else S
+        for l in range(nl):
+            if readout == 2:
+                out[r0 + l] = V[0, l]
+            else:
+                acc = 0.0
+                for p in range(P):
+                    acc += V[p, l]
+                out[r0 + l] = acc / P if readout == 1 else acc
+
+
+def cone_masks(program, P: int, readout: str):
+    """(need, mid) for :func:`multi_dot_block`: need[o] (n_ops + 1, P) bool, the pixels of the state before
+    map o that the readout needs (need[n_ops]: after the last map; the center pixel 0 for 'center', every
+    pixel for 'flatten'), backwards through the maps; mid[o] (n_ops, P), the pixels of map o's dual.  A
+    Nonlinear map's dual and input are needed on its output's pixels widened by the filter's taps; a
+    Block's dual on the output's pixels widened once (P E1), its input widened twice (E1(P S)) and where
+    the output is (the skip); a Linear or Pool map's input where its output is."""
+    n = program.ops.shape[0]
+    need = np.zeros((n + 1, P), dtype=np.bool_)
+    mid = np.zeros((n, P), dtype=np.bool_)
+    if readout == "center":
+        need[n, 0] = True
+    else:
+        need[n, :] = True
+
+    def widen(m, taps):
+        w = np.zeros(P, dtype=np.bool_)
+        for d in taps:
+            w |= np.roll(m, -int(d))          # w[p] = m[p + d] for some tap d
+        return w
+    for o in range(n - 1, -1, -1):
+        code = program.ops[o, 0]
+        tw = program.taps_w[program.ops[o, 5]:program.ops[o, 5] + program.ops[o, 6]]
+        if code == OP_NONLINEAR:
+            need[o] = mid[o] = widen(need[o + 1], tw)
+        elif code == OP_BLOCK:
+            mid[o] = widen(need[o + 1], tw)
+            need[o] = widen(mid[o], tw) | need[o + 1]
+        else:
+            need[o] = need[o + 1]
+    return need, mid
+
+
 class Program:
     """A variance-carrying conv program lowered for :func:`block` and :func:`diagonal`: ``ops``
     (n, 9) int64, ``params`` (n, 3), ``aparams`` (n, 5) and ``coef`` float64, tap offsets int64,

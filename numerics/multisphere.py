@@ -155,41 +155,31 @@ def _compiled_multi_dot(arch, P, kind):
     a function (rows, normalize) -> F (kept per spec, P and kind); ImportError without numba,
     NotImplementedError when an activation has no compiled dual.
 
-    The first input is one signal of P unit pixels of one channel, the second the rows of cosines (one
-    channel: <x_i, z_i> = t_i); the variances of every dual's argument are those of the unit signal,
-    recorded once by :func:`conv_fused_general.diagonal` and read for both sides (the kernel of unit
-    pixels, whatever |t_i|).  Normalisation divides by the same loop's value at t = 1, computed with the
-    same operations as a row of ones: F(1, ..., 1) = 1 exactly."""
+    :func:`conv_fused_general.multi_dot_block`: the maps of the compiled loop on the pairs (unit signal,
+    signal whose pixel i has cosine t_i with it), one channel; the variances of every dual's argument are
+    those of the unit signal, recorded once by :func:`conv_fused_general.diagonal` and read for both sides
+    (the kernel of unit pixels, whatever |t_i|); a center readout computes only its receptive cone.
+    Normalisation divides by the same loop's value at t = 1, computed with the same operations as a row
+    of ones: F(1, ..., 1) = 1 exactly."""
     from . import conv_fused_general as _fg
     maps = arch.kernel_maps()
     prog = _fg.lower(maps, lambda q: (np.zeros(1, dtype=np.int64), np.array(_px.taps(q, 1, P), dtype=np.int64)))
-    run = _fg.fused_block()
-    from .conv_fused import READOUT_CODES
-    ones = np.ones((1, 1, P, 1))
-    VX = _fg.diagonal_variances(prog, ones)
-    zero = np.zeros(1, dtype=np.int64)
-    readout = READOUT_CODES[maps[-1].pooling]
-
-    VZ_of = {}                     # the unit pixels' variances for each row count (chunks repeat)
+    poly = _fg._poly(None)
+    VX = _fg.diagonal_variances(prog, np.ones((1, 1, P, 1)))[:, 0, 0, :]
+    pooling = maps[-1].pooling
+    need, mid = _fg.cone_masks(prog, P, pooling)
+    readout = {"center": 2, "flatten": 1}[pooling]
 
     def block(rows):
-        zs = np.ascontiguousarray(rows.reshape(len(rows), 1, P, 1))
-        VZ = VZ_of.get(len(rows))
-        if VZ is None:
-            if len(VZ_of) > 8:
-                VZ_of.clear()
-            VZ = VZ_of[len(rows)] = np.ascontiguousarray(np.broadcast_to(VX, (VX.shape[0], len(rows), 1, P)))
-        out = np.zeros((1, len(rows)))
-        run(ones, zs, zero, zero, VX, VZ, prog.ops, prog.params, prog.aparams, prog.coef, prog.taps_h, prog.taps_w,
-            kind == "ntk", readout, False, out)
-        return out[0]
+        out = np.empty(len(rows))
+        _fg.multi_dot_block(np.ascontiguousarray(rows), prog.ops, prog.params, prog.aparams, prog.coef, prog.taps_w,
+                            need, mid, np.ascontiguousarray(VX), kind == "ntk", readout, out, poly)
+        return out
 
     diag = block(np.ones((1, P)))[0]
 
     def evaluate(rows, normalize):
-        out = np.empty(len(rows))
-        for a in range(0, len(rows), _CHUNK_ROWS):
-            out[a:a + _CHUNK_ROWS] = block(rows[a:a + _CHUNK_ROWS])
+        out = block(rows)                    # no temporaries beyond (P, 64) rows
         if normalize:
             if not diag > 0:
                 raise ValueError(f"normalize=True is undefined: the {kind} of {arch.slug} has K(x, x) = 0")

@@ -262,3 +262,38 @@ def test_multi_dot_kernel_backend_errors():
         multi_dot_kernel(CNN(2, readout="center"), np.ones((1, 5)), backend="jax")
     with pytest.raises(NotImplementedError, match="tanh"):     # numpy route: homogeneous only
         multi_dot_kernel(CNN(2, readout="center", activation="tanh"), np.ones((1, 5)))
+
+
+@pytest.mark.parametrize("arch", [CNN(3, readout="center"), ResCNN(2, 0.5, readout="center"),
+                                  CNN(2, readout="flatten", activation="erf"),
+                                  ResCNN(1, 0.5, readout="center", bias_var=0.3, activation=leaky_relu(0.2)),
+                                  CNN(2, stem_size=3, filter_size=5, trained="hidden", readout="center")],
+                         ids=lambda a: a.slug)
+def test_multi_dot_cone_loop_is_the_conv_loop_bit_for_bit(arch):
+    """multi_dot_block (rows of cosines, only the readout's receptive cone) against the conv engine's
+    compiled loop conv_fused_general.block on the same pairs (a unit signal of one channel against signals
+    whose pixels are the cosines, every pixel computed): the same values bit for bit, both kinds, P = 9
+    and 13 (more pixels than the cone, so pruning is exercised), including the row of ones."""
+    pytest.importorskip("numba")
+    from reskernels.numerics import conv_fused_general as fg
+    from reskernels.numerics import pixel_maps as px
+    from reskernels.numerics.conv_fused import READOUT_CODES
+    rng = np.random.default_rng(11)
+    for P in (9, 13):
+        T = np.cos(rng.uniform(0, np.pi, (150, P)))
+        T[0] = 1.0
+        T[1, :4] = 1.0
+        prog = fg.lower(arch.kernel_maps(), lambda q: (np.zeros(1, dtype=np.int64), np.array(px.taps(q, 1, P))))
+        ones = np.ones((1, 1, P, 1))
+        VX = fg.diagonal_variances(prog, ones)
+        VZ = np.ascontiguousarray(np.broadcast_to(VX, (VX.shape[0], len(T), 1, P)))
+        for kind in ("nngp", "ntk"):
+            ref = np.zeros((1, len(T)))
+            fg.fused_block()(ones, np.ascontiguousarray(T.reshape(len(T), 1, P, 1)), np.zeros(1, dtype=np.int64),
+                             np.zeros(1, dtype=np.int64), VX, VZ, prog.ops, prog.params, prog.aparams, prog.coef,
+                             prog.taps_h, prog.taps_w, kind == "ntk", READOUT_CODES[arch.readout], False, ref)
+            got = multi_dot_kernel(arch, T, kind, normalize=False, backend="numba")
+            assert np.array_equal(got, ref[0]), (P, kind, np.max(np.abs(got - ref[0])))
+    need, mid = fg.cone_masks(prog, 13, arch.readout)
+    if arch.readout == "center":                 # the cone (before the stem's own taps) is narrower than the signal
+        assert need[0].sum() == 2 * (receptive_radius(arch) - (arch.stem_size - 1) // 2) + 1 < 13
