@@ -275,18 +275,25 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         idx = (np.stack(np.meshgrid(*([np.arange(L)] * len(near)), indexing="ij"), axis=-1).reshape(-1, len(near))
                if near else np.zeros((1, 0), dtype=int))
         per = max(1, _CHUNK // (len(idx) * len(DF)))
+        # one point's near grid beyond the chunk (three or four near pixels): blocks of its rows, summed
+        step = max(1, _CHUNK // len(DF))
         for a in range(0, len(items), per):
             chunk = items[a:a + per]
             rows = np.array([c[0] for c in chunk])
             X = np.stack([c[1] for c in chunk]).reshape(len(chunk), L)
             W = np.stack([c[2] for c in chunk]).reshape(len(chunk), L)
-            T = np.empty((len(chunk), len(idx), len(DF), P))
-            T[..., far] = DF[None, None]
-            T[..., near] = np.cos(X)[:, idx][:, :, None, :]       # L cosines a point, gathered to L^|near|
-            T[..., S] = CA[rows][:, None, None, :]
-            vals = np.asarray(f(T.reshape(-1, P)), dtype=float).reshape(len(chunk), len(idx), len(DF)) @ WF
-            G[rows] = np.sum(vals * np.prod(W[:, idx], axis=-1), axis=1)
-            evals += T.size // P
+            CX = np.cos(X)                      # L cosines a point, gathered to L^|near| below
+            acc = np.zeros(len(chunk))
+            for b in range(0, len(idx), step):
+                ib = idx[b:b + step]
+                T = np.empty((len(chunk), len(ib), len(DF), P))
+                T[..., far] = DF[None, None]
+                T[..., near] = CX[:, ib][:, :, None, :]
+                T[..., S] = CA[rows][:, None, None, :]
+                vals = np.asarray(f(T.reshape(-1, P)), dtype=float).reshape(len(chunk), len(ib), len(DF)) @ WF
+                acc += np.sum(vals * np.prod(W[:, ib], axis=-1), axis=1)
+                evals += T.size // P
+            G[rows] = acc
     ks = np.arange(kmax + 1)
     C = np.ones((len(A), kmax + 1))
     if C0 == 2:
@@ -303,8 +310,9 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
                         N: int | None = None, N2: int | None = None, g: int = 8, q: float = 4.0, n: int = 6,
                         n2: int | None = None, normalize: bool = True, backend: str = "auto",
                         C0: int = 2, r_active: int | None = None) -> RaySpectrum:
-    """lambda(k e_S), k = 0..kmax, for a support of two or more pixels (pairs, the full window) on MS(C0, P)
-    (C0 > 2: also one pixel, whose near pixels then get the corner rule that the one-pixel rules lack).
+    """lambda(k e_S), k = 0..kmax, for a support of two or more pixels (pairs, the full window) on MS(C0, P),
+    or of one pixel whose near pixels need the corner rule that :func:`ray_spectrum` and
+    :func:`sphere_ray_spectrum` lack (ResCNN: every ReLU sees three pixels).
 
     Rules (module docstring, 'multi-pixel rays'): :func:`corner_grid_values` with N active nodes a pixel,
     near inactive pixels (default :func:`near_pixels` for a spec, every inactive pixel for a callable) on
@@ -326,8 +334,8 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
     S = [int(i) % P for i in support]
-    if len(S) < 2 and C0 == 2:
-        raise ValueError(f"support must hold two or more pixels on C0 = 2 (one pixel: ray_spectrum), got {support!r}")
+    if not S:
+        raise ValueError(f"support must hold one or more pixels, got {support!r}")
     if near is None:
         near = near_pixels(F, S, P) if callable(getattr(F, "kernel_maps", None)) else [i for i in range(P) if i not in S]
     # the active rule: r = 2 on C0 = 2; on C0 > 2 the density sin^(C0-2) theta is odd at theta = 0, and
@@ -502,8 +510,8 @@ def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel
                 step: int | None = None, min_points: int = 6, C0: int = 2, floor_eps: float | None = None,
                 window: bool | None = None, **rules) -> RaySlope:
     """:func:`ray_spectrum` (C0 = 2, one pixel), :func:`window_ray_spectrum` (two or more pixels, any C0; or
-    ``window=True``: one pixel on C0 > 2 with the corner rule) or :func:`sphere_ray_spectrum` (C0 > 2, one
-    pixel) on one ray, its
+    ``window=True``: one pixel with the corner rule) or :func:`sphere_ray_spectrum` (C0 > 2, one pixel) on
+    one ray, its
     points with estimated error <= rel_err (k >= kmin; even k on single-pixel rays, where the t = -1
     endpoint adds (-1)^k terms) and |lambda| > floor_eps eps lambda_0, and :func:`slope_with_error` when at
     least ``min_points`` qualify.
