@@ -653,7 +653,7 @@ def cone_masks(program, P: int, readout: str):
     def widen(m, taps):
         w = np.zeros(P, dtype=np.bool_)
         for d in taps:
-            w |= np.roll(m, -int(d))          # w[p] = m[p + d] for some tap d
+            w |= np.roll(m, int(d))           # patch_rows reads p + d for p in m: w[q] = m[q - d]
         return w
     for o in range(n - 1, -1, -1):
         code = program.ops[o, 0]

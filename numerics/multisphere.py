@@ -76,11 +76,13 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True, back
     F(1, ..., 1) = K(x, x), which is then exactly 1; otherwise the contract's unnormalised
     kernel for unit pixels (equal to ``gram`` on any inputs with those pixel cosines).
 
-    backend: "numpy" (default: the pixel interpreter :mod:`numerics.pixel_maps`), "numba" (the
-    compiled variance-carrying loop :func:`numerics.conv_fused_general.block` with one channel, the
-    cosines as the second input's pixels and the unit pixels' variances; within a few ulps of numpy,
-    2-4x faster; ImportError without numba, NotImplementedError for an activation it has no dual
-    for) or "auto" (numba when installed and the program lowers, else numpy).
+    backend: "numpy" (default: the pixel interpreter :mod:`numerics.pixel_maps`; positively
+    homogeneous activations without biases), "numba" (the compiled variance-carrying loop
+    :func:`numerics.conv_fused_general.multi_dot_block`: the maps of the conv engine's compiled loop on
+    the readout's receptive cone only, bit for bit that loop; every closed-form activation and biases;
+    within a few ulps of numpy, 2-4x faster; ImportError without numba, NotImplementedError for an
+    activation without a compiled dual, OverflowError where the unnormalised scale overflows) or "auto"
+    (numba when installed and the program lowers, else numpy).
     """
     check_kind(kind)
     if backend not in ("numpy", "numba", "auto"):
@@ -104,7 +106,8 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True, back
     rows = np.clip(T.reshape(-1, P), -1.0, 1.0)
     if backend != "numpy":
         try:
-            compiled = _compiled_multi_dot(arch, P, kind)
+            from . import conv_fused
+            compiled = _compiled_multi_dot(arch, P, kind, conv_fused.ACOS)
         except (ImportError, NotImplementedError):
             if backend == "numba":
                 raise
@@ -114,7 +117,8 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True, back
     if not _L.is_normalizable(maps):
         raise NotImplementedError(f"{arch.slug}: the numpy pixel interpreter evaluates positively homogeneous "
                                   "activations without biases; backend='numba' (or 'auto' with numba installed) "
-                                  "runs every closed-form activation and biases")
+                                  "runs the closed-form activations (relu family, step, monomials, erf, sin, cos) "
+                                  "and biases; tanh, gelu and user activations have no multi-dot route")
 
     def taps_of(q):
         return [0], _px.taps(q, 1, P)
@@ -150,10 +154,10 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True, back
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_multi_dot(arch, P, kind):
+def _compiled_multi_dot(arch, P, kind, acos):
     """F by the compiled loop of :mod:`numerics.conv_fused_general` (``multi_dot_kernel(backend=...)``):
-    a function (rows, normalize) -> F (kept per spec, P and kind); ImportError without numba,
-    NotImplementedError when an activation has no compiled dual.
+    a function (rows, normalize) -> F (kept per spec, P, kind and arccos mode); ImportError without
+    numba, NotImplementedError when an activation has no compiled dual.
 
     :func:`conv_fused_general.multi_dot_block`: the maps of the compiled loop on the pairs (unit signal,
     signal whose pixel i has cosine t_i with it), one channel; the variances of every dual's argument are
@@ -164,8 +168,11 @@ def _compiled_multi_dot(arch, P, kind):
     from . import conv_fused_general as _fg
     maps = arch.kernel_maps()
     prog = _fg.lower(maps, lambda q: (np.zeros(1, dtype=np.int64), np.array(_px.taps(q, 1, P), dtype=np.int64)))
-    poly = _fg._poly(None)
+    poly = _fg._poly(acos)
     VX = _fg.diagonal_variances(prog, np.ones((1, 1, P, 1)))[:, 0, 0, :]
+    # sin's and cos's duals read the factors exp(-q / 2) of the variances, as in conv_fused_general.block
+    eids = [int(e) for c, e in prog.ops[:, :2] if c in (_fg.OP_NONLINEAR, _fg.OP_BLOCK)]
+    VQ = np.stack([_fg.half_exp(v) if e in (_fg.SIN, _fg.COS) else v for v, e in zip(VX, eids)]) if len(VX) else VX
     pooling = maps[-1].pooling
     need, mid = _fg.cone_masks(prog, P, pooling)
     readout = {"center": 2, "flatten": 1}[pooling]
@@ -173,10 +180,13 @@ def _compiled_multi_dot(arch, P, kind):
     def block(rows):
         out = np.empty(len(rows))
         _fg.multi_dot_block(np.ascontiguousarray(rows), prog.ops, prog.params, prog.aparams, prog.coef, prog.taps_w,
-                            need, mid, np.ascontiguousarray(VX), kind == "ntk", readout, out, poly)
+                            need, mid, np.ascontiguousarray(VQ), kind == "ntk", readout, out, poly)
         return out
 
     diag = block(np.ones((1, P)))[0]
+    if not np.isfinite(diag):
+        raise OverflowError(f"the compiled multi-dot loop overflows on {arch.slug} (K(x, x) = {diag}); use "
+                            "backend='numpy', which carries the layer scale separately")
 
     def evaluate(rows, normalize):
         out = block(rows)                    # no temporaries beyond (P, 64) rows

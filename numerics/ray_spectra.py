@@ -13,7 +13,9 @@ points on every axis; here only the active axes are uniform (docs/spectral.md §
   s^((r+1) a + r), and the near-singular scale 1/k of the active ray becomes s ~ k^(-1/(r+1)).
 * :func:`sphere_ray_spectrum`: one active pixel on any C0 (graded theta rule on every axis, Gegenbauer
   sum on the active one).
-* :func:`window_ray_spectrum`: two or more active pixels (pairs, the full window).  On the folded cube
+* :func:`window_ray_spectrum`: two or more active pixels (pairs, the full window), or one pixel whose
+  near pixels need the corner rule; any C0 (Legendre / Gegenbauer sums, the sphere density, an r = 4
+  active rule on C0 > 2).  On the folded cube
   [0, pi]^P F(cos delta) is analytic except at the corners delta_A = 0 (and delta_A = pi) of the
   windows A of more than one pixel (one-pixel dual terms kappa(cos delta) are analytic in delta); a
   window A containing S carries (mean_A (1 - t_i))^nu, which, for an active point at distance
@@ -284,7 +286,7 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
             W = np.stack([c[2] for c in chunk]).reshape(len(chunk), L)
             CX = np.cos(X)                      # L cosines a point, gathered to L^|near| below
             acc = np.zeros(len(chunk))
-            for b in range(0, len(idx), step):
+            for b in range(0, len(idx), step):     # (the far grid itself is not split: n^|far| rows)
                 ib = idx[b:b + step]
                 T = np.empty((len(chunk), len(ib), len(DF), P))
                 T[..., far] = DF[None, None]
@@ -320,16 +322,20 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     |(N, g, n2) - (N2, g, n2)| + |(N2, g, n2) - (N2, g - 1, n)|, each term the change from a coarser to
     the finer rule, and at each k the largest of that sum at k - 1, k and k + 1 (a difference can cross
     zero at one k: the C0 = 3 product-kernel pair ray at k = 10 had 9e-15 against an error of 4e-14).
-    Defaults: N2 = 5 kmax / 2 + 8 (the graded active rule stretches delta by up to 2, so
-    N > 2 k resolves cos(k delta); measured on CNN(3) pairs: N2 = 2.75 kmax changes lambda(kmax) by
-    < 1e-3), N = N2 + 24, n2 = n + 2.
+    Defaults: r_active = 2 on C0 = 2 (the graded active rule stretches delta by up to 2, so N > 2 k
+    resolves cos(k delta)) and 4 on C0 > 2 (the density sin^(C0-2) theta is odd at theta = 0; r = 4
+    stretches by up to 8/3); N2 = 5 kmax / 2 + 8 for r = 2 (measured on CNN(3) pairs: N2 = 2.75 kmax
+    changes lambda(kmax) by < 1e-3), ceil(1.25 stretch kmax) + 8 otherwise; N = N2 + 24, n2 = n + 2.
+    C0: pixels on S^(C0-1) (Legendre / Gegenbauer sums and the sphere density on every axis, see
+    :func:`corner_grid_values`); backend: the kernel evaluator of a spec (module docstring).
 
-    Measured (CNN(3) center, benchmarks/bench_ray_spectra.py --pairs, points k >= 8 with estimated error
-    <= 1%, slope as in :func:`slope_with_error`): e0+e1 / e0+e2 NNGP (g = 9, k <= 40, every point)
-    -5.965 +- 0.065 / -5.967 +- 0.069 (predicted -6), 67 / 28 s CPU; NTK (g = 8, k <= 64, every point)
-    -3.988 +- 0.029 / -3.989 +- 0.035 (predicted -4), 134 / 48 s CPU.  Full window (k, ..., k), N = 22 /
-    16: k = 1..7 within 0.1% (30 s CPU a kind), local exponent 7.7 (NNGP, predicted 8) and 5.8 (NTK, 6)
-    between k = 6 and 7; larger k needs N^5 > 2e7 nodes."""
+    Measured (CNN(3) center, benchmarks/bench_ray_spectra.py, points k >= 8 with estimated error <= 1%,
+    slope as in :func:`slope_with_error`; docs/spectral.md §6.6): e0+e1 / e0+e2 to k = 64, 57 of 57
+    points each, NNGP (g = 10) -5.977 / -5.978 (predicted -6), NTK (g = 8) -3.988 / -3.989 (predicted
+    -4), 32 / 11 / 22 / 10 s CPU with the compiled evaluator; on C0 = 3 the NTK pairs (g = 10) -6.91 /
+    -6.93 (predicted -7).  Full window (k, ..., k), N = 22 / 16: k = 1..7 within 0.1% (30 s CPU a kind),
+    local exponent 7.7 (NNGP, predicted 8) and 5.8 (NTK, 6) between k = 6 and 7; larger k needs
+    N^5 > 2e7 nodes."""
     f, P = _evaluator(F, kind, P, normalize, backend)
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
@@ -341,8 +347,11 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     # the active rule: r = 2 on C0 = 2; on C0 > 2 the density sin^(C0-2) theta is odd at theta = 0, and
     # r = 2 leaves the integrand ~ s^3 there (an error ~ N^-4 common to every k: 3e-12 on ResCNN(1)
     # e0, C0 = 3, N = 84); r = 4 makes it s^5 and stretches delta by up to 8/3
-    r_active = (2 if C0 == 2 else 4) if r_active is None else int(r_active)
-    stretch = {0: 1.0, 2: 2.0, 4: 8 / 3, 6: 3.2}[r_active]
+    stretches = {0: 1.0, 2: 2.0, 4: 8 / 3, 6: 3.2}      # max psi_r' of graded_rule
+    r_active = (2 if C0 == 2 else 4) if r_active is None else r_active
+    if r_active not in stretches or isinstance(r_active, bool):
+        raise ValueError(f"r_active must be 0, 2, 4 or 6, got {r_active!r}")
+    stretch = stretches[r_active]
     N2 = int(N2 or (5 * kmax // 2 + 8 if r_active == 2 else math.ceil(1.25 * stretch * kmax) + 8))
     N = int(N or N2 + 24)
     n2 = int(n2 or n + 2)
@@ -460,11 +469,12 @@ def slope_with_error(ks, lam, err):
     Model log|lambda| = a + s log k + b / k^2, least squares on all points.  Bound = quadrature part
     (each log|lambda_i| moved by up to err_i / |lambda_i|, propagated linearly through the fit) + model
     part: what the pre-asymptotic terms left out of the model still move, the larger of the change of s
-    when the same model is fitted to the upper half of the points only and the change when a term c / k
-    joins the model (a relative k^-1 correction, e.g. from a singular term one degree higher: the
-    CNN(2) NNGP pair ray has local exponents 6 + ~1.6 / k, and the k^-2 model alone put its slope
-    at -5.981 +- 0.017, off the predicted -6; tests/numerics/test_ray_spectra.py).  Needs >= 6 points.
-    Returns (s, bound)."""
+    when the same model is fitted to the upper half of the points only and twice the change when a term
+    c / k joins the model (a relative k^-1 correction, e.g. from a singular term one degree higher; the
+    change estimates the omitted term's bias to first order only -- 0.99 of it for a pure
+    k^-6 (1 + 1.6 / k) law on k = 8..64, hence the factor 2).  The CNN(2) NNGP pair ray (local exponents
+    falling from 6.33 at k = 8 to 6.03 at k = 64) had -5.981 +- 0.017 with the upper-half change alone,
+    off the predicted -6; tests/numerics/test_ray_spectra.py.  Needs >= 6 points.  Returns (s, bound)."""
     ks = np.asarray(ks, dtype=float)
     if len(ks) < 6:
         raise ValueError(f"slope_with_error needs >= 6 points, got {len(ks)}")
@@ -476,7 +486,7 @@ def slope_with_error(ks, lam, err):
     h = len(ks) // 2
     cu = _slope_coefficients(ks[h:])
     c1 = _slope_coefficients(ks, (1, 2))
-    model = max(abs(float(cu @ y[h:]) - slope), abs(float(c1 @ y) - slope))
+    model = max(abs(float(cu @ y[h:]) - slope), 2 * abs(float(c1 @ y) - slope))
     quad = max(quad, float(np.abs(cu) @ rel[h:]))
     return slope, quad + model
 
@@ -516,12 +526,14 @@ def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel
     endpoint adds (-1)^k terms) and |lambda| > floor_eps eps lambda_0, and :func:`slope_with_error` when at
     least ``min_points`` qualify.
 
-    floor_eps (default 1e3 for one pixel, 10 for windows): a point must stand this far above float64's
-    rounding of lambda_0.  Windows sum G Prod cos(k delta_i) directly, and their rounding is measured:
-    the CNN(3) pair e0+e2 (NNGP, k = 64, lambda = 86 eps lambda_0) by the compiled and the numpy
-    evaluators (different arccos) differs by 2e-5 of lambda (tests/numerics/test_ray_spectra.py); the
-    two rules of the error estimate sum different nodes and see the summation's rounding.  One-pixel rays
-    go through a DCT / Gegenbauer sum of O(1) values, for which no such measurement is made."""
+    floor_eps (default 1e3 for the one-pixel rules, 10 for the window rule): a point must stand this far
+    above float64's rounding of lambda_0.  The window rule sums G Prod cos(k delta_i) directly: the
+    kernel's rounding was measured with two evaluators (compiled and numpy: different arccos and
+    operation order), 2e-5 of lambda apart on the CNN(3) pair e0+e2 (NNGP, k = 64, lambda = 86 eps
+    lambda_0; a benchmark run) and within 1e-3 of lambda on the CNN(2) pair (0, 1) to k = 64 (tested,
+    tests/numerics/test_ray_spectra.py); the summation's rounding is not in that comparison (both share
+    it) but in the error estimate, whose rules sum different nodes.  The one-pixel rules go through a
+    DCT / Gegenbauer sum of O(1) values, for which no such measurement is made."""
     import time
     t0 = time.process_time()
     window = len(support) >= 2 if window is None else bool(window)

@@ -451,7 +451,8 @@ def decay(v, level, p):
              else "; pair rays in full mode only")
     v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rrules['kmax']} (residual), "
                f"{', '.join(kinds)}; {', '.join(a.slug for a in residuals)}{pairs}; the full window, deeper ResCNN "
-               "(9-pixel windows) and C0 = 3 are not measured to large k (docs/papers.md BARZILAI-DECAY)")
+               "(9-pixel windows) and ResCNN on C0 = 3 are not measured to large k (CNN(3) pairs on C0 = 3: GEIFMAN-DECAY; "
+               "docs/papers.md BARZILAI-DECAY)")
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
     elif not all(poly_ok):

@@ -220,6 +220,8 @@ def test_product_sphere_rule_agrees_with_the_torus_rule_for_c0_2():
 @pytest.mark.parametrize("arch", [CNN(3, readout="center"), ResCNN(2, 0.5, readout="flatten"),
                                   CNN(2, stem_size=3, trained="hidden", readout="center"),
                                   CNN(2, readout="center", activation="erf"),
+                                  CNN(2, readout="center", activation="sin"),
+                                  ResCNN(1, 0.5, readout="center", activation="cos"),
                                   ResCNN(1, 0.5, readout="center", bias_var=0.3, activation=leaky_relu(0.2))],
                          ids=lambda a: a.slug)
 @pytest.mark.parametrize("kind", ["ntk", "nngp"])
@@ -266,6 +268,8 @@ def test_multi_dot_kernel_backend_errors():
 
 @pytest.mark.parametrize("arch", [CNN(3, readout="center"), ResCNN(2, 0.5, readout="center"),
                                   CNN(2, readout="flatten", activation="erf"),
+                                  CNN(2, readout="center", activation="cos"),
+                                  ResCNN(1, 0.5, readout="flatten", activation="sin"),
                                   ResCNN(1, 0.5, readout="center", bias_var=0.3, activation=leaky_relu(0.2)),
                                   CNN(2, stem_size=3, filter_size=5, trained="hidden", readout="center")],
                          ids=lambda a: a.slug)
@@ -297,3 +301,28 @@ def test_multi_dot_cone_loop_is_the_conv_loop_bit_for_bit(arch):
     need, mid = fg.cone_masks(prog, 13, arch.readout)
     if arch.readout == "center":                 # the cone (before the stem's own taps) is narrower than the signal
         assert need[0].sum() == 2 * (receptive_radius(arch) - (arch.stem_size - 1) // 2) + 1 < 13
+
+
+def test_planted_narrow_cone_is_caught(monkeypatch):
+    """Planted error: a cone that drops one pixel of a Block's input (needed twice widened) leaves stale
+    values in the pruned loop; the bit-for-bit comparison with the conv engine's loop then fails."""
+    pytest.importorskip("numba")
+    from reskernels.numerics import conv_fused_general as fg
+    from reskernels.numerics import multisphere as ms
+    arch = ResCNN(1, 0.5, readout="center")
+    T = np.cos(np.random.default_rng(5).uniform(0, np.pi, (50, 9)))
+    good = multi_dot_kernel(arch, T, "ntk", backend="numba")
+    real = fg.cone_masks
+
+    def narrow(program, P, readout):
+        need, mid = real(program, P, readout)
+        need = need.copy()
+        need[1, 2] = False                      # the Block's input at pixel 2 (two taps from the centre)
+        return need, mid
+    monkeypatch.setattr(fg, "cone_masks", narrow)
+    ms._compiled_multi_dot.cache_clear()
+    try:
+        bad = multi_dot_kernel(arch, T, "ntk", backend="numba")
+    finally:
+        ms._compiled_multi_dot.cache_clear()
+    assert not np.allclose(bad, good, rtol=1e-6, atol=0)
