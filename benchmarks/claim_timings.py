@@ -106,6 +106,8 @@ def main(argv=None):
             "claims": "all" if not args.only else sorted(args.only)}
         for i, c in enumerate(claims, 1):
             row = time_claim(c.id, level)
+            # each row keeps its own provenance: a run of a few claims rewrites 'measured' below
+            row.update(commit=table["measured"][level]["commit"], date=table["measured"][level]["date"])
             loads.append(os.getloadavg()[0])
             table["claims"].setdefault(c.id, {})[level] = row
             table["measured"][level]["load_avg_1min"] = [round(min(loads), 1), round(max(loads), 1)]
