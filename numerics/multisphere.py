@@ -80,9 +80,10 @@ def multi_dot_kernel(arch, T, kind: str = "ntk", *, normalize: bool = True, back
     homogeneous activations without biases), "numba" (the compiled variance-carrying loop
     :func:`numerics.conv_fused_general.multi_dot_block`: the maps of the conv engine's compiled loop on
     the readout's receptive cone only, bit for bit that loop; every closed-form activation and biases;
-    within a few ulps of numpy, 2-4x faster; ImportError without numba, NotImplementedError for an
-    activation without a compiled dual, OverflowError where the unnormalised scale overflows) or "auto"
-    (numba when installed and the program lowers, else numpy).
+    within a few ulps of numpy, 3-5x faster (CNN(3) 80 vs 255 ns an evaluation, ResCNN(1) 37 vs 197
+    ns, P = 5, one core); ImportError without numba, NotImplementedError for an activation without a
+    compiled dual, OverflowError where the unnormalised scale overflows) or "auto" (numba when
+    installed and the program lowers, else numpy).
     """
     check_kind(kind)
     if backend not in ("numpy", "numba", "auto"):

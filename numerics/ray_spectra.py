@@ -36,7 +36,7 @@ What the methods do not reach (deep ResCNN windows, the full window at large k, 
 floor) is listed in docs/spectral.md §6.6.
 
 Kernel values: a conv spec is evaluated by :func:`numerics.multisphere.multi_dot_kernel` with the
-functions' ``backend`` (default "auto": the compiled loop when numba is installed, 2-4x faster than the
+functions' ``backend`` (default "auto": the compiled loop when numba is installed, 3-5x faster than the
 numpy interpreter and within a few ulps of it; "numpy" for the interpreter).
 
 Exponents (:func:`predicted_exponent`): the singular terms of F at t -> 1 come from the ReLU
