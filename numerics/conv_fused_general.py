@@ -193,6 +193,17 @@ def half_exp(V):
     return out
 
 
+@_jit
+def dual_factors(ops, V):
+    """What the duals read for the recorded variances V: exp(-V / 2) when the program has a sin or cos
+    dual (their duals take the factors, :func:`sin_dual`), else V itself; a dual with engine id SIN or
+    COS reads this array, every other dual V."""
+    for o in range(ops.shape[0]):
+        if ops[o, 1] == SIN or ops[o, 1] == COS:
+            return half_exp(V)
+    return V
+
+
 @_inline
 def monomial_dual(ap, coef, qx, qz, S):
     """monomial(n): (E[u^n v^n], n^2 E[u^(n-1) v^(n-1)]) (Mehler), ap = (n, count, count')."""
@@ -417,11 +428,8 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     lh = np.zeros(NL, dtype=np.int64)
     lw = np.zeros(NL, dtype=np.int64)
     vals = np.empty(NL)
-    trig = False                            # sin / cos: their per-pixel exponential factors
-    for o in range(ops.shape[0]):
-        trig = trig or ops[o, 1] == SIN or ops[o, 1] == COS
-    EX = half_exp(VX) if trig else VX
-    EZ = half_exp(VZ) if trig else VZ
+    EX = dual_factors(ops, VX)              # sin / cos: their per-pixel exponential factors
+    EZ = dual_factors(ops, VZ)
     zidx = np.empty((H, W, NL), dtype=np.int64)
     zflat = zs.reshape(zs.size)
     for ia in range(a):
@@ -533,7 +541,8 @@ def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_
     order), on (P, lanes) rows of 64 inputs, but each map computes only the pixels its output needs
     (``need[o + 1]``, the receptive cone of the readout, :func:`cone_masks`; a dual at ``mid[o]``), so a
     center readout evaluates 9 duals of CNN(3) on 5 pixels instead of 15.  VX[d, p] holds the variances of
-    the unit signal (:func:`diagonal`)."""
+    the unit signal (:func:`diagonal`); sin and cos read their factors (:func:`dual_factors`), as in
+    :func:`block`."""
     N, P = ts.shape
     NL = 64
     S = np.zeros((P, NL))
@@ -545,6 +554,7 @@ def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_
     QX = np.empty(NL)
     QZ = np.empty(NL)
     Wk = np.empty((4, NL))
+    EX = dual_factors(ops, VX)              # sin / cos: their per-pixel exponential factors
     for r0 in range(0, N, NL):
         nl = min(NL, N - r0)
         d = 0
@@ -571,8 +581,9 @@ def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_
             elif code == OP_NONLINEAR:
                 for p in range(P):
                     if m_in[p]:
-                        QX[:] = VX[d, p]
-                        QZ[:] = VX[d, p]
+                        q = EX[d, p] if eid == SIN or eid == COS else VX[d, p]
+                        QX[:] = q
+                        QZ[:] = q
                         dual_grid(eid, ap, cf, QX, QZ, S[p], p1[p], p0[p], Wk, poly)
                         for l in range(NL):
                             p1[p, l] = c * p1[p, l] + bv
@@ -591,8 +602,9 @@ def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_
                     if m_mid[p]:
                         for l in range(NL):
                             A[p, l] = c * A[p, l] + bv                       # Sa
-                        QX[:] = VX[d, p]
-                        QZ[:] = VX[d, p]
+                        q = EX[d, p] if eid == SIN or eid == COS else VX[d, p]
+                        QX[:] = q
+                        QZ[:] = q
                         dual_grid(eid, ap, cf, QX, QZ, A[p], p1[p], p0[p], Wk, poly)
                 d += 1
                 patch_rows(p1, B, tw, m_out)                                 # B = P E1

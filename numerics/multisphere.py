@@ -170,10 +170,7 @@ def _compiled_multi_dot(arch, P, kind, acos):
     maps = arch.kernel_maps()
     prog = _fg.lower(maps, lambda q: (np.zeros(1, dtype=np.int64), np.array(_px.taps(q, 1, P), dtype=np.int64)))
     poly = _fg._poly(acos)
-    VX = _fg.diagonal_variances(prog, np.ones((1, 1, P, 1)))[:, 0, 0, :]
-    # sin's and cos's duals read the factors exp(-q / 2) of the variances, as in conv_fused_general.block
-    eids = [int(e) for c, e in prog.ops[:, :2] if c in (_fg.OP_NONLINEAR, _fg.OP_BLOCK)]
-    VQ = np.stack([_fg.half_exp(v) if e in (_fg.SIN, _fg.COS) else v for v, e in zip(VX, eids)]) if len(VX) else VX
+    VX = np.ascontiguousarray(_fg.diagonal_variances(prog, np.ones((1, 1, P, 1)))[:, 0, 0, :])
     pooling = maps[-1].pooling
     need, mid = _fg.cone_masks(prog, P, pooling)
     readout = {"center": 2, "flatten": 1}[pooling]
@@ -181,7 +178,7 @@ def _compiled_multi_dot(arch, P, kind, acos):
     def block(rows):
         out = np.empty(len(rows))
         _fg.multi_dot_block(np.ascontiguousarray(rows), prog.ops, prog.params, prog.aparams, prog.coef, prog.taps_w,
-                            need, mid, np.ascontiguousarray(VQ), kind == "ntk", readout, out, poly)
+                            need, mid, VX, kind == "ntk", readout, out, poly)
         return out
 
     diag = block(np.ones((1, P)))[0]

@@ -48,6 +48,7 @@ singular window containing S: lambda(k e_S) ~ k^-(2 nu + |A| (C0 - 1)).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -220,14 +221,20 @@ def near_pixels(arch, support, P: int | None = None) -> list:
     return sorted(set().union(*[A for A in wins if len(A) == m]) - S)
 
 
+@functools.lru_cache(maxsize=None)
+def _pi_density_constant(C0: int) -> float:
+    """pi c_C0, c_d of :func:`theory.harmonics.density_constant` (t = cos theta has density
+    c_d (1 - t^2)^((d-3)/2), so theta has c_d sin^(d-2) theta on [0, pi])."""
+    from reskernels.theory.harmonics import density_constant
+    return float(np.pi * density_constant(C0))
+
+
 def _sphere_weight(x, C0: int):
-    """sin^(C0-2)(x) / mean_[0, pi] sin^(C0-2): the density of the angle theta_i between two uniform points
-    of S^(C0-1) relative to the uniform mean on [0, pi] (1 for C0 = 2)."""
-    m = C0 - 2
-    if m == 0:
+    """pi c_C0 sin^(C0-2)(x): the density of the angle theta_i between two uniform points of S^(C0-1)
+    relative to the uniform mean on [0, pi] (1 for C0 = 2)."""
+    if C0 == 2:
         return np.ones_like(x)
-    mean = math.exp(math.lgamma((m + 1) / 2) - math.lgamma(m / 2 + 1)) / math.sqrt(math.pi)
-    return np.sin(x) ** m / mean
+    return _pi_density_constant(C0) * np.sin(x) ** (C0 - 2)
 
 
 def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: int, *, q: float = 4.0,
