@@ -647,6 +647,97 @@ def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_
                 out[r0 + l] = acc / P if readout == 1 else acc
 
 
+@_jit
+def _flush_sums(buf, wbuf, obuf, owner, fill, ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk, readout,
+                poly, G, comp):
+    """F on the first ``fill`` buffered rows, G[owner] += weight F with Neumaier's compensation in comp."""
+    multi_dot_block(buf[:fill], ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk, readout, obuf[:fill],
+                    poly)
+    for b in range(fill):
+        o = owner[b]
+        x = wbuf[b] * obuf[b]
+        t = G[o] + x
+        if abs(G[o]) >= abs(x):
+            comp[o] += (G[o] - t) + x
+        else:
+            comp[o] += (x - t) + G[o]
+        G[o] = t
+
+
+@_jit
+def tensor_sums(base, near_axes, XC, XW, XL, far_axes, DF, WF, mirror, ops, params, aparams, coef, taps_w, need,
+                mid, VX, want_ntk, readout, poly, G):
+    """G[i] = sum over the tensor grid of point i of the product of its weights times F at that grid point,
+    F by :func:`multi_dot_block` (the unnormalised value; the same loop, the same bits per point).
+
+    Point i: the row base[i] (its active pixels' cosines), near pixels ``near_axes`` on point i's own 1-D
+    rule (cosines XC[i, :XL[i]], weights XW[i, :XL[i]], the same rule on every near axis: XL[i]^m nodes),
+    far pixels ``far_axes`` on the fixed tensor rule (rows DF, weights WF).  The grid is generated in
+    blocks of 1024 rows (no (points x grid x P) array: the window rule of numerics.ray_spectra had spent
+    3/4 of its time building one), each block's products summed with Neumaier's compensation into G[i]
+    (rounding of the sum ~ eps |sum of |terms||, independent of the grid's size).
+
+    mirror (empty, or one entry per near axis: the near axis it becomes under a symmetry of F that
+    fixes base and the far rule, e.g. the reflection p -> -p of a center readout on a one-pixel ray at
+    pixel 0 without far pixels): each orbit {node, mirrored node} of the near grid is evaluated once,
+    with weight 2 for an orbit of two nodes (the grid rule is the same on every near axis, so weights
+    are invariant)."""
+    n_act, P = base.shape
+    m = near_axes.shape[0]
+    nf = DF.shape[0]
+    NB = 1024
+    buf = np.empty((NB, P))
+    wbuf = np.empty(NB)
+    obuf = np.empty(NB)
+    owner = np.empty(NB, dtype=np.int64)
+    comp = np.zeros(n_act)
+    idx = np.zeros(max(m, 1), dtype=np.int64)
+    sym = mirror.shape[0] == m and m > 0
+    for i in range(n_act):
+        G[i] = 0.0
+    fill = 0
+    for i in range(n_act):
+        L = XL[i]
+        total = 1
+        for a in range(m):
+            total *= L
+        for lin in range(total):
+            r = lin
+            for a in range(m - 1, -1, -1):
+                idx[a] = r % L
+                r //= L
+            mult = 1.0
+            if sym:
+                lm = 0
+                for a in range(m):
+                    lm = lm * L + idx[mirror[a]]
+                if lm < lin:
+                    continue
+                if lm > lin:
+                    mult = 2.0
+            wn = mult
+            for a in range(m):
+                wn *= XW[i, idx[a]]
+            for f in range(nf):
+                for p in range(P):
+                    buf[fill, p] = base[i, p]
+                for a in range(m):
+                    buf[fill, near_axes[a]] = XC[i, idx[a]]
+                for a in range(far_axes.shape[0]):
+                    buf[fill, far_axes[a]] = DF[f, a]
+                wbuf[fill] = wn * WF[f]
+                owner[fill] = i
+                fill += 1
+                if fill == NB:
+                    _flush_sums(buf, wbuf, obuf, owner, fill, ops, params, aparams, coef, taps_w, need, mid, VX,
+                                want_ntk, readout, poly, G, comp)
+                    fill = 0
+    if fill > 0:
+        _flush_sums(buf, wbuf, obuf, owner, fill, ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk,
+                    readout, poly, G, comp)
+    for i in range(n_act):
+        G[i] += comp[i]
+
 def cone_masks(program, P: int, readout: str):
     """(need, mid) for :func:`multi_dot_block`: need[o] (n_ops + 1, P) bool, the pixels of the state before
     map o that the readout needs (need[n_ops]: after the last map; the center pixel 0 for 'center', every

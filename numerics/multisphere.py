@@ -175,10 +175,11 @@ def _compiled_multi_dot(arch, P, kind, acos):
     need, mid = _fg.cone_masks(prog, P, pooling)
     readout = {"center": 2, "flatten": 1}[pooling]
 
+    args = (prog.ops, prog.params, prog.aparams, prog.coef, prog.taps_w, need, mid, VX, kind == "ntk", readout)
+
     def block(rows):
         out = np.empty(len(rows))
-        _fg.multi_dot_block(np.ascontiguousarray(rows), prog.ops, prog.params, prog.aparams, prog.coef, prog.taps_w,
-                            need, mid, VX, kind == "ntk", readout, out, poly)
+        _fg.multi_dot_block(np.ascontiguousarray(rows), *args, out, poly)
         return out
 
     diag = block(np.ones((1, P)))[0]
@@ -193,6 +194,9 @@ def _compiled_multi_dot(arch, P, kind, acos):
                 raise ValueError(f"normalize=True is undefined: the {kind} of {arch.slug} has K(x, x) = 0")
             out /= diag
         return out
+    # for loops that call multi_dot_block themselves (numerics.ray_spectra's window rule,
+    # conv_fused_general.tensor_sums): the program's arguments, the arccos mode, the unnormalised diagonal
+    evaluate.kernel_args, evaluate.poly, evaluate.diag = args, poly, diag
     return evaluate
 
 
@@ -220,7 +224,20 @@ def _evaluator(F, kind, P, normalize, backend="numpy"):
         if F.readout != "center":
             raise ValueError("the flatten readout depends on every pixel: pass P (signal length)")
         P = 2 * receptive_radius(F) + 1
-    return (lambda T: multi_dot_kernel(F, T, kind, normalize=normalize, backend=backend)), P
+
+    def f(T):
+        return multi_dot_kernel(F, T, kind, normalize=normalize, backend=backend)
+    f.compiled = None           # the compiled loop's handle (kernel_args, poly, diag) when the backend uses it
+    if backend != "numpy":
+        f(np.ones((1, int(P))))                  # validates the spec against P (filter sizes) first
+        try:
+            from . import conv_fused
+            f.compiled = _compiled_multi_dot(F, int(P), kind, conv_fused.ACOS)
+        except (ImportError, NotImplementedError):
+            if backend == "numba":
+                raise
+    f.normalize = normalize
+    return f, P
 
 
 def torus_spectrum(F, kind: str = "ntk", n=32, *, P: int | None = None,

@@ -125,6 +125,13 @@ def active_grid_spectrum(f, P: int, support, M: int, n: int, r=4) -> np.ndarray:
     total = math.prod(shape)
     g = np.empty(total)
     per = max(1, _CHUNK // len(DI))
+    compiled = getattr(f, "compiled", None)
+    if compiled is not None:     # one compiled loop over the inactive grid (conv_fused_general.tensor_sums)
+        idx = np.unravel_index(np.arange(total), shape)
+        CA = np.stack([ca[idx[j]] for j in range(len(S))], axis=1)
+        empty = (np.zeros(0), np.zeros(0))
+        g, _ = _compiled_corner_sums(compiled, f.normalize, P, S, CA, [], [empty] * total, inactive, DI, WI)
+        total = 0
     for a in range(0, total, per):
         idx = np.unravel_index(np.arange(a, min(a + per, total)), shape)
         T = np.empty((len(idx[0]), len(DI), P))
@@ -276,10 +283,16 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     G = np.empty(len(A))
     evals = 0
     groups = {}
+    rules = []
     for i in range(len(A)):
         x, w = corner_rule(eps[i], g, q) if near else (np.zeros(0), np.zeros(0))
         w = w * _sphere_weight(x, C0)
-        groups.setdefault(len(x), []).append((i, np.pi - x if rp[i] < r0[i] else x, w))
+        rules.append((np.pi - x if rp[i] < r0[i] else x, w))
+        groups.setdefault(len(x), []).append((i, *rules[-1]))
+    compiled = getattr(f, "compiled", None)
+    if compiled is not None:
+        G, evals = _compiled_corner_sums(compiled, f.normalize, P, S, CA, near, rules, far, DF, WF)
+        groups = {}
     for L, items in groups.items():
         idx = (np.stack(np.meshgrid(*([np.arange(L)] * len(near)), indexing="ij"), axis=-1).reshape(-1, len(near))
                if near else np.zeros((1, 0), dtype=int))
@@ -313,6 +326,40 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         for j in range(len(S)):
             C *= np.stack([_gegenbauer_normalised(k, C0, CA[:, j]) for k in ks], axis=1)
     return (WA * G) @ C, evals
+
+
+def _compiled_corner_sums(compiled, normalize, P, S, CA, near, rules, far, DF, WF):
+    """G of :func:`corner_grid_values` by one compiled loop, :func:`numerics.conv_fused_general.tensor_sums`
+    (the grid generated in blocks, compensated sums; F by the same compiled loop as the evaluator, so each
+    value is the same bits, only the order of the sum differs).  Returns (G, number of evaluations)."""
+    from . import conv_fused_general as _fg
+    base = np.zeros((len(CA), P))
+    base[:, S] = CA
+    Lmax = max(1, max(len(x) for x, _ in rules))
+    XC, XW = np.zeros((len(CA), Lmax)), np.zeros((len(CA), Lmax))
+    XL = np.zeros(len(CA), dtype=np.int64)
+    for i, (x, w) in enumerate(rules):
+        XC[i, :len(x)], XW[i, :len(x)], XL[i] = np.cos(x), w, len(x)
+    if not near:
+        XL[:] = 1          # no near axis: one (empty) node of weight 1
+    # a conv spec's F is invariant under the reflection p -> -p of the pixels (odd filters, taps -h..h with
+    # equal weights): on a one-pixel ray at pixel 0 without far pixels the near grid is summed over orbits
+    mirror = np.zeros(0, dtype=np.int64)
+    if list(S) == [0] and not far and sorted((-p) % P for p in near) == sorted(near):
+        mirror = np.array([near.index((-p) % P) for p in near], dtype=np.int64)
+    G = np.empty(len(CA))
+    _fg.tensor_sums(base, np.array(near, dtype=np.int64), XC, XW, XL, np.array(far, dtype=np.int64),
+                    np.ascontiguousarray(DF, dtype=float), np.ascontiguousarray(WF, dtype=float), mirror,
+                    *compiled.kernel_args, compiled.poly, G)
+    if normalize:
+        if not compiled.diag > 0:
+            raise ValueError("normalize=True is undefined: K(x, x) = 0")
+        G /= compiled.diag
+    evals = int(np.sum(XL.astype(float) ** len(near))) * len(DF)
+    if len(mirror):     # orbits: (L^m + L^c) / 2 nodes a point, c the cycles of mirror (L^c nodes it fixes)
+        c = len({frozenset((a, int(b))) for a, b in enumerate(mirror)})
+        evals = int(np.sum((XL.astype(float) ** len(near) + XL.astype(float) ** c) / 2))
+    return G, evals
 
 
 def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int | None = None, near=None,

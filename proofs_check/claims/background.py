@@ -308,7 +308,7 @@ def fit_residuals(ks, lam) -> dict:
        quick_seconds=20.0, kmax=64, full_kmax=64, rel_err=0.01, min_points=6, model="power", exponent_offset=0.0,
        rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,))),
        full_rays=(("e0 (centre pixel)", (0,)), ("e2 (edge pixel)", (2,)), ("e-1 (inner pixel)", (4,))),
-       full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2,), rules=dict(n=6, n2=8),
+       full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2, 4), rules=dict(n=6, n2=8),
        full_pair_rays=(("e0+e1 (adjacent pair)", (0, 1)), ("e0+e2 (pair at distance 2)", (0, 2))),
        pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)},
        full_c0_pair_rays=((3, "e0+e1 (adjacent pair)", (0, 1)), (3, "e0+e2 (pair at distance 2)", (0, 2))),

@@ -359,11 +359,16 @@ def local(v, level, p):
        residual=ResCNN(1, 0.5, readout="center"), plain=CNN(3, readout="center"),
        kinds=("nngp",), full_kinds=("nngp", "ntk"), full_alphas=(0.5, 1.0),
        plain_rules=dict(kmax=64, n=6, n2=8), residual_rules=dict(kmax=32, M=256, n=14, n2=18, r=6),
-       full_residual_rules=dict(kmax=64, M=512, n=14, n2=18, r=6),
-       full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)})
+       full_residual_rules={"nngp": dict(kmax=64, window=True, g=10), "ntk": dict(kmax=64, window=True, g=8)},
+       full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)},
+       full_c0_rays=(("e0, C0 = 3", (0,), 3),), c0_kinds=("ntk",),
+       c0_plain_rules=dict(kmax=64, n=6, n2=8), c0_residual_rules=dict(kmax=64, window=True, g=10))
 def decay(v, level, p):
     """Single-pixel rays (pixel 0), residual against plain; full mode adds the pair ray e0+e2 (both inside a
-    3-pixel window of both kernels: k^-6 NNGP, k^-4 NTK predicted for both) by window_ray_spectrum.
+    3-pixel window of both kernels: k^-6 NNGP, k^-4 NTK predicted for both) by window_ray_spectrum, takes the
+    residual's one-pixel rays by the window rule (its four near pixels on the corner rule, summed over
+    mirror orbits) to k = 64 instead of the DCT rule's ~k = 30, and adds the one-pixel NTK ray on C0 = 3
+    (plain: sphere rule, k^-3; residual: window rule with Legendre sums, k^-7).
 
     (a) Polynomial decay of the residual kernel: on its converged points the power-law fit of log lambda
     must leave a smaller residual than the exponential one; an exponential winner makes the verdict *fails*.
@@ -388,11 +393,21 @@ def decay(v, level, p):
     engine_ok = engine_check(v, residuals + [p["plain"]])
     other = "exponential" if p["model"] == "power" else "power"
     rules_of = {id(p["plain"]): p["plain_rules"]}
-    rays = [("e0", (0,))] + (list(p["full_pair_rays"]) if full else [])
-    jobs = [(kind, a, "e0", (0,), dict(rules_of.get(id(a), rrules))) for kind in kinds for a in [p["plain"]] + residuals]
+    # (kind, ray name): the rays compared, each on the plain kernel and on the residual ones it is measured for
+    rays = [(kind, "e0") for kind in kinds]
+    # full mode: the residual's one-pixel rays by the window rule (its four near pixels on the corner rule: every
+    # ReLU of ResCNN(1) sees three pixels, so the DCT rule's fixed inactive nodes stalled at k ~ 30)
+    jobs = [(kind, a, "e0", (0,), dict(rules_of.get(id(a), rrules.get(kind, rrules) if full else rrules)))
+            for kind in kinds for a in [p["plain"]] + residuals]
     if full:   # pair rays (numerics.ray_spectra.window_ray_spectrum), plain and the first residual only
         jobs += [(kind, a, name, sup, dict(p["pair_rules"][kind])) for kind in kinds for name, sup in p["full_pair_rays"]
                  for a in (p["plain"], p["residual"])]
+        rays += [(kind, name) for kind in kinds for name, _ in p["full_pair_rays"]]
+        # C0 = 3: plain by the sphere rule, residual by the window rule (Legendre sums); NTK only: the residual
+        # NNGP's k^-9 falls below 10 eps lambda_0 by k ~ 26 (as the CNN(3) NNGP pairs on C0 = 3, GEIFMAN-DECAY)
+        jobs += [(kind, a, name, sup, dict(p["c0_plain_rules"] if a is p["plain"] else p["c0_residual_rules"], C0=c0))
+                 for kind in p["c0_kinds"] for name, sup, c0 in p["full_c0_rays"] for a in (p["plain"], p["residual"])]
+        rays += [(kind, name) for kind in p["c0_kinds"] for name, _, _ in p["full_c0_rays"]]
     run = counted(measure_ray, len(jobs), "ray")
     meas, rows = {}, {}
     for kind, a, name, sup, rules in jobs:
@@ -402,33 +417,32 @@ def decay(v, level, p):
             "k converged": [int(k) for k in r.ks], "kmax": r.kmax, "cpu s": round(r.seconds, 1), "predicted": r.predicted,
             "slope": None if r.slope is None else round(r.slope, 4), "bound": None if r.bound is None else round(r.bound, 4)}
     poly_ok, mismatch, undecided, diffs = [], [], [], []
-    for kind in kinds:
-        for name, _ in rays:
-            rp = meas[(kind, p["plain"], name)]
-            for a in (residuals if name == "e0" else [p["residual"]]):
-                rr = meas[(kind, a, name)]
-                for r, who in ((rr, a.slug), (rp, p["plain"].slug)):
-                    if r.decided and r.predicted is not None and (kind, who, name) not in mismatch:
-                        ok = r.agrees()
-                        v.add(f"{kind} {who} {name}: slope vs predicted -(2 nu + |A|), k = {r.ks[0]}..{r.ks[-1]} "
-                              f"({len(r.ks)} points)", round(r.slope, 4), -r.predicted, ok,
-                              f"|difference| <= {r.bound:.3f}", "singular windows of the pixel recursion", "quadrature")
-                        if not ok:
-                            mismatch.append((kind, who, name))
-                if rr.decided:
-                    res = fit_residuals(rr.ks, rr.values)
-                    poly_ok.append(res[p["model"]] < res[other])
-                    v.add(f"{kind} {a.slug} {name}: rms residual of the {p['model']} fit vs {other}",
-                          round(res[p["model"]], 4), round(res[other], 4), poly_ok[-1], "smaller",
-                          "the same points and the same number of parameters", "quadrature")
-                if not (rr.decided and rp.decided):
-                    undecided.append(f"{kind} {a.slug if not rr.decided else p['plain'].slug} {name}")
-                    continue
-                band = p["tol"] + rr.bound + rp.bound
-                diffs.append((abs(rr.slope - rp.slope), band))
-                v.add(f"{kind} {name}: slope {a.slug} vs {p['plain'].slug}", round(rr.slope, 4), round(rp.slope, 4),
-                      abs(rr.slope - rp.slope) <= band, f"|difference| <= tol + both bounds = {band:.3f}",
-                      "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds", "quadrature")
+    for kind, name in rays:
+        rp = meas[(kind, p["plain"], name)]
+        for a in (residuals if name == "e0" else [p["residual"]]):
+            rr = meas[(kind, a, name)]
+            for r, who in ((rr, a.slug), (rp, p["plain"].slug)):
+                if r.decided and r.predicted is not None and (kind, who, name) not in mismatch:
+                    ok = r.agrees()
+                    v.add(f"{kind} {who} {name}: slope vs predicted -(2 nu + |A|), k = {r.ks[0]}..{r.ks[-1]} "
+                          f"({len(r.ks)} points)", round(r.slope, 4), -r.predicted, ok,
+                          f"|difference| <= {r.bound:.3f}", "singular windows of the pixel recursion", "quadrature")
+                    if not ok:
+                        mismatch.append((kind, who, name))
+            if rr.decided:
+                res = fit_residuals(rr.ks, rr.values)
+                poly_ok.append(res[p["model"]] < res[other])
+                v.add(f"{kind} {a.slug} {name}: rms residual of the {p['model']} fit vs {other}",
+                      round(res[p["model"]], 4), round(res[other], 4), poly_ok[-1], "smaller",
+                      "the same points and the same number of parameters", "quadrature")
+            if not (rr.decided and rp.decided):
+                undecided.append(f"{kind} {a.slug if not rr.decided else p['plain'].slug} {name}")
+                continue
+            band = p["tol"] + rr.bound + rp.bound
+            diffs.append((abs(rr.slope - rp.slope), band))
+            v.add(f"{kind} {name}: slope {a.slug} vs {p['plain'].slug}", round(rr.slope, 4), round(rp.slope, 4),
+                  abs(rr.slope - rp.slope) <= band, f"|difference| <= tol + both bounds = {band:.3f}",
+                  "docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds", "quadrature")
     v.extra["rays"] = rows
     from ..common import torus
     for kind in kinds:
@@ -439,20 +453,22 @@ def decay(v, level, p):
             "residual": [abs(float(Sr[(k,) * 5])) for k in (1, 2, 3)], "plain": [float(Sp[(k,) * 5]) for k in (1, 2, 3)],
             "doubling error plain": [float(Sp.error[(k,) * 5]) for k in (1, 2, 3)]}
     v.extra["slopes"] = {}
-    for kind in kinds:
-        for name, _ in rays:
-            for a in (residuals if name == "e0" else [p["residual"]]):
-                rr, rp = meas[(kind, a, name)], meas[(kind, p["plain"], name)]
-                v.extra["slopes"][f"{kind} {name} ({a.slug})"] = (
-                    {"residual": round(rr.slope, 3), "plain": round(rp.slope, 3)} if rr.decided and rp.decided
-                    else f"{len(rr.ks)} / {len(rp.ks)} points <= {p['rel_err']:.0%}")
+    for kind, name in rays:
+        for a in (residuals if name == "e0" else [p["residual"]]):
+            rr, rp = meas[(kind, a, name)], meas[(kind, p["plain"], name)]
+            v.extra["slopes"][f"{kind} {name} ({a.slug})"] = (
+                {"residual": round(rr.slope, 3), "plain": round(rp.slope, 3)} if rr.decided and rp.decided
+                else f"{len(rr.ks)} / {len(rp.ks)} points <= {p['rel_err']:.0%}")
     pairs = (f"; pair rays {', '.join(n for n, _ in p['full_pair_rays'])} to k = {p['pair_rules']['nngp']['kmax']} "
              f"(NNGP) / {p['pair_rules']['ntk']['kmax']} (NTK), {p['plain'].slug} and {p['residual'].slug}" if full
              else "; pair rays in full mode only")
-    v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rrules['kmax']} (residual), "
-               f"{', '.join(kinds)}; {', '.join(a.slug for a in residuals)}{pairs}; the full window, deeper ResCNN "
-               "(9-pixel windows) and ResCNN on C0 = 3 are not measured to large k (CNN(3) pairs on C0 = 3: GEIFMAN-DECAY; "
-               "docs/papers.md BARZILAI-DECAY)")
+    rkmax = (rrules[kinds[0]] if full else rrules)["kmax"]
+    c0 = (f"; C0 = 3 e0 ({', '.join(p['c0_kinds'])}) to k = {p['c0_residual_rules']['kmax']}, window rule for the "
+          "residual" if full else "; C0 = 3 in full mode only")
+    v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rkmax} (residual"
+               f"{', window rule' if full else ''}), {', '.join(kinds)}; {', '.join(a.slug for a in residuals)}{pairs}"
+               f"{c0}; the full window and deeper ResCNN (9-pixel windows: four near and four far pixels, ~1e11 "
+               "kernel evaluations a ray) are not measured to large k (docs/papers.md BARZILAI-DECAY)")
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
     elif not all(poly_ok):

@@ -315,3 +315,78 @@ def test_window_rule_bounds_its_blocks(monkeypatch):
     blocked = rs.window_ray_spectrum(F, (-2, 2), 6, P=5, near=[-1, 0, 1], g=4, n=4)
     assert max(calls) <= 512
     assert np.all(np.abs(blocked.values - whole.values) <= 1e-14 * whole.values[0])
+
+
+def _explicit_corner_sums(f, P, S, CA, near, rules, far, DF, WF):
+    """The window rule's G by brute force: every grid row built in numpy, F by the evaluator, the weighted
+    values summed exactly (math.fsum); also sum |terms| for the rounding bound."""
+    import itertools
+    import math
+    G, A = [], []
+    for i, (x, w) in enumerate(rules):
+        rows, wts = [], []
+        for nid in itertools.product(range(len(x)), repeat=len(near)):
+            for j in range(len(DF)):
+                row = np.zeros(P)
+                row[S] = CA[i]
+                row[near] = np.cos(x[list(nid)])
+                row[far] = DF[j]
+                rows.append(row)
+                wts.append(np.prod(w[list(nid)]) * WF[j])
+        terms = np.array(wts) * f(np.array(rows))
+        G.append(math.fsum(terms))
+        A.append(np.sum(np.abs(terms)))
+    return np.array(G), np.array(A)
+
+
+@pytest.mark.parametrize("arch,S,near,far", [(CNN3, [0, 1], [2, 4], [3]),
+                                             (ResCNN(1, 0.5, readout="center"), [0], [1, 2, 3, 4], []),
+                                             (ResCNN(1, 0.5, readout="center"), [1], [0, 2, 3], [4])])
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_compiled_tensor_sums_are_the_sum_of_their_values(arch, S, near, far, kind):
+    """conv_fused_general.tensor_sums (the grid generated in compiled blocks, compensated sums) against the
+    same grid built in numpy and summed exactly: within 4 eps of sum |terms| (the compensated sum's
+    rounding is ~2 eps).  One-pixel rays at pixel 0 without far pixels sum over mirror orbits (the
+    reflection p -> -p): there F at a node and at its mirror image are two evaluations of the same number,
+    each within a few ulps (the compiled loop's rounding), hence 16 eps.  Pixel 1 (asymmetric) must
+    not be folded."""
+    pytest.importorskip("numba")
+    from reskernels.numerics.multisphere import _evaluator
+    f, P = _evaluator(arch, kind, None, True, "numba")
+    assert f.compiled is not None
+    rng = np.random.default_rng(3)
+    CA = np.cos(rng.uniform(0, np.pi, (4, len(S))))
+    rules = [rs.corner_rule(e, 3) for e in (1e-3, 0.02, 0.3, 1.5)]
+    rules = [(x, w * (1 + 0.1 * np.arange(len(w)))) for x, w in rules]     # weights that are not symmetric sums
+    xf, wf = rs.graded_rule(3, 4)
+    DF, WF = rs._tensor_rule(xf, wf, len(far))
+    got, evals = rs._compiled_corner_sums(f.compiled, True, P, S, CA, near, rules, far, DF, WF)
+    want, size = _explicit_corner_sums(f, P, S, CA, near, rules, far, DF, WF)
+    folded = S == [0] and not far
+    tol = (16 if folded else 4) * np.finfo(float).eps * size
+    assert np.all(np.abs(got - want) <= tol), (np.abs(got - want) / size)
+    full = sum(len(x) ** len(near) for x, _ in rules) * len(DF)
+    assert (evals < full) == folded
+
+
+def test_planted_wrong_mirror_is_caught():
+    """Planted error: folding the near grid of a one-pixel ray at pixel 1 (no reflection symmetry fixes it)
+    by the mirror of pixel 0 moves G far beyond rounding."""
+    pytest.importorskip("numba")
+    from reskernels.numerics import conv_fused_general as fg
+    from reskernels.numerics.multisphere import _evaluator
+    arch = ResCNN(1, 0.5, readout="center")
+    f, P = _evaluator(arch, "ntk", None, True, "numba")
+    x, w = rs.corner_rule(0.05, 3)
+    near = [0, 2, 3, 4]
+    base = np.zeros((1, P))
+    base[0, 1] = np.cos(0.05)
+
+    def run(mirror):
+        G = np.empty(1)
+        fg.tensor_sums(base, np.array(near), np.cos(x)[None], w[None], np.array([len(x)]), np.zeros(0, dtype=np.int64),
+                       np.zeros((1, 0)), np.ones(1), np.array(mirror, dtype=np.int64), *f.compiled.kernel_args,
+                       f.compiled.poly, G)
+        return G[0]
+    right, wrong = run([]), run([3, 2, 1, 0])
+    assert abs(wrong - right) > 1e-6 * abs(right), (right, wrong)
