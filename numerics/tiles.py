@@ -53,10 +53,10 @@ BACKENDS = ("numpy", "numba", "cupy")
 
 def resolve_backend(backend: str, conv: bool) -> str:
     """The backend a Gram plan runs on.  "auto": the fused numba loop for conv kernels when numba is
-    installed, else numpy (the FC path is one BLAS product plus ~30 vectorised passes per tile, which
-    numba would not speed up, so "numba" means numpy there; but ``gram`` takes the closed-form duals
-    of variance-carrying FC programs from the compiled per-entry loop under "auto" and "numba",
-    numerics.variance.CompiledDualContext)."""
+    installed, else numpy.  FC plans run on "numpy" tiles under "auto" and "numba" alike, and ``gram``
+    asks them for their compiled parts there (``FCGramPlan(compiled_duals=True)``: the half-angle loop
+    of numerics.fc_fused for ReLU-family programs, the closed-form duals of variance-carrying programs
+    by numerics.variance.CompiledDualContext)."""
     if backend not in BACKENDS + ("auto",):
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
     if backend == "auto":

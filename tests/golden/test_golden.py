@@ -14,6 +14,11 @@ layout changes no rounding), and with the default within POLY_ULPS ulps of the m
 value (measured: 3.0) with flatten/center diagonals still bit for bit (rho = 1 on every pixel
 pair there, and arccos(1) = 0 exactly).  Agreement of the default with the mpmath conv oracle is
 tests/numerics/test_conv.py and test_conv_fused.py.  The data were not re-captured.
+
+Likewise for the fully connected ReLU-family programs: with numba, ``gram`` runs their half-angle
+recursion as one compiled loop (numerics/fc_fused.py: the polynomial arcsin, <= 2.5 ulps, instead of
+numpy's).  The ``fc[...]`` cases are checked bit for bit on the numpy path (the data's) and, with the
+compiled loop, within FC_ULPS (depth + 1) ulps of the largest value with exact diagonals.
 """
 import os
 import pickle
@@ -50,6 +55,11 @@ NUMBA_CASES = [(name, fn) for name, fn in CASES if name.startswith("conv-numba")
 # largest |value|: theta differs by <= 2.5 ulps per dual (1.5 + 1), contracted by the later
 # layers; measured maximum 3.0 over the grid, so 8 leaves headroom for other libms
 POLY_ULPS = 8
+# bound of the compiled FC loop against the numpy-made data, in ulps of the matrix's largest |value| per
+# layer: arcsin differs by <= 2.5 + 1 ulps per layer and the kappas carry it into T additively;
+# measured maximum over the grid in tests/numerics/test_fc_fused.py
+FC_ULPS = 4
+FC_CASES = [(name, fn) for name, fn in CASES if name.startswith("fc[")]
 
 
 def test_golden_grid_is_complete():
@@ -64,6 +74,8 @@ def test_bitwise_equal_to_pre_refactor_output(name, fn, monkeypatch):
         if not numba_available():
             pytest.skip("numba is not installed")
         monkeypatch.setattr(conv_fused, "ACOS", "libm")      # the data's arccos (module doc)
+    if name.startswith("fc["):
+        _numpy_fc(monkeypatch)                                 # the data's numpy arcsin (module doc)
     want = GOLDEN["cases"][name]
     got = fn(API)
     if name.endswith("-endpoint"):
@@ -97,4 +109,29 @@ def test_numba_polynomial_arccos_within_ulps_of_pre_refactor_output(name, fn, mo
     assert err <= POLY_ULPS, f"{name}: {err} ulps of max |K|"
     arch = conv_specs(API)[int(name.split("[")[1].split("]")[0])]
     if arch.readout != "gap" and not name.endswith("cross"):
+        assert np.array_equal(np.diag(got), np.diag(want)), name
+
+
+def _numpy_fc(monkeypatch):
+    import reskernels.numerics.fc_fused as fc_fused
+
+    def refuse(maps):
+        raise NotImplementedError("the golden data's numpy path")
+    monkeypatch.setattr(fc_fused, "lower", refuse)
+
+
+@pytest.mark.parametrize("name, fn", FC_CASES, ids=[name for name, _ in FC_CASES])
+def test_compiled_fc_loop_within_ulps_of_pre_refactor_output(name, fn):
+    """The default FC path with numba (numerics.fc_fused): within FC_ULPS (depth + 1) ulps of the largest
+    value of the numpy-made data; diagonals (symmetric and normalised modes) bit for bit."""
+    if not numba_available():
+        pytest.skip("numba is not installed")
+    from .cases import fc_specs
+    want = GOLDEN["cases"][name]
+    got = fn(API)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    arch = fc_specs(API)[int(name.split("[")[1].split("]")[0])]
+    err = np.max(np.abs(got - want)) / np.spacing(np.max(np.abs(want)))
+    assert err <= FC_ULPS * (arch.depth + 1), f"{name}: {err} ulps of max |K|"
+    if not name.endswith("cross"):
         assert np.array_equal(np.diag(got), np.diag(want)), name

@@ -1,0 +1,139 @@
+"""The half-angle recursion of fully connected kernels (:mod:`numerics.fc`) as one compiled loop.
+
+:func:`numerics.fc.half_angle_recursion` runs each kernel map as ~20 whole-array numpy passes over
+a tile (sqrt, arcsin, the half-angle algebra), so a ResNet(10) Gram matrix makes ~200 passes over
+memory per entry, and that, not the arithmetic, was its time.  :func:`fc_block` carries the state
+(su, sv, T) of 64 pairs at once in registers-sized lane arrays through *all* maps: per map and
+lane the same operations as :mod:`numerics.fc` in the same order, with theta/2 = arcsin(min(su, sv))
+from the branch-free polynomial of :mod:`numerics.fastmath` (<= 2.5 ulps; numpy's arcsin is
+within 1 ulp), so the lane loop is a SIMD loop.  The half angles of the input pairs come from
+:func:`numerics.gram.half_angles` as before (one product, explicit differences near rho = +-1).
+
+Exactness kept: a pair with su = 0 (the same input twice) has arcsin(0) = 0 exactly, so theta = 0,
+kappa0 = kappa1 = rho = 1 and the diagonal is exact, as in numpy; agreement with the numpy path is
+within a few ulps of the largest value per layer (tests/numerics/test_fc_fused.py), and
+``gram(..., backend="numpy")`` keeps the numpy path bit for bit.
+
+Programs: Stem, Nonlinear, Block, Linear and a dense Pool with the ReLU family's half-angle duals
+(ReLU, leaky ReLU, abs: engine ids 0 and 1 of :mod:`theory.activations`); anything else raises
+NotImplementedError and ``gram`` keeps numpy.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from reskernels.theory import layers as _L
+
+from . import fastmath as _fm
+from .conv_fused import _jit, numba
+
+OP_STEM, OP_NONLINEAR, OP_BLOCK, OP_LINEAR = 0, 1, 2, 3
+_PI = math.pi
+_HALF_PI = math.pi / 2
+_TWO_OVER_PI = 2 / math.pi
+
+
+def available() -> bool:
+    return numba is not None
+
+
+def lower(maps):
+    """(ops, params) of a normalisable FC program: ops[o] = (code, trained), params[o] = (gain a,
+    w, 2 s, 1 + s^2, leaky) -- the leaky ReLU's constants (:func:`theory.activations.leaky_relu`),
+    leaky = 0 for ReLU (whose half-angle duals take none of them).  NotImplementedError otherwise."""
+    ops, params = [], []
+    for m in maps:
+        row = [0.0, 1.0, 0.0, 1.0, 0.0]
+        if isinstance(m, _L.Stem):
+            code = OP_STEM
+        elif isinstance(m, (_L.Nonlinear, _L.Block)):
+            code = OP_NONLINEAR if isinstance(m, _L.Nonlinear) else OP_BLOCK
+            if getattr(m, "filter_size", 1) != 1:
+                raise NotImplementedError("fc_fused: fully connected maps only")
+            act = m.activation
+            if act.engine_id == 0:
+                pass
+            elif act.engine_id == 1:
+                row[1:4] = [float(v) for v in act.engine_params]
+                row[4] = 1.0
+            else:
+                raise NotImplementedError(f"fc_fused: no compiled half-angle dual for {act.name!r}")
+            if code == OP_BLOCK:
+                row[0] = float(m.gain)
+        elif isinstance(m, _L.Linear):
+            code = OP_LINEAR
+        elif isinstance(m, _L.Pool) and m.pooling == "dense":
+            continue
+        else:
+            raise NotImplementedError(f"fc_fused: no compiled rule for {type(m).__name__}")
+        ops.append((code, int(bool(getattr(m, "trained", True)))))
+        params.append(row)
+    return np.array(ops, dtype=np.int64).reshape(-1, 2), np.array(params, dtype=np.float64).reshape(-1, 5)
+
+
+@_jit
+def fc_block(su, sv, ops, params, want_ntk, out):
+    """out[i, j] = rho_L (NNGP) or T_L (NTK) of the normalised half-angle recursion for the pair whose
+    input half angles are (su[i, j], sv[i, j]); the maps of :mod:`numerics.fc` (module docstring)."""
+    ni, nj = su.shape
+    NL = 64
+    U = np.empty(NL)
+    V = np.empty(NL)
+    T = np.empty(NL)
+    for i in range(ni):
+        for j0 in range(0, nj, NL):
+            nl = min(NL, nj - j0)
+            for l in range(nl):
+                U[l] = su[i, j0 + l]
+                V[l] = sv[i, j0 + l]
+                T[l] = 0.0
+            for o in range(ops.shape[0]):
+                code = ops[o, 0]
+                trained = ops[o, 1] != 0
+                if code == OP_STEM:
+                    for l in range(nl):
+                        rho0 = (V[l] - U[l]) * (V[l] + U[l])
+                        T[l] = rho0 if trained else rho0 * 0
+                elif code == OP_LINEAR:
+                    if trained and want_ntk:
+                        for l in range(nl):
+                            T[l] = T[l] + (V[l] - U[l]) * (V[l] + U[l])
+                else:
+                    a = params[o, 0]
+                    wf = params[o, 1]
+                    tw = params[o, 2]
+                    den = params[o, 3]
+                    leaky = params[o, 4] != 0.0
+                    inv = 1 / (1 + a)
+                    b = a * inv / 2
+                    ai = a * inv
+                    wd = wf / den
+                    for l in range(nl):
+                        s_u = U[l]
+                        s_v = V[l]
+                        u2 = s_u * s_u
+                        v2 = s_v * s_v
+                        rho = v2 - u2
+                        m = _fm.asin(min(s_u, s_v))
+                        h = m if s_u <= s_v else _HALF_PI - m
+                        k0 = 1 - h * _TWO_OVER_PI
+                        f_pi = (s_u * s_v - h * rho) * _TWO_OVER_PI
+                        if leaky:
+                            f_pi = f_pi * wd
+                            k0 = (k0 * wf + tw) / den
+                        k1 = rho + f_pi
+                        if code == OP_NONLINEAR:
+                            if want_ntk:
+                                T[l] = k1 + k0 * T[l] if trained else k0 * T[l]
+                            U[l] = math.sqrt(max(u2 - f_pi / 2, 0.0))
+                            V[l] = math.sqrt(v2 + f_pi / 2)
+                        else:
+                            if want_ntk:
+                                T[l] = T[l] * inv + (k0 * (T[l] + rho) + k1) * ai
+                            df = f_pi * b
+                            U[l] = math.sqrt(max(u2 - df, 0.0))
+                            V[l] = math.sqrt(v2 + df)
+            for l in range(nl):
+                out[i, j0 + l] = T[l] if want_ntk else (V[l] - U[l]) * (V[l] + U[l])
