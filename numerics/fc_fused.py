@@ -76,12 +76,20 @@ def lower(maps):
 @_jit
 def fc_block(su, sv, ops, params, want_ntk, out):
     """out[i, j] = rho_L (NNGP) or T_L (NTK) of the normalised half-angle recursion for the pair whose
-    input half angles are (su[i, j], sv[i, j]); the maps of :mod:`numerics.fc` (module docstring)."""
+    input half angles are (su[i, j], sv[i, j]); the maps of :mod:`numerics.fc` (module docstring).
+
+    Per map lane loops without branches inside (so that LLVM vectorises them): the duals and the new
+    half angles, the leaky ReLU's kappa0 (ReLU skips that division), then the NTK update.  ReLU's f is
+    multiplied by w / (1 + s^2) = 1.0 exactly (the same bits); the Nonlinear map's f/2 is f * 0.5 (a
+    power of two: the same bits)."""
     ni, nj = su.shape
     NL = 64
     U = np.empty(NL)
     V = np.empty(NL)
-    T = np.empty(NL)
+    T = np.zeros(NL)
+    K0 = np.empty(NL)
+    F = np.empty(NL)
+    R = np.empty(NL)
     for i in range(ni):
         for j0 in range(0, nj, NL):
             nl = min(NL, nj - j0)
@@ -105,11 +113,11 @@ def fc_block(su, sv, ops, params, want_ntk, out):
                     wf = params[o, 1]
                     tw = params[o, 2]
                     den = params[o, 3]
-                    leaky = params[o, 4] != 0.0
                     inv = 1 / (1 + a)
-                    b = a * inv / 2
                     ai = a * inv
+                    c = 0.5 if code == OP_NONLINEAR else ai / 2
                     wd = wf / den
+                    leaky = params[o, 4] != 0.0
                     for l in range(nl):
                         s_u = U[l]
                         s_v = V[l]
@@ -118,22 +126,25 @@ def fc_block(su, sv, ops, params, want_ntk, out):
                         rho = v2 - u2
                         m = _fm.asin(min(s_u, s_v))
                         h = m if s_u <= s_v else _HALF_PI - m
-                        k0 = 1 - h * _TWO_OVER_PI
-                        f_pi = (s_u * s_v - h * rho) * _TWO_OVER_PI
-                        if leaky:
-                            f_pi = f_pi * wd
-                            k0 = (k0 * wf + tw) / den
-                        k1 = rho + f_pi
-                        if code == OP_NONLINEAR:
-                            if want_ntk:
-                                T[l] = k1 + k0 * T[l] if trained else k0 * T[l]
-                            U[l] = math.sqrt(max(u2 - f_pi / 2, 0.0))
-                            V[l] = math.sqrt(v2 + f_pi / 2)
+                        K0[l] = 1 - h * _TWO_OVER_PI
+                        f = (s_u * s_v - h * rho) * _TWO_OVER_PI * wd     # wd = 1.0 exactly for ReLU
+                        F[l] = f
+                        R[l] = rho
+                        df = f * c
+                        U[l] = math.sqrt(max(u2 - df, 0.0))
+                        V[l] = math.sqrt(v2 + df)
+                    if leaky:       # the leaky ReLU's kappa0: (k0 w + 2 s) / (1 + s^2) (a division: not for ReLU)
+                        for l in range(nl):
+                            K0[l] = (K0[l] * wf + tw) / den
+                    if want_ntk:
+                        if code == OP_BLOCK:
+                            for l in range(nl):
+                                T[l] = T[l] * inv + (K0[l] * (T[l] + R[l]) + (R[l] + F[l])) * ai
+                        elif trained:
+                            for l in range(nl):
+                                T[l] = (R[l] + F[l]) + K0[l] * T[l]
                         else:
-                            if want_ntk:
-                                T[l] = T[l] * inv + (k0 * (T[l] + rho) + k1) * ai
-                            df = f_pi * b
-                            U[l] = math.sqrt(max(u2 - df, 0.0))
-                            V[l] = math.sqrt(v2 + df)
+                            for l in range(nl):
+                                T[l] = K0[l] * T[l]
             for l in range(nl):
                 out[i, j0 + l] = T[l] if want_ntk else (V[l] - U[l]) * (V[l] + U[l])
