@@ -28,7 +28,9 @@ from reskernels.theory import layers as _L
 
 from . import fastmath as _fm
 from .conv_fused import _jit, numba
+from .conv_fused_general import COS, SIN, dual_grid
 
+#: the opcodes of numerics.conv_fused (the general program of conv_fused_general.lower uses them too)
 OP_STEM, OP_NONLINEAR, OP_BLOCK, OP_LINEAR = 0, 1, 2, 3
 _PI = math.pi
 _HALF_PI = math.pi / 2
@@ -148,3 +150,79 @@ def fc_block(su, sv, ops, params, want_ntk, out):
                                 T[l] = K0[l] * T[l]
             for l in range(nl):
                 out[i, j0 + l] = T[l] if want_ntk else (V[l] - U[l]) * (V[l] + U[l])
+
+
+@_jit
+def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk, upper, out, poly):
+    """out[i, j] = the NNGP (S) or NTK (T) of a variance-carrying FC program for the pair (xs[i], zs[j]):
+    the maps of :mod:`theory.general` with filter size 1, as the conv engine's compiled loop
+    (:func:`numerics.conv_fused_general.block`) runs them on one pixel -- the same per-entry duals
+    (:func:`numerics.conv_fused_general.dual_grid`, on 64-pair lanes), the same operations in the same
+    order -- without its patch passes.  ``ops``, ``params``, ``aparams``, ``coef``: the program of
+    :func:`numerics.conv_fused_general.lower`; VX[d, i] the variance of dual d's argument for input i
+    (:func:`numerics.conv_fused_general.diagonal` on 1 x 1 inputs), EXx the factors sin and cos read
+    (:func:`numerics.conv_fused_general.dual_factors`).  On the pair (x, x) every S equals the recorded
+    variance bit for bit (the same operations), so rho = 1 there and diagonals are exact.
+    ``upper``: only j >= i (a diagonal tile of a symmetric matrix)."""
+    a, C = xs.shape
+    nb = zs.shape[0]
+    NL = 64
+    S = np.empty(NL)
+    T = np.empty(NL)
+    A = np.empty(NL)
+    E1 = np.empty(NL)
+    E0 = np.empty(NL)
+    QX = np.empty(NL)
+    QZ = np.empty(NL)
+    Wk = np.empty((4, NL))
+    for i in range(a):
+        jstart = i if upper else 0
+        for j0 in range(jstart, nb, NL):
+            nl = min(NL, nb - j0)
+            d = 0
+            for o in range(ops.shape[0]):
+                code, eid = ops[o, 0], ops[o, 1]
+                trained = ops[o, 2] != 0
+                cf = coef[ops[o, 7]:ops[o, 7] + ops[o, 8]]
+                ap = aparams[o]
+                c, bv, a2 = params[o, 0], params[o, 1], params[o, 2]
+                if code == OP_STEM:
+                    for l in range(nl):
+                        s = xs[i, 0] * zs[j0 + l, 0]
+                        for ch in range(1, C):
+                            s += xs[i, ch] * zs[j0 + l, ch]
+                        S[l] = c * s + bv
+                        T[l] = S[l] if trained else 0.0
+                elif code == OP_NONLINEAR or code == OP_BLOCK:
+                    sc = eid == SIN or eid == COS
+                    qx = EXx[d, i] if sc else VX[d, i]
+                    for l in range(nl):
+                        QX[l] = qx
+                        QZ[l] = EXz[d, j0 + l] if sc else VZ[d, j0 + l]
+                    if code == OP_NONLINEAR:
+                        dual_grid(eid, ap, cf, QX[:nl], QZ[:nl], S[:nl], E1[:nl], E0[:nl], Wk[:, :nl], poly)
+                        for l in range(nl):
+                            sn = c * E1[l] + bv
+                            if want_ntk:
+                                tt = c * E0[l] * T[l]
+                                T[l] = tt + sn if trained else tt
+                            S[l] = sn
+                    else:
+                        for l in range(nl):
+                            A[l] = c * S[l] + bv                                    # Sa
+                        dual_grid(eid, ap, cf, QX[:nl], QZ[:nl], A[:nl], E1[:nl], E0[:nl], Wk[:, :nl], poly)
+                        for l in range(nl):
+                            sc_ = a2 * E1[l] + bv                                   # Sc
+                            if want_ntk:
+                                T[l] = T[l] + (a2 * (E0[l] * (c * T[l] + A[l])) + sc_)
+                            S[l] = S[l] + sc_
+                    d += 1
+                elif code == OP_LINEAR:
+                    for l in range(nl):
+                        sn = c * S[l] + bv
+                        if want_ntk:
+                            tt = c * T[l]
+                            T[l] = tt + sn if trained else tt
+                        S[l] = sn
+            for l in range(nl):
+                out[i, j0 + l] = T[l] if want_ntk else S[l]

@@ -130,9 +130,13 @@ class FCGramPlan(PlanBase):
                     self.fc_program = fc_fused.lower(self.maps)
                 except NotImplementedError:
                     self.fc_program = None
+        self.general_program = None   # conv_fused_general's Program when its compiled loop runs
+        if self.general and compiled_duals and backend == "numpy":
+            self._init_general_compiled(X, Zm, symmetric)
         # a store names the route its blocks come from: the compiled loops round differently from numpy
         # (a few ulps), so a job stored by one is refused by the other instead of mixed with its blocks
         self.block_format = ("compiled half-angle loop" if self.fc_program is not None
+                             else "compiled variance-carrying loop" if self.general_program is not None
                              else "compiled duals" if self.general and compiled_duals else None)
         self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
         if backend == "numpy":
@@ -163,6 +167,60 @@ class FCGramPlan(PlanBase):
             if np.any(self.dx <= 0) or np.any(self.dz <= 0):
                 raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
 
+    def _init_general_compiled(self, X, Zm, symmetric):
+        """A variance-carrying FC program (biases, closed-form activations) as one compiled loop,
+        :func:`numerics.fc_fused.general_block`: every map of theory.general per 64-pair lane block, the
+        conv engine's per-entry duals on SIMD lanes; the per-input variances by the conv engine's compiled
+        maps on 1 x 1 inputs (:func:`numerics.conv_fused_general.diagonal`, the same operations, so rho = 1
+        exactly on the pairs (x, x)), and for ``normalize`` the diagonals by the loop itself, so that
+        normalised diagonals are 1 exactly.  Programs it cannot lower (quadrature duals,
+        concatenations) keep the numpy interpreter."""
+        from . import conv_fused_general as _fg
+        zero = np.zeros(1, dtype=np.int64)
+        try:
+            prog = _fg.lower(self.maps, lambda q: (zero, zero))
+        except NotImplementedError:
+            return
+        self.Xg = np.ascontiguousarray(X.reshape(X.shape[0], 1, 1, X.shape[1]))
+        self.Zg = self.Xg if symmetric else np.ascontiguousarray(Zm.reshape(Zm.shape[0], 1, 1, Zm.shape[1]))
+        self.VX = _fg.diagonal_variances(prog, self.Xg)[:, :, 0, 0].copy()
+        self.VZ = self.VX if symmetric else _fg.diagonal_variances(prog, self.Zg)[:, :, 0, 0].copy()
+        self.EX = _fg.dual_factors(prog.ops, self.VX)
+        self.EZ = self.EX if symmetric else _fg.dual_factors(prog.ops, self.VZ)
+        self.Xg, self.Zg = self.Xg[:, 0, 0, :], self.Zg[:, 0, 0, :]
+        self.general_program = prog
+        if not self.normalize:
+            return
+        self.dx = self._compiled_diagonal(self.Xg, self.VX)
+        self.dz = self.dx if symmetric else self._compiled_diagonal(self.Zg, self.VZ)
+        if not (np.all(np.isfinite(self.dx)) and np.all(np.isfinite(self.dz))):
+            raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
+        if np.any(self.dx <= 0) or np.any(self.dz <= 0):
+            raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
+
+    def _compiled_general(self, i0, i1, j0, j1, upper, diagonal_of=None):
+        """out[i, j] by :func:`numerics.fc_fused.general_block` for rows i0:i1 of X and j0:j1 of Z (or of the
+        inputs ``diagonal_of`` = (G, V, E) against themselves)."""
+        from . import conv_fused
+        from .conv_fused_general import _poly
+        from .fc_fused import general_block
+        pr = self.general_program
+        if diagonal_of is None:
+            xs, vx, ex = self.Xg[i0:i1], self.VX[:, i0:i1], self.EX[:, i0:i1]
+            zs, vz, ez = self.Zg[j0:j1], self.VZ[:, j0:j1], self.EZ[:, j0:j1]
+        else:
+            G, V, E = diagonal_of
+            xs, vx, ex = zs, vz, ez = G[i0:i1], V[:, i0:i1], E[:, i0:i1]
+        out = np.zeros((xs.shape[0], zs.shape[0]))
+        c = np.ascontiguousarray
+        general_block(c(xs), c(zs), c(vx), c(vz), c(ex), c(ez), pr.ops, pr.params, pr.aparams, pr.coef,
+                      self.kind == "ntk", upper, out, _poly(conv_fused.ACOS))
+        return out
+
+    def _compiled_diagonal(self, G, V):
+        E = self.EX if G is self.Xg else self.EZ
+        return np.array([self._compiled_general(i, i + 1, i, i + 1, True, (G, V, E))[0, 0] for i in range(G.shape[0])])
+
     def _context(self, want_ntk):
         """The number context of the variance-carrying program: closed-form duals compiled (numba)
         where ``compiled_duals``, else numpy throughout."""
@@ -189,6 +247,11 @@ class FCGramPlan(PlanBase):
 
     def _block_general(self, tile) -> np.ndarray:
         i0, i1, j0, j1 = tile
+        if self.general_program is not None:
+            val = self._compiled_general(i0, i1, j0, j1, self.symmetric and i0 == j0)
+            if self.normalize:
+                val = val / np.sqrt(np.outer(self.dx[i0:i1], self.dz[j0:j1]))
+            return val
         G = _dots(self.Xr[i0:i1], self.Zr[j0:j1])
         val = fc_kernel(self.maps, G, self.gx[i0:i1, None], self.gz[None, j0:j1], self.kind == "ntk",
                         self._context(self.kind == "ntk"))

@@ -71,3 +71,61 @@ def test_programs_without_a_compiled_rule_are_refused():
         fc_fused.lower(MLP(2, activation="erf").kernel_maps())
     ops, params = fc_fused.lower(ResNet(3, 0.5).kernel_maps())
     assert list(ops[:, 0]) == [fc_fused.OP_STEM] + [fc_fused.OP_BLOCK] * 3 + [fc_fused.OP_LINEAR]
+
+
+GENERAL = [ResNet(6, 0.5, activation="erf", input_var=0.3), MLP(4, activation="sin"), MLP(3, activation="cos", bias_var=0.2),
+           ResNet(4, 0.7, bias_var=0.1), MLP(5, activation="step", trained="hidden"),
+           ResNet(3, 0.5, activation=activations.monomial(2), input_var=0.05),
+           MLP(3, activation=activations.rectified_monomial(2), input_var=0.5, bias_var=0.05),
+           ResNet(3, 0.4, activation=activations.leaky_relu(0.3), bias_var=0.5, trained="hidden")]
+
+
+@pytest.mark.parametrize("arch", GENERAL, ids=lambda a: a.slug)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_compiled_variance_carrying_loop_within_ulps_of_numpy(arch, kind):
+    """Programs with biases or non-homogeneous closed-form activations: the compiled loop
+    (fc_fused.general_block, the conv engine's per-entry duals) against the numpy interpreter
+    (theory.general on numpy, itself checked against mpmath and Monte Carlo in test_activations.py):
+    within a few ulps of max |K| per layer (the duals' transcendental functions differ: polynomial
+    arccos / libm against numpy's); normalised diagonals exactly 1, unnormalised ones equal to the
+    loop's own variances (rho = 1 exactly).  Nearly parallel pairs are left out of the comparison: the
+    two routes round the input inner product differently (numpy's einsum against the loop's sequential
+    sum), this route has no half angles, and arccos carries a rounding of rho into theta with the
+    condition number 1 / sqrt(1 - rho^2) per layer -- compounded by depth for steps (MLP(5, step): a
+    pair 1e-9 apart gives 1.0 on one route and 0.93 on the other, both within the conditioning)."""
+    X = _inputs(40, 5) * 0.7
+    Z = _inputs(7, 5, seed=3)
+    depth = len(arch.kernel_maps())
+    st = arch.kernel_maps()[0]
+    for args in ((X,), (X, Z)):
+        a = gram(arch, *args, kind=kind, backend="numpy")
+        b = gram(arch, *args, kind=kind)
+        Y = args[-1]
+        S0 = st.input_var * (X @ Y.T) + st.bias_var
+        q0x = st.input_var * np.sum(X * X, axis=1) + st.bias_var
+        q0y = st.input_var * np.sum(Y * Y, axis=1) + st.bias_var
+        rho = np.clip(S0 / np.sqrt(np.outer(q0x, q0y)), -1, 1)
+        far = np.abs(rho) < 0.99                # away from rho = +-1: a few ulps of max |K| per layer
+        assert far.sum() > 0.9 * far.size
+        if not np.any(a):                    # the step's NTK with frozen ends is 0 on both routes
+            assert not np.any(b)
+            continue
+        err = np.max(np.abs(a - b)[far]) / (EPS * np.max(np.abs(a)))
+        assert err <= 8 * depth, err
+    if np.all(np.diag(gram(arch, X, kind=kind)) > 0):      # (the step's NTK with frozen ends is 0)
+        assert np.all(np.diag(gram(arch, X, kind=kind, normalize=True)) == 1.0)
+
+
+def test_general_loop_runs_and_densenet_keeps_the_interpreter():
+    """The default route takes the compiled loop for a biased ResNet (bits differ from numpy somewhere)
+    and keeps the interpreter for a DenseNet (concatenations have no compiled rule) and for tanh
+    (a quadrature dual)."""
+    import importlib
+    from reskernels import DenseNet
+    plan = importlib.import_module("reskernels.numerics.gram").FCGramPlan
+    X = _inputs(50, 6)
+    arch = ResNet(5, 0.5, bias_var=0.1)
+    assert plan(arch, X).general_program is not None and plan(arch, X, compiled_duals=False).general_program is None
+    assert not np.array_equal(gram(arch, X), gram(arch, X, backend="numpy"))
+    assert plan(DenseNet(3), X).general_program is None
+    assert plan(MLP(2, activation="tanh"), X).general_program is None

@@ -222,13 +222,15 @@ def test_kernel_mp_refuses_a_bad_precision():
                                        ("abs", 0.1), ("monomial2", 0.0), ("rect2", 0.0), ("rect3", 0.1),
                                        ("leaky", 0.2)])
 def test_fc_compiled_duals_agree_with_numpy(act, bias, monkeypatch):
-    """FC programs on the variance-carrying interpreter take their closed-form duals from the
-    compiled per-entry loop (numerics.variance.CompiledDualContext) under backend 'auto' when numba
-    is installed; backend='numpy' keeps the numpy formulas: the two independent codings agree to
-    16 eps of the scale sqrt(K(x, x) K(z, z)) times n^depth for the degree-n activations (a relative
-    error of a layer's variance is multiplied by n in the next: q -> ~q^n).  The compiled loop is
-    what the default ran (counted), except for erf, sin and cos, which stay on numpy: bit for bit
-    the numpy backend's values."""
+    """FC programs with closed-form duals run compiled under backend 'auto' when numba is installed:
+    the whole program as one loop (numerics.fc_fused.general_block, the default), and, where that loop
+    has no rule (concatenations), the variance-carrying interpreter with its duals from the compiled
+    per-entry functions (numerics.variance.CompiledDualContext); backend='numpy' keeps the numpy
+    formulas.  Each compiled route agrees with numpy to 16 eps of the scale sqrt(K(x, x) K(z, z)) times
+    n^depth for the degree-n activations (a relative error of a layer's variance is multiplied by n in
+    the next: q -> ~q^n).  On the interpreter route the compiled duals are what ran (counted), except
+    for erf, sin and cos, which stay on numpy there: bit for bit the numpy backend's values."""
+    import importlib
     from reskernels.numerics import variance as V
     from reskernels.numerics.conv_fused import available
     from reskernels.theory import activations as A
@@ -246,10 +248,17 @@ def test_fc_compiled_duals_agree_with_numpy(act, bias, monkeypatch):
         compiled.append(out is not None)
         return out
     monkeypatch.setattr(V.CompiledDualContext, "compiled_dual", counted)
+    growth = {"monomial2": 2, "rect2": 2, "rect3": 3}.get(act, 1) ** arch.depth
     for kind in ("nngp", "ntk"):
         fast, ref = gram(arch, X, kind=kind), gram(arch, X, kind=kind, backend="numpy")
         scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
-        growth = {"monomial2": 2, "rect2": 2, "rect3": 3}.get(act, 1) ** arch.depth
+        assert np.max(np.abs(fast - ref) / scale) <= 16 * growth * np.finfo(float).eps, (act, kind)
+    assert not compiled                           # the whole-program loop ran, not the interpreter
+    plan = importlib.import_module("reskernels.numerics.gram").FCGramPlan
+    monkeypatch.setattr(plan, "_init_general_compiled", lambda self, *args: None)     # the interpreter route
+    for kind in ("nngp", "ntk"):
+        fast, ref = gram(arch, X, kind=kind), gram(arch, X, kind=kind, backend="numpy")
+        scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
         assert np.max(np.abs(fast - ref) / scale) <= 16 * growth * np.finfo(float).eps, (act, kind)
         if act in ("erf", "sin", "cos"):
             assert np.array_equal(fast, ref)
