@@ -10,8 +10,8 @@ Each (case, library) runs in a fresh subprocess: imports, inputs, one warm-up ca
 compilation, numba's compilation), then ``repeats`` timed calls; the time is their median.  Memory,
 two ways: the first call's peak resident size minus the size after the imports and the inputs
 (``ru_maxrss``: what compilation and loading compiled code allocate included), and the steady state:
-the resident size sampled every millisecond during the timed calls minus the size before them (the
-computation's own buffers; XLA's included, which tracemalloc does not see).  The stax networks are those of docs/neural_tangents.md (float64 enabled
+the resident size sampled every millisecond during one more call, after the timed ones, minus the
+size before it (the computation's own buffers; XLA's included, which tracemalloc does not see).  The stax networks are those of docs/neural_tangents.md (float64 enabled
 before any array is created), and every case also reports how far the two Gram matrices are apart:
 max |K_nt - K_rk| / max |K_rk|, on the diagonal and off it (the docs' "Checking one against the other",
 run).
@@ -85,7 +85,12 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter(); K = run(); first = time.perf_counter() - t0
 peak_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 del K
-# steady state: resident size sampled every millisecond during the timed calls, minus the size before
+times = []
+for _ in range(repeats):
+    t0 = time.perf_counter(); K = run(); times.append(time.perf_counter() - t0)
+del K
+# steady state: one more call with the resident size sampled every millisecond, minus the size before
+# (apart from the timed calls: the sampling thread would take the GIL from the executor's threads)
 steady0 = rss()
 top = [steady0]
 stop = threading.Event()
@@ -95,9 +100,7 @@ def sample():
         time.sleep(0.001)
 th = threading.Thread(target=sample, daemon=True)
 th.start()
-times = []
-for _ in range(repeats):
-    t0 = time.perf_counter(); K = run(); times.append(time.perf_counter() - t0)
+K = run()
 stop.set(); th.join()
 np.save(sys.argv[7], K)
 print(json.dumps({"median_s": statistics.median(times), "times": times, "first_s": first,
