@@ -50,7 +50,7 @@ from reskernels.theory import general as _G
 from . import pixel_maps as _px
 from .inputs import as_float_array
 from .variance import NumpyContext, stem_state
-from .tiles import PlanBase, array_module, compile_notice, execute, mirror_upper, resolve_backend, to_host
+from .tiles import PlanBase, array_module, compile_notice, execute, mirror_upper, norm_scale, resolve_backend, to_host
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
@@ -440,9 +440,10 @@ class ConvGramPlan(PlanBase):
                 raise _not_finite_error(self.arch, self.X, self.Z, self.kind)
             if np.any(dx <= 0) or np.any(dz <= 0):
                 raise _zero_diagonal_error(self.arch, self.X, self.Z, dx, dz)
-            # row by row: sqrt(d * d) == d, an exact unit diagonal; no n x m temporaries
+            # row by row: sqrt(d * d) == d, an exact unit diagonal; no n x m temporaries (norm_scale: the
+            # same bits wherever d d is a normal float64, sqrt(dx) sqrt(dz) where it is not)
             for i in range(out.shape[0]):
-                out[i] /= np.sqrt(dx[i] * dz)
+                out[i] /= norm_scale(dx[i:i + 1], dz)[0]
             return out
         if self.general:
             if not all_finite(out):

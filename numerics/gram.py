@@ -43,7 +43,7 @@ from .conv import (InputRangeError, _not_finite_error, _zero_diagonal_error, all
 from .fc import half_angle_recursion, normalized_diagonal
 from .inputs import as_float_array, check_gram_options
 from .variance import CompiledDualContext, NumpyContext, fc_kernel
-from .tiles import PlanBase, array_module, execute, mirror_upper, resolve_backend, to_host
+from .tiles import PlanBase, array_module, execute, mirror_upper, norm_scale, resolve_backend, to_host
 
 #: float64 temporaries alive per output entry inside one tile (measured upper bound)
 _TEMPS_PER_ENTRY = 24
@@ -250,13 +250,13 @@ class FCGramPlan(PlanBase):
         if self.general_program is not None:
             val = self._compiled_general(i0, i1, j0, j1, self.symmetric and i0 == j0)
             if self.normalize:
-                val = val / np.sqrt(np.outer(self.dx[i0:i1], self.dz[j0:j1]))
+                val = val / norm_scale(self.dx[i0:i1], self.dz[j0:j1])
             return val
         G = _dots(self.Xr[i0:i1], self.Zr[j0:j1])
         val = fc_kernel(self.maps, G, self.gx[i0:i1, None], self.gz[None, j0:j1], self.kind == "ntk",
                         self._context(self.kind == "ntk"))
         if self.normalize:
-            val = val / np.sqrt(np.outer(self.dx[i0:i1], self.dz[j0:j1]))
+            val = val / norm_scale(self.dx[i0:i1], self.dz[j0:j1])
         return np.asarray(val, dtype=np.float64)
 
     def block(self, tile) -> np.ndarray:

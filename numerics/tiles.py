@@ -126,6 +126,21 @@ class PlanBase:
         self.xp = array_module(self.backend)
 
 
+def norm_scale(dx, dz):
+    """sqrt(K(x, x) K(z, z)) for the normalised kernel: sqrt of the product (exact, sqrt(d d) = d, on
+    equal diagonals) where the product is a normal float64, else sqrt(dx) sqrt(dz) (deep monomial
+    kernels reach K(x, x) ~ 1e200: the product overflowed to inf and the normalised value became 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        prod = np.outer(dx, dz)
+    den = np.sqrt(prod)
+    bad = ~np.isfinite(prod) | (prod < np.finfo(float).tiny)
+    if np.any(bad):
+        alt = np.outer(np.sqrt(dx), np.sqrt(dz))
+        alt = np.where(np.equal.outer(dx, dz), np.broadcast_to(np.asarray(dx)[:, None], alt.shape), alt)
+        den = np.where(bad, alt, den)
+    return den
+
+
 def to_host(a) -> np.ndarray:
     """A float64 numpy array from a numpy or CuPy array."""
     get = getattr(a, "get", None)

@@ -129,3 +129,17 @@ def test_general_loop_runs_and_densenet_keeps_the_interpreter():
     assert not np.array_equal(gram(arch, X), gram(arch, X, backend="numpy"))
     assert plan(DenseNet(3), X).general_program is None
     assert plan(MLP(2, activation="tanh"), X).general_program is None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+def test_normalised_kernel_survives_huge_diagonals(backend):
+    """A depth-10 monomial(2) ResNet reaches K(x, x) ~ 1e68 here and up to ~1e200 on larger inputs:
+    the product K(x, x) K(z, z) overflowed, the normalised entries became 0 (diagonals included).
+    Now the diagonal is 1 exactly and every entry finite, with |K| <= 1 (Cauchy-Schwarz)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 16))
+    arch = ResNet(10, 0.5, activation=activations.monomial(2), input_var=0.01)
+    raw = np.diag(gram(arch, X, kind="nngp", backend=backend))
+    assert np.max(raw) ** 2 > np.finfo(float).max        # the product overflows
+    K = gram(arch, X, kind="nngp", normalize=True, backend=backend)
+    assert np.all(np.isfinite(K)) and np.all(np.diag(K) == 1.0) and np.max(np.abs(K)) <= 1 + 1e-12

@@ -340,3 +340,19 @@ def test_eigenvalues_node_notice_once(monkeypatch):
         eigenvalues(MLP(1), d=3, ks=range(0, 8), dps=12)
     notices = [w for w in caught if issubclass(w.category, tiles.CompileNotice)]
     assert len(notices) == 1 and "Gauss-Legendre rule" in str(notices[0].message)
+
+
+def test_conv_normalised_kernel_survives_huge_diagonals():
+    """A monomial(2) CNN(6) with input_var 200 has K(x, x) ~ 1e199: dx * dz overflowed and the
+    normalised row became 0 (numerics.tiles.norm_scale takes sqrt(dx) sqrt(dz) there); the diagonal
+    stays 1 exactly and |K| <= 1."""
+    import warnings
+    from reskernels import activations as A
+    X = np.random.default_rng(0).standard_normal((12, 4, 4, 2))
+    arch = CNN(6, activation=A.monomial(2), input_var=100.0, readout="flatten")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = np.diag(gram(arch, X, kind="nngp"))
+        K = gram(arch, X, kind="nngp", normalize=True)
+    assert np.max(raw) ** 2 == np.inf
+    assert np.all(np.isfinite(K)) and np.all(np.diag(K) == 1.0) and np.max(np.abs(K)) <= 1 + 1e-12
