@@ -307,11 +307,12 @@ class ConvGramPlan(PlanBase):
         entries = max(P, min(cap, memory_budget // (threads * temps * 8)))
         self.r_chunk = max(1, min(len(self.offsets), entries // (16 * P)))
         side = max(1, int(math.isqrt(max(1, entries // (self.r_chunk * P)))))
-        # at least ~4 tiles a thread (a symmetric grid's diagonal tiles carry half the work: with 6 tiles
-        # on 2 threads one waited; ResCNN(3) flatten n = 256, 2 threads: 0.068 -> 0.047 s), never below
-        # 16 rows; the values do not depend on the tiles (each pair's lane computes alone)
-        if threads > 1:
-            side = min(side, max(16, -(-max(n, self.m) // (2 * threads))))
+        # at least 4 row blocks (10 tiles for a symmetric grid, 16 across: a symmetric grid's diagonal
+        # tiles carry half the work, and with 6 tiles on 2 threads one waited; ResCNN(3) flatten n = 256,
+        # 2 threads: 0.068 -> 0.047 s), never below 16 rows; not tied to the thread count, so that a
+        # stored job resumes with any n_threads (the tiles are part of its identity); the values do not
+        # depend on the tiles (each pair's lane computes alone)
+        side = min(side, max(16, -(-max(n, self.m) // 4)))
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads

@@ -679,9 +679,10 @@ def tensor_sums(base, near_axes, XC, XW, XL, far_axes, DF, WF, mirror, ops, para
 
     mirror (empty, or one entry per near axis: the near axis it becomes under a symmetry of F that
     fixes base and the far rule, e.g. the reflection p -> -p of a center readout on a one-pixel ray at
-    pixel 0 without far pixels): each orbit {node, mirrored node} of the near grid is evaluated once,
-    with weight 2 for an orbit of two nodes (the grid rule is the same on every near axis, so weights
-    are invariant)."""
+    pixel 0 without far pixels; it must be an involution, mirror[mirror] = identity, so that orbits
+    have one or two nodes -- the caller checks): each orbit {node, mirrored node} of the near grid is
+    evaluated once, with weight 2 for an orbit of two nodes (the grid rule is the same on every near
+    axis, so weights are invariant)."""
     n_act, P = base.shape
     m = near_axes.shape[0]
     nf = DF.shape[0]

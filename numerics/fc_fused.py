@@ -226,3 +226,14 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                         S[l] = sn
             for l in range(nl):
                 out[i, j0 + l] = T[l] if want_ntk else S[l]
+
+
+@_jit
+def general_diagonal(xs, VX, EXx, ops, params, aparams, coef, want_ntk, out, poly):
+    """out[i] = the kernel of the pair (xs[i], xs[i]) by :func:`general_block` (the same loop, so the
+    normalised diagonal divides each entry by exactly what the loop gives on (x, x))."""
+    one = np.zeros((1, 1))
+    for i in range(xs.shape[0]):
+        general_block(xs[i:i + 1], xs[i:i + 1], VX[:, i:i + 1], VX[:, i:i + 1], EXx[:, i:i + 1], EXx[:, i:i + 1],
+                      ops, params, aparams, coef, want_ntk, True, one, poly)
+        out[i] = one[0, 0]

@@ -121,7 +121,9 @@ class FCGramPlan(PlanBase):
         self.general = not _L.is_normalizable(self.maps)
         self.fc_program = None        # (ops, params) of numerics.fc_fused when its compiled loop runs
         if self.general:
-            self._init_general(X, Zm, symmetric, normalize, backend)
+            # the interpreter's diagonals only where the compiled loop does not take the program
+            self._init_general(X, Zm, symmetric, normalize and not (compiled_duals and backend == "numpy"
+                                                                      and self._lowers()), backend)
         else:
             self._init_normalized(arch, X, Zm, symmetric, normalize, kind)
             if compiled_duals and backend == "numpy":
@@ -167,6 +169,17 @@ class FCGramPlan(PlanBase):
             if np.any(self.dx <= 0) or np.any(self.dz <= 0):
                 raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
 
+    def _lowers(self) -> bool:
+        """Whether :func:`numerics.conv_fused_general.lower` takes this FC program (closed-form duals, no
+        concatenation): then :meth:`_init_general_compiled` runs it."""
+        from . import conv_fused_general as _fg
+        zero = np.zeros(1, dtype=np.int64)
+        try:
+            _fg.lower(self.maps, lambda q: (zero, zero))
+        except NotImplementedError:
+            return False
+        return True
+
     def _init_general_compiled(self, X, Zm, symmetric):
         """A variance-carrying FC program (biases, closed-form activations) as one compiled loop,
         :func:`numerics.fc_fused.general_block`: every map of theory.general per 64-pair lane block, the
@@ -198,19 +211,14 @@ class FCGramPlan(PlanBase):
         if np.any(self.dx <= 0) or np.any(self.dz <= 0):
             raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
 
-    def _compiled_general(self, i0, i1, j0, j1, upper, diagonal_of=None):
-        """out[i, j] by :func:`numerics.fc_fused.general_block` for rows i0:i1 of X and j0:j1 of Z (or of the
-        inputs ``diagonal_of`` = (G, V, E) against themselves)."""
+    def _compiled_general(self, i0, i1, j0, j1, upper):
+        """out[i, j] by :func:`numerics.fc_fused.general_block` for rows i0:i1 of X and j0:j1 of Z."""
         from . import conv_fused
         from .conv_fused_general import _poly
         from .fc_fused import general_block
         pr = self.general_program
-        if diagonal_of is None:
-            xs, vx, ex = self.Xg[i0:i1], self.VX[:, i0:i1], self.EX[:, i0:i1]
-            zs, vz, ez = self.Zg[j0:j1], self.VZ[:, j0:j1], self.EZ[:, j0:j1]
-        else:
-            G, V, E = diagonal_of
-            xs, vx, ex = zs, vz, ez = G[i0:i1], V[:, i0:i1], E[:, i0:i1]
+        xs, vx, ex = self.Xg[i0:i1], self.VX[:, i0:i1], self.EX[:, i0:i1]
+        zs, vz, ez = self.Zg[j0:j1], self.VZ[:, j0:j1], self.EZ[:, j0:j1]
         out = np.zeros((xs.shape[0], zs.shape[0]))
         c = np.ascontiguousarray
         general_block(c(xs), c(zs), c(vx), c(vz), c(ex), c(ez), pr.ops, pr.params, pr.aparams, pr.coef,
@@ -218,8 +226,15 @@ class FCGramPlan(PlanBase):
         return out
 
     def _compiled_diagonal(self, G, V):
+        from . import conv_fused
+        from .conv_fused_general import _poly
+        from .fc_fused import general_diagonal
         E = self.EX if G is self.Xg else self.EZ
-        return np.array([self._compiled_general(i, i + 1, i, i + 1, True, (G, V, E))[0, 0] for i in range(G.shape[0])])
+        pr = self.general_program
+        out = np.empty(G.shape[0])
+        general_diagonal(np.ascontiguousarray(G), V, E, pr.ops, pr.params, pr.aparams, pr.coef, self.kind == "ntk", out,
+                         _poly(conv_fused.ACOS))
+        return out
 
     def _context(self, want_ntk):
         """The number context of the variance-carrying program: closed-form duals compiled (numba)

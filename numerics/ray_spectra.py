@@ -126,11 +126,13 @@ def active_grid_spectrum(f, P: int, support, M: int, n: int, r=4) -> np.ndarray:
     g = np.empty(total)
     per = max(1, _CHUNK // len(DI))
     compiled = getattr(f, "compiled", None)
-    if compiled is not None:     # one compiled loop over the inactive grid (conv_fused_general.tensor_sums)
-        idx = np.unravel_index(np.arange(total), shape)
-        CA = np.stack([ca[idx[j]] for j in range(len(S))], axis=1)
-        empty = (np.zeros(0), np.zeros(0))
-        g, _ = _compiled_corner_sums(compiled, f.normalize, P, S, CA, [], [empty] * total, inactive, DI, WI)
+    if compiled is not None:     # one compiled loop over the inactive grid (conv_fused_general.tensor_sums),
+        empty = (np.zeros(0), np.zeros(0))          # in pieces of _CHUNK active points (bounded memory)
+        for a in range(0, total, _CHUNK):
+            idx = np.unravel_index(np.arange(a, min(a + _CHUNK, total)), shape)
+            CA = np.stack([ca[idx[j]] for j in range(len(S))], axis=1)
+            g[a:a + len(CA)], _ = _compiled_corner_sums(compiled, f.normalize, P, S, CA, [], [empty] * len(CA),
+                                                        inactive, DI, WI)
         total = 0
     for a in range(0, total, per):
         idx = np.unravel_index(np.arange(a, min(a + per, total)), shape)
@@ -347,6 +349,8 @@ def _compiled_corner_sums(compiled, normalize, P, S, CA, near, rules, far, DF, W
     mirror = np.zeros(0, dtype=np.int64)
     if list(S) == [0] and not far and sorted((-p) % P for p in near) == sorted(near):
         mirror = np.array([near.index((-p) % P) for p in near], dtype=np.int64)
+        # tensor_sums folds orbits of one or two nodes: the permutation must be an involution
+        assert np.array_equal(mirror[mirror], np.arange(len(mirror))), mirror
     G = np.empty(len(CA))
     _fg.tensor_sums(base, np.array(near, dtype=np.int64), XC, XW, XL, np.array(far, dtype=np.int64),
                     np.ascontiguousarray(DF, dtype=float), np.ascontiguousarray(WF, dtype=float), mirror,

@@ -181,3 +181,14 @@ def test_cupy_backend_matches_numpy(arch, data, kw):
     assert err <= float64_kernel_rtol(arch.depth + 2, per_layer=100), err
     assert np.array_equal(K_gpu, gram(arch, X, backend="cupy", **kw))       # deterministic
     assert np.array_equal(K_gpu, K_gpu.T)
+
+
+def test_a_stored_conv_job_resumes_with_another_thread_count(tmp_path):
+    """The tile grid is part of a store's identity, so it must not depend on n_threads (a job started on
+    2 threads resumes on 4, or under the default on another machine)."""
+    X = np.random.default_rng(0).standard_normal((200, 4, 4, 2))
+    arch = ResCNN(1, 0.5, readout="flatten")
+    a = gram(arch, X, store=tmp_path / "job", n_threads=2)
+    b = gram(arch, X, store=tmp_path / "job", n_threads=4)
+    assert np.array_equal(a, b)
+    assert len(_plan(arch, X, n_threads=1).tiles) == len(_plan(arch, X, n_threads=8).tiles) >= 10
