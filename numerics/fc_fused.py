@@ -27,18 +27,11 @@ import numpy as np
 from reskernels.theory import layers as _L
 
 from . import fastmath as _fm
-from .conv_fused import _jit, numba
+from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit
 from .conv_fused_general import COS, SIN, dual_grid
 
-#: the opcodes of numerics.conv_fused (the general program of conv_fused_general.lower uses them too)
-OP_STEM, OP_NONLINEAR, OP_BLOCK, OP_LINEAR = 0, 1, 2, 3
-_PI = math.pi
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
-
-
-def available() -> bool:
-    return numba is not None
 
 
 def lower(maps):

@@ -122,8 +122,8 @@ class FCGramPlan(PlanBase):
         self.fc_program = None        # (ops, params) of numerics.fc_fused when its compiled loop runs
         if self.general:
             # the interpreter's diagonals only where the compiled loop does not take the program
-            self._init_general(X, Zm, symmetric, normalize and not (compiled_duals and backend == "numpy"
-                                                                      and self._lowers()), backend)
+            prog = self._general_program() if compiled_duals and backend == "numpy" else None
+            self._init_general(X, Zm, symmetric, normalize and prog is None, backend)
         else:
             self._init_normalized(arch, X, Zm, symmetric, normalize, kind)
             if compiled_duals and backend == "numpy":
@@ -133,8 +133,8 @@ class FCGramPlan(PlanBase):
                 except NotImplementedError:
                     self.fc_program = None
         self.general_program = None   # conv_fused_general's Program when its compiled loop runs
-        if self.general and compiled_duals and backend == "numpy":
-            self._init_general_compiled(X, Zm, symmetric)
+        if self.general and prog is not None:
+            self._init_general_compiled(prog, X, Zm, symmetric)
         # a store names the route its blocks come from: the compiled loops round differently from numpy
         # (a few ulps), so a job stored by one is refused by the other instead of mixed with its blocks
         self.block_format = ("compiled half-angle loop" if self.fc_program is not None
@@ -169,18 +169,17 @@ class FCGramPlan(PlanBase):
             if np.any(self.dx <= 0) or np.any(self.dz <= 0):
                 raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
 
-    def _lowers(self) -> bool:
-        """Whether :func:`numerics.conv_fused_general.lower` takes this FC program (closed-form duals, no
-        concatenation): then :meth:`_init_general_compiled` runs it."""
+    def _general_program(self):
+        """This variance-carrying FC program lowered by :func:`numerics.conv_fused_general.lower` (filter
+        size 1), or None where it has no compiled rule (quadrature duals, concatenations)."""
         from . import conv_fused_general as _fg
         zero = np.zeros(1, dtype=np.int64)
         try:
-            _fg.lower(self.maps, lambda q: (zero, zero))
+            return _fg.lower(self.maps, lambda q: (zero, zero))
         except NotImplementedError:
-            return False
-        return True
+            return None
 
-    def _init_general_compiled(self, X, Zm, symmetric):
+    def _init_general_compiled(self, prog, X, Zm, symmetric):
         """A variance-carrying FC program (biases, closed-form activations) as one compiled loop,
         :func:`numerics.fc_fused.general_block`: every map of theory.general per 64-pair lane block, the
         conv engine's per-entry duals on SIMD lanes; the per-input variances by the conv engine's compiled
@@ -189,11 +188,6 @@ class FCGramPlan(PlanBase):
         normalised diagonals are 1 exactly.  Programs it cannot lower (quadrature duals,
         concatenations) keep the numpy interpreter."""
         from . import conv_fused_general as _fg
-        zero = np.zeros(1, dtype=np.int64)
-        try:
-            prog = _fg.lower(self.maps, lambda q: (zero, zero))
-        except NotImplementedError:
-            return
         self.Xg = np.ascontiguousarray(X.reshape(X.shape[0], 1, 1, X.shape[1]))
         self.Zg = self.Xg if symmetric else np.ascontiguousarray(Zm.reshape(Zm.shape[0], 1, 1, Zm.shape[1]))
         self.VX = _fg.diagonal_variances(prog, self.Xg)[:, :, 0, 0].copy()

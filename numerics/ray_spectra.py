@@ -124,18 +124,18 @@ def active_grid_spectrum(f, P: int, support, M: int, n: int, r=4) -> np.ndarray:
     shape = (half,) * len(S)
     total = math.prod(shape)
     g = np.empty(total)
-    per = max(1, _CHUNK // len(DI))
     compiled = getattr(f, "compiled", None)
-    if compiled is not None:     # one compiled loop over the inactive grid (conv_fused_general.tensor_sums),
-        empty = (np.zeros(0), np.zeros(0))          # in pieces of _CHUNK active points (bounded memory)
-        for a in range(0, total, _CHUNK):
-            idx = np.unravel_index(np.arange(a, min(a + _CHUNK, total)), shape)
+    # one compiled loop over the inactive grid (conv_fused_general.tensor_sums) takes _CHUNK active points a
+    # call; the numpy route as many as keep one (points x inactive grid x P) array within _CHUNK rows
+    per = _CHUNK if compiled is not None else max(1, _CHUNK // len(DI))
+    empty = (np.zeros(0), np.zeros(0))
+    for a in range(0, total, per):
+        idx = np.unravel_index(np.arange(a, min(a + per, total)), shape)
+        if compiled is not None:
             CA = np.stack([ca[idx[j]] for j in range(len(S))], axis=1)
             g[a:a + len(CA)], _ = _compiled_corner_sums(compiled, f.normalize, P, S, CA, [], [empty] * len(CA),
                                                         inactive, DI, WI)
-        total = 0
-    for a in range(0, total, per):
-        idx = np.unravel_index(np.arange(a, min(a + per, total)), shape)
+            continue
         T = np.empty((len(idx[0]), len(DI), P))
         T[:, :, inactive] = DI[None]
         for j, i in enumerate(S):
@@ -284,17 +284,18 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     eps = np.maximum(np.minimum(r0, rp), floor)
     G = np.empty(len(A))
     evals = 0
-    groups = {}
     rules = []
     for i in range(len(A)):
         x, w = corner_rule(eps[i], g, q) if near else (np.zeros(0), np.zeros(0))
         w = w * _sphere_weight(x, C0)
         rules.append((np.pi - x if rp[i] < r0[i] else x, w))
-        groups.setdefault(len(x), []).append((i, *rules[-1]))
     compiled = getattr(f, "compiled", None)
+    groups = {}             # the numpy route: points grouped by the size of their near rule
     if compiled is not None:
         G, evals = _compiled_corner_sums(compiled, f.normalize, P, S, CA, near, rules, far, DF, WF)
-        groups = {}
+    else:
+        for i, (x, w) in enumerate(rules):
+            groups.setdefault(len(x), []).append((i, x, w))
     for L, items in groups.items():
         idx = (np.stack(np.meshgrid(*([np.arange(L)] * len(near)), indexing="ij"), axis=-1).reshape(-1, len(near))
                if near else np.zeros((1, 0), dtype=int))
