@@ -464,7 +464,9 @@ def lower(maps, taps_of) -> Program:
 
 #: theta in the compiled loop: "poly" (:func:`numerics.fastmath.acos` on SIMD lanes, <= 1.5 ulps;
 #: the default) or "libm" (scalar libm acos, <= 1 ulp: the bits of the numba data in
-#: tests/golden).  The environment variable RESKERNELS_ACOS sets it per process.
+#: tests/golden).  The same switch picks the other activations' transcendentals in the loops of
+#: :mod:`numerics.conv_fused_general` and :mod:`numerics.fc_fused` (arcsin for erf, expm1 for sin
+#: and cos: numerics.fastmath's polynomials, or libm's).  The environment variable RESKERNELS_ACOS sets it per process.
 ACOS = os.environ.get("RESKERNELS_ACOS", "poly")
 
 

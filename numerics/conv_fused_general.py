@@ -16,8 +16,8 @@ E1 = E[phi(u) phi(v)], E0 = E[phi'(u) phi'(v)] for (u, v) ~ N(0, [[qx, S], [S, q
 formula of that hook and the operations of the numpy context
 (:class:`numerics.variance.NumpyContext`) in the same order, so the loop agrees with the numpy
 interpreter to a few ulps: only the transcendental functions differ (libm, or the polynomial
-arccos / arcsin of :mod:`numerics.fastmath` with ``acos="poly"``, against numpy's own; sinh and cosh
-from one expm1), by at most a few ulps each.
+arccos / arcsin / expm1 of :mod:`numerics.fastmath` with ``acos="poly"``, against numpy's own; sinh
+and cosh from one expm1), by at most a few ulps each.
 
 ========================  =============  =================================================================
 activation                engine id      E1, E0 (g = sqrt(qx qz), rho = S / g clipped, theta = arccos rho)
@@ -151,6 +151,52 @@ def rect_dual(ap, coef, qx, qz, S, poly):
     return rect_combine(n, g, k0, sin_pi, a1, b1, a0, b0)
 
 
+#: rectified monomials of degree 1 <= n <= RECT_FUSED_DEGREE: :func:`dual_grid` evaluates them in one
+#: pass per entry (:func:`rect_dual_short`); A_n, B_n have at most n + 1 coefficients
+RECT_FUSED_DEGREE = 2
+
+
+@_inline
+def rect_padded(ap, coef):
+    """The four polynomials of a rectified monomial of degree <= 2 as a 12-tuple, polynomial k's
+    coefficient of x^j at 3 k + j, zeros above each polynomial's length (``ap[1:5]``): scalars that
+    the loop keeps in registers."""
+    cp = np.zeros(12)
+    start = 0
+    for k in range(4):
+        count = int(ap[1 + k])
+        for j in range(count):
+            cp[3 * k + j] = coef[start + j]
+        start += count
+    return (cp[0], cp[1], cp[2], cp[3], cp[4], cp[5], cp[6], cp[7], cp[8], cp[9], cp[10], cp[11])
+
+
+@_inline
+def horner3(c0, c1, c2, x):
+    """Horner's rule on (c0, c1, c2) from the highest power, starting at 0 as :func:`horner` does: its
+    bits on the unpadded polynomial for a finite x (0 x + 0 = 0 in the padded steps)."""
+    out = 0.0
+    out = out * x + c2
+    out = out * x + c1
+    out = out * x + c0
+    return out
+
+
+@_inline
+def rect_dual_short(m, c, qx, qz, S, poly):
+    """:func:`rect_dual` for degree m = 1 or 2 with the polynomials of :func:`rect_padded`: the same
+    operations (g^m and g^(m-1) by selects instead of :func:`ipow`'s branches, the same values), so
+    that the loop stays on SIMD lanes."""
+    g, rho, k0, sin_pi = rect_angle(qx, qz, S, poly)
+    a1 = horner3(c[0], c[1], c[2], rho)
+    b1 = horner3(c[3], c[4], c[5], rho)
+    a0 = horner3(c[6], c[7], c[8], rho)
+    b0 = horner3(c[9], c[10], c[11], rho)
+    gm = g * g if m == 2 else g
+    gm1 = g if m == 2 else 1.0
+    return gm * (a1 * sin_pi + b1 * k0) / 2, (m * m) * (gm1 * (a0 * sin_pi + b0 * k0) / 2)
+
+
 @_inline
 def rect_combine(n, g, k0, sin_pi, a1, b1, a0, b0):
     """(g^n (a1 sin_pi + b1 k0) / 2, n^2 (g^(n-1) (a0 sin_pi + b0 k0) / 2)) from the polynomial values."""
@@ -166,20 +212,21 @@ def erf_dual(qx, qz, S, poly):
 
 
 @_inline
-def sinh_cosh(x):
+def sinh_cosh(x, poly):
     """(sinh x, cosh x) from one expm1 of |x| (m = e^|x| - 1): sinh = sign(x) (m + m / (m + 1)) / 2
-    (no cancellation near 0), cosh = ((m + 1) + 1 / (m + 1)) / 2; each within ~3 ulps of libm's."""
-    m = math.expm1(abs(x))
+    (no cancellation near 0), cosh = ((m + 1) + 1 / (m + 1)) / 2; each within ~3 ulps of libm's.
+    ``poly``: expm1 by :func:`numerics.fastmath.expm1` (<= 2.5 ulps, SIMD lanes), else libm's."""
+    m = _fm.expm1(abs(x)) if poly else math.expm1(abs(x))
     u = m + 1.0
     return math.copysign((m + m / u) * 0.5, x), (u + 1.0 / u) * 0.5
 
 
 @_inline
-def sin_dual(ex, ez, S):
+def sin_dual(ex, ez, S, poly):
     """sin: (e sinh S, e cosh S) with e = exp(-(qx + qz)/2) = ex ez, ex = exp(-qx / 2), ez = exp(-qz / 2)
     (per pixel: :func:`half_exp`), sinh and cosh by :func:`sinh_cosh`."""
     e = ex * ez
-    sh, ch = sinh_cosh(S)
+    sh, ch = sinh_cosh(S, poly)
     return e * sh, e * ch
 
 
@@ -217,7 +264,8 @@ def monomial_dual(ap, coef, qx, qz, S):
 @_inline
 def dual(eid, ap, coef, qx, qz, S, poly):
     """(E1, E0) of the activation with engine id ``eid`` (module table) at one entry; ``ap`` its
-    engine_params, ``coef`` its engine_coefs; ``poly``: arccos by numerics.fastmath (else libm)."""
+    engine_params, ``coef`` its engine_coefs; ``poly``: arccos, arcsin and expm1 by numerics.fastmath
+    (else libm)."""
     if eid == RELU:
         return relu_dual(qx, qz, S, poly)
     if eid == LEAKY:
@@ -229,9 +277,9 @@ def dual(eid, ap, coef, qx, qz, S, poly):
     if eid == ERF:
         return erf_dual(qx, qz, S, poly)
     if eid == SIN:
-        return sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S)
+        return sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S, poly)
     if eid == COS:
-        E1, E0 = sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S)
+        E1, E0 = sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S, poly)
         return E0, E1
     return monomial_dual(ap, coef, qx, qz, S)
 
@@ -260,6 +308,17 @@ def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
     elif eid == STEP:
         for i in range(n):
             E1[i], E0[i] = step_dual(QX[i], QZ[i], S[i], False)
+    elif eid == RECT_MONOMIAL and 1 <= ap[0] <= RECT_FUSED_DEGREE and max(ap[1], ap[2], ap[3], ap[4]) <= 3:
+        # rect_dual per entry in one pass (the four short polynomials padded with zeros above their
+        # degree, g^m by selects), on SIMD lanes
+        c = rect_padded(ap, coef)
+        m = int(ap[0])
+        if poly:
+            for i in range(n):
+                E1[i], E0[i] = rect_dual_short(m, c, QX[i], QZ[i], S[i], True)
+        else:
+            for i in range(n):
+                E1[i], E0[i] = rect_dual_short(m, c, QX[i], QZ[i], S[i], False)
     elif eid == RECT_MONOMIAL:
         # passes over all entries with the operations of rect_dual, each on SIMD lanes: the angles
         # (g, rho, kappa0, sin_pi in QX, QZ, E1, E0), the four polynomials by Horner's rule, one
@@ -289,12 +348,18 @@ def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
     elif eid == ERF:
         for i in range(n):
             E1[i], E0[i] = erf_dual(QX[i], QZ[i], S[i], False)
-    elif eid == SIN:            # QX, QZ hold exp(-qx / 2), exp(-qz / 2) here
+    elif eid == SIN and poly:   # QX, QZ hold exp(-qx / 2), exp(-qz / 2) here
         for i in range(n):
-            E1[i], E0[i] = sin_dual(QX[i], QZ[i], S[i])
+            E1[i], E0[i] = sin_dual(QX[i], QZ[i], S[i], True)
+    elif eid == SIN:
+        for i in range(n):
+            E1[i], E0[i] = sin_dual(QX[i], QZ[i], S[i], False)
+    elif eid == COS and poly:
+        for i in range(n):
+            E0[i], E1[i] = sin_dual(QX[i], QZ[i], S[i], True)
     elif eid == COS:
         for i in range(n):
-            E0[i], E1[i] = sin_dual(QX[i], QZ[i], S[i])
+            E0[i], E1[i] = sin_dual(QX[i], QZ[i], S[i], False)
     else:
         # monomial_dual's sums, one term at a time over all entries (SIMD lanes)
         m = int(ap[0])

@@ -1,4 +1,4 @@
-"""The polynomial arccos / arcsin of numerics.fastmath: error bounds on a dense grid, special values,
+"""The polynomial arccos / arcsin / expm1 of numerics.fastmath: error bounds on a dense grid, special values,
 the compiled and numpy forms bit for bit, and the coefficient table reproduced by its fit."""
 import math
 
@@ -104,3 +104,79 @@ def test_coefficient_table_is_its_fit():
     coeffs, err = fm.fit_asin_coefficients()
     assert coeffs == fm.ASIN_COEFFS
     assert err < 2e-17
+
+
+# ---- expm1 ------------------------------------------------------------------------------------------
+
+def _expm1_grid():
+    """Every float64 within 2^16 ulps of 0, +-ln(2)/2, +-ln 2, +-3 ln(2)/2 (where k changes), 1.0,
+    the clamps -45 and 709.78 (the largest finite result), log-spaced grids of 2^22 points on
+    [1e-300, 709.7] and [-45, -1e-300], subnormals, and a uniform grid on [-50, 720]."""
+    ln2 = math.log(2)
+    pts = []
+    for c in (0.0, ln2 / 2, ln2, 1.5 * ln2, 1.0, 45.0, 709.782712893384):
+        b = np.float64(c).view(np.int64)
+        v = (b + np.arange(-2 ** 16, 2 ** 16)).view(np.float64)
+        v = v[np.isfinite(v) & (v >= 0)]
+        pts += [v, -v]
+    pts += [np.geomspace(1e-300, 709.7, 2 ** 22), -np.geomspace(1e-300, 45, 2 ** 22),
+            np.arange(0, 2 ** 16).view(np.float64), np.linspace(-50, 720, 2 ** 20)]
+    return np.concatenate(pts)
+
+
+@needs_longdouble
+def test_expm1_error_bound_on_the_dense_grid():
+    """Against numpy's long-double expm1 where the float64 result is finite; overflow (inf) and the
+    -1 plateau where libm has them."""
+    x = _expm1_grid()
+    got = fm.expm1_array(x)
+    with np.errstate(over="ignore"):
+        ref = np.expm1(x.astype(np.longdouble))
+        ref64 = ref.astype(np.float64)
+    fin = np.isfinite(ref64)
+    assert np.array_equal(np.isinf(got), ~fin)
+    err = _ulps(got[fin], ref[fin])
+    worst = int(np.argmax(err))
+    assert err[worst] <= fm.EXPM1_MAX_ULPS, f"expm1({x[fin][worst]!r}): {err[worst]} ulps"
+    assert err[worst] > 1.0          # the bound is not loose by more than a factor 2.5
+
+
+def test_expm1_error_bound_against_mpmath():
+    """50-digit mpmath on random points, the reduction's breakpoints, tiny and large arguments."""
+    rng = np.random.default_rng(6)
+    ln2 = math.log(2)
+    x = np.concatenate([rng.uniform(-40, 700, 1000), rng.uniform(-1, 1, 1000),
+                        (rng.integers(-60, 1020, 500) + 0.5) * ln2 + rng.uniform(-1e-9, 1e-9, 500),
+                        [5e-324, -5e-324, 1e-300, 1e-9, -1e-9, 709.78, -44.9, ln2 / 2, -ln2 / 2]])
+    got = fm.expm1_array(x)
+    with mpmath.workdps(50):
+        for xi, gi in zip(x, got):
+            want = mpmath.expm1(mpmath.mpf(float(xi)))
+            err = abs(mpmath.mpf(float(gi)) - want)
+            assert err <= fm.EXPM1_MAX_ULPS * math.ulp(float(want)), (xi, gi, want)
+
+
+def test_expm1_special_values():
+    x = np.array([0.0, 5e-324, -5e-324, np.nan, np.inf, -np.inf, 710.0, 1e300, -46.0, -1e300])
+    y = fm.expm1_array(x)
+    assert y[0] == 0.0 and y[1] == 5e-324 and y[2] == -5e-324      # expm1(x) = x for tiny x
+    assert np.isnan(y[3]) and y[4] == np.inf and y[6] == y[7] == np.inf
+    assert y[5] == -1.0 and y[8] == y[9] == -1.0
+
+
+def test_expm1_compiled_and_numpy_forms_agree_bitwise():
+    pytest.importorskip("numba")
+    x = _expm1_grid()[::5]
+    assert np.array_equal(fm.expm1_array(x), fm.expm1_array(x, compiled=False), equal_nan=True)
+    assert fm.expm1(0.3) == fm.expm1_array(np.array([0.3]))[0]
+
+
+def test_expm1_coefficient_table_is_its_fit():
+    """EXPM1_COEFFS: mpmath's degree-10 Chebyshev fit of (expm1(r) - r)/r^2 on [-0.35, 0.35] (fit error
+    < 2e-18, i.e. < 0.02 ulp of Q ~ 1/2), and the ln 2 split: LN2_HI has 32 significant bits at most,
+    LN2_HI + LN2_LO = ln 2 to 1e-26."""
+    coeffs, err, consts = fm.fit_expm1_coefficients()
+    assert coeffs == fm.EXPM1_COEFFS and consts == (fm.LN2_HI, fm.LN2_LO, fm.INV_LN2)
+    assert err < 2e-18
+    assert float(fm.LN2_HI * 2 ** 32).is_integer()
+    assert abs(mpmath.mpf(fm.LN2_HI) + mpmath.mpf(fm.LN2_LO) - mpmath.log(2)) < 1e-26
