@@ -78,8 +78,40 @@ def assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx):
 
 
 @_inline
-def readout_accumulate(V, readout, vals, P, nl, lr, lj, R, out, ia, acc):
-    """The readout of the first ``nl`` lanes of the (H, W, NL) grid ``V`` into ``out[ia, :]``: per lane
+def assign_packed(ia, t, a, b, upper, R, OH, OW, li, lj, lr, lh, lw, zidx):
+    """Lanes from task t of row ia on, continuing into the next rows when a row's tasks run out (row
+    ia' has (b - ia') R tasks if ``upper``, else b R; task t = column j0 + t // R, offset t % R), so
+    that short rows (one offset: flatten and centre readouts) fill whole lane grids; the padding
+    lanes repeat the last task.  Fills li (rows), lj, lr, lh, lw and zidx as :func:`assign_lanes`
+    does; returns (nl, the row and task where the next chunk starts)."""
+    H, W, NL = zidx.shape
+    nl = 0
+    while nl < NL and ia < a:
+        j0 = ia if upper else 0
+        if t >= (b - j0) * R:
+            ia += 1
+            t = 0
+            continue
+        li[nl] = ia
+        lj[nl] = j0 + t // R
+        lr[nl] = t % R
+        lh[nl] = OH[t % R]
+        lw[nl] = OW[t % R]
+        nl += 1
+        t += 1
+    for l in range(nl, NL):
+        li[l], lj[l], lr[l], lh[l], lw[l] = li[nl - 1], lj[nl - 1], lr[nl - 1], lh[nl - 1], lw[nl - 1]
+    for h in range(H):
+        for w in range(W):
+            for l in range(NL):
+                zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
+    return nl, ia, t
+
+
+@_inline
+def readout_accumulate(V, readout, vals, P, nl, lr, lj, R, out, li, acc):
+    """The readout of the first ``nl`` lanes of the (H, W, NL) grid ``V`` into ``out[li[l], lj[l]]``
+    (lane l holds a pair of row li[l]): per lane
     the centre value (readout 2) or the sum over positions in position order (as V.sum() of one grid;
     divided by P for flatten, readout 1); then the R offsets of each pair (lane l holds offset lr[l]
     of column lj[l]) accumulated in offset order, as the one-problem loop does.  ``acc`` carries a
@@ -103,7 +135,7 @@ def readout_accumulate(V, readout, vals, P, nl, lr, lj, R, out, ia, acc):
             acc = 0.0
         acc += vals[l]
         if lr[l] == R - 1:
-            out[ia, lj[l]] += acc
+            out[li[l], lj[l]] += acc
     return acc
 
 
@@ -186,14 +218,14 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
 
 
 @_jit
-def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G,
+def phi(M, VXl, VZl, li, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G,
         poly, eid, ap):
     """(Phi1, Phi0) of the lane grids M for ReLU (engine id 0) or leaky ReLU / abs (engine id 1,
     ``ap`` = (w, 2 s, 1 + s^2): pi kappa1 = (w k + 2 s pi rho) / (1 + s^2), pi - theta' =
     (w (pi - theta) + 2 s pi) / (1 + s^2) from ReLU's k = sqrt(1 - rho^2) + (pi - theta) rho, as its
     ``from_rho`` / ``from_theta`` hooks), as numerics.pixel_maps.phi (same operation order per entry);
     ``half`` = c m2 is the gain of the dual activation's weight layer;
-    lane l is the pair (ia, lj[l]) at offset (lh[l], lw[l]), lanes >= nl are padding; ``zidx``
+    lane l is the pair (li[l], lj[l]) at offset (lh[l], lw[l]), lanes >= nl are padding; ``zidx``
     holds the flat index into VZl of the pixel paired with each entry.
 
     Three passes: the variance products of each lane's pixels (a gather along the offset), then
@@ -203,11 +235,17 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
     overwrites the near-parallel entries by their half-angle theta."""
     NL = M.shape[2]
     vz = VZl.reshape(VZl.size)
-    for h in range(H):
-        for w in range(W):
-            vx = VXl[ia, h, w]
-            for l in range(NL):
-                G[h, w, l] = vx * vz[zidx[h, w, l]]
+    if li[0] == li[NL - 1]:                # one row (lanes are in row order): x's variance broadcast
+        for h in range(H):
+            for w in range(W):
+                vx = VXl[li[0], h, w]
+                for l in range(NL):
+                    G[h, w, l] = vx * vz[zidx[h, w, l]]
+    else:
+        for h in range(H):
+            for w in range(W):
+                for l in range(NL):
+                    G[h, w, l] = VXl[li[l], h, w] * vz[zidx[h, w, l]]
     n = H * W * NL
     Mf = M.reshape(n)
     Gf = G.reshape(n)
@@ -269,7 +307,7 @@ def phi(M, VXl, VZl, ia, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
                 rho = 1.0 if rho > 1.0 else rho
                 rho = -1.0 if rho < -1.0 else rho
                 if abs(rho) > 1.0 - near:
-                    th = half_angle_theta(xs, zs, ia, lj[l], h, w, lh[l], lw[l], fdh, fdw, fsw, H, W)
+                    th = half_angle_theta(xs, zs, li[l], lj[l], h, w, lh[l], lw[l], fdh, fdw, fsw, H, W)
                     p = math.pi - th
                     k = math.sin(th) + p * math.cos(th)
                     if leaky:
@@ -302,9 +340,12 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
 
     The grids are (H, W, lanes): for one ia, the (jb, offset) problems are taken in order, up to
     NL at a time, one per lane, so that every elementwise pass and every tap of the patch operator
-    is a contiguous loop over lanes.  Each entry sees the operations of the one-problem loop in the
-    same order, and the readout sums each lane's grid in position order and the offsets of a pair
-    in offset order, so the lane layout changes no bit."""
+    is a contiguous loop over lanes.  When a row has fewer problems than lanes (R < NL: flatten and
+    centre readouts, one offset a pair) a chunk continues into the next rows (:func:`assign_packed`)
+    and the x side is gathered per lane, so that a diagonal tile's short rows do not leave lanes
+    idle (n = 256 with one offset: a quarter of the lanes had been padding).  Each entry sees the
+    operations of the one-problem loop in the same order, and the readout sums each lane's grid in
+    position order and the offsets of a pair in offset order, so the lane layout changes no bit."""
     a, H, W, C = xs.shape
     b = zs.shape[0]
     R = OH.shape[0]
@@ -324,6 +365,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
     Kf, Tf, Af, Bf, G0f = K.reshape(-1), T.reshape(-1), A.reshape(-1), B.reshape(-1), G0.reshape(-1)
     p1f, p0f = p1.reshape(-1), p0.reshape(-1)
     n = P * NL
+    li = np.zeros(NL, dtype=np.int64)
     lj = np.zeros(NL, dtype=np.int64)
     lr = np.zeros(NL, dtype=np.int64)
     lh = np.zeros(NL, dtype=np.int64)
@@ -331,79 +373,106 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
     vals = np.empty(NL)
     zidx = np.empty((H, W, NL), dtype=np.int64)     # flat (jb, pixel) index of each entry's z pixel
     zflat = zs.reshape(zs.size)
+    xflat = xs.reshape(xs.size)
     n_ops = ops.shape[0]
-    for ia in range(a):
-        j0 = ia if upper else 0
-        n_tasks = (b - j0) * R
-        acc = 0.0
-        for t0 in range(0, n_tasks, NL):
+    packed = R < NL                 # rows shorter than a lane grid: chunks may span rows
+    ia, t0 = 0, 0
+    acc = 0.0
+    while ia < a:
+        if packed:
+            nl, ia_next, t_next = assign_packed(ia, t0, a, b, upper, R, OH, OW, li, lj, lr, lh, lw, zidx)
+            if nl == 0:
+                break
+        else:
+            j0 = ia if upper else 0
+            n_tasks = (b - j0) * R
+            if t0 >= n_tasks:
+                ia, t0 = ia + 1, 0
+                continue
             nl = min(NL, n_tasks - t0)
             assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx)
-            dual = 0
-            for o in range(n_ops):
-                code = ops[o, 0]
-                trained = ops[o, 2] != 0
-                th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
-                tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
-                if code == OP_STEM:
-                    # iv * P_stem <x_p, z_{p+o}>, channels accumulated in order
+            for l in range(NL):
+                li[l] = ia
+            ia_next, t_next = ia, t0 + nl
+        one_row = li[0] == li[NL - 1]
+        dual = 0
+        for o in range(n_ops):
+            code = ops[o, 0]
+            trained = ops[o, 2] != 0
+            th = taps_h[ops[o, 3]:ops[o, 3] + ops[o, 4]]
+            tw = taps_w[ops[o, 5]:ops[o, 5] + ops[o, 6]]
+            if code == OP_STEM:
+                # iv * P_stem <x_p, z_{p+o}>, channels accumulated in order
+                if one_row:
+                    ix = li[0]
                     for h in range(H):
                         for w in range(W):
                             for l in range(NL):
                                 q = zidx[h, w, l] * C
-                                s = xs[ia, h, w, 0] * zflat[q]
+                                s = xs[ix, h, w, 0] * zflat[q]
                                 for ch in range(1, C):
-                                    s += xs[ia, h, w, ch] * zflat[q + ch]
+                                    s += xs[ix, h, w, ch] * zflat[q + ch]
                                 A[h, w, l] = s
-                    patch(A, G0, tmp, th, tw, H, W)
-                    iv = params[o, 0]
+                else:
+                    for h in range(H):
+                        for w in range(W):
+                            for l in range(NL):
+                                q = zidx[h, w, l] * C
+                                qx = ((li[l] * H + h) * W + w) * C
+                                s = xflat[qx] * zflat[q]
+                                for ch in range(1, C):
+                                    s += xflat[qx + ch] * zflat[q + ch]
+                                A[h, w, l] = s
+                patch(A, G0, tmp, th, tw, H, W)
+                iv = params[o, 0]
+                for i in range(n):
+                    Kf[i] = iv * G0f[i]
+                    Tf[i] = Kf[i] if trained else 0.0
+            elif code == OP_NONLINEAR:
+                dual += 1
+                half = params[o, 1]
+                snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                phi(K, VX[dual - 1], VZ[dual - 1], li, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
+                    near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
+                if want_ntk:
+                    if trained:
+                        for i in range(n):
+                            Af[i] = p1f[i] + p0f[i] * Tf[i]
+                    else:
+                        for i in range(n):
+                            Af[i] = p0f[i] * Tf[i]
+                    patch(A, T, tmp, th, tw, H, W)
+                patch(p1, K, tmp, th, tw, H, W)
+                for i in range(n):
+                    Kf[i] = Kf[i] / half
+                    Tf[i] = Tf[i] / half
+            elif code == OP_BLOCK:
+                dual += 1
+                g = params[o, 1]
+                half = params[o, 2]
+                alpha2 = g / half
+                snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                patch(K, A, tmp, th, tw, H, W)                   # A = P K
+                phi(A, VX[dual - 1], VZ[dual - 1], li, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
+                    near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
+                patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
+                if want_ntk:
                     for i in range(n):
-                        Kf[i] = iv * G0f[i]
-                        Tf[i] = Kf[i] if trained else 0.0
-                elif code == OP_NONLINEAR:
-                    dual += 1
-                    half = params[o, 1]
-                    snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
-                    phi(K, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
-                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
-                    if want_ntk:
-                        if trained:
-                            for i in range(n):
-                                Af[i] = p1f[i] + p0f[i] * Tf[i]
-                        else:
-                            for i in range(n):
-                                Af[i] = p0f[i] * Tf[i]
-                        patch(A, T, tmp, th, tw, H, W)
-                    patch(p1, K, tmp, th, tw, H, W)
+                        Af[i] = Tf[i] + Kf[i]
+                    patch(A, p1, tmp, th, tw, H, W)              # p1 := P (T + K)
                     for i in range(n):
-                        Kf[i] = Kf[i] / half
-                        Tf[i] = Tf[i] / half
-                elif code == OP_BLOCK:
-                    dual += 1
-                    g = params[o, 1]
-                    half = params[o, 2]
-                    alpha2 = g / half
-                    snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
-                    patch(K, A, tmp, th, tw, H, W)                   # A = P K
-                    phi(A, VX[dual - 1], VZ[dual - 1], ia, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
-                        near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
-                    patch(p1, B, tmp, th, tw, H, W)                  # B = P p1
-                    if want_ntk:
-                        for i in range(n):
-                            Af[i] = Tf[i] + Kf[i]
-                        patch(A, p1, tmp, th, tw, H, W)              # p1 := P (T + K)
-                        for i in range(n):
-                            Af[i] = p0f[i] * p1f[i]
-                        patch(A, p1, tmp, th, tw, H, W)              # p1 := P (p0 P (T + K))
-                        for i in range(n):
-                            Tf[i] = (Tf[i] + alpha2 * (Bf[i] + p1f[i])) / (1 + g)
+                        Af[i] = p0f[i] * p1f[i]
+                    patch(A, p1, tmp, th, tw, H, W)              # p1 := P (p0 P (T + K))
                     for i in range(n):
-                        Kf[i] = (Kf[i] + alpha2 * Bf[i]) / (1 + g)
-                elif code == OP_LINEAR:
-                    if want_ntk and trained:
-                        for i in range(n):
-                            Tf[i] = Tf[i] + Kf[i]
-            acc = readout_accumulate(T if want_ntk else K, readout, vals, P, nl, lr, lj, R, out, ia, acc)
+                        Tf[i] = (Tf[i] + alpha2 * (Bf[i] + p1f[i])) / (1 + g)
+                for i in range(n):
+                    Kf[i] = (Kf[i] + alpha2 * Bf[i]) / (1 + g)
+            elif code == OP_LINEAR:
+                if want_ntk and trained:
+                    for i in range(n):
+                        Tf[i] = Tf[i] + Kf[i]
+        acc = readout_accumulate(T if want_ntk else K, readout, vals, P, nl, lr, lj, R, out, li, acc)
+        ia, t0 = ia_next, t_next
 
 
 class Program:

@@ -497,10 +497,12 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     EZ = dual_factors(ops, VZ)
     zidx = np.empty((H, W, NL), dtype=np.int64)
     zflat = zs.reshape(zs.size)
+    li = np.zeros(NL, dtype=np.int64)              # every lane's row: ia (readout_accumulate)
     for ia in range(a):
         j0 = ia if upper else 0
         n_tasks = (b_ - j0) * R
         acc = 0.0
+        li[:] = ia
         for t0 in range(0, n_tasks, NL):
             nl = min(NL, n_tasks - t0)
             assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx)
@@ -571,7 +573,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                             tt = c * Tf[i]
                             Tf[i] = tt + sn if trained else tt
                         Sf[i] = sn
-            acc = readout_accumulate(T if want_ntk else S, readout, vals, P, nl, lr, lj, R, out, ia, acc)
+            acc = readout_accumulate(T if want_ntk else S, readout, vals, P, nl, lr, lj, R, out, li, acc)
 
 
 @_jit

@@ -41,6 +41,24 @@ def test_fused_loop_matches_numpy_path(arch, two_d, channels, seed, kind, cross)
         assert np.array_equal(b, b.T)
 
 
+@pytest.mark.parametrize("readout", ["flatten", "center", "gap"])
+def test_lane_layout_changes_no_bit(readout):
+    """Entries of one Gram matrix computed in different lane layouts are equal bit for bit: the
+    symmetric matrix (flatten / centre: chunks that continue into the next rows, numerics.conv_fused.
+    assign_packed; x gathered per lane) against each row alone as a cross Gram matrix (one row: x
+    broadcast), on the upper triangle, where both take x = X[i], z = X[j]; near-duplicate rows make the
+    first layer's half-angle pass run on lanes of several rows."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((75, 5, 4, 2))
+    X[9] = X[8] + 1e-9 * rng.standard_normal(X[8].shape)
+    arch = ResCNN(2, 0.5, readout=readout)
+    for kind in ("ntk", "nngp"):
+        full = gram(arch, X, kind=kind, backend="numba", n_threads=1)
+        for i in (0, 8, 9, 40, 74):
+            row = gram(arch, X[i:i + 1], X, kind=kind, backend="numba", n_threads=1)[0]
+            assert np.array_equal(full[i, i:], row[i:]), (kind, i)
+
+
 def test_fused_diagonal_is_exact_on_the_multisphere():
     """Unit pixels: closed-form center/flatten diagonals (test_conv) to a few ulps -- rho = 1 exactly in
     the compiled loop too (a sqrt(eps) loss there would show as ~1e-8)."""
