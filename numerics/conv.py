@@ -232,14 +232,16 @@ class ConvGramPlan(PlanBase):
         # the variance-carrying one (conv_fused_general) for every closed-form dual and biases;
         # CuPy has ReLU's dual only
         compiled = (ids <= (NORMALISED_IDS if not self.general else GENERAL_IDS)
-                    and (backend != "cupy" or (not self.general and ids <= {0})))
-        if backend in ("numba", "cupy") and not compiled:
+                    and (backend != "cupy" or (not self.general and ids <= {0}))
+                    and (backend != "cuda" or not self.general))
+        if backend in ("numba", "cupy", "cuda") and not compiled:
             if requested == "auto":
                 backend = "numpy"
             else:
                 raise NotImplementedError(
                     f"backend={backend!r} has no compiled dual for the activation of {arch.slug} "
-                    "(numba: closed-form duals; cupy: ReLU without biases); use backend='numpy'")
+                    "(numba: closed-form duals; cupy: ReLU without biases; cuda: ReLU, leaky ReLU and abs "
+                    "without biases); use backend='numpy'")
         if any(isinstance(m, _L.Concat) for m in maps):
             raise NotImplementedError("concatenations (DenseNet) are fully connected only")
         sizes = [("stem_size", maps[0].stem_size)] + [
@@ -296,7 +298,7 @@ class ConvGramPlan(PlanBase):
             self.VZ_all = self.VX_all if symmetric else self._dual_variances(Gz)
         self.offsets = ([(0, 0)] if self.pooling in ("flatten", "center")
                         else [(rh, rw) for rh in range(H) for rw in range(W)])
-        threads = 1 if backend == "cupy" else (n_threads or os.cpu_count() or 1)
+        threads = 1 if backend in ("cupy", "cuda") else (n_threads or os.cpu_count() or 1)
         P = H * W
         # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor (on the
         # CPU; a GPU takes what the budget allows) and within the memory budget (_TEMPS tensors per thread)
@@ -313,6 +315,12 @@ class ConvGramPlan(PlanBase):
         # stored job resumes with any n_threads (the tiles are part of its identity); the values do not
         # depend on the tiles (each pair's lane computes alone)
         side = min(side, max(16, -(-max(n, self.m) // 4)))
+        if backend == "cuda":        # one kernel launch a tile: few, large tiles (8 B a problem on the GPU)
+            from .conv_cuda import LAUNCH_PROBLEMS, MAX_POSITIONS
+            if P > MAX_POSITIONS:
+                raise NotImplementedError(f"backend='cuda' takes at most {MAX_POSITIONS} positions per image "
+                                          f"(one thread each), got {H}x{W}; use backend='cupy' or 'numba'")
+            side = max(1, math.isqrt(4 * LAUNCH_PROBLEMS // len(self.offsets)))
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads
@@ -322,7 +330,7 @@ class ConvGramPlan(PlanBase):
             self.program = _fg.lower(maps, self.taps_of)
             self.VX = _fg.diagonal_variances(self.program, Xg)
             self.VZ = self.VX if symmetric else _fg.diagonal_variances(self.program, Zg)
-        elif backend == "numba":
+        elif backend in ("numba", "cuda"):
             from .conv_fused import lower
             self.program = lower(maps, self.taps_of)
             self.VX = np.stack(self.VX_all)
@@ -356,6 +364,21 @@ class ConvGramPlan(PlanBase):
             out /= (self.H * self.W) ** 2
         return out
 
+    def _block_cuda(self, tile) -> np.ndarray:
+        """:meth:`block` by the fused CUDA kernel of :mod:`numerics.conv_cuda` (the numba loop's program)."""
+        from .conv_cuda import block
+        from .conv_fused import READOUT_CODES
+        i0, i1, j0, j1 = tile
+        fdh, fdw, wt = self.first_taps
+        out = block(self.Xg[i0:i1], self.Zg[j0:j1], np.array([o[0] for o in self.offsets], dtype=np.int64),
+                    np.array([o[1] for o in self.offsets], dtype=np.int64), self.VX[:, i0:i1], self.VZ[:, j0:j1],
+                    self.program, fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt), self.kind == "ntk",
+                    READOUT_CODES[self.pooling], _SNAP_ULPS * np.finfo(float).eps, _NEAR_PARALLEL,
+                    self.symmetric and i0 == j0)
+        if self.pooling == "gap":
+            out /= (self.H * self.W) ** 2
+        return out
+
     def _block_fused_general(self, tile) -> np.ndarray:
         """:meth:`block` of a variance-carrying program by :mod:`numerics.conv_fused_general`."""
         from .conv_fused import READOUT_CODES
@@ -380,6 +403,8 @@ class ConvGramPlan(PlanBase):
             return self._block_fused_general(tile)
         if self.backend == "numba":
             return self._block_fused(tile)
+        if self.backend == "cuda":
+            return self._block_cuda(tile)
         if self.general:
             return self._block_general(tile)
         xp = self.xp

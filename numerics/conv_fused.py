@@ -217,6 +217,24 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
     return 2.0 * math.atan2(math.sqrt(a1), math.sqrt(a2))
 
 
+@_inline
+def relu_family(sn, c, pt, g, half, leaky, wl, tl, dl):
+    """(p1, p0) of one entry of ReLU, or of leaky ReLU / abs (``leaky``; (wl, tl, dl) = (w, 2 s,
+    1 + s^2)), from sn = sin theta, c = cos theta = rho and pt = pi - theta: pi kappa1 = sn + pt c,
+    leaky (w pi kappa1 + 2 s pi c) / (1 + s^2) and (w pt + 2 s pi) / (1 + s^2); p1 = half g kappa1,
+    p0 = half pt / pi (numerics.pixel_maps.phi's operations in its order).  Shared by the CPU loop
+    (:func:`phi`) and the CUDA kernel (numerics.conv_cuda)."""
+    k = sn
+    k += pt * c
+    if leaky:
+        k = (k * wl + tl * math.pi * c) / dl
+        pt = (pt * wl + tl * math.pi) / dl
+    k /= math.pi
+    k *= g
+    k *= half
+    return k, pt * (half / math.pi)
+
+
 @_jit
 def phi(M, VXl, VZl, li, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs, zs, fdh, fdw, fsw, p1, p0, G,
         poly, eid, ap):
@@ -265,17 +283,8 @@ def phi(M, VXl, VZl, li, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
             rho = -1.0 if rho < -1.0 else rho
             near_count += 1 if (g > 0 and abs(rho) > far) else 0
             rho = math.copysign(1.0, rho) if snapping and abs(rho) > lim else rho
-            pt = math.pi - _fm.acos(rho)
-            k = math.sqrt(1.0 - rho * rho)
-            k += pt * rho
-            if leaky:
-                k = (k * wl + tl * math.pi * rho) / dl
-                pt = (pt * wl + tl * math.pi) / dl
-            k /= math.pi
-            k *= g
-            k *= half
-            k1f[i] = k
-            k0f[i] = pt * (half / math.pi)
+            k1f[i], k0f[i] = relu_family(math.sqrt(1.0 - rho * rho), rho, math.pi - _fm.acos(rho), g, half,
+                                         leaky, wl, tl, dl)
     else:
         for i in range(n):
             g = math.sqrt(Gf[i])
@@ -284,17 +293,8 @@ def phi(M, VXl, VZl, li, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
             rho = -1.0 if rho < -1.0 else rho
             near_count += 1 if (g > 0 and abs(rho) > far) else 0
             rho = math.copysign(1.0, rho) if snapping and abs(rho) > lim else rho
-            pt = math.pi - math.acos(rho)
-            k = math.sqrt(1.0 - rho * rho)
-            k += pt * rho
-            if leaky:
-                k = (k * wl + tl * math.pi * rho) / dl
-                pt = (pt * wl + tl * math.pi) / dl
-            k /= math.pi
-            k *= g
-            k *= half
-            k1f[i] = k
-            k0f[i] = pt * (half / math.pi)
+            k1f[i], k0f[i] = relu_family(math.sqrt(1.0 - rho * rho), rho, math.pi - math.acos(rho), g, half,
+                                         leaky, wl, tl, dl)
     if near_count == 0:
         return
     for h in range(H):
@@ -308,16 +308,8 @@ def phi(M, VXl, VZl, li, lj, lh, lw, zidx, nl, H, W, half, snap, first, near, xs
                 rho = -1.0 if rho < -1.0 else rho
                 if abs(rho) > 1.0 - near:
                     th = half_angle_theta(xs, zs, li[l], lj[l], h, w, lh[l], lw[l], fdh, fdw, fsw, H, W)
-                    p = math.pi - th
-                    k = math.sin(th) + p * math.cos(th)
-                    if leaky:
-                        k = (k * wl + tl * math.pi * math.cos(th)) / dl
-                        p = (p * wl + tl * math.pi) / dl
-                    k /= math.pi
-                    k *= g
-                    k *= half
-                    p1[h, w, l] = k
-                    p0[h, w, l] = p * (half / math.pi)
+                    p1[h, w, l], p0[h, w, l] = relu_family(math.sin(th), math.cos(th), math.pi - th, g, half,
+                                                           leaky, wl, tl, dl)
 
 
 # opcodes of the lowered program (one per kernel-map type of theory.layers)

@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
-BACKENDS = ("numpy", "numba", "cupy")
+BACKENDS = ("numpy", "numba", "cupy", "cuda")
 
 
 def resolve_backend(backend: str, conv: bool) -> str:
@@ -66,12 +66,20 @@ def resolve_backend(backend: str, conv: bool) -> str:
         from .conv_fused import fused_block
         fused_block()     # ImportError with the install hint when numba is missing
         return backend if conv else "numpy"
+    if backend == "cuda":
+        if not conv:
+            raise NotImplementedError("backend='cuda' is the fused conv kernel (numerics.conv_cuda); fully "
+                                      "connected kernels run on 'numpy', 'numba' or 'cupy'")
+        from .conv_cuda import available
+        if not available():
+            raise ImportError("backend='cuda' needs numba's CUDA target and a CUDA device (pip install "
+                              "numba-cuda; or NUMBA_ENABLE_CUDASIM=1 for numba's simulator)")
     return backend
 
 
 def array_module(backend: str):
     """The array namespace of a backend name ("numba" runs compiled loops over numpy arrays)."""
-    if backend in ("numpy", "numba"):
+    if backend in ("numpy", "numba", "cuda"):      # cuda: host arrays in, the kernel moves them
         return np
     if backend == "cupy":
         try:
