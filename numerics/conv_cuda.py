@@ -18,10 +18,11 @@ multiply-adds that the device compiler contracts into fused multiply-adds (round
 of twice), and the order of the position sum; so a Gram matrix agrees with the CPU loop to a few
 ulps per layer of the Cauchy-Schwarz scale (tests: under numba's CUDA simulator, 32 eps per layer
 as for the CPU loop against numpy).  What does not differ: rho = 1 gives theta = 0 and kappa = 1
-exactly (acos(1) = 0 and sqrt(0) = 0 in every libm), so each position of a diagonal problem
-(x, x) at offset 0 carries its exact value; on the multi-sphere (unit pixels, every position alike)
-flatten and centre diagonals are the closed forms bit for bit where P is a power of two (a binary
-tree of equal values doubles exactly).  The first dual layer's near-parallel entries
+exactly (acos(1) = 0 and sqrt(0) = 0 in every libm), so no diagonal problem (x, x) loses digits
+to arccos at rho = 1; on the multi-sphere (unit pixels, every position alike) flatten and centre
+diagonals are the closed forms bit for bit where P is a power of two (a binary tree of equal values
+doubles exactly) when multiply-adds are rounded twice (the simulator; the CPU loop); a GPU that
+contracts p1 + p0 T into one fused multiply-add may move them by an ulp.  The first dual layer's near-parallel entries
 (|rho| > 1 - 1e-4) take theta from the half angle of the tap-weighted input vectors, and deeper
 layers snap |rho| within a few ulps of 1, as on the CPU.
 

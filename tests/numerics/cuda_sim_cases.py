@@ -1,6 +1,7 @@
-"""Cases for tests/numerics/test_conv_cuda.py, run in a subprocess with NUMBA_ENABLE_CUDASIM=1 (numba's
-CUDA simulator must be chosen before numba is imported): the fused CUDA kernel (backend="cuda") and
-the compiled CPU loop (backend="numba") on the same inputs; prints one JSON object."""
+"""Cases for tests/numerics/test_conv_cuda.py: the fused CUDA kernel (backend="cuda") and the compiled
+CPU loop (backend="numba") on the same inputs.  Run as a script (with NUMBA_ENABLE_CUDASIM=1: numba's
+CUDA simulator must be chosen before numba is imported) it prints one JSON object; on a machine with
+a GPU the test calls :func:`collect` in its own process."""
 import json
 import sys
 
@@ -26,7 +27,8 @@ def cases():
     yield "cnn3_flatten_sphere", CNN(3, readout="flatten"), U, None
 
 
-def main():
+def collect():
+    """{case/kind: {depth, cuda, numba, symmetric}} for every case and kind."""
     out = {}
     for name, arch, A, B in cases():
         for kind in ("ntk", "nngp"):
@@ -34,7 +36,11 @@ def main():
             cpu = gram(arch, A, B, kind=kind, backend="numba")
             out[f"{name}/{kind}"] = {"depth": arch.depth, "cuda": gpu.tolist(), "numba": cpu.tolist(),
                                      "symmetric": B is None}
-    json.dump(out, sys.stdout)
+    return out
+
+
+def main():
+    json.dump(collect(), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,20 @@ pytest.importorskip("numba")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.fixture(scope="module")
-def simulated():
+def _real_device():
+    """True when numba's CUDA target has a real GPU in this process (not the simulator)."""
+    from reskernels.numerics import conv_cuda
+    return conv_cuda.available() and os.environ.get("NUMBA_ENABLE_CUDASIM", "0") != "1"
+
+
+@pytest.fixture(scope="module", params=["simulator", "device"])
+def simulated(request):
+    """The cases' results under numba's CUDA simulator (every machine) or on a GPU (skipped without)."""
+    if request.param == "device":
+        if not _real_device():
+            pytest.skip("no CUDA device (the simulator runs the same cases)")
+        from .cuda_sim_cases import collect    # pragma: no cover - machines with a GPU
+        return dict(collect(), _runner="device")  # pragma: no cover
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     root = os.path.dirname(os.path.dirname(HERE))
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
@@ -35,9 +47,11 @@ def simulated():
 
 def test_simulated_kernel_matches_the_cpu_loop(simulated):
     """Every case, both kinds: within 32 eps a layer of the Cauchy-Schwarz scale sqrt(K(x,x) K(z,z))
-    of the numba loop (the bound of the CPU loop against numpy), symmetric results symmetric."""
-    assert len(simulated) == 10
-    for name, r in simulated.items():
+    of the numba loop (the bound of the CPU loop against numpy; on a GPU, libdevice's acos and fused
+    multiply-adds stay within it), symmetric results symmetric."""
+    cases = {k: v for k, v in simulated.items() if not k.startswith("_")}
+    assert len(cases) == 10
+    for name, r in cases.items():
         a, b = np.array(r["cuda"]), np.array(r["numba"])
         assert a.shape == b.shape and np.all(np.isfinite(a)), name
         tol = float64_kernel_rtol(r["depth"] + 2, per_layer=32)
@@ -64,9 +78,16 @@ def test_simulated_kernel_keeps_the_hard_entries(simulated):
 
 def test_simulated_kernel_diagonal_is_exact_on_the_multisphere(simulated):
     """Unit pixels, 16 positions: CNN(3) flatten NTK = 4 and NNGP = 1 on the diagonal (rho = 1 exactly
-    at every position; a tree over 16 equal values doubles exactly) -- bit for bit."""
-    assert np.array_equal(np.diag(simulated["cnn3_flatten_sphere/ntk"]["cuda"]), [4.0, 4.0])
-    assert np.array_equal(np.diag(simulated["cnn3_flatten_sphere/nngp"]["cuda"]), [1.0, 1.0])
+    at every position, acos(1) = 0 in every libm; a tree over 16 equal values doubles exactly): bit for
+    bit as the CPU loop under the simulator; a GPU may contract p1 + p0 T into one fused multiply-add,
+    so there within 8 eps as the CPU loop's own test (test_conv_fused)."""
+    exact = simulated.get("_runner") != "device"
+    for name, want in (("cnn3_flatten_sphere/ntk", 4.0), ("cnn3_flatten_sphere/nngp", 1.0)):
+        d = np.diag(simulated[name]["cuda"])
+        if exact:
+            assert np.array_equal(d, [want, want]), name
+        else:  # pragma: no cover - machines with a GPU
+            np.testing.assert_allclose(d, want, rtol=8 * np.finfo(float).eps)
 
 
 def test_cuda_backend_errors_name_the_problem():
