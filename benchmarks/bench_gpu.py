@@ -84,11 +84,15 @@ def main():
     p.add_argument("--cpu-check", type=int, default=2, help="images compared with the CPU path")
     p.add_argument("--backends", nargs="+", default=["cupy", "cuda"], choices=["cupy", "cuda"])
     a = p.parse_args()
-    from numba import cuda
-    dev = getattr(cuda, "get_current_device", lambda: None)()      # None under numba's simulator
-    dev = "numba CUDA simulator" if dev is None else dev.name
+    if "cuda" in a.backends:
+        from numba import cuda
+        dev = getattr(cuda, "get_current_device", lambda: None)()      # None under numba's simulator
+        dev = "numba CUDA simulator" if dev is None else dev.name
+        limits = device_limits()
+    else:                      # CuPy alone (numba's CUDA target need not be installed)
+        import cupy
+        dev, limits = cupy.cuda.runtime.getDeviceProperties(0)["name"], None
     dev = dev.decode() if isinstance(dev, bytes) else dev
-    limits = device_limits()
     rng = np.random.default_rng(0)
     X = rng.standard_normal((max(a.n, a.n_end_to_end), a.hw, a.hw, 3))
     budget = int(a.budget_gib * 2**30)

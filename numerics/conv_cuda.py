@@ -29,7 +29,7 @@ layers snap |rho| within a few ulps of 1, as on the CPU.
 The kernel is written with numba-cuda (``numba.cuda.jit``), so CPU-only machines test it under
 numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` in the environment before numba is imported;
 tests/numerics/test_conv_cuda.py runs it in a subprocess).  Its speed is measured by
-``benchmarks/bench_gpu.py --fused`` on a GPU machine.
+``benchmarks/bench_gpu.py --backends cuda`` on a GPU machine.
 """
 from __future__ import annotations
 
@@ -42,11 +42,14 @@ from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM
 
 #: the most positions a problem may have (threads of one block)
 MAX_POSITIONS = 1024
+#: registers a thread may use: 64K registers a multiprocessor / MAX_POSITIONS threads
+MAX_REGISTERS = 64
 #: problems (pair, offset) per kernel launch (bounds the per-problem output buffer: 8 B each)
 LAUNCH_PROBLEMS = 1 << 22
 
 
 try:  # optional dependency (numba's CUDA target; or its simulator under NUMBA_ENABLE_CUDASIM=1)
+    from numba import config as numba_config
     from numba import cuda, float64
 except ImportError:  # pragma: no cover - exercised where numba is absent
     cuda = None
@@ -137,7 +140,12 @@ if cuda is not None:
             return relu_family(math.sin(th), math.cos(th), math.pi - th, g, half, leaky, wl, tl, dl)
         return relu_family(math.sqrt(1.0 - rho * rho), rho, math.pi - math.acos(rho), g, half, leaky, wl, tl, dl)
 
-    @cuda.jit
+    # 1024 threads a block need <= 64 registers a thread (64K a multiprocessor); unconstrained, ptxas
+    # gives the kernel 134 (sm_90), which no launch above 480 threads could run; at 64 it spills
+    # 288 B per thread to local memory (L1).  The simulator takes no such option.
+    _OPTIONS = {} if numba_config.ENABLE_CUDASIM else {"max_registers": MAX_REGISTERS}
+
+    @cuda.jit(**_OPTIONS)
     def fused(xs, zs, OH, OW, VX, VZ, ops, params, aparams, taps_h, taps_w, fdh, fdw, fsw, want_ntk,
               readout, snap_unit, near, pair_i, pair_j, first_problem, n_problems, part):
         buf = cuda.shared.array(MAX_POSITIONS, float64)

@@ -11,7 +11,9 @@ from reskernels import CNN, ResCNN, gram
 from reskernels.theory.activations import leaky_relu
 
 
-def cases():
+def cases(large=False):
+    """The cases; ``large`` adds images of 289 and 1024 positions (512 and 1024 threads a block: the
+    register limit of a real device; far too slow for the simulator)."""
     rng = np.random.default_rng(11)
     X = rng.standard_normal((3, 4, 4, 2))
     X[2] = X[0] + 1e-9 * rng.standard_normal(X[0].shape)      # near-parallel: the half-angle pass
@@ -25,12 +27,15 @@ def cases():
     yield "rescnn_gap_1d", ResCNN(1, 0.5), S, None
     yield "cnn_gap_cross", CNN(2, trained="hidden"), S, Z
     yield "cnn3_flatten_sphere", CNN(3, readout="flatten"), U, None
+    if large:
+        yield "cnn_gap_17x17", CNN(2), rng.standard_normal((2, 17, 17, 3)), None
+        yield "rescnn_flatten_32x32", ResCNN(3, 0.5, readout="flatten"), rng.standard_normal((3, 32, 32, 3)), None
 
 
-def collect():
-    """{case/kind: {depth, cuda, numba, symmetric}} for every case and kind."""
+def collect(large=False):
+    """{case/kind: {depth, cuda, numba, symmetric}} for every case and kind (``large``: see cases)."""
     out = {}
-    for name, arch, A, B in cases():
+    for name, arch, A, B in cases(large):
         for kind in ("ntk", "nngp"):
             gpu = gram(arch, A, B, kind=kind, backend="cuda")
             cpu = gram(arch, A, B, kind=kind, backend="numba")
