@@ -30,7 +30,8 @@ tensor; "numba" (:mod:`numerics.conv_fused`, the default via "auto" when numba i
 the same operations as one compiled loop per pair and offset -- ReLU and leaky ReLU / abs without
 biases on the normalised loop, every other closed-form activation and any bias on the
 variance-carrying one (:mod:`numerics.conv_fused_general`); quadrature duals (tanh, GELU, user
-functions) stay on numpy; "cupy" fuses ReLU programs without biases into GPU kernels.
+functions) stay on numpy; "cupy" fuses ReLU programs without biases into elementwise GPU kernels;
+"cuda" (:mod:`numerics.conv_cuda`) runs ReLU-family programs without biases as one CUDA kernel.
 
 Inputs are channels-last: (n, P, C) for 1-D signals, (n, H, W, C) for 2-D images.
 ``progress=True`` prints a tile counter on stderr (default: on for >= 200 tiles on a terminal).

@@ -353,7 +353,8 @@ def gram(arch, X, Z=None, kind: str = "ntk", *, normalize: bool = False,
         programs with biases or non-homogeneous activations per entry; within a few ulps of
         backend="numpy", exact diagonals),
         "numpy" (float64, vectorised, threads), "numba" (float64, conv recursion compiled into one
-        loop per pair, threads; optional dependency) or "cupy" (float64 on one CUDA GPU; optional)
+        loop per pair, threads; optional dependency), "cupy" (float64 on one CUDA GPU; optional) or
+        "cuda" (conv ReLU-family programs as one fused CUDA kernel, numerics.conv_cuda; numba-cuda)
     client : a ``dask.distributed.Client``: run the tiles on its workers (optional dependency)
     store : a directory keeping finished tiles on disk; the same call resumes an interrupted job
 

@@ -31,9 +31,10 @@ distributed and the resumed results are identical to the last bit for the same b
     re-raises; the tiles already written stay done, so the same call resumes.
 
 Backends: "numpy" (float64 on the CPU, vectorised passes), "numba" (float64 on the CPU, the conv
-recursion as one compiled loop per pair: :mod:`numerics.conv_fused`, optional dependency) and
-"cupy" (float64 on a CUDA GPU); ``ImportError`` with an explanation when the library or the GPU is
-missing.  "auto" (the default of :func:`numerics.gram`) picks numba for conv kernels when installed.
+recursion as one compiled loop per pair: :mod:`numerics.conv_fused`, optional dependency),
+"cupy" (float64 on a CUDA GPU) and "cuda" (conv programs as one fused CUDA kernel:
+:mod:`numerics.conv_cuda`, numba-cuda); ``ImportError`` with an explanation when the library or the
+GPU is missing.  "auto" (the default of :func:`numerics.gram`) picks numba for conv kernels when installed.
 """
 from __future__ import annotations
 
