@@ -282,71 +282,67 @@ def _numpy_core(x):
     return big, r
 
 
-def arccos_array(x, out=None, compiled: bool = True):
-    """arccos of a float64 array by the polynomial of this module (numba loop when available and
-    ``compiled``, else numpy passes; the same bits either way)."""
+def _elementwise(x, out, compiled, loop_name, numpy_form):
+    """A function of this module on a float64 array: its numba loop (``loop_name``, a module global
+    defined where numba is installed) when ``compiled``, else ``numpy_form`` (numpy passes with the
+    same operations in the same order: the same bits); into ``out`` when given."""
     x = np.asarray(x, dtype=np.float64)
     if compiled and numba is not None:
         xf = np.ascontiguousarray(x).reshape(-1)
         o = np.empty_like(xf)
-        _acos_loop(xf, o)
+        globals()[loop_name](xf, o)
         o = o.reshape(x.shape)
     else:
-        big, r = _numpy_core(x)
-        r2 = r + r
-        rs = np.copysign(r, x)
-        o = np.where(big, np.where(x > 0.0, 0.0 + r2, PI_HI - (r2 - PI_LO)), PIO2_HI - (rs - PIO2_LO))
-        o = np.where(np.isnan(x), x, o)
+        o = numpy_form(x)
     if out is not None:
         out[...] = o
         return out
     return o
+
+
+def _arccos_numpy(x):
+    big, r = _numpy_core(x)
+    r2 = r + r
+    rs = np.copysign(r, x)
+    o = np.where(big, np.where(x > 0.0, 0.0 + r2, PI_HI - (r2 - PI_LO)), PIO2_HI - (rs - PIO2_LO))
+    return np.where(np.isnan(x), x, o)
+
+
+def _arcsin_numpy(x):
+    big, r = _numpy_core(x)
+    m = np.where(big, PIO2_HI - ((r + r) - PIO2_LO), r)
+    o = np.copysign(m, x)
+    return np.where(np.isnan(x), x, o)
+
+
+def _expm1_numpy(x):
+    xc = np.where(x < EXPM1_HIGH, x, EXPM1_HIGH)
+    xc = np.where(xc > EXPM1_LOW, xc, EXPM1_LOW)
+    kf = np.floor(xc * INV_LN2 + 0.5)
+    r = (xc - kf * LN2_HI) - kf * LN2_LO
+    q = np.full_like(r, Q10)
+    for c in EXPM1_COEFFS[-2::-1]:
+        q *= r
+        q += c
+    p = r + (r * r) * q
+    t = ((kf.astype(np.int64) + 1022) << 52).view(np.float64)
+    with np.errstate(over="ignore"):
+        y = (t * p + (t - 0.5)) * 2.0
+    o = np.where(kf == 0.0, p, y)
+    return np.where(np.isnan(x), x, o)
+
+
+def arccos_array(x, out=None, compiled: bool = True):
+    """arccos of a float64 array by the polynomial of this module (numba loop when available and
+    ``compiled``, else numpy passes; the same bits either way)."""
+    return _elementwise(x, out, compiled, "_acos_loop", _arccos_numpy)
 
 
 def arcsin_array(x, out=None, compiled: bool = True):
     """arcsin of a float64 array by the polynomial of this module (see :func:`arccos_array`)."""
-    x = np.asarray(x, dtype=np.float64)
-    if compiled and numba is not None:
-        xf = np.ascontiguousarray(x).reshape(-1)
-        o = np.empty_like(xf)
-        _asin_loop(xf, o)
-        o = o.reshape(x.shape)
-    else:
-        big, r = _numpy_core(x)
-        m = np.where(big, PIO2_HI - ((r + r) - PIO2_LO), r)
-        o = np.copysign(m, x)
-        o = np.where(np.isnan(x), x, o)
-    if out is not None:
-        out[...] = o
-        return out
-    return o
+    return _elementwise(x, out, compiled, "_asin_loop", _arcsin_numpy)
 
 
 def expm1_array(x, out=None, compiled: bool = True):
-    """expm1 of a float64 array by the polynomial of this module (numba loop when available and
-    ``compiled``, else numpy passes with the same operations in the same order: the same bits)."""
-    x = np.asarray(x, dtype=np.float64)
-    if compiled and numba is not None:
-        xf = np.ascontiguousarray(x).reshape(-1)
-        o = np.empty_like(xf)
-        _expm1_loop(xf, o)
-        o = o.reshape(x.shape)
-    else:
-        xc = np.where(x < EXPM1_HIGH, x, EXPM1_HIGH)
-        xc = np.where(xc > EXPM1_LOW, xc, EXPM1_LOW)
-        kf = np.floor(xc * INV_LN2 + 0.5)
-        r = (xc - kf * LN2_HI) - kf * LN2_LO
-        q = np.full_like(r, Q10)
-        for c in EXPM1_COEFFS[-2::-1]:
-            q *= r
-            q += c
-        p = r + (r * r) * q
-        t = ((kf.astype(np.int64) + 1022) << 52).view(np.float64)
-        with np.errstate(over="ignore"):
-            y = (t * p + (t - 0.5)) * 2.0
-        o = np.where(kf == 0.0, p, y)
-        o = np.where(np.isnan(x), x, o)
-    if out is not None:
-        out[...] = o
-        return out
-    return o
+    """expm1 of a float64 array by the polynomial of this module (see :func:`arccos_array`)."""
+    return _elementwise(x, out, compiled, "_expm1_loop", _expm1_numpy)
