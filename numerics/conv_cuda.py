@@ -22,9 +22,12 @@ exactly (acos(1) = 0 and sqrt(0) = 0 in every libm), so no diagonal problem (x, 
 to arccos at rho = 1; on the multi-sphere (unit pixels, every position alike) flatten and centre
 diagonals are the closed forms bit for bit where P is a power of two (a binary tree of equal values
 doubles exactly) when multiply-adds are rounded twice (the simulator; the CPU loop); a GPU that
-contracts p1 + p0 T into one fused multiply-add may move them by an ulp.  The first dual layer's near-parallel entries
-(|rho| > 1 - 1e-4) take theta from the half angle of the tap-weighted input vectors, and deeper
-layers snap |rho| within a few ulps of 1, as on the CPU.
+contracts p1 + p0 T into one fused multiply-add may move them by an ulp.  The first dual layer's
+near-parallel entries (|rho| > 1 - 1e-4) take theta from the half angle of the tap-weighted input
+vectors, and deeper layers snap |rho| within a few ulps of 1, as on the CPU.  The half-angle path
+lives in a second kernel (:func:`_make_kernel`): the fast one flags the problems that meet such an
+entry and :func:`block` recomputes just those, which keeps the kernel that runs nearly every
+problem at 76 registers a thread instead of 138.
 
 The kernel is written with numba-cuda (``numba.cuda.jit``), so CPU-only machines test it under
 numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` in the environment before numba is imported;
@@ -65,11 +68,12 @@ def available() -> bool:
         return False
 
 
-def kernel():
-    """The fused kernel (numba.cuda compiles it for the device on its first launch)."""
+def kernels():
+    """(fast, exact): the fused kernel without and with the first layer's half-angle path
+    (:func:`_make_kernel`; numba.cuda compiles each for the device on its first launch)."""
     if cuda is None:
         raise ImportError("backend='cuda' needs numba with its CUDA target (pip install numba-cuda)")
-    return _fused
+    return _fused, _fused_exact
 
 
 def _device(fn, **names):
@@ -125,29 +129,38 @@ if cuda is not None:
         cuda.syncthreads()            # buf and tmp are free for the next patch
         return r
 
+
+def _make_kernel(EXACT):
+    """The fused kernel: ``EXACT`` (a compile-time constant) with the first layer's half-angle theta
+    for near-parallel entries, else without it -- the fast kernel, which only flags the problems that
+    have such entries (``flags[q] = 1``) for :func:`block` to recompute with the exact one.  The
+    half-angle path costs the kernel ~60 registers a thread (ptxas, sm_90: 138 with it, 76 without),
+    and 1024 threads a block leave 64: the fast kernel, which runs nearly every problem, spills far
+    less (ptxas at 64 registers: 48 / 136 B of spill stores / loads a thread against 308 / 744 B).
+    Both run the same operations on every problem they are given, so the result is the same as one
+    kernel with the half-angle path (bit for bit under the simulator)."""
     @cuda.jit(device=True)
     def phi(m, gg, half, snap, first, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
-        """(p1, p0) of one entry: numerics.conv_fused.phi's operations (g^2 = gg the variance product)."""
+        """(p1, p0, near-parallel) of one entry: numerics.conv_fused.phi's operations (g^2 = gg the
+        variance product); the first layer's near-parallel entries take the half-angle theta in the
+        exact kernel and are only reported (third value) in the fast one."""
         g = math.sqrt(gg)
         rho = m / g if g > 0 else 0.0
         rho = 1.0 if rho > 1.0 else rho
         rho = -1.0 if rho < -1.0 else rho
-        exact = first and g > 0 and abs(rho) > 1.0 - near
+        near_parallel = first and g > 0 and abs(rho) > 1.0 - near
         if snap > 0 and abs(rho) > 1.0 - snap:
             rho = math.copysign(1.0, rho)
-        if exact:
+        if EXACT and near_parallel:
             th = half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W)
-            return relu_family(math.sin(th), math.cos(th), math.pi - th, g, half, leaky, wl, tl, dl)
-        return relu_family(math.sqrt(1.0 - rho * rho), rho, math.pi - math.acos(rho), g, half, leaky, wl, tl, dl)
-
-    # 1024 threads a block need <= 64 registers a thread (64K a multiprocessor); unconstrained, ptxas
-    # gives the kernel 134 (sm_90), which no launch above 480 threads could run; at 64 it spills
-    # 288 B per thread to local memory (L1).  The simulator takes no such option.
-    _OPTIONS = {} if numba_config.ENABLE_CUDASIM else {"max_registers": MAX_REGISTERS}
+            p1, p0 = relu_family(math.sin(th), math.cos(th), math.pi - th, g, half, leaky, wl, tl, dl)
+            return p1, p0, near_parallel
+        p1, p0 = relu_family(math.sqrt(1.0 - rho * rho), rho, math.pi - math.acos(rho), g, half, leaky, wl, tl, dl)
+        return p1, p0, near_parallel
 
     @cuda.jit(**_OPTIONS)
     def fused(xs, zs, OH, OW, VX, VZ, ops, params, aparams, taps_h, taps_w, fdh, fdw, fsw, want_ntk,
-              readout, snap_unit, near, pair_i, pair_j, first_problem, n_problems, part):
+              readout, snap_unit, near, pair_i, pair_j, first_problem, n_problems, pids, part, flags):
         buf = cuda.shared.array(MAX_POSITIONS, float64)
         tmp = cuda.shared.array(MAX_POSITIONS, float64)
         q = cuda.blockIdx.x
@@ -156,7 +169,7 @@ if cuda is not None:
         _, H, W, C = xs.shape
         P = H * W
         R = OH.shape[0]
-        pid = first_problem + q
+        pid = first_problem + q if pids.shape[0] == 0 else pids[q]
         ia = pair_i[pid // R]
         jb = pair_j[pid // R]
         r = pid % R
@@ -190,8 +203,10 @@ if cuda is not None:
                 half = params[o, 1]
                 snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
                 gg = VX[dual - 1, ia, h, w] * VZ[dual - 1, jb, hz, wz]
-                p1, p0 = phi(K, gg, half, snap, dual == 1, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w, oh, ow,
-                             fdh, fdw, fsw, H, W)
+                p1, p0, np_ = phi(K, gg, half, snap, dual == 1, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w,
+                                  oh, ow, fdh, fdw, fsw, H, W)
+                if np_ and p < P:
+                    flags[q] = 1
                 if want_ntk:
                     a = p1 + p0 * T if trained else p0 * T
                     T = patch(a, buf, tmp, p, h, w, H, W, P, th, tw)
@@ -206,8 +221,10 @@ if cuda is not None:
                 snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
                 a = patch(K, buf, tmp, p, h, w, H, W, P, th, tw)
                 gg = VX[dual - 1, ia, h, w] * VZ[dual - 1, jb, hz, wz]
-                p1, p0 = phi(a, gg, half, snap, dual == 1, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w, oh, ow,
-                             fdh, fdw, fsw, H, W)
+                p1, p0, np_ = phi(a, gg, half, snap, dual == 1, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w,
+                                  oh, ow, fdh, fdw, fsw, H, W)
+                if np_ and p < P:
+                    flags[q] = 1
                 B = patch(p1, buf, tmp, p, h, w, H, W, P, th, tw)
                 if want_ntk:
                     u = patch(T + K, buf, tmp, p, h, w, H, W, P, th, tw)
@@ -234,7 +251,15 @@ if cuda is not None:
         if p == 0:
             part[q] = buf[0] / P if readout == 1 else buf[0]
 
-    _fused = fused
+    return fused
+
+
+if cuda is not None:
+    # 1024 threads a block need <= 64 registers a thread (64K a multiprocessor); the simulator takes
+    # no such option
+    _OPTIONS = {} if numba_config.ENABLE_CUDASIM else {"max_registers": MAX_REGISTERS}
+    _fused = _make_kernel(False)
+    _fused_exact = _make_kernel(True)
 
 
 def block(xs, zs, OH, OW, VX, VZ, program, fdh, fdw, fsw, want_ntk, readout, snap_unit, near, upper):
@@ -255,19 +280,28 @@ def block(xs, zs, OH, OW, VX, VZ, program, fdh, fdw, fsw, want_ntk, readout, sna
     threads = 32
     while threads < P:
         threads *= 2
-    f = kernel()
+    fast, exact = kernels()
     d = [cuda.to_device(np.ascontiguousarray(v)) for v in
          (xs, zs, OH, OW, VX, VZ, program.ops, program.params, program.aparams, program.taps_h, program.taps_w,
           fdh, fdw, fsw, pair_i, pair_j)]
-    (dxs, dzs, dOH, dOW, dVX, dVZ, dops, dparams, dap, dth, dtw, dfdh, dfdw, dfsw, dpi, dpj) = d
+    args = d[:14] + [bool(want_ntk), int(readout), float(snap_unit), float(near)] + d[14:]
+    none = cuda.to_device(np.zeros(0, dtype=np.int64))
     total = n_pairs * R
     vals = np.empty(total)
     for first in range(0, total, LAUNCH_PROBLEMS):
         n = min(LAUNCH_PROBLEMS, total - first)
         part = cuda.device_array(n, dtype=np.float64)
-        f[n, threads](dxs, dzs, dOH, dOW, dVX, dVZ, dops, dparams, dap, dth, dtw, dfdh, dfdw, dfsw,
-                      bool(want_ntk), int(readout), float(snap_unit), float(near), dpi, dpj, first, n, part)
+        flags = cuda.to_device(np.zeros(n, dtype=np.int32))
+        fast[n, threads](*args, first, n, none, part, flags)
         vals[first:first + n] = part.copy_to_host()
+        # problems with near-parallel first-layer entries (the diagonal's own offset 0, near-duplicate
+        # inputs): again by the exact kernel, in place of the fast kernel's values
+        redo = first + np.flatnonzero(flags.copy_to_host())
+        if redo.size:
+            part = cuda.device_array(redo.size, dtype=np.float64)
+            exact[redo.size, threads](*args, 0, redo.size, cuda.to_device(redo.astype(np.int64)), part,
+                                      cuda.to_device(np.zeros(redo.size, dtype=np.int32)))
+            vals[redo] = part.copy_to_host()
     # each pair's offsets in offset order (as the CPU loop's readout)
     per = vals.reshape(n_pairs, R)
     acc = per[:, 0].copy()
