@@ -299,6 +299,9 @@ class ConvGramPlan(PlanBase):
             self.VZ_all = self.VX_all if symmetric else self._dual_variances(Gz)
         self.offsets = ([(0, 0)] if self.pooling in ("flatten", "center")
                         else [(rh, rw) for rh in range(H) for rw in range(W)])
+        # the offsets' two axes as the compiled loops take them
+        self.OH = np.array([o[0] for o in self.offsets], dtype=np.int64)
+        self.OW = np.array([o[1] for o in self.offsets], dtype=np.int64)
         threads = 1 if backend in ("cupy", "cuda") else (n_threads or os.cpu_count() or 1)
         P = H * W
         # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor (on the
@@ -354,8 +357,7 @@ class ConvGramPlan(PlanBase):
         fdh, fdw, wt = self.first_taps
         fused_block()(
             np.ascontiguousarray(self.Xg[i0:i1]), np.ascontiguousarray(self.Zg[j0:j1]),
-            np.array([o[0] for o in self.offsets], dtype=np.int64),
-            np.array([o[1] for o in self.offsets], dtype=np.int64),
+            self.OH, self.OW,
             np.ascontiguousarray(self.VX[:, i0:i1]), np.ascontiguousarray(self.VZ[:, j0:j1]),
             self.program.ops, self.program.params, self.program.taps_h, self.program.taps_w,
             fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt), self.kind == "ntk",
@@ -371,8 +373,7 @@ class ConvGramPlan(PlanBase):
         from .conv_fused import READOUT_CODES
         i0, i1, j0, j1 = tile
         fdh, fdw, wt = self.first_taps
-        out = block(self.Xg[i0:i1], self.Zg[j0:j1], np.array([o[0] for o in self.offsets], dtype=np.int64),
-                    np.array([o[1] for o in self.offsets], dtype=np.int64), self.VX[:, i0:i1], self.VZ[:, j0:j1],
+        out = block(self.Xg[i0:i1], self.Zg[j0:j1], self.OH, self.OW, self.VX[:, i0:i1], self.VZ[:, j0:j1],
                     self.program, fdh.astype(np.int64), fdw.astype(np.int64), np.sqrt(wt), self.kind == "ntk",
                     READOUT_CODES[self.pooling], _SNAP_ULPS * np.finfo(float).eps, _NEAR_PARALLEL,
                     self.symmetric and i0 == j0)
@@ -389,8 +390,7 @@ class ConvGramPlan(PlanBase):
         pr = self.program
         fused_block()(
             np.ascontiguousarray(self.Xg[i0:i1]), np.ascontiguousarray(self.Zg[j0:j1]),
-            np.array([o[0] for o in self.offsets], dtype=np.int64),
-            np.array([o[1] for o in self.offsets], dtype=np.int64),
+            self.OH, self.OW,
             np.ascontiguousarray(self.VX[:, i0:i1]), np.ascontiguousarray(self.VZ[:, j0:j1]),
             pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, self.kind == "ntk",
             READOUT_CODES[self.pooling], self.symmetric and i0 == j0, out)

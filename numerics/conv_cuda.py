@@ -45,8 +45,8 @@ from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM
 
 #: the most positions a problem may have (threads of one block)
 MAX_POSITIONS = 1024
-#: registers a thread may use: 64K registers a multiprocessor / MAX_POSITIONS threads
-MAX_REGISTERS = 64
+#: registers a thread may use: a multiprocessor's 64K registers shared by MAX_POSITIONS threads
+MAX_REGISTERS = 65536 // MAX_POSITIONS
 #: problems (pair, offset) per kernel launch (bounds the per-problem output buffer: 8 B each)
 LAUNCH_PROBLEMS = 1 << 22
 
@@ -94,6 +94,8 @@ if cuda is not None:
     half_angle_theta = _device(_cf.half_angle_theta, wrap=wrap)
     #: numerics.conv_fused.relu_family: (p1, p0) from sin theta, cos theta and pi - theta
     relu_family = _device(_cf.relu_family)
+    #: numerics.conv_fused.snap_width: how close to +-1 a layer's rho snaps
+    snap_width = _device(_cf.snap_width)
 
     @cuda.jit(device=True)
     def mean_axis(src, h, w, H, W, taps, along_h):
@@ -201,7 +203,7 @@ def _make_kernel(EXACT):
             elif code == OP_NONLINEAR:
                 dual += 1
                 half = params[o, 1]
-                snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                snap = snap_width(dual, snap_unit)
                 gg = VX[dual - 1, ia, h, w] * VZ[dual - 1, jb, hz, wz]
                 p1, p0, np_ = phi(K, gg, half, snap, dual == 1, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w,
                                   oh, ow, fdh, fdw, fsw, H, W)
@@ -218,7 +220,7 @@ def _make_kernel(EXACT):
                 g = params[o, 1]
                 half = params[o, 2]
                 alpha2 = g / half
-                snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                snap = snap_width(dual, snap_unit)
                 a = patch(K, buf, tmp, p, h, w, H, W, P, th, tw)
                 gg = VX[dual - 1, ia, h, w] * VZ[dual - 1, jb, hz, wz]
                 p1, p0, np_ = phi(a, gg, half, snap, dual == 1, near, leaky, wl, tl, dl, xs, zs, ia, jb, h, w,

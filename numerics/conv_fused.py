@@ -60,30 +60,14 @@ def _inline(fn):
 
 
 @_inline
-def assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx):
-    """Lanes of the chunk starting at task t0 (task t = pair column j0 + t // R, offset t % R; the
-    padding lanes past ``nl`` repeat the last task): their column lj, offset index lr and offset
-    (lh, lw), and for every entry of the (H, W, NL) grid the flat (column, pixel) index of its z pixel."""
-    H, W, NL = zidx.shape
-    for l in range(NL):
-        t = t0 + min(l, nl - 1)
-        lj[l] = j0 + t // R
-        lr[l] = t % R
-        lh[l] = OH[t % R]
-        lw[l] = OW[t % R]
-    for h in range(H):
-        for w in range(W):
-            for l in range(NL):
-                zidx[h, w, l] = (lj[l] * H + wrap(h + lh[l], H)) * W + wrap(w + lw[l], W)
-
-
-@_inline
-def assign_packed(ia, t, a, b, upper, R, OH, OW, li, lj, lr, lh, lw, zidx):
+def assign_lanes(ia, t, a, b, upper, R, OH, OW, li, lj, lr, lh, lw, zidx):
     """Lanes from task t of row ia on, continuing into the next rows when a row's tasks run out (row
     ia' has (b - ia') R tasks if ``upper``, else b R; task t = column j0 + t // R, offset t % R), so
     that short rows (one offset: flatten and centre readouts) fill whole lane grids; the padding
-    lanes repeat the last task.  Fills li (rows), lj, lr, lh, lw and zidx as :func:`assign_lanes`
-    does; returns (nl, the row and task where the next chunk starts)."""
+    lanes repeat the last task.  Fills the lanes' rows li, columns lj, offset indices lr and offsets
+    (lh, lw), and for every entry of the (H, W, NL) grid the flat (column, pixel) index of its z pixel
+    (zidx); returns (nl, the row and task where the next chunk starts).  ``a = ia + 1`` keeps the
+    chunk within row ia."""
     H, W, NL = zidx.shape
     nl = 0
     while nl < NL and ia < a:
@@ -218,6 +202,14 @@ def half_angle_theta(xs, zs, ia, jb, h, w, oh, ow, fdh, fdw, fsw, H, W):
 
 
 @_inline
+def snap_width(dual, snap_unit):
+    """How close to +-1 the dual-th dual layer's rho snaps to +-1: not at the first (its near-parallel
+    entries take half angles instead), (dual + 1) snap_unit after it (rounding grows with depth).
+    Shared by the CPU loop and the CUDA kernel (numerics.conv_cuda)."""
+    return 0.0 if dual == 1 else snap_unit * (dual + 1)
+
+
+@_inline
 def relu_family(sn, c, pt, g, half, leaky, wl, tl, dl):
     """(p1, p0) of one entry of ReLU, or of leaky ReLU / abs (``leaky``; (wl, tl, dl) = (w, 2 s,
     1 + s^2)), from sn = sin theta, c = cos theta = rho and pt = pi - theta: pi kappa1 = sn + pt c,
@@ -332,10 +324,10 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
 
     The grids are (H, W, lanes): for one ia, the (jb, offset) problems are taken in order, up to
     NL at a time, one per lane, so that every elementwise pass and every tap of the patch operator
-    is a contiguous loop over lanes.  When a row has fewer problems than lanes (R < NL: flatten and
-    centre readouts, one offset a pair) a chunk continues into the next rows (:func:`assign_packed`)
-    and the x side is gathered per lane, so that a diagonal tile's short rows do not leave lanes
-    idle (n = 256 with one offset: a quarter of the lanes had been padding).  Each entry sees the
+    is a contiguous loop over lanes.  Where a row's problems run out, the chunk continues into the
+    next rows (:func:`assign_lanes`) and the x side is gathered per lane (a chunk within one row
+    broadcasts it), so that short rows do not leave lanes idle (flatten and centre readouts have one
+    offset a pair: at n = 256 a quarter of the lanes had been padding).  Each entry sees the
     operations of the one-problem loop in the same order, and the readout sums each lane's grid in
     position order and the offsets of a pair in offset order, so the lane layout changes no bit."""
     a, H, W, C = xs.shape
@@ -367,25 +359,13 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
     zflat = zs.reshape(zs.size)
     xflat = xs.reshape(xs.size)
     n_ops = ops.shape[0]
-    packed = R < NL                 # rows shorter than a lane grid: chunks may span rows
     ia, t0 = 0, 0
     acc = 0.0
     while ia < a:
-        if packed:
-            nl, ia_next, t_next = assign_packed(ia, t0, a, b, upper, R, OH, OW, li, lj, lr, lh, lw, zidx)
-            if nl == 0:
-                break
-        else:
-            j0 = ia if upper else 0
-            n_tasks = (b - j0) * R
-            if t0 >= n_tasks:
-                ia, t0 = ia + 1, 0
-                continue
-            nl = min(NL, n_tasks - t0)
-            assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx)
-            for l in range(NL):
-                li[l] = ia
-            ia_next, t_next = ia, t0 + nl
+        # the next NL problems in row order (a chunk crosses into the next row where one runs out)
+        nl, ia_next, t_next = assign_lanes(ia, t0, a, b, upper, R, OH, OW, li, lj, lr, lh, lw, zidx)
+        if nl == 0:
+            break
         one_row = li[0] == li[NL - 1]
         dual = 0
         for o in range(n_ops):
@@ -423,7 +403,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
             elif code == OP_NONLINEAR:
                 dual += 1
                 half = params[o, 1]
-                snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                snap = snap_width(dual, snap_unit)
                 phi(K, VX[dual - 1], VZ[dual - 1], li, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
                     near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])
                 if want_ntk:
@@ -443,7 +423,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, taps_h, taps_w, fdh, fdw, fsw, wa
                 g = params[o, 1]
                 half = params[o, 2]
                 alpha2 = g / half
-                snap = 0.0 if dual == 1 else snap_unit * (dual + 1)
+                snap = snap_width(dual, snap_unit)
                 patch(K, A, tmp, th, tw, H, W)                   # A = P K
                 phi(A, VX[dual - 1], VZ[dual - 1], li, lj, lh, lw, zidx, nl, H, W, half, snap, dual == 1,
                     near, xs, zs, fdh, fdw, fsw, p1, p0, Gv, poly, ops[o, 1], aparams[o])

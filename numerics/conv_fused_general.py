@@ -152,7 +152,8 @@ def rect_dual(ap, coef, qx, qz, S, poly):
 
 
 #: rectified monomials of degree 1 <= n <= RECT_FUSED_DEGREE: :func:`dual_grid` evaluates them in one
-#: pass per entry (:func:`rect_dual_short`); A_n, B_n have at most n + 1 coefficients
+#: pass per entry (:func:`rect_dual_short`); A_n, B_n have at most n + 1 coefficients, the three of
+#: :func:`horner3` (which fixes the degree)
 RECT_FUSED_DEGREE = 2
 
 
@@ -308,7 +309,8 @@ def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
     elif eid == STEP:
         for i in range(n):
             E1[i], E0[i] = step_dual(QX[i], QZ[i], S[i], False)
-    elif eid == RECT_MONOMIAL and 1 <= ap[0] <= RECT_FUSED_DEGREE and max(ap[1], ap[2], ap[3], ap[4]) <= 3:
+    elif (eid == RECT_MONOMIAL and 1 <= ap[0] <= RECT_FUSED_DEGREE
+          and max(ap[1], ap[2], ap[3], ap[4]) <= RECT_FUSED_DEGREE + 1):
         # rect_dual per entry in one pass (the four short polynomials padded with zeros above their
         # degree, g^m by selects), on SIMD lanes
         c = rect_padded(ap, coef)
@@ -502,10 +504,9 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
         j0 = ia if upper else 0
         n_tasks = (b_ - j0) * R
         acc = 0.0
-        li[:] = ia
         for t0 in range(0, n_tasks, NL):
-            nl = min(NL, n_tasks - t0)
-            assign_lanes(t0, nl, j0, R, OH, OW, lj, lr, lh, lw, zidx)
+            # the chunk from task t0 of row ia, within that row (rows ia + 1.. are out of its reach)
+            nl, _, _ = assign_lanes(ia, t0, ia + 1, b_, upper, R, OH, OW, li, lj, lr, lh, lw, zidx)
             d = 0
             for o in range(ops.shape[0]):
                 code, eid = ops[o, 0], ops[o, 1]

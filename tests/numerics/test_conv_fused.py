@@ -45,7 +45,7 @@ def test_fused_loop_matches_numpy_path(arch, two_d, channels, seed, kind, cross)
 def test_lane_layout_changes_no_bit(readout):
     """Entries of one Gram matrix computed in different lane layouts are equal bit for bit: the
     symmetric matrix (flatten / centre: chunks that continue into the next rows, numerics.conv_fused.
-    assign_packed; x gathered per lane) against each row alone as a cross Gram matrix (one row: x
+    assign_lanes; x gathered per lane) against each row alone as a cross Gram matrix (one row: x
     broadcast), on the upper triangle, where both take x = X[i], z = X[j]; near-duplicate rows make the
     first layer's half-angle pass run on lanes of several rows."""
     rng = np.random.default_rng(7)
