@@ -72,7 +72,8 @@ def kernels():
     """(fast, exact): the fused kernel without and with the first layer's half-angle path
     (:func:`_make_kernel`; numba.cuda compiles each for the device on its first launch)."""
     if cuda is None:
-        raise ImportError("backend='cuda' needs numba with its CUDA target (pip install numba-cuda)")
+        raise ImportError("backend='cuda' needs numba with its CUDA target (pip install \"reskernels[cuda]\", "
+                          "i.e. numba-cuda)")
     return _fused, _fused_exact
 
 

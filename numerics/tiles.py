@@ -74,7 +74,7 @@ def resolve_backend(backend: str, conv: bool) -> str:
         from .conv_cuda import available
         if not available():
             raise ImportError("backend='cuda' needs numba's CUDA target and a CUDA device (pip install "
-                              "numba-cuda; or NUMBA_ENABLE_CUDASIM=1 for numba's simulator)")
+                              "\"reskernels[cuda]\", i.e. numba-cuda; or NUMBA_ENABLE_CUDASIM=1 for numba's simulator)")
     return backend
 
 
