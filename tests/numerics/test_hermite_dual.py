@@ -378,3 +378,71 @@ def test_check_cache_stays_bounded(monkeypatch):
             assert sum(t.n for t in H._cache.values()) <= 200
     finally:
         H._cache.clear()
+
+
+def _tile_data(seed, R=24, C=40):
+    """A tile of tanh series inputs where every branch of the entry loop is taken: entries not asked
+    for (thr < 0), |rho| = 1, 0 and mixed signs, variances with few resolved degrees (inf bounds
+    past them) and partners that never meet the target together (fallback)."""
+    rng = np.random.default_rng(seed)
+    q = np.concatenate([rng.uniform(0.1, 2.5, 30), [40.0, 90.0]])
+    C_ = H.coefficients(F_TANH, q, NumpyContext())
+    ir, jc = rng.integers(0, q.size, R), rng.integers(0, q.size, C)
+    ir[:2] = [30, 31]
+    rho = rng.uniform(-1, 1, (R, C))
+    rho[0, :4] = [1.0, -1.0, 0.0, 0.999999]
+    thr = H.TAIL_RTOL * np.sqrt(C_.m2[ir][:, None] * C_.m2[jc][None, :])
+    thr[rng.random((R, C)) < 0.1] = -1.0
+    return C_, ir, jc, rho, thr
+
+
+def test_tile_series_is_the_entry_series_bit_for_bit():
+    """_series_tile_loop (a row's entries side by side on SIMD lanes) returns exactly the values and
+    fallback flags of _series_loop, entry by entry."""
+    if H._series_tile_compiled is None:
+        pytest.skip("numba is not installed")
+    for seed in range(4):
+        C_, ir, jc, rho, thr = _tile_data(seed)
+        R, Cn = rho.shape
+        o1, f1 = np.full((R, Cn), np.nan), np.zeros((R, Cn), bool)
+        o2, f2 = np.full(R * Cn, np.nan), np.zeros(R * Cn, bool)
+        H._series_tile_compiled(rho, ir, jc, C_.a, C_.tail, thr, o1, f1)
+        ix = np.repeat(ir, Cn)
+        iz = np.tile(jc, R)
+        H._series_compiled(rho.ravel(), ix, iz, C_.a, C_.tail, thr.ravel(), o2, f2)
+        assert f1.any() and np.isfinite(o1).any()
+        assert np.array_equal(f1.ravel(), f2) and np.array_equal(o1.ravel(), o2, equal_nan=True)
+
+
+def test_trimmed_coefficients_give_the_same_values(monkeypatch):
+    """gaussian_expectation_hermite keeps only the degrees the variances need at their largest |rho|
+    (coefficients(trim=True)) and retries on all of them where an entry finds none: the same bits
+    as with every resolved degree, also when the trimmed width is planted far too small (then the
+    retry must carry the whole tile, and does)."""
+    if H._least_degree_compiled is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(7)
+    qx = rng.uniform(0.2, 3.0, (30, 1))
+    qz = rng.uniform(0.2, 3.0, (1, 50))
+    S = rng.uniform(-0.999, 0.999, (30, 50)) * np.sqrt(qx * qz)
+    ctx = NumpyContext()
+    trimmed = H.gaussian_expectation_hermite(F_TANH, qx, qz, S, ctx)
+    C_ = H.coefficients(F_TANH, np.concatenate([qx.ravel(), qz.ravel()]), ctx, trim=True,
+                        rho_need=np.full(80, 0.5))
+    assert C_.trimmed and C_.a.shape[1] < C_.widened()[0].shape[1]
+    full_a, full_t = C_.widened()
+    w = C_.a.shape[1]
+    assert np.array_equal(C_.a, full_a[:, :w]) and np.array_equal(C_.tail, full_t[:, :w])
+    calls = []
+    series = H.series
+    monkeypatch.setattr(H, "series", lambda *a: calls.append(a[3].shape[1]) or series(*a))
+    with monkeypatch.context() as m:
+        m.setattr(H, "_least_degree_compiled", None)              # no trimming
+        untrimmed = H.gaussian_expectation_hermite(F_TANH, qx, qz, S, ctx)
+    with monkeypatch.context() as m:                              # planted: one column only
+        m.setattr(H, "_least_degree", lambda t, pos, need: np.zeros(pos.size, dtype=np.int64))
+        calls.clear()
+        tiny = H.gaussian_expectation_hermite(F_TANH, qx, qz, S, ctx)
+        assert calls[0] == 1 and calls[1] > 1                     # the retry ran on all degrees
+    for got in (trimmed, tiny):
+        assert np.array_equal(got[0], untrimmed[0], equal_nan=True) and np.array_equal(got[1], untrimmed[1])
