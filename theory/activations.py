@@ -437,19 +437,23 @@ def rectified_monomial(n: int) -> Activation:
 # Activations without a closed-form dual: Gaussian quadrature, certified in mpmath
 # ---------------------------------------------------------------------------------------------
 
-def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None):
+def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, soft=None):
     """Duals by quadrature.  ``smoothed = (Sf, Sdf)``, where known, are the Gaussian smoothings
     Sf(m, s2) = E_w[fn(m + sqrt(s2) w)] (w standard normal) in closed form: the float64 context
     then integrates E[f(u) f(v)] = E_x[f(sqrt(qx) x) Sf(sqrt(qz) rho x, qz (1 - rho^2))] by a 1-D rule
     instead of the 2-D one (docs: numerics/variance.py).  ``strip``: fn and its derivative are analytic
     in |Im x| < strip (sets the 2-D rule's step in its narrow direction).  ``kinks``: the points
-    where fn or its derivative jumps (float64: Gauss-Legendre panels split there)."""
+    where fn or its derivative jumps (float64: Gauss-Legendre panels split there).  ``soft`` =
+    (centres, d): fn and its derivative are analytic but for singularities at distance d above and
+    below the centres (float64: panels graded towards them at large variances)."""
     kw0 = {} if smoothed is None else {"smoothed": smoothed[0]}
     kw1 = {} if smoothed is None else {"smoothed": smoothed[1]}
     if strip is not None:
         kw0, kw1 = {**kw0, "strip": strip}, {**kw1, "strip": strip}
     if kinks is not None:
         kw0, kw1 = {**kw0, "kinks": kinks}, {**kw1, "kinks": kinks}
+    if soft is not None:
+        kw0, kw1 = {**kw0, "soft": soft}, {**kw1, "soft": soft}
 
     def dual(qx, qz, S, xp, ntk=True):
         E1 = xp.gaussian_expectation(fn, qx, qz, S, **kw0)
@@ -469,7 +473,8 @@ def tanh() -> Activation:
     return Activation(name="tanh", key=("tanh",), fn=lambda x, xp: xp.tanh(x),
                       derivative=lambda x, xp: 1 - xp.tanh(x) ** 2,
                       dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh",
-                                         strip=math.pi / 2),     # poles of tanh and sech^2 at i pi / 2
+                                         strip=math.pi / 2,      # poles of tanh and sech^2 at i pi / 2
+                                         soft=((0.0,), math.pi / 2)),
                       closed_form=False)
 
 
