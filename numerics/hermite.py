@@ -49,15 +49,15 @@ j >= ``FINE`` (h down to 0.0104) resolve it to q ~ 150 (|rho| <= 0.93 certified 
 climbed only by variances whose disagreement falls geometrically (``CLIMB_GAIN``).
 Each rule's refinement check is cached per (function, variance, rule) (the discrete coefficients
 only for the rest of a call: the next rule's check needs them), and the ladder is
-replayed on every call, so which rule a call's values come from depends on its arguments only
-(not on earlier calls); the tiles of one Gram matrix share the variances of their rows and
-columns.  The cached checks keep the coefficients of the batch of variances that first computed
-them, and the projection a^h = V F is a BLAS product whose rounding of a row depends on the
-batch it is in (measured: OpenBLAS rows differ by ~1e-16 between batch sizes), so a Gram matrix
-computed after another one that met the same variances first, or with several threads (whose
-tiles race to compute shared variances), can differ from a fresh single-threaded one by ~1e-17
-of its scale (measured 2.7e-17 and 1.0e-17); a call repeated with the same arguments returns
-the same bits.  Where the rule a variance stops at depends on the |rho| of the entries in the
+replayed on every call, so a call's result depends on its arguments only (not on earlier calls);
+the tiles of one Gram matrix share the variances of their rows and columns.  That needs a
+variance's coefficients to be the same bits whichever batch of variances computes them: the
+projection a^h = V F runs row by row in a fixed order (:func:`_project_loop`), because a BLAS
+product rounds a row differently with the batch's size (OpenBLAS: ~1e-16, measured; with BLAS a
+Gram matrix computed after another that met the same variances first, or on two threads whose
+tiles raced to compute shared variances, differed from a fresh one-thread one by 1e-17 to 3e-17 of
+its scale); without numba the projection is BLAS's and this holds only for one thread and a fresh
+cache.  Where the rule a variance stops at depends on the |rho| of the entries in the
 same call, different tilings may take an entry from different rules: they agree within the
 stated bound, not bit for bit.
 
@@ -206,9 +206,8 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None, trim=False) -> Coeff
     variance meets the target at that |rho| (the largest correlation its entries have), or to its
     last rule; ``min_level`` (per variance, 1 + rule index): not below that rule (a partner variance
     needs more degrees).  Each rule's refinement check is cached per (fn, variance, rule), and the
-    ladder is replayed (by cached per-rule checks) from its first rule on every call, so the rule
-    each variance's data come from depends on the arguments only (their rounding: module
-    docstring).  ``trim``: keep only the columns up to the largest least degree the variances
+    ladder is replayed (by cached per-rule checks) from its first rule on every call, so the result
+    depends on the arguments only, never on what earlier calls computed (module docstring).  ``trim``: keep only the columns up to the largest least degree the variances
     need at ``rho_need`` (with numba; the entries of :func:`series` that find no degree in them are
     retried on :meth:`Coefficients.widened`)."""
     q = np.asarray(q, dtype=float).ravel()
@@ -293,12 +292,93 @@ def _values(fn, q, x, s, ctx):
 def _project(F, V_on, R_off):
     """(a, ||F||^2, ||F - V^T a||^2) for F given on the nodes of ``V_on`` (zero on the others, whose
     Gram matrix is R_off^T R_off): a = V_on F, and the residual on both sets of nodes, a sum of
-    squares."""
-    A = F @ V_on.T
-    r_on = F - A @ V_on
-    r_off = A @ R_off.T
-    return (A, np.einsum("ui,ui->u", F, F),
-            np.einsum("ui,ui->u", r_on, r_on) + np.einsum("ui,ui->u", r_off, r_off))
+    squares.  Each row by the same operations in the same order whatever rows come with it
+    (:func:`_project_loop`, compiled), so that a variance's coefficients do not depend on the
+    batch that computes them (a BLAS product rounds a row differently with the batch's size:
+    ~1e-16, measured); without numba, BLAS."""
+    if _project_compiled is None:  # pragma: no cover - numba absent
+        A = F @ V_on.T
+        r_on = F - A @ V_on
+        r_off = A @ R_off.T
+        return (A, np.einsum("ui,ui->u", F, F),
+                np.einsum("ui,ui->u", r_on, r_on) + np.einsum("ui,ui->u", r_off, r_off))
+    nu = F.shape[0]
+    A, m2, res = np.empty((nu, V_on.shape[0])), np.empty(nu), np.empty(nu)
+    VT, RT = _transposed(V_on, R_off)
+    _project_compiled(np.ascontiguousarray(F), VT, V_on, RT, A, m2, res)
+    return A, m2, res
+
+
+_transposed_cache: dict = {}
+
+
+def _transposed(V_on, R_off):
+    """(V_on^T, R_off^T) as contiguous arrays, kept per rule (the loop streams them by rows)."""
+    key = (id(V_on), id(R_off), V_on.shape, R_off.shape)
+    hit = _transposed_cache.get(key)
+    if hit is None or hit[0] is not V_on or hit[1] is not R_off:
+        hit = (V_on, R_off, np.ascontiguousarray(V_on.T), np.ascontiguousarray(R_off.T))
+        if len(_transposed_cache) > 32:
+            _transposed_cache.clear()
+        _transposed_cache[key] = hit
+    return hit[2], hit[3]
+
+
+#: rows of F a pass of :func:`_project_loop` takes together (each streamed matrix row serves them)
+_PROJECT_ROWS = 8
+
+
+def _project_loop(F, VT, V, RT, A, m2, res):
+    """:func:`_project` row by row: A[u] = sum_i F[u, i] V[:, i] (i ascending), r = F[u] - sum_k
+    A[u, k] V[k] (k ascending), m2[u] = sum_i F[u, i]^2, res[u] = sum_i r_i^2 + ||R_off A[u]||^2;
+    rows in blocks of :data:`_PROJECT_ROWS` so that each row of VT, V, RT is loaded once a block,
+    the arithmetic of a row the same in any block."""
+    nu, n = F.shape
+    K1 = VT.shape[1]
+    mo = RT.shape[1]
+    B = _PROJECT_ROWS
+    acc = np.empty((B, K1))
+    r = np.empty((B, n))
+    ro = np.empty((B, mo))
+    for u0 in range(0, nu, B):
+        b = min(B, nu - u0)
+        acc[:b] = 0.0
+        for i in range(n):
+            row = VT[i]
+            for t in range(b):
+                f = F[u0 + t, i]
+                at = acc[t]
+                for k in range(K1):
+                    at[k] += f * row[k]
+        r[:b] = 0.0
+        ro[:b] = 0.0
+        for k in range(K1):
+            vk = V[k]
+            rk = RT[k]
+            for t in range(b):
+                a = acc[t, k]
+                rt = r[t]
+                for i in range(n):
+                    rt[i] += a * vk[i]
+                ot = ro[t]
+                for m in range(mo):
+                    ot[m] += a * rk[m]
+        for t in range(b):
+            u = u0 + t
+            s_f = 0.0
+            s_on = 0.0
+            for i in range(n):
+                f = F[u, i]
+                d = f - r[t, i]
+                s_f += f * f
+                s_on += d * d
+            s_off = 0.0
+            for m in range(mo):
+                s_off += ro[t, m] * ro[t, m]
+            for k in range(K1):
+                A[u, k] = acc[t, k]
+            m2[u] = s_f
+            res[u] = s_on + s_off
 
 
 def _discrete(fn, q, j, ctx, memo):
@@ -697,8 +777,10 @@ if numba is not None:
     _series_tile_compiled = _jit(_series_tile_loop)
     _least_degree_compiled = _jit(_least_degree_loop)
     _gather_compiled = _jit(_gather_loop)
+    _project_compiled = _jit(_project_loop)
 else:  # pragma: no cover
     _series_compiled = _series_tile_compiled = _least_degree_compiled = _gather_compiled = None
+    _project_compiled = None
 
 
 def series(rho, ix, iz, a, tail, thr, out, fallback, tile=None):
