@@ -313,7 +313,11 @@ _transposed_cache: dict = {}
 
 
 def _transposed(V_on, R_off):
-    """(V_on^T, R_off^T) as contiguous arrays, kept per rule (the loop streams them by rows)."""
+    """(V_on^T, R_off^T) as contiguous arrays, kept per split rule (the loop streams them by rows);
+    not kept for the whole-rule projections of fast-growing functions (R_off empty: a new view
+    each call, and the rule itself is only cached for two rules)."""
+    if R_off.shape[0] == 0:
+        return np.ascontiguousarray(V_on.T), np.ascontiguousarray(R_off.T)
     key = (id(V_on), id(R_off), V_on.shape, R_off.shape)
     hit = _transposed_cache.get(key)
     if hit is None or hit[0] is not V_on or hit[1] is not R_off:
@@ -712,7 +716,7 @@ def _series_tile_loop(rho, ir, jc, a, tail, thr, out, fallback):
         rr = rho[r]
         tr = thr[r]
         for c in range(C):
-            Kf[c] = -1.0 if tr[c] >= 0.0 else -2.0
+            Kf[c] = -2.0 if tr[c] < 0.0 else -1.0           # as _series_loop: nan is asked for
             ar[c] = abs(rr[c])
             p[c] = ar[c]
         for k in range(W):

@@ -382,7 +382,7 @@ def test_check_cache_stays_bounded(monkeypatch):
 
 def _tile_data(seed, R=24, C=40):
     """A tile of tanh series inputs where every branch of the entry loop is taken: entries not asked
-    for (thr < 0), |rho| = 1, 0 and mixed signs, variances with few resolved degrees (inf bounds
+    for (thr < 0; nan, -0.0 and 0.0 are asked for), |rho| = 1, 0 and mixed signs, variances with few resolved degrees (inf bounds
     past them) and partners that never meet the target together (fallback)."""
     rng = np.random.default_rng(seed)
     q = np.concatenate([rng.uniform(0.1, 2.5, 30), [40.0, 90.0]])
@@ -393,6 +393,7 @@ def _tile_data(seed, R=24, C=40):
     rho[0, :4] = [1.0, -1.0, 0.0, 0.999999]
     thr = H.TAIL_RTOL * np.sqrt(C_.m2[ir][:, None] * C_.m2[jc][None, :])
     thr[rng.random((R, C)) < 0.1] = -1.0
+    thr[1, :3] = (np.nan, -0.0, 0.0)                  # nan is asked for, as -0.0 and 0.0 are
     return C_, ir, jc, rho, thr
 
 
