@@ -168,26 +168,36 @@ class Coefficients:
     E[f(sqrt(q) Z)^2] (nan where no coefficient is resolved); ``rho_cert``: (nu,) the largest
     |rho| at which the variance meets the target on its own, |rho|^(K+1) tail_K^2 <= ``TAIL_RTOL``
     m2 for some K <= Kc (1: certified for every correlation); ``level``: (nu,) 1 + the index of
-    the rule in :data:`STEPS` the data come from (0 where nothing is resolved).  W = max Kc + 1,
-    or fewer columns where :func:`coefficients` was asked to ``trim``: then :meth:`widened` gives
+    the rule in :data:`STEPS` the data come from (0 where nothing is resolved).  W = max Kc + 1
+    (:attr:`width`), or fewer columns where :func:`coefficients` was asked to ``trim``: then :meth:`widened` gives
     all of them."""
 
-    __slots__ = ("a", "tail", "kc", "m2", "rho_cert", "level", "_picks", "_width")
+    __slots__ = ("a", "tail", "kc", "m2", "rho_cert", "level", "_picks")
 
-    def __init__(self, a, tail, kc, m2, rho_cert, level, picks=(), width=None):
+    def __init__(self, a, tail, kc, m2, rho_cert, level, picks=()):
         self.a, self.tail, self.kc, self.m2, self.rho_cert, self.level = a, tail, kc, m2, rho_cert, level
-        self._picks, self._width = picks, a.shape[1] if width is None else width
+        self._picks = picks
+
+    @property
+    def width(self) -> int:
+        """max Kc + 1: the columns that hold every resolved degree."""
+        return _full_width(self.kc)
 
     @property
     def trimmed(self) -> bool:
         """Whether ``a`` and ``tail`` hold fewer columns than the resolved degrees."""
-        return self.a.shape[1] < self._width
+        return self.a.shape[1] < self.width
 
     def widened(self):
         """(a, tail) with every resolved degree (max Kc + 1 columns)."""
         if not self.trimmed:
             return self.a, self.tail
-        return _assemble(self._picks, self.a.shape[0], self._width)
+        return _assemble(self._picks, self.a.shape[0], self.width)
+
+
+def _full_width(kc) -> int:
+    """max Kc + 1 over the variances (1 where none is resolved)."""
+    return max(int(kc.max(initial=-1)), 0) + 1
 
 
 _cache: dict = {}          # (fn, rule, "check") -> _CheckTable
@@ -216,21 +226,22 @@ def coefficients(fn, q, ctx, rho_need=None, min_level=None, trim=False) -> Coeff
     need = np.ones(q.size) if rho_need is None else np.asarray(rho_need, dtype=float).ravel()
     low = np.zeros(q.size, dtype=int) if min_level is None else np.asarray(min_level, dtype=int).ravel()
     picks = _ladder(fn, q, need, low, ctx)
-    K = max([int(t.kc[pos].max()) for t, u, pos in picks], default=0)
-    width = K + 1
+    kc = np.full(q.size, -1, dtype=np.int64)
+    for t, u, pos in picks:
+        kc[u] = t.kc[pos]
+    width = _full_width(kc)
     if trim and _least_degree_compiled is not None:
         # every entry's least K is at most the larger of its two variances' least K at their rho_need
         # (Cauchy-Schwarz on the two factors of the entry's bound); the caller widens where not
         width = min(width, 1 + max([int(_least_degree(t, pos, need[u]).max()) for t, u, pos in picks],
                                    default=0))
     a, tail = _assemble(picks, q.size, width)
-    kc = np.full(q.size, -1, dtype=np.int64)
     m2 = np.full(q.size, np.nan)
     level = np.zeros(q.size, dtype=int)
     rho_cert = np.zeros(q.size)
     for t, u, pos in picks:
-        kc[u], m2[u], level[u], rho_cert[u] = t.kc[pos], t.m2[pos], t.j + 1, t.rho_cert[pos]
-    return Coefficients(a, tail, kc, m2, rho_cert, level, picks, K + 1)
+        m2[u], level[u], rho_cert[u] = t.m2[pos], t.j + 1, t.rho_cert[pos]
+    return Coefficients(a, tail, kc, m2, rho_cert, level, picks)
 
 
 def _assemble(picks, nu, width):
@@ -289,13 +300,14 @@ def _values(fn, q, x, s, ctx):
     return np.broadcast_to(fn(np.sqrt(q)[:, None] * x[None, :], ctx), (q.size, x.size)) * s[None, :]
 
 
-def _project(F, V_on, R_off):
+def _project(F, V_on, R_off, VT=None, RT=None):
     """(a, ||F||^2, ||F - V^T a||^2) for F given on the nodes of ``V_on`` (zero on the others, whose
     Gram matrix is R_off^T R_off): a = V_on F, and the residual on both sets of nodes, a sum of
     squares.  Each row by the same operations in the same order whatever rows come with it
-    (:func:`_project_loop`, compiled), so that a variance's coefficients do not depend on the
-    batch that computes them (a BLAS product rounds a row differently with the batch's size:
-    ~1e-16, measured); without numba, BLAS."""
+    (:func:`_project_loop`, compiled; ``VT``, ``RT``: V_on^T and R_off^T contiguous, made here when
+    not given), so that a variance's coefficients do not depend on the batch that computes them (a
+    BLAS product rounds a row differently with the batch's size: ~1e-16, measured); without numba,
+    BLAS."""
     if _project_compiled is None:  # pragma: no cover - numba absent
         A = F @ V_on.T
         r_on = F - A @ V_on
@@ -304,28 +316,17 @@ def _project(F, V_on, R_off):
                 np.einsum("ui,ui->u", r_on, r_on) + np.einsum("ui,ui->u", r_off, r_off))
     nu = F.shape[0]
     A, m2, res = np.empty((nu, V_on.shape[0])), np.empty(nu), np.empty(nu)
-    VT, RT = _transposed(V_on, R_off)
+    VT = np.ascontiguousarray(V_on.T) if VT is None else VT
+    RT = np.ascontiguousarray(R_off.T) if RT is None else RT
     _project_compiled(np.ascontiguousarray(F), VT, V_on, RT, A, m2, res)
     return A, m2, res
 
 
-_transposed_cache: dict = {}
-
-
-def _transposed(V_on, R_off):
-    """(V_on^T, R_off^T) as contiguous arrays, kept per split rule (the loop streams them by rows);
-    not kept for the whole-rule projections of fast-growing functions (R_off empty: a new view
-    each call, and the rule itself is only cached for two rules)."""
-    if R_off.shape[0] == 0:
-        return np.ascontiguousarray(V_on.T), np.ascontiguousarray(R_off.T)
-    key = (id(V_on), id(R_off), V_on.shape, R_off.shape)
-    hit = _transposed_cache.get(key)
-    if hit is None or hit[0] is not V_on or hit[1] is not R_off:
-        hit = (V_on, R_off, np.ascontiguousarray(V_on.T), np.ascontiguousarray(R_off.T))
-        if len(_transposed_cache) > 32:
-            _transposed_cache.clear()
-        _transposed_cache[key] = hit
-    return hit[2], hit[3]
+@lru_cache(maxsize=None)
+def _split_rule_transposed(j: int):
+    """(V^T, R^T) of :func:`_split_rule` (j), contiguous: what :func:`_project_loop` streams by rows."""
+    _, _, V, R = _split_rule(j)
+    return np.ascontiguousarray(V.T), np.ascontiguousarray(R.T)
 
 
 #: rows of F a pass of :func:`_project_loop` takes together (each streamed matrix row serves them)
@@ -404,7 +405,7 @@ def _discrete(fn, q, j, ctx, memo):
         qm = q[miss]
         with np.errstate(all="ignore"):
             F = _values(fn, qm, x, s, ctx)
-            Am, mm, rm = _project(F, V, R)
+            Am, mm, rm = _project(F, V, R, *_split_rule_transposed(j))
             # f that grows fast enough to put mass near |x| = F_RADIUS (exp(x) at q >~ 4): every node
             edge = np.abs(x) >= F_RADIUS - 1
             wide = ~(np.einsum("ui,ui->u", F[:, edge], F[:, edge]) <= EDGE_RTOL * mm)

@@ -445,7 +445,10 @@ def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, s
     in |Im x| < strip (sets the 2-D rule's step in its narrow direction).  ``kinks``: the points
     where fn or its derivative jumps (float64: Gauss-Legendre panels split there).  ``soft`` =
     (centres, d): fn and its derivative are analytic but for singularities at distance d above and
-    below the centres (float64: panels graded towards them at large variances)."""
+    below the centres (float64: panels graded towards them at large variances; ``strip`` is then d
+    unless given)."""
+    if soft is not None and strip is None:    # analytic but for the soft kinks' singularities
+        strip = soft[1]
     kw0 = {} if smoothed is None else {"smoothed": smoothed[0]}
     kw1 = {} if smoothed is None else {"smoothed": smoothed[1]}
     if strip is not None:
@@ -473,8 +476,7 @@ def tanh() -> Activation:
     return Activation(name="tanh", key=("tanh",), fn=lambda x, xp: xp.tanh(x),
                       derivative=lambda x, xp: 1 - xp.tanh(x) ** 2,
                       dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh",
-                                         strip=math.pi / 2,      # poles of tanh and sech^2 at i pi / 2
-                                         soft=((0.0,), math.pi / 2)),
+                                         soft=((0.0,), math.pi / 2)),   # poles of tanh, sech^2 at +-i pi / 2
                       closed_form=False)
 
 
