@@ -28,7 +28,8 @@ step                      2              [g > 0] kappa0 / 2, 0
 rectified_monomial(n)     3              g^n (A_n(rho) sin(theta)/pi + B_n(rho) kappa0) / 2, n^2 (the same at n-1)
 erf                       4              (2/pi) arcsin(2 S / sqrt(d)), (4/pi) / sqrt(d - 4 S^2), d = (1+2qx)(1+2qz)
 sin                       5              exp(-(qx+qz)/2) sinh S, exp(-(qx+qz)/2) cosh S (sinh, cosh: one expm1;
-                                         the exponential as exp(-qx/2) exp(-qz/2), per pixel)
+                                         the exponential as exp(-qx/2) exp(-qz/2), per pixel; a variance
+                                         above 708: exp(|S| - (qx+qz)/2) (1 -+ exp(-2|S|)) / 2)
 cos                       6              exp(-(qx+qz)/2) cosh S, exp(-(qx+qz)/2) sinh S
 monomial(n)               7              sum_k c_k S^k (qx qz)^((n-k)/2), n^2 (the same at n-1)
 ========================  =============  =================================================================
@@ -52,6 +53,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from reskernels.theory import activations as _acts
 
 from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
@@ -222,30 +225,76 @@ def sinh_cosh(x, poly):
     return math.copysign((m + m / u) * 0.5, x), (u + 1.0 / u) * 0.5
 
 
+#: the largest variance whose factor exp(-q / 2) sin and cos read (:func:`half_exp`;
+#: :data:`theory.activations.HALF_EXP_MAX_VARIANCE`); above it the factor array holds -q and the entry
+#: takes :func:`sin_dual_large`
+HALF_EXP_MAX_VARIANCE = _acts.HALF_EXP_MAX_VARIANCE
+
+
 @_inline
-def sin_dual(ex, ez, S, poly):
+def sin_dual_fast(ex, ez, S, poly):
     """sin: (e sinh S, e cosh S) with e = exp(-(qx + qz)/2) = ex ez, ex = exp(-qx / 2), ez = exp(-qz / 2)
-    (per pixel: :func:`half_exp`), sinh and cosh by :func:`sinh_cosh`."""
+    (per pixel: :func:`half_exp`), sinh and cosh by :func:`sinh_cosh`; for both variances at most
+    :data:`HALF_EXP_MAX_VARIANCE` (the factors positive).  Branch-free, for SIMD lanes."""
     e = ex * ez
     sh, ch = sinh_cosh(S, poly)
     return e * sh, e * ch
 
 
+@_inline
+def sin_dual_large(ex, ez, S):
+    """sin's dual when a variance exceeds :data:`HALF_EXP_MAX_VARIANCE` (its factor holds -q):
+    e sinh S = sign(S) t (1 - exp(-2|S|)) / 2, e cosh S = t (1 + exp(-2|S|)) / 2 with
+    t = exp(|S| - (qx + qz)/2) <= 1 (|S| <= sqrt(qx qz)), so that neither e underflows nor sinh S
+    overflows.  With h = q / 2 (exact): t = ex exp(|S| - hz) when only z is large (the exponent is at
+    most hx <= 354), else t = exp((|S| - h1) - h2), h1 = max(hx, hz): both differences are exact
+    (Sterbenz) for near-parallel pairs, |S| ~ h1 + h2, where t ~ 1 needs them."""
+    s = abs(S)
+    r = math.expm1(-2.0 * s)                    # exp(-2|S|) - 1 in (-1, 0]
+    if ex > 0.0:
+        t = ex * math.exp(s - (-ez) / 2)
+    elif ez > 0.0:
+        t = ez * math.exp(s - (-ex) / 2)
+    else:
+        hx, hz = (-ex) / 2, (-ez) / 2
+        h1, h2 = max(hx, hz), min(hx, hz)
+        t = math.exp((s - h1) - h2)
+    return math.copysign(t * (-r) * 0.5, S), t * (2.0 + r) * 0.5
+
+
+@_inline
+def sin_dual(ex, ez, S, poly):
+    """sin: (exp(-(qx+qz)/2) sinh S, exp(-(qx+qz)/2) cosh S) from the factors of :func:`half_exp`:
+    :func:`sin_dual_fast` when both are positive (variances <= :data:`HALF_EXP_MAX_VARIANCE`), else
+    :func:`sin_dual_large`."""
+    if ex > 0.0 and ez > 0.0:
+        return sin_dual_fast(ex, ez, S, poly)
+    return sin_dual_large(ex, ez, S)
+
+
+@_inline
+def half_exp_one(v):
+    """exp(-v / 2) for v <= :data:`HALF_EXP_MAX_VARIANCE`, else -v (a flag: the variance itself,
+    which :func:`sin_dual_large` reads; v >= 0 always)."""
+    return math.exp(-v / 2) if v <= HALF_EXP_MAX_VARIANCE else -v
+
+
 @_jit
 def half_exp(V):
-    """exp(-V / 2) elementwise (the factors of sin's and cos's duals, one per input and pixel)."""
+    """The factors sin's and cos's duals read, one per input and pixel: exp(-V / 2) elementwise,
+    -V where V > :data:`HALF_EXP_MAX_VARIANCE` (:func:`half_exp_one`)."""
     out = np.empty_like(V)
     vf, of = V.reshape(-1), out.reshape(-1)
     for i in range(vf.shape[0]):
-        of[i] = math.exp(-vf[i] / 2)
+        of[i] = half_exp_one(vf[i])
     return out
 
 
 @_jit
 def dual_factors(ops, V):
-    """What the duals read for the recorded variances V: exp(-V / 2) when the program has a sin or cos
-    dual (their duals take the factors, :func:`sin_dual`), else V itself; a dual with engine id SIN or
-    COS reads this array, every other dual V."""
+    """What the duals read for the recorded variances V: the factors of :func:`half_exp` when the
+    program has a sin or cos dual (their duals take the factors, :func:`sin_dual`), else V itself;
+    a dual with engine id SIN or COS reads this array, every other dual V."""
     for o in range(ops.shape[0]):
         if ops[o, 1] == SIN or ops[o, 1] == COS:
             return half_exp(V)
@@ -278,9 +327,9 @@ def dual(eid, ap, coef, qx, qz, S, poly):
     if eid == ERF:
         return erf_dual(qx, qz, S, poly)
     if eid == SIN:
-        return sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S, poly)
+        return sin_dual(half_exp_one(qx), half_exp_one(qz), S, poly)
     if eid == COS:
-        E1, E0 = sin_dual(math.exp(-qx / 2), math.exp(-qz / 2), S, poly)
+        E1, E0 = sin_dual(half_exp_one(qx), half_exp_one(qz), S, poly)
         return E0, E1
     return monomial_dual(ap, coef, qx, qz, S)
 
@@ -350,18 +399,21 @@ def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
     elif eid == ERF:
         for i in range(n):
             E1[i], E0[i] = erf_dual(QX[i], QZ[i], S[i], False)
-    elif eid == SIN and poly:   # QX, QZ hold exp(-qx / 2), exp(-qz / 2) here
+    elif eid == SIN or eid == COS:
+        # QX, QZ hold the factors of half_exp: the branch-free form on every entry (SIMD lanes), then
+        # the entries with a variance above HALF_EXP_MAX_VARIANCE (a factor <= 0) again
+        if poly:
+            for i in range(n):
+                E1[i], E0[i] = sin_dual_fast(QX[i], QZ[i], S[i], True)
+        else:
+            for i in range(n):
+                E1[i], E0[i] = sin_dual_fast(QX[i], QZ[i], S[i], False)
         for i in range(n):
-            E1[i], E0[i] = sin_dual(QX[i], QZ[i], S[i], True)
-    elif eid == SIN:
-        for i in range(n):
-            E1[i], E0[i] = sin_dual(QX[i], QZ[i], S[i], False)
-    elif eid == COS and poly:
-        for i in range(n):
-            E0[i], E1[i] = sin_dual(QX[i], QZ[i], S[i], True)
-    elif eid == COS:
-        for i in range(n):
-            E0[i], E1[i] = sin_dual(QX[i], QZ[i], S[i], False)
+            if not (QX[i] > 0.0 and QZ[i] > 0.0):
+                E1[i], E0[i] = sin_dual_large(QX[i], QZ[i], S[i])
+        if eid == COS:
+            for i in range(n):
+                E1[i], E0[i] = E0[i], E1[i]
     else:
         # monomial_dual's sums, one term at a time over all entries (SIMD lanes)
         m = int(ap[0])

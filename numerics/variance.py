@@ -31,6 +31,7 @@ import mpmath
 import numpy as np
 import scipy.special
 
+from reskernels.theory import activations as _acts
 from reskernels.theory import general as _G
 
 from . import hermite as _hermite
@@ -53,6 +54,25 @@ class NumpyContext(NumpyBackend):
     cosh = staticmethod(np.cosh)
     tanh = staticmethod(np.tanh)
     erf = staticmethod(scipy.special.erf)
+
+    @staticmethod
+    def damped_sinh_cosh(qx, qz, S):
+        """(e sinh S, e cosh S), e = exp(-(qx + qz)/2): sin's and cos's duals.  Where both variances
+        are at most ``HALF_EXP_MAX_VARIANCE`` (708) as written; above, where e underflows and sinh S
+        overflows (|S| <= sqrt(qx qz)), as t (1 -+ exp(-2|S|)) / 2 with t = exp((|S| - h1) - h2) <= 1,
+        h1 >= h2 the halves of the variances (the differences exact for near-parallel pairs).  The
+        compiled loop's form: :func:`numerics.conv_fused_general.sin_dual_large`."""
+        e = np.exp(-(qx + qz) / 2)
+        big = np.maximum(qx, qz) > _acts.HALF_EXP_MAX_VARIANCE
+        if not np.any(big):
+            return e * np.sinh(S), e * np.cosh(S)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            sh, ch = e * np.sinh(S), e * np.cosh(S)
+            s = np.abs(S)
+            t = np.exp((s - np.maximum(qx, qz) / 2) - np.minimum(qx, qz) / 2)
+            r = np.expm1(-2.0 * s)
+            return (np.where(big, np.copysign(t * (-r) * 0.5, S), sh),
+                    np.where(big, t * (2.0 + r) * 0.5, ch))
 
     def __init__(self, want_ntk=True, patch=None):
         self.want_ntk = want_ntk
@@ -442,6 +462,13 @@ class MpmathContext(MpmathBackend):
     cosh = staticmethod(mpmath.cosh)
     tanh = staticmethod(mpmath.tanh)
     erf = staticmethod(mpmath.erf)
+
+    @staticmethod
+    def damped_sinh_cosh(qx, qz, S):
+        """(exp(-(qx + qz)/2) sinh S, exp(-(qx + qz)/2) cosh S): sin's and cos's duals (mpmath's
+        exponent range has no underflow or overflow to avoid)."""
+        e = mpmath.exp(-(qx + qz) / 2)
+        return e * mpmath.sinh(S), e * mpmath.cosh(S)
 
     def __init__(self, want_ntk=True):
         self.want_ntk = want_ntk

@@ -289,20 +289,30 @@ def erf() -> Activation:
                       engine_id=ENGINE_IDS["erf"])
 
 
+#: sin's and cos's duals in float64: up to this variance as exp(-(qx + qz)/2) times sinh S, cosh S (a
+#: product exp(-q/2) exp(-q'/2) of two such factors is a normal float64, exp(-708) = 3.3e-308, and
+#: sinh, cosh of |S| <= sqrt(q q') stay finite); above it in the form exp(|S| - (qx + qz)/2) (1 -+
+#: exp(-2|S|)) / 2, which neither underflows nor overflows (NumpyContext.damped_sinh_cosh,
+#: numerics.conv_fused_general.sin_dual_large)
+HALF_EXP_MAX_VARIANCE = 708.0
+
+
 def sin() -> Activation:
-    """sin(x): E[sin u sin v] = exp(-(Sxx + Szz)/2) sinh(S), E[cos u cos v] = exp(-(Sxx + Szz)/2) cosh(S)."""
+    """sin(x): E[sin u sin v] = exp(-(Sxx + Szz)/2) sinh(S), E[cos u cos v] = exp(-(Sxx + Szz)/2) cosh(S)
+    (``xp.damped_sinh_cosh``: in float64 without underflow or overflow at large variances)."""
     def dual(qx, qz, S, xp, ntk=True):
-        e = xp.exp(-(qx + qz) / 2)
-        return e * xp.sinh(S), (e * xp.cosh(S) if ntk else None)
+        sh, ch = xp.damped_sinh_cosh(qx, qz, S)
+        return sh, (ch if ntk else None)
     return Activation(name="sin", key=("sin",), fn=lambda x, xp: xp.sin(x),
                       derivative=lambda x, xp: xp.cos(x), dual=dual, engine_id=ENGINE_IDS["sin"])
 
 
 def cos() -> Activation:
-    """cos(x): E[cos u cos v] = exp(-(Sxx + Szz)/2) cosh(S), E[sin u sin v] = exp(-(Sxx + Szz)/2) sinh(S)."""
+    """cos(x): E[cos u cos v] = exp(-(Sxx + Szz)/2) cosh(S), E[sin u sin v] = exp(-(Sxx + Szz)/2) sinh(S)
+    (``xp.damped_sinh_cosh``, as :func:`sin`)."""
     def dual(qx, qz, S, xp, ntk=True):
-        e = xp.exp(-(qx + qz) / 2)
-        return e * xp.cosh(S), (e * xp.sinh(S) if ntk else None)
+        sh, ch = xp.damped_sinh_cosh(qx, qz, S)
+        return ch, (sh if ntk else None)
     return Activation(name="cos", key=("cos",), fn=lambda x, xp: xp.cos(x),
                       derivative=lambda x, xp: -xp.sin(x), dual=dual, engine_id=ENGINE_IDS["cos"])
 

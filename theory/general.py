@@ -204,6 +204,11 @@ class SympyContext:
     cosh = staticmethod(lambda x: _apply(sp.cosh, x))
     erf = staticmethod(lambda x: _apply(sp.erf, x))
     kappa0 = staticmethod(_series.kappa0)
+
+    def damped_sinh_cosh(self, qx, qz, S):
+        """(exp(-(qx + qz)/2) sinh S, exp(-(qx + qz)/2) cosh S): sin's and cos's duals."""
+        e = self.exp(-(qx + qz) / 2)
+        return e * self.sinh(S), e * self.cosh(S)
     kappa1 = staticmethod(_series.kappa1)
 
     @staticmethod

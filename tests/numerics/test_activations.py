@@ -219,12 +219,86 @@ def test_bad_activation_and_bias_arguments_are_named(kwargs, word):
         DenseNet(2, **kwargs)
 
 
+# ---- sin and cos at large variances -------------------------------------------------------------
+
+#: variance pairs below, around and far above HALF_EXP_MAX_VARIANCE (708), beyond which
+#: exp(-(qx + qz)/2) underflows and sinh S overflows in float64; one pair far apart
+LARGE_Q = [(700.0, 700.0), (707.9, 708.1), (709.0, 709.0), (1500.0, 1400.0), (1e5, 1e5 + 1), (10.0, 2000.0),
+           (1e8, 1e8)]
+#: correlations from parallel to antiparallel, two near-parallel
+LARGE_Q_RHOS = [1.0, 1 - 1e-12, 1 - 1e-6, 0.99, 0.5, 0.0, -0.7, -1.0]
+
+
+def sin_cos_large_variance_cases(act):
+    """(qx, qz, S, (E1, E0), (scale1, scale0)) at LARGE_Q x LARGE_Q_RHOS: the dual at 60 digits on the
+    exact float64 arguments, and its Cauchy-Schwarz scale sqrt(E(qx, qx, qx) E(qz, qz, qz)) per output."""
+    def ref(qx, qz, S):
+        with mpmath.workdps(60):
+            E = act.dual(mpmath.mpf(qx), mpmath.mpf(qz), mpmath.mpf(S), MpmathContext(), True)
+            return [float(v) for v in E]
+    cases = []
+    for qx, qz in LARGE_Q:
+        dx, dz = ref(qx, qx, qx), ref(qz, qz, qz)
+        for rho in LARGE_Q_RHOS:
+            S = rho * math.sqrt(qx * qz)
+            cases.append((qx, qz, S, ref(qx, qz, S), [math.sqrt(a * b) for a, b in zip(dx, dz)]))
+    return cases
+
+
+@pytest.mark.parametrize("act", [A.sin(), A.cos()], ids=lambda a: a.name)
+def test_sin_cos_duals_at_large_variances_within_4_eps_of_mpmath(act):
+    """The numpy context's dual (NumpyContext.damped_sinh_cosh) against mpmath on the same float64
+    arguments, within 4 eps of the scale (measured 0.5 eps); the direct form exp(-(qx + qz)/2) sinh S
+    is not finite at most of these points (negative control)."""
+    eps = np.finfo(float).eps
+    direct_fails = 0
+    for qx, qz, S, E, scale in sin_cos_large_variance_cases(act):
+        got = act.dual(np.array([qx]), np.array([qz]), np.array([S]), NumpyContext(), True)
+        for k in range(2):
+            assert abs(float(got[k][0]) - E[k]) <= 4 * eps * scale[k], (qx, qz, S, k, got[k], E[k])
+        with np.errstate(all="ignore"):
+            direct = np.exp(-(qx + qz) / 2) * np.sinh(S)
+        direct_fails += not np.isfinite(direct)
+    assert direct_fails >= 20
+
+
+@pytest.mark.parametrize("arch", [MLP(2, activation="sin"), MLP(3, activation="cos", bias_var=0.2),
+                                  ResNet(2, 0.5, activation="sin"), ResNet(3, 0.5, activation="cos")],
+                         ids=lambda a: a.slug)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_sin_cos_grams_at_large_input_scale_match_mpmath(arch, kind, backend):
+    """Inputs with |x|^2 ~ 1600 (first-layer variances above HALF_EXP_MAX_VARIANCE, where the direct
+    float64 dual is NaN) and pairs at distance 0.004 and 1.2: gram against the mpmath route at 30
+    digits on the exact inner products.  Tolerance from conditioning: the stem's inner products carry
+    rounding ~ eps q, and the dual at large variance moves by its own scale per unit of S, so 8 q eps
+    of sqrt(K_ii K_jj) (measured <= 1.3 q eps)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((4, 16)) * 10
+    X[2] = X[0] + 1e-3 * rng.standard_normal(16)
+    X[3] = X[0] + 0.3 * rng.standard_normal(16)
+    K = gram(arch, X, kind=kind, backend=backend)
+    maps = arch.kernel_maps()
+    q = float(np.max(np.sum(X * X, axis=1)))
+    assert q > 2 * 708
+    eps = np.finfo(float).eps
+    for i in range(4):
+        for j in range(i, 4):
+            with mpmath.workdps(30):
+                dot = lambda u, v: mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(b)) for a, b in zip(u, v))
+                ref = float(fc_kernel(maps, dot(X[i], X[j]), dot(X[i], X[i]), dot(X[j], X[j]), kind == "ntk",
+                                      MpmathContext(kind == "ntk")))
+            assert abs(K[i, j] - ref) <= 8 * q * eps * math.sqrt(K[i, i] * K[j, j]), (i, j, K[i, j], ref)
+
+
 # ---- convolutional programs ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("act, b", [("erf", 0.3), ("relu", 0.2), ("sin", 0.0), ("tanh", 0.1)])
-def test_conv_on_one_pixel_is_the_fully_connected_kernel(act, b):
+@pytest.mark.parametrize("act, b, scale", [("erf", 0.3, 1.0), ("relu", 0.2, 1.0), ("sin", 0.0, 1.0), ("tanh", 0.1, 1.0),
+                                          ("cos", 0.1, 25.0)])
+def test_conv_on_one_pixel_is_the_fully_connected_kernel(act, b, scale):
+    """(cos at scale 25: first-layer variances ~1900, above HALF_EXP_MAX_VARIANCE)"""
     from reskernels import CNN, ResCNN
-    X = np.random.default_rng(1).standard_normal((4, 3))
+    X = scale * np.random.default_rng(1).standard_normal((4, 3))
     for conv, fc in ((CNN(3, filter_size=1, activation=act, bias_var=b), MLP(3, activation=act, bias_var=b)),
                      (ResCNN(2, 0.5, filter_size=1, activation=act, bias_var=b), ResNet(2, 0.5, activation=act, bias_var=b))):
         for kind in ("ntk", "nngp"):

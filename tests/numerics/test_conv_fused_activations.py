@@ -302,3 +302,35 @@ def test_compiled_loop_matches_independent_mpmath_route(act):
             tol = float64_kernel_rtol(arch.depth + 2, per_layer=100)   # override: as test_conv's oracle check
             err = np.abs(got - want.astype(float))
             assert np.all(err <= tol * scale), (arch.slug, kind, np.max(err / scale))
+
+
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_compiled_sin_cos_duals_at_large_variances_within_4_eps_of_mpmath(name):
+    """The compiled duals as the loops call them -- dual_grid on the factors of half_exp (variances
+    above HALF_EXP_MAX_VARIANCE flagged, taken by sin_dual_large after the branch-free pass), and the
+    scalar dual of the diagonal run -- against mpmath on the same arguments (the cases of
+    test_activations), within 4 eps of the scale (measured 0.5 eps); the flag is planted away
+    (the factor exp(-q/2) underflowing to 0 as before) as a negative control."""
+    from .test_activations import sin_cos_large_variance_cases
+    act = {"sin": sin, "cos": cos}[name]()
+    ap, cf = np.asarray(act.engine_params, float), np.asarray(act.engine_coefs, float)
+    eps = np.finfo(float).eps
+    cases = sin_cos_large_variance_cases(act)
+    QX = _fg.half_exp(np.array([c[0] for c in cases]))
+    QZ = _fg.half_exp(np.array([c[1] for c in cases]))
+    assert np.sum(QX <= 0) >= 30                           # flagged: the variance itself, negated
+    S = np.array([c[2] for c in cases])
+    for poly in (True, False):
+        E1, E0 = np.empty(S.size), np.empty(S.size)
+        _fg.dual_grid(act.engine_id, ap, cf, QX.copy(), QZ.copy(), S, E1, E0, np.empty((4, S.size)), poly)
+        for i, (qx, qz, s, E, scale) in enumerate(cases):
+            one = _fg.dual(act.engine_id, ap, cf, qx, qz, s, poly)
+            for k, got in ((0, E1[i]), (1, E0[i]), (0, one[0]), (1, one[1])):
+                assert abs(got - E[k]) <= 4 * eps * scale[k], (qx, qz, s, k, got, E[k], poly)
+    with np.errstate(all="ignore"):                          # planted: no flag, exp(-q/2) as before
+        PX = np.exp(-np.array([c[0] for c in cases]) / 2)
+        PZ = np.exp(-np.array([c[1] for c in cases]) / 2)
+    E1, E0 = np.empty(S.size), np.empty(S.size)
+    _fg.dual_grid(act.engine_id, ap, cf, PX, PZ, S, E1, E0, np.empty((4, S.size)), True)
+    ok = [abs(E1[i] - c[3][0]) <= 4 * eps * c[4][0] for i, c in enumerate(cases)]
+    assert sum(ok) < len(cases) - 20
