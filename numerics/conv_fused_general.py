@@ -45,16 +45,16 @@ Cho & Saul, "Kernel methods for deep learning", NeurIPS 2009 (arc-cosine kernels
 "Computing with infinite networks", NeurIPS 1997 (erf); the formulas as stated in
 :mod:`theory.activations`; the maps with biases: docs/conventions.md and :mod:`theory.general`.
 
-numba's on-disk cache keys a compiled function on its own file only: after editing
-:mod:`numerics.conv_fused` (``patch``) or :mod:`numerics.fastmath`, touch this module too.
+numba's on-disk cache keys a compiled function on its own file's contents only: after editing
+:mod:`numerics.conv_fused` (``patch``) or :mod:`numerics.fastmath`, change this module's contents too,
+and after editing a function here that :mod:`numerics.fc_fused` compiles in (``dual_grid``), change
+that module's (touching a file is not enough; a stale cache returns the old code's numbers).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
-from reskernels.theory import activations as _acts
 
 from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
@@ -225,10 +225,11 @@ def sinh_cosh(x, poly):
     return math.copysign((m + m / u) * 0.5, x), (u + 1.0 / u) * 0.5
 
 
-#: the largest variance whose factor exp(-q / 2) sin and cos read (:func:`half_exp`;
-#: :data:`theory.activations.HALF_EXP_MAX_VARIANCE`); above it the factor array holds -q and the entry
-#: takes :func:`sin_dual_large`
-HALF_EXP_MAX_VARIANCE = _acts.HALF_EXP_MAX_VARIANCE
+#: the largest variance whose factor exp(-q / 2) sin and cos read (:func:`half_exp`); above it the
+#: factor array holds -q and the entry takes :func:`sin_dual_large`.  A literal, not read from
+#: :data:`theory.activations.HALF_EXP_MAX_VARIANCE` (a test holds them equal): numba freezes globals into
+#: its on-disk cache, which is keyed on this file's contents only
+HALF_EXP_MAX_VARIANCE = 708.0
 
 
 @_inline
@@ -400,20 +401,31 @@ def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
         for i in range(n):
             E1[i], E0[i] = erf_dual(QX[i], QZ[i], S[i], False)
     elif eid == SIN or eid == COS:
-        # QX, QZ hold the factors of half_exp: the branch-free form on every entry (SIMD lanes), then
-        # the entries with a variance above HALF_EXP_MAX_VARIANCE (a factor <= 0) again
-        if poly:
+        # QX, QZ hold the factors of half_exp: the branch-free form on every entry (SIMD lanes), then,
+        # where a factor is <= 0 (a variance above HALF_EXP_MAX_VARIANCE; counted on lanes first), those
+        # entries again; cos's pair is sin's swapped
+        if eid == SIN and poly:
             for i in range(n):
                 E1[i], E0[i] = sin_dual_fast(QX[i], QZ[i], S[i], True)
-        else:
+        elif eid == SIN:
             for i in range(n):
                 E1[i], E0[i] = sin_dual_fast(QX[i], QZ[i], S[i], False)
-        for i in range(n):
-            if not (QX[i] > 0.0 and QZ[i] > 0.0):
-                E1[i], E0[i] = sin_dual_large(QX[i], QZ[i], S[i])
-        if eid == COS:
+        elif poly:
             for i in range(n):
-                E1[i], E0[i] = E0[i], E1[i]
+                E0[i], E1[i] = sin_dual_fast(QX[i], QZ[i], S[i], True)
+        else:
+            for i in range(n):
+                E0[i], E1[i] = sin_dual_fast(QX[i], QZ[i], S[i], False)
+        flagged = 0
+        for i in range(n):
+            flagged += (QX[i] <= 0.0) | (QZ[i] <= 0.0)
+        if flagged:
+            for i in range(n):
+                if QX[i] <= 0.0 or QZ[i] <= 0.0:
+                    if eid == SIN:
+                        E1[i], E0[i] = sin_dual_large(QX[i], QZ[i], S[i])
+                    else:
+                        E0[i], E1[i] = sin_dual_large(QX[i], QZ[i], S[i])
     else:
         # monomial_dual's sums, one term at a time over all entries (SIMD lanes)
         m = int(ap[0])

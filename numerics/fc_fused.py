@@ -154,7 +154,8 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     order -- without its patch passes.  ``ops``, ``params``, ``aparams``, ``coef``: the program of
     :func:`numerics.conv_fused_general.lower`; VX[d, i] the variance of dual d's argument for input i
     (:func:`numerics.conv_fused_general.diagonal` on 1 x 1 inputs), EXx the factors sin and cos read
-    (:func:`numerics.conv_fused_general.dual_factors`).  On the pair (x, x) every S equals the recorded
+    (:func:`numerics.conv_fused_general.dual_factors`: exp(-q / 2), or -q above
+    HALF_EXP_MAX_VARIANCE, which their duals take apart since 2026-12-02).  On the pair (x, x) every S equals the recorded
     variance bit for bit (the same operations), so rho = 1 there and diagonals are exact.
     ``upper``: only j >= i (a diagonal tile of a symmetric matrix)."""
     a, C = xs.shape

@@ -62,11 +62,12 @@ class NumpyContext(NumpyBackend):
         overflows (|S| <= sqrt(qx qz)), as t (1 -+ exp(-2|S|)) / 2 with t = exp((|S| - h1) - h2) <= 1,
         h1 >= h2 the halves of the variances (the differences exact for near-parallel pairs).  The
         compiled loop's form: :func:`numerics.conv_fused_general.sin_dual_large`."""
-        e = np.exp(-(qx + qz) / 2)
         big = np.maximum(qx, qz) > _acts.HALF_EXP_MAX_VARIANCE
         if not np.any(big):
+            e = np.exp(-(qx + qz) / 2)
             return e * np.sinh(S), e * np.cosh(S)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            e = np.exp(-(qx + qz) / 2)
             sh, ch = e * np.sinh(S), e * np.cosh(S)
             s = np.abs(S)
             t = np.exp((s - np.maximum(qx, qz) / 2) - np.minimum(qx, qz) / 2)

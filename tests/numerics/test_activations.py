@@ -269,21 +269,23 @@ def test_sin_cos_duals_at_large_variances_within_4_eps_of_mpmath(act):
 @pytest.mark.parametrize("backend", ["auto", "numpy"])
 def test_sin_cos_grams_at_large_input_scale_match_mpmath(arch, kind, backend):
     """Inputs with |x|^2 ~ 1600 (first-layer variances above HALF_EXP_MAX_VARIANCE, where the direct
-    float64 dual is NaN) and pairs at distance 0.004 and 1.2: gram against the mpmath route at 30
+    float64 dual is NaN), pairs at distance 0.004 and 1.2, and one input of |x|^2 ~ 2.6 (the compiled
+    loops' mixed branch, one factor exp(-q/2) and one flagged variance): gram against the mpmath route at 30
     digits on the exact inner products.  Tolerance from conditioning: the stem's inner products carry
     rounding ~ eps q, and the dual at large variance moves by its own scale per unit of S, so 8 q eps
     of sqrt(K_ii K_jj) (measured <= 1.3 q eps)."""
     rng = np.random.default_rng(5)
-    X = rng.standard_normal((4, 16)) * 10
+    X = rng.standard_normal((5, 16)) * 10
     X[2] = X[0] + 1e-3 * rng.standard_normal(16)
     X[3] = X[0] + 0.3 * rng.standard_normal(16)
+    X[4] = X[0] / 25                                    # a small variance (~2.6) against large ones
     K = gram(arch, X, kind=kind, backend=backend)
     maps = arch.kernel_maps()
     q = float(np.max(np.sum(X * X, axis=1)))
     assert q > 2 * 708
     eps = np.finfo(float).eps
-    for i in range(4):
-        for j in range(i, 4):
+    for i in range(5):
+        for j in range(i, 5):
             with mpmath.workdps(30):
                 dot = lambda u, v: mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(b)) for a, b in zip(u, v))
                 ref = float(fc_kernel(maps, dot(X[i], X[j]), dot(X[i], X[i]), dot(X[j], X[j]), kind == "ntk",
@@ -296,7 +298,8 @@ def test_sin_cos_grams_at_large_input_scale_match_mpmath(arch, kind, backend):
 @pytest.mark.parametrize("act, b, scale", [("erf", 0.3, 1.0), ("relu", 0.2, 1.0), ("sin", 0.0, 1.0), ("tanh", 0.1, 1.0),
                                           ("cos", 0.1, 25.0)])
 def test_conv_on_one_pixel_is_the_fully_connected_kernel(act, b, scale):
-    """(cos at scale 25: first-layer variances ~1900, above HALF_EXP_MAX_VARIANCE)"""
+    """(cos at scale 25: first-layer variances 241-1698, residual blocks' up to 3396, across
+    HALF_EXP_MAX_VARIANCE = 708)"""
     from reskernels import CNN, ResCNN
     X = scale * np.random.default_rng(1).standard_normal((4, 3))
     for conv, fc in ((CNN(3, filter_size=1, activation=act, bias_var=b), MLP(3, activation=act, bias_var=b)),

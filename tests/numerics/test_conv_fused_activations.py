@@ -14,6 +14,7 @@ from reskernels.numerics.conv import ConvGramPlan
 from reskernels.numerics.tolerances import EPS, float64_kernel_rtol
 from reskernels.numerics.variance import MpmathContext, NumpyContext
 from reskernels.theory import CNN, MLP, ResCNN, ResNet
+from reskernels.theory import activations as A_
 from reskernels.theory import layers as _L
 from reskernels.theory.activations import (ENGINE_IDS, abs_, cos, erf, leaky_relu, monomial, rectified_monomial,
                                            relu, sin, step)
@@ -334,3 +335,9 @@ def test_compiled_sin_cos_duals_at_large_variances_within_4_eps_of_mpmath(name):
     _fg.dual_grid(act.engine_id, ap, cf, PX, PZ, S, E1, E0, np.empty((4, S.size)), True)
     ok = [abs(E1[i] - c[3][0]) <= 4 * eps * c[4][0] for i, c in enumerate(cases)]
     assert sum(ok) < len(cases) - 20
+
+
+def test_the_compiled_threshold_is_the_documented_one():
+    """numba freezes HALF_EXP_MAX_VARIANCE into the cached loops, so the compiled module keeps it as a
+    literal: it must equal theory.activations' (the numpy route's)."""
+    assert _fg.HALF_EXP_MAX_VARIANCE == A_.HALF_EXP_MAX_VARIANCE == 708.0
