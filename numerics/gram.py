@@ -262,6 +262,10 @@ class FCGramPlan(PlanBase):
                 val = val / norm_scale(self.dx[i0:i1], self.dz[j0:j1])
             return val
         G = _dots(self.Xr[i0:i1], self.Zr[j0:j1])
+        if self.symmetric and i0 == j0:
+            # the pairs (x, x): their covariance is the variance, bit for bit (BLAS, above
+            # _DETERMINISTIC_D features, rounds a tile's entry otherwise than the row's own dot product)
+            np.fill_diagonal(G, self.gx[i0:i1])
         val = fc_kernel(self.maps, G, self.gx[i0:i1, None], self.gz[None, j0:j1], self.kind == "ntk",
                         self._context(self.kind == "ntk"))
         if self.normalize:

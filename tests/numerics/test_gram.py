@@ -263,3 +263,21 @@ def test_fc_compiled_duals_agree_with_numpy(act, bias, monkeypatch):
         if act in ("erf", "sin", "cos"):
             assert np.array_equal(fast, ref)
     assert compiled and all(compiled) == (act not in ("erf", "sin", "cos")) and any(compiled) == all(compiled)
+
+
+@pytest.mark.parametrize("arch", [MLP(2, activation="tanh"), ResNet(1, 0.5, activation="gelu", bias_var=0.1)],
+                         ids=lambda a: a.slug)
+def test_variance_carrying_diagonal_is_the_input_alone_above_the_deterministic_width(arch):
+    """Inputs of 200 features (above the 64 up to which tiles take einsum, below BLAS): a tile's
+    diagonal pairs get the input's own variance as their covariance, so K(x, x) in a Gram matrix is
+    gram of x alone within 4 eps -- before, BLAS's rounding of <x, x> in the tile (one ulp, checked
+    here to differ) moved the tanh NTK diagonal at |x|^2 ~ 3200 by 1.8e-12 through the dual's
+    sensitivity to S near rho = 1 (NNGP 2.3e-14).  Not bit for bit: the one-dimensional second
+    moment takes its step from the largest variance of its batch (measured <= 5e-16)."""
+    from reskernels.numerics.gram import _row_dots
+    X = np.random.default_rng(2).standard_normal((40, 200)) * (4.0 if arch.activation.name == "tanh" else 0.3)
+    assert np.any(np.diag(X @ X.T) != _row_dots(X))          # the inputs where the two differ
+    for kind in ("ntk", "nngp"):
+        K = gram(arch, X, kind=kind, backend="numpy", tile=16)
+        alone = np.array([gram(arch, X[i:i + 1], kind=kind, backend="numpy")[0, 0] for i in range(len(X))])
+        assert np.max(np.abs(np.diag(K) - alone) / np.abs(alone)) <= 4 * EPS
