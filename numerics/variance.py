@@ -35,6 +35,7 @@ from reskernels.theory import activations as _acts
 from reskernels.theory import general as _G
 
 from . import hermite as _hermite
+from . import saturating as _saturating
 from .backends import MpmathBackend, NumpyBackend
 
 _GH_CHUNK = 2 ** 8      # entries per quadrature chunk: (2 R / h)^2 temporaries each
@@ -108,7 +109,8 @@ class NumpyContext(NumpyBackend):
     def positive(g):
         return (g > 0) * 1.0
 
-    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None, strip=None, kinks=None, soft=None):
+    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None, strip=None, kinks=None, soft=None,
+                             saturating=None):
         """E[fn(u) fn(v)] for (u, v) ~ N(0, [[qx, S], [S, qz]]) on broadcastable float64 arrays:
         the Hermite (Mehler) series with its computed truncation bound (:mod:`numerics.hermite`),
         and, for exactly the entries it does not certify (kinked or step-like functions, large
@@ -120,13 +122,15 @@ class NumpyContext(NumpyBackend):
         sech^2: ((0,), pi / 2)); entries left by the series whose larger variance exceeds
         :data:`SOFT_KINK_VARIANCE` take the graded panels of :func:`gaussian_expectation_kinked`
         (cost independent of the variance) instead of the trapezoid rule (whose step shrinks like
-        1 / sqrt(q): its cost grows like q)."""
+        1 / sqrt(q): its cost grows like q).  ``saturating = (A, g, parity)``: fn = A sign + g with g
+        localised (:mod:`numerics.saturating`); those entries above SOFT_KINK_VARIANCE whose Gaussian
+        factors are smooth on g's scale take that module's separable series first."""
         if kinks is None:
             out, rest = _hermite.gaussian_expectation_hermite(fn, qx, qz, S, self)
             second = lambda q: second_moment_trapezoid(fn, q, self)
             pair = lambda a, b, c: self.gaussian_expectation_trapezoid(fn, a, b, c, smoothed, strip)
             if soft is not None:
-                pair = _soft_split(fn, soft, pair, self)
+                pair = _soft_split(fn, soft, pair, self, saturating)
         else:
             shape = np.broadcast_shapes(np.shape(qx), np.shape(qz), np.shape(S))
             out, rest = np.empty(shape), np.ones(shape, dtype=bool)
@@ -424,10 +428,11 @@ def _graded(points, L, J):
 SOFT_KINK_VARIANCE = 25.0
 
 
-def _soft_split(fn, soft, trapezoid, ctx):
+def _soft_split(fn, soft, trapezoid, ctx, saturating=None):
     """The 2-D rule of an analytic fn with nearby singularities (``soft`` = (centres, distance)):
     the trapezoid rule for entries with max(qx, qz) <= :data:`SOFT_KINK_VARIANCE`, the graded
-    panels above."""
+    panels above -- after the separable series of :mod:`numerics.saturating` where fn declares
+    itself saturating (``saturating`` = (A, g, parity)) and the series holds."""
     centres, dist = soft
 
     def pair(qx, qz, S):
@@ -436,7 +441,14 @@ def _soft_split(fn, soft, trapezoid, ctx):
         if np.any(~big):
             out[~big] = trapezoid(qx[~big], qz[~big], S[~big])
         if np.any(big):
-            out[big] = gaussian_expectation_kinked(fn, qx[big], qz[big], S[big], centres, ctx, soft=dist)
+            ib = np.flatnonzero(big)
+            rest = ib
+            if saturating is not None:
+                val, ok = _saturating.expectation(*saturating, qx[ib], qz[ib], S[ib], ctx)
+                out[ib[ok]] = val[ok]
+                rest = ib[~ok]
+            if rest.size:
+                out[rest] = gaussian_expectation_kinked(fn, qx[rest], qz[rest], S[rest], centres, ctx, soft=dist)
         return out
     return pair
 
@@ -506,7 +518,8 @@ class MpmathContext(MpmathBackend):
     def positive(g):
         return 1 if g > 0 else 0
 
-    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None, strip=None, kinks=None, soft=None):
+    def gaussian_expectation(self, fn, qx, qz, S, smoothed=None, strip=None, kinks=None, soft=None,
+                             saturating=None):
         """E[fn(u) fn(v)] at the current precision (the two-dimensional rule also where a closed-form
         smoothing exists: an independent route from the float64 one) by the trapezoid rule, certified by a second
         evaluation with step 2h/3 at 10 more digits (module docstring); ``strip`` is not used here

@@ -447,7 +447,7 @@ def rectified_monomial(n: int) -> Activation:
 # Activations without a closed-form dual: Gaussian quadrature, certified in mpmath
 # ---------------------------------------------------------------------------------------------
 
-def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, soft=None):
+def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, soft=None, saturating=None):
     """Duals by quadrature.  ``smoothed = (Sf, Sdf)``, where known, are the Gaussian smoothings
     Sf(m, s2) = E_w[fn(m + sqrt(s2) w)] (w standard normal) in closed form: the float64 context
     then integrates E[f(u) f(v)] = E_x[f(sqrt(qx) x) Sf(sqrt(qz) rho x, qz (1 - rho^2))] by a 1-D rule
@@ -456,7 +456,9 @@ def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, s
     where fn or its derivative jumps (float64: Gauss-Legendre panels split there).  ``soft`` =
     (centres, d): fn and its derivative are analytic but for singularities at distance d above and
     below the centres (float64: panels graded towards them at large variances; ``strip`` is then d
-    unless given)."""
+    unless given).  ``saturating`` = ((A, g, parity), (A', g', parity')): fn = A sign + g and
+    derivative = A' sign + g' with g, g' localised and odd (parity 1) or even (0) (float64: a separable
+    series at large variances, numerics/saturating.py)."""
     if soft is not None and strip is None:    # analytic but for the soft kinks' singularities
         strip = soft[1]
     kw0 = {} if smoothed is None else {"smoothed": smoothed[0]}
@@ -467,6 +469,8 @@ def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, s
         kw0, kw1 = {**kw0, "kinks": kinks}, {**kw1, "kinks": kinks}
     if soft is not None:
         kw0, kw1 = {**kw0, "soft": soft}, {**kw1, "soft": soft}
+    if saturating is not None:
+        kw0, kw1 = {**kw0, "saturating": saturating[0]}, {**kw1, "saturating": saturating[1]}
 
     def dual(qx, qz, S, xp, ntk=True):
         E1 = xp.gaussian_expectation(fn, qx, qz, S, **kw0)
@@ -478,6 +482,18 @@ def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, s
     return dual
 
 
+def _tanh_minus_sign(x, xp):
+    """tanh(x) - sign(x) = -sign(x) 2 e / (1 + e), e = exp(-2 |x|) (relative accuracy at every x)."""
+    e = xp.exp(-2 * abs(x))
+    return xp.where(x > 0, -1.0, 1.0) * (2 * e / (1 + e))
+
+
+def _sech2(x, xp):
+    """sech^2(x) = 1 - tanh^2(x) = 4 e / (1 + e)^2, e = exp(-2 |x|) (relative accuracy at every x)."""
+    e = xp.exp(-2 * abs(x))
+    return 4 * e / ((1 + e) * (1 + e))
+
+
 def tanh() -> Activation:
     """tanh(x), whose duals have no known closed form: E[tanh(u) tanh(v)] and E[tanh'(u) tanh'(v)]
     by their Hermite (Mehler) series in float64 (coefficients by a trapezoid ladder, error bound in
@@ -486,7 +502,8 @@ def tanh() -> Activation:
     return Activation(name="tanh", key=("tanh",), fn=lambda x, xp: xp.tanh(x),
                       derivative=lambda x, xp: 1 - xp.tanh(x) ** 2,
                       dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh",
-                                         soft=((0.0,), math.pi / 2)),   # poles of tanh, sech^2 at +-i pi / 2
+                                         soft=((0.0,), math.pi / 2),    # poles of tanh, sech^2 at +-i pi / 2
+                                         saturating=((1.0, _tanh_minus_sign, 1), (0.0, _sech2, 0))),
                       closed_form=False)
 
 

@@ -224,7 +224,7 @@ class SympyContext:
         return 1
 
     @staticmethod
-    def gaussian_expectation(fn, qx, qz, S, smoothed=None, strip=None, kinks=None, soft=None):
+    def gaussian_expectation(fn, qx, qz, S, smoothed=None, strip=None, kinks=None, soft=None, saturating=None):
         raise NotImplementedError("this activation has no closed-form dual: exact kernels (kernel_expr, "
                                   "Taylor and endpoint coefficients) need one; use numerics.kernel_mp")
 

@@ -1,0 +1,111 @@
+"""tanh at large variances by the separable series of numerics/saturating.py (tanh = sign + g,
+sech^2 localised): against nested QUADPACK, against the graded panels of the kinked rule on random
+entries, the mask of where it holds, and planted errors (the g g series dropped, truncated)."""
+import math
+
+import numpy as np
+import pytest
+
+from reskernels import MLP, gram
+from reskernels.numerics import saturating as Sat
+from reskernels.numerics import variance as V
+from reskernels.numerics.variance import NumpyContext
+from reskernels.theory import activations as A
+
+from .test_kinked_duals import TOL, _quadpack
+
+TANH = A.tanh()
+#: (name, the activation's function, its saturating description, a scalar form for QUADPACK)
+PARTS = [("tanh", TANH.fn, (1.0, A._tanh_minus_sign, 1), math.tanh),
+         ("sech2", TANH.derivative, (0.0, A._sech2, 0), lambda t: 1 - math.tanh(t) ** 2)]
+CTX = NumpyContext()
+
+
+def _scale(fv, qx, qz):
+    """sqrt(E[f(u)^2] E[f(v)^2]): the dual's Cauchy-Schwarz scale."""
+    m = V.second_moment_trapezoid(fv, np.array([qx, qz], float), CTX)
+    return math.sqrt(m[0] * m[1])
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("q, rhos", [(400.0, (-0.95, 0.01, 0.5)), (3072.0, (-0.95, 0.3, 0.99))])
+def test_series_against_quadpack(q, rhos):
+    """Within 16 eps of the scale of nested QUADPACK (an algorithm independent of the series) at the
+    variances of unnormalised inputs in R^400 and R^3072; dropping the g g series (planted) or
+    stopping it after its first term misses by orders of magnitude."""
+    for name, fv, sat, f in PARTS:
+        scale = _scale(fv, q, q)
+        for rho in rhos:
+            ref = _quadpack(f, q, rho)
+            args = (np.array([q]), np.array([q]), np.array([rho * q]), CTX)
+            val, ok = Sat.expectation(*sat, *args)
+            assert ok[0], (name, q, rho)
+            assert abs(val[0] - ref) <= TOL * scale, (name, q, rho, val[0], ref)
+            if name == "tanh":        # planted: E[g g] left out (the sign terms alone)
+                gg = Sat.expectation(0.0, sat[1], 1, *args)[0][0]
+                assert abs((val[0] - gg) - ref) > 1e3 * TOL * scale, (q, rho, gg)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+def test_series_truncated_after_one_term_is_caught():
+    """Planted: the series stopped after its first term misses QUADPACK at rho = 0.99, q = 3072
+    (b = 0.016) by far more than the tolerance, and flags itself as not converged."""
+    q, rho = 3072.0, 0.99
+    ref = _quadpack(lambda t: 1 - math.tanh(t) ** 2, q, rho)
+    scale = _scale(TANH.derivative, q, q)
+    u, w = Sat.half_rule()
+    gw = A._sech2(u, CTX) * w
+    D = q * q * (1 - rho) * (1 + rho)
+    a = np.array([q / D])
+    b = np.array([rho * q / D])
+    full, ok = Sat.series(gw, u, a, a, b, 0)
+    short, ok1 = Sat.series(gw, u, a, a, b, 0, kmax=0)
+    norm = 2 * math.pi * math.sqrt(D)
+    assert ok[0] and abs(full[0] / norm - ref) <= TOL * scale
+    assert not ok1[0] and abs(short[0] / norm - ref) > 1e3 * TOL * scale
+
+
+def test_series_against_graded_panels_on_random_entries():
+    """400 random entries, larger variance 25..1e5 (log-uniform), the other 0.2..5 times it, rho
+    uniform on (-1, 1): where the series holds (mask) it agrees with the graded Gauss-Legendre panels
+    of the kinked rule within 16 eps of the scale; the mask is exactly the stated conditions, and
+    holds for most of the entries."""
+    rng = np.random.default_rng(7)
+    n = 400
+    qx = np.exp(rng.uniform(math.log(25.0), math.log(1e5), n))
+    qz = qx * np.exp(rng.uniform(math.log(0.2), math.log(5.0), n))
+    rho = rng.uniform(-1, 1, n)
+    S = rho * np.sqrt(qx * qz)
+    for name, fv, sat, _ in PARTS:
+        val, ok = Sat.expectation(*sat, qx, qz, S, CTX)
+        D = qx * qz * (1 - rho * rho)
+        want = (qz / D <= Sat.A_MAX) & (qx / D <= Sat.A_MAX) & (np.abs(S / D) <= Sat.B_MAX)
+        sure = np.abs(np.abs(S / D) - Sat.B_MAX) > 1e-9      # away from the boundary's rounding
+        assert np.array_equal(ok[sure], want[sure]), name
+        assert ok.mean() > 0.6, ok.mean()
+        ref = V.gaussian_expectation_kinked(fv, qx[ok], qz[ok], S[ok], (0.0,), CTX, soft=math.pi / 2)
+        m = V.second_moment_trapezoid(fv, np.concatenate([qx[ok], qz[ok]]), CTX)
+        scale = np.sqrt(m[:ok.sum()] * m[ok.sum():])
+        err = np.abs(val[ok] - ref) / scale
+        assert np.max(err) <= TOL, (name, np.max(err) / np.finfo(float).eps)
+
+
+def test_gram_at_large_variances_takes_the_series(monkeypatch):
+    """MLP(2, tanh) on standard-normal inputs in R^784 (first-layer variances ~784) with one
+    near-parallel pair: the series takes the generic pairs, the graded panels the near-parallel one,
+    and the Gram matrix agrees with the panels alone (the series switched off) within 1e-14 of
+    max |K|."""
+    X = np.random.default_rng(3).standard_normal((6, 784))
+    X[1] = X[0] + 0.01 * X[2]
+    arch = MLP(2, activation="tanh")
+    calls = []
+    series = Sat.expectation
+    monkeypatch.setattr(Sat, "expectation", lambda *a: calls.append(a) or series(*a))
+    for kind in ("ntk", "nngp"):
+        calls.clear()
+        K = gram(arch, X, kind=kind, backend="numpy", n_threads=1)
+        assert calls and sum(int(np.sum(series(*c)[1])) for c in calls) >= 14
+        with monkeypatch.context() as m:
+            m.setattr(Sat, "B_MAX", -1.0)                  # the series holds nowhere: panels only
+            ref = gram(arch, X, kind=kind, backend="numpy", n_threads=1)
+        assert np.max(np.abs(K - ref)) <= 1e-14 * np.max(np.abs(ref))
