@@ -1,8 +1,13 @@
 """Gaussian expectations of saturating activations at large variances, by a separable series.
 
-A saturating activation is f = A sign + g with g localised: |g(u)| <= 2 exp(-2 |u|) (tanh:
-A = 1, g = tanh - sign = -sign(u) 2 e / (1 + e), e = exp(-2|u|); its derivative sech^2: A = 0,
-g = 4 e / (1 + e)^2).  For (u, v) ~ N(0, [[qx, S], [S, qz]]), D = qx qz - S^2:
+A saturating activation is f = A base + g with a base whose Gaussian expectations are closed forms
+-- sign, step or relu -- and g localised (|g(u)| <= 2 exp(-2 |u|) or faster):
+
+* tanh = sign + g, g = tanh - sign = -sign(u) 2 e / (1 + e), e = exp(-2|u|) (odd); its derivative
+  sech^2 = 4 e / (1 + e)^2 (A = 0, even);
+* gelu = relu + g, g = -|u| Phi(-|u|) (even); gelu' = step + g, g = u phi(u) - sign(u) Phi(-|u|) (odd).
+
+For (u, v) ~ N(0, [[qx, S], [S, qz]]), D = qx qz - S^2 (written for base = sign):
 
     E[f(u) f(v)] = A^2 (2/pi) arcsin(rho) + A (E[sign(u) g(v)] + E[g(u) sign(v)]) + E[g(u) g(v)],
 
@@ -14,7 +19,10 @@ g = 4 e / (1 + e)^2).  For (u, v) ~ N(0, [[qx, S], [S, qz]]), D = qx qz - S^2:
 with E[sign u | v] = erf(mu / (sigma sqrt 2)), mu = S v / qz, sigma^2 = D / qz, and
 M_k(a) = int g(u) u^k exp(-a u^2 / 2) du, a = qz / D, c = qx / D, b = S / D
 (the bivariate normal density with exp(b u v) expanded in powers, as in Pearson's tetrachoric
-series; the arcsin term is Sheppard's orthant probability).  Every integral is one-dimensional over |u| <= :data:`RADIUS`, where g
+series; the arcsin term is Sheppard's orthant probability).  For step and relu the first term is
+1/4 + arcsin(rho) / (2 pi) and the arc-cosine kernel sqrt(qx qz) (sin theta + (pi - theta) cos theta)
+/ (2 pi) (Cho & Saul 2009), and E[base u | v] is Phi(mu / sigma) and mu Phi(mu / sigma) +
+sigma phi(mu / sigma) (:data:`BASES`).  Every integral is one-dimensional over |u| <= :data:`RADIUS`, where g
 lives, on fixed Gauss-Legendre panels (:data:`EDGES`, 16 nodes each) that resolve g's poles at
 distance pi/2 from the real axis; only the Gaussian factors depend on the entry.  At large
 variances this replaces the 2-D graded panels (~2.5e5 nodes an entry) by ~2000 function values.
@@ -23,8 +31,10 @@ Where it holds (:func:`expectation` returns a mask): the Gaussian factors vary s
 panels, a, c <= :data:`A_MAX` (then the erf slopes S / sqrt(2 qz D) = rho sqrt(c / 2) <= 0.36
 too), and the series converges fast, |b| <= :data:`B_MAX` (its terms fall like (b/4)^k k!); for
 tanh at q = 3072 every |rho| <= 0.9967, at q = 30 |rho| <= 0.8.  The rest (near-parallel pairs at
-large variances) keeps the graded panels of :func:`numerics.variance.gaussian_expectation_kinked`.
-Accuracy: against nested QUADPACK and against the graded panels (tests/numerics/test_saturating.py).
+large variances) keeps the rule it had: tanh the graded panels of
+:func:`numerics.variance.gaussian_expectation_kinked`, GELU its one-dimensional smoothed rule.
+Accuracy: against nested QUADPACK, the graded panels and GELU's one-dimensional smoothed rule
+(tests/numerics/test_saturating.py).
 """
 from __future__ import annotations
 
@@ -93,24 +103,68 @@ def series(gw, u, a, c, b, parity, kmax=K_MAX):
     return total, np.abs(term) <= 2.0 ** -60 * big
 
 
-def sign_part(gw, u, qa, qb, S, D):
-    """E[sign(x) g(y)] for (x, y) with Var x = qa, Var y = qb, Cov = S, D = qa qb - S^2 (g odd):
-    2 int_0^R g(y) erf(S y / sqrt(2 qb D)) phi(y; qb) dy."""
-    beta = S / np.sqrt(2.0 * qb * D)
-    dens = np.exp(-0.5 * (u * u)[None, :] / qb[:, None]) / np.sqrt(2.0 * math.pi * qb)[:, None]
-    return 2.0 * np.einsum("ek,ek->e", scipy.special.erf(beta[:, None] * u[None, :]) * dens, np.broadcast_to(gw, dens.shape))
+def _sign_pair(qx, qz, S, rho):
+    return (2.0 / math.pi) * np.arcsin(rho)
 
 
-def expectation(amplitude, g, parity, qx, qz, S, xp):
-    """E[f(u) f(v)] for f = amplitude sign + g (module doc) on flat float64 arrays, and the mask of
-    entries where the series holds (a, c <= A_MAX, |b| <= B_MAX, converged); elsewhere the value is
-    undefined.  ``g(x, xp)``: the localised part; ``parity``: 1 if g is odd, 0 if even (an odd g
-    with amplitude A, an even one with amplitude 0)."""
+def _step_pair(qx, qz, S, rho):
+    return 0.25 + np.arcsin(rho) / (2.0 * math.pi)
+
+
+def _relu_pair(qx, qz, S, rho):
+    return np.sqrt(qx * qz) * (np.sqrt((1.0 - rho) * (1.0 + rho)) + (math.pi - np.arccos(rho)) * rho) / (2.0 * math.pi)
+
+
+def _sign_given(m, s):
+    return scipy.special.erf(m / (s * math.sqrt(2.0)))
+
+
+def _step_given(m, s):
+    return scipy.special.ndtr(m / s)
+
+
+def _relu_given(m, s):
+    z = m / s
+    return m * scipy.special.ndtr(z) + s * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+#: the saturating parts with closed forms: E[base(u) base(v)] (Sheppard's orthant probability; the
+#: arc-cosine kernel of degree 1, Cho & Saul 2009) and E[base(m + s Z)], Z standard normal
+BASES = {"sign": (_sign_pair, _sign_given), "step": (_step_pair, _step_given),
+         "relu": (_relu_pair, _relu_given)}
+
+
+@lru_cache(maxsize=1)
+def full_rule():
+    """The half rule mirrored onto (-RADIUS, RADIUS)."""
+    u, w = half_rule()
+    return np.concatenate([-u[::-1], u]), np.concatenate([w[::-1], w])
+
+
+def cross(given, gw, y, qa, qb, S, D):
+    """E[base(x) g(y)] for (x, y) with Var x = qa, Var y = qb, Cov = S, D = qa qb - S^2:
+    int g(y) E[base(x) | y] phi(y; qb) dy, E[base(x) | y] = given(S y / qb, sqrt(D / qb)) (``gw``:
+    g times the weights of the full rule at its nodes ``y``)."""
+    m = (S / qb)[:, None] * y[None, :]
+    s = np.sqrt(D / qb)[:, None]
+    dens = np.exp(-0.5 * (y * y)[None, :] / qb[:, None]) / np.sqrt(2.0 * math.pi * qb)[:, None]
+    return (given(m, s) * dens) @ gw
+
+
+def expectation(base, amplitude, g, parity, qx, qz, S, xp):
+    """E[f(u) f(v)] for f = amplitude base + g (module doc; ``base``: a key of :data:`BASES`) on flat
+    float64 arrays, and the mask of entries where the series holds (a, c <= A_MAX, |b| <= B_MAX,
+    converged); elsewhere the value is undefined.  ``g(x, xp)``: the localised part; ``parity``: 1
+    if g is odd, 0 if even."""
     qx, qz, S = (np.asarray(v, float).ravel() for v in (qx, qz, S))
     out = np.zeros(S.size)
     ok = np.zeros(S.size, dtype=bool)
     u, w = half_rule()
     gw = g(u, xp) * w
+    if amplitude != 0.0:
+        y, wy = full_rule()
+        gwy = g(y, xp) * wy
+        pair, given = BASES[base]
     gq = np.sqrt(qx * qz)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         D = (gq - S) * (gq + S)
@@ -123,9 +177,9 @@ def expectation(amplitude, g, parity, qx, qz, S, xp):
         val = gg / (2.0 * math.pi * np.sqrt(D[i]))
         if amplitude != 0.0:
             rho = np.clip(S[i] / gq[i], -1.0, 1.0)
-            val = (amplitude * amplitude * (2.0 / math.pi) * np.arcsin(rho)
-                   + amplitude * (sign_part(gw, u, qx[i], qz[i], S[i], D[i])
-                                  + sign_part(gw, u, qz[i], qx[i], S[i], D[i]))
+            val = (amplitude * amplitude * pair(qx[i], qz[i], S[i], rho)
+                   + amplitude * (cross(given, gwy, y, qx[i], qz[i], S[i], D[i])
+                                  + cross(given, gwy, y, qz[i], qx[i], S[i], D[i]))
                    + val)
         out[i] = val
         ok[i] = conv

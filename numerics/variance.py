@@ -55,6 +55,7 @@ class NumpyContext(NumpyBackend):
     cosh = staticmethod(np.cosh)
     tanh = staticmethod(np.tanh)
     erf = staticmethod(scipy.special.erf)
+    erfc = staticmethod(scipy.special.erfc)
 
     @staticmethod
     def damped_sinh_cosh(qx, qz, S):
@@ -122,15 +123,18 @@ class NumpyContext(NumpyBackend):
         sech^2: ((0,), pi / 2)); entries left by the series whose larger variance exceeds
         :data:`SOFT_KINK_VARIANCE` take the graded panels of :func:`gaussian_expectation_kinked`
         (cost independent of the variance) instead of the trapezoid rule (whose step shrinks like
-        1 / sqrt(q): its cost grows like q).  ``saturating = (A, g, parity)``: fn = A sign + g with g
-        localised (:mod:`numerics.saturating`); those entries above SOFT_KINK_VARIANCE whose Gaussian
-        factors are smooth on g's scale take that module's separable series first."""
+        1 / sqrt(q): its cost grows like q).  ``saturating = (base, A, g, parity)``: fn = A base + g
+        with g localised (:mod:`numerics.saturating`); the entries left by the Hermite series whose
+        larger variance exceeds SOFT_KINK_VARIANCE take that module's separable series first, where
+        it holds."""
         if kinks is None:
             out, rest = _hermite.gaussian_expectation_hermite(fn, qx, qz, S, self)
             second = lambda q: second_moment_trapezoid(fn, q, self)
             pair = lambda a, b, c: self.gaussian_expectation_trapezoid(fn, a, b, c, smoothed, strip)
             if soft is not None:
-                pair = _soft_split(fn, soft, pair, self, saturating)
+                pair = _soft_split(fn, soft, pair, self)
+            if saturating is not None:
+                pair = _saturating_first(saturating, pair, self)
         else:
             shape = np.broadcast_shapes(np.shape(qx), np.shape(qz), np.shape(S))
             out, rest = np.empty(shape), np.ones(shape, dtype=bool)
@@ -428,11 +432,10 @@ def _graded(points, L, J):
 SOFT_KINK_VARIANCE = 25.0
 
 
-def _soft_split(fn, soft, trapezoid, ctx, saturating=None):
+def _soft_split(fn, soft, trapezoid, ctx):
     """The 2-D rule of an analytic fn with nearby singularities (``soft`` = (centres, distance)):
     the trapezoid rule for entries with max(qx, qz) <= :data:`SOFT_KINK_VARIANCE`, the graded
-    panels above -- after the separable series of :mod:`numerics.saturating` where fn declares
-    itself saturating (``saturating`` = (A, g, parity)) and the series holds."""
+    panels above."""
     centres, dist = soft
 
     def pair(qx, qz, S):
@@ -441,14 +444,25 @@ def _soft_split(fn, soft, trapezoid, ctx, saturating=None):
         if np.any(~big):
             out[~big] = trapezoid(qx[~big], qz[~big], S[~big])
         if np.any(big):
-            ib = np.flatnonzero(big)
-            rest = ib
-            if saturating is not None:
-                val, ok = _saturating.expectation(*saturating, qx[ib], qz[ib], S[ib], ctx)
-                out[ib[ok]] = val[ok]
-                rest = ib[~ok]
-            if rest.size:
-                out[rest] = gaussian_expectation_kinked(fn, qx[rest], qz[rest], S[rest], centres, ctx, soft=dist)
+            out[big] = gaussian_expectation_kinked(fn, qx[big], qz[big], S[big], centres, ctx, soft=dist)
+        return out
+    return pair
+
+
+def _saturating_first(saturating, rule, ctx):
+    """``rule`` for the entries left by the Hermite series, except that those whose larger variance
+    exceeds :data:`SOFT_KINK_VARIANCE` take the separable series of :mod:`numerics.saturating` first
+    (``saturating`` = (base, A, g, parity): fn = A base + g, g localised), where it holds."""
+    def pair(qx, qz, S):
+        out = np.empty(S.shape)
+        rest = np.ones(S.shape, dtype=bool)
+        big = np.flatnonzero(np.maximum(qx, qz) > SOFT_KINK_VARIANCE)
+        if big.size:
+            val, ok = _saturating.expectation(*saturating, qx[big], qz[big], S[big], ctx)
+            out[big[ok]] = val[ok]
+            rest[big[ok]] = False
+        if np.any(rest):
+            out[rest] = rule(qx[rest], qz[rest], S[rest])
         return out
     return pair
 
@@ -475,6 +489,7 @@ class MpmathContext(MpmathBackend):
     cosh = staticmethod(mpmath.cosh)
     tanh = staticmethod(mpmath.tanh)
     erf = staticmethod(mpmath.erf)
+    erfc = staticmethod(mpmath.erfc)
 
     @staticmethod
     def damped_sinh_cosh(qx, qz, S):

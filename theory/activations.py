@@ -456,9 +456,9 @@ def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, s
     where fn or its derivative jumps (float64: Gauss-Legendre panels split there).  ``soft`` =
     (centres, d): fn and its derivative are analytic but for singularities at distance d above and
     below the centres (float64: panels graded towards them at large variances; ``strip`` is then d
-    unless given).  ``saturating`` = ((A, g, parity), (A', g', parity')): fn = A sign + g and
-    derivative = A' sign + g' with g, g' localised and odd (parity 1) or even (0) (float64: a separable
-    series at large variances, numerics/saturating.py)."""
+    unless given).  ``saturating`` = ((base, A, g, parity), (base', A', g', parity')): fn = A base + g
+    and derivative = A' base' + g' with base one of "sign", "step", "relu" and g, g' localised, odd
+    (parity 1) or even (0) (float64: a separable series at large variances, numerics/saturating.py)."""
     if soft is not None and strip is None:    # analytic but for the soft kinks' singularities
         strip = soft[1]
     kw0 = {} if smoothed is None else {"smoothed": smoothed[0]}
@@ -503,8 +503,20 @@ def tanh() -> Activation:
                       derivative=lambda x, xp: 1 - xp.tanh(x) ** 2,
                       dual=_numeric_dual(lambda x, xp: xp.tanh(x), lambda x, xp: 1 - xp.tanh(x) ** 2, "tanh",
                                          soft=((0.0,), math.pi / 2),    # poles of tanh, sech^2 at +-i pi / 2
-                                         saturating=((1.0, _tanh_minus_sign, 1), (0.0, _sech2, 0))),
+                                         saturating=(("sign", 1.0, _tanh_minus_sign, 1), ("sign", 0.0, _sech2, 0))),
                       closed_form=False)
+
+
+def _gelu_minus_relu(x, xp):
+    """gelu(x) - relu(x) = -|x| Phi(-|x|) (even, |.| <= phi(x)): Phi(-|x|) = erfc(|x| / sqrt 2) / 2."""
+    a = abs(x)
+    return -a * xp.erfc(a / math.sqrt(2)) / 2
+
+
+def _gelu_prime_minus_step(x, xp):
+    """gelu'(x) - step(x) = x phi(x) - sign(x) Phi(-|x|) (odd, a jump of -1 at 0)."""
+    a = abs(x)
+    return x * xp.exp(-x * x / 2) / math.sqrt(2 * math.pi) - xp.where(x > 0, 1.0, -1.0) * xp.erfc(a / math.sqrt(2)) / 2
 
 
 def gelu() -> Activation:
@@ -537,7 +549,10 @@ def gelu() -> Activation:
         r, cdf, pdf = _cdf_pdf(m, s2, xp)
         return cdf + m * pdf / (r * r * r)
     return Activation(name="gelu", key=("gelu",), fn=f, derivative=df,
-                      dual=_numeric_dual(f, df, "gelu", smoothed=(sf, sdf)), closed_form=False)
+                      dual=_numeric_dual(f, df, "gelu", smoothed=(sf, sdf),
+                                         saturating=(("relu", 1.0, _gelu_minus_relu, 0),
+                                                     ("step", 1.0, _gelu_prime_minus_step, 1))),
+                      closed_form=False)
 
 
 def from_function(fn, derivative=None, name: str | None = None, kinks=None) -> Activation:

@@ -203,6 +203,7 @@ class SympyContext:
     sinh = staticmethod(lambda x: _apply(sp.sinh, x))
     cosh = staticmethod(lambda x: _apply(sp.cosh, x))
     erf = staticmethod(lambda x: _apply(sp.erf, x))
+    erfc = staticmethod(lambda x: _apply(sp.erfc, x))
     kappa0 = staticmethod(_series.kappa0)
 
     def damped_sinh_cosh(self, qx, qz, S):
