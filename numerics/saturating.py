@@ -103,16 +103,20 @@ def series(gw, u, a, c, b, parity, kmax=K_MAX):
     return total, np.abs(term) <= 2.0 ** -60 * big
 
 
-def _sign_pair(qx, qz, S, rho):
-    return (2.0 / math.pi) * np.arcsin(rho)
+def _sign_pair(qx, qz, S, D):
+    """(2/pi) arcsin(rho) as (2/pi) atan2(S, sqrt D): no loss near |rho| = 1, where arcsin's slope is
+    1 / sqrt(1 - rho^2)."""
+    return (2.0 / math.pi) * np.arctan2(S, np.sqrt(D))
 
 
-def _step_pair(qx, qz, S, rho):
-    return 0.25 + np.arcsin(rho) / (2.0 * math.pi)
+def _step_pair(qx, qz, S, D):
+    return 0.25 + np.arctan2(S, np.sqrt(D)) / (2.0 * math.pi)
 
 
-def _relu_pair(qx, qz, S, rho):
-    return np.sqrt(qx * qz) * (np.sqrt((1.0 - rho) * (1.0 + rho)) + (math.pi - np.arccos(rho)) * rho) / (2.0 * math.pi)
+def _relu_pair(qx, qz, S, D):
+    """(sqrt D + (pi - theta) S) / (2 pi), theta = atan2(sqrt D, S): the arc-cosine kernel
+    g (sin theta + (pi - theta) cos theta) / (2 pi), g sin theta = sqrt D, g cos theta = S."""
+    return (np.sqrt(D) + (math.pi - np.arctan2(np.sqrt(D), S)) * S) / (2.0 * math.pi)
 
 
 def _sign_given(m, s):
@@ -151,6 +155,30 @@ def cross(given, gw, y, qa, qb, S, D):
     return (given(m, s) * dens) @ gw
 
 
+def _split(a):
+    """Veltkamp's split a = hi + lo, hi with 26 significant bits (exact products hi hi')."""
+    t = 134217729.0 * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def _product(a, b):
+    """a b = p + e exactly (Dekker's two-product; |a|, |b| < 1e300)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def determinant(qx, qz, S):
+    """D = qx qz - S^2 to a few ulps of D itself: both products exact as p + e (Dekker), p - p'
+    exact where they are close (Sterbenz).  (sqrt(qx qz) - S)(sqrt(qx qz) + S) loses
+    eps / (1 - rho) of D to the rounded square root: 1e-2 relative at rho = 1 - 1e-14.)"""
+    p, e = _product(qx, qz)
+    p2, e2 = _product(S, S)
+    return (p - p2) + (e - e2)
+
+
 def expectation(base, amplitude, g, parity, qx, qz, S, xp):
     """E[f(u) f(v)] for f = amplitude base + g (module doc; ``base``: a key of :data:`BASES`) on flat
     float64 arrays, and the mask of entries where the series holds (a, c <= A_MAX, |b| <= B_MAX,
@@ -165,9 +193,8 @@ def expectation(base, amplitude, g, parity, qx, qz, S, xp):
         y, wy = full_rule()
         gwy = g(y, xp) * wy
         pair, given = BASES[base]
-    gq = np.sqrt(qx * qz)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        D = (gq - S) * (gq + S)
+        D = determinant(qx, qz, S)
         a, c, b = qz / D, qx / D, S / D
         cand = (D > 0) & (a <= A_MAX) & (c <= A_MAX) & (np.abs(b) <= B_MAX)
     idx = np.flatnonzero(cand)
@@ -176,8 +203,7 @@ def expectation(base, amplitude, g, parity, qx, qz, S, xp):
         gg, conv = series(gw, u, a[i], c[i], b[i], parity)
         val = gg / (2.0 * math.pi * np.sqrt(D[i]))
         if amplitude != 0.0:
-            rho = np.clip(S[i] / gq[i], -1.0, 1.0)
-            val = (amplitude * amplitude * pair(qx[i], qz[i], S[i], rho)
+            val = (amplitude * amplitude * pair(qx[i], qz[i], S[i], D[i])
                    + amplitude * (cross(given, gwy, y, qx[i], qz[i], S[i], D[i])
                                   + cross(given, gwy, y, qz[i], qx[i], S[i], D[i]))
                    + val)

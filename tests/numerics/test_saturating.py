@@ -124,3 +124,50 @@ def test_gram_at_large_variances_takes_the_series(monkeypatch, act):
             m.setattr(Sat, "B_MAX", -1.0)                  # the series holds nowhere: panels only
             ref = gram(arch, X, kind=kind, backend="numpy", n_threads=1)
         assert np.max(np.abs(K - ref)) <= 1e-14 * np.max(np.abs(ref))
+
+
+def _gelu_mpmath(derivative, qx, qz, S):
+    """E[f(u) f(v)] for f = gelu or gelu' at 30 digits on the exact float arguments, by the
+    one-dimensional form E_x[f(sqrt(qx) x) E[f(v) | u]] with the Gaussian smoothings in closed
+    form (mean S u / qx, variance D / qx; Stein's lemma, as theory.activations.gelu states them),
+    breakpoints at f's transition (1 / sqrt(qx)) and the smoothing's."""
+    import mpmath
+    with mpmath.workdps(30):
+        qx, qz, S = mpmath.mpf(qx), mpmath.mpf(qz), mpmath.mpf(S)
+        s2 = (qx * qz - S * S) / qx
+        r = mpmath.sqrt(1 + s2)
+        if derivative:
+            f = lambda t: mpmath.ncdf(t) + t * mpmath.npdf(t)
+            sm = lambda m: mpmath.ncdf(m / r) + m * mpmath.npdf(m / r) / r ** 3
+        else:
+            f = lambda t: t * mpmath.ncdf(t)
+            sm = lambda m: m * mpmath.ncdf(m / r) + s2 / r * mpmath.npdf(m / r)
+        sx = mpmath.sqrt(qx)
+        widths = (1 / sx, r / abs(S / sx))
+        pts = sorted({mpmath.mpf(0)} | {s * k * w for w in widths for k in (0.25, 1, 4, 16) for s in (-1, 1)
+                                         if k * w < 12} | {mpmath.mpf(-12), mpmath.mpf(12)})
+        return float(mpmath.quad(lambda x: f(sx * x) * sm(S / qx * sx * x) * mpmath.npdf(x), pts))
+
+
+@pytest.mark.parametrize("qx, qz", [(1e5, 1e6), (1e7, 1e8), (3e7, 1e7)])
+def test_series_at_its_boundary_for_huge_variances_against_mpmath(qx, qz):
+    """GELU and GELU' just inside |b| = B_MAX, where rho is within 1e-6 of 1 at these variances:
+    within 16 eps of the scale of a 30-digit one-dimensional quadrature.  D = qx qz - S^2 there is
+    taken by exact products (with (sqrt(qx qz) - S)(sqrt(qx qz) + S), as first written, gelu' erred
+    by ~200 eps) and the base's angle by atan2(S, sqrt D) (arcsin of the rounded rho: ~370 eps for
+    tanh at 1e7 / 1e8, measured by a review against long-double panels)."""
+    g = math.sqrt(qx * qz)
+    lo, hi = 0.0, 1.0                 # the largest rho with |b| <= B_MAX, by bisection
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        D = Sat.determinant(np.array(qx), np.array(qz), np.array(mid * g))
+        lo, hi = (mid, hi) if abs(mid * g / D) <= Sat.B_MAX else (lo, mid)
+    for name, fv, sat, _ in PARTS[2:]:
+        m = V.second_moment_trapezoid(fv, np.array([qx, qz]), CTX)
+        scale = math.sqrt(m[0] * m[1])
+        for rho in (lo * (1 - 1e-12), -lo * (1 - 1e-12), 0.5 * lo):
+            S = rho * g
+            val, ok = Sat.expectation(*sat, np.array([qx]), np.array([qz]), np.array([S]), CTX)
+            ref = _gelu_mpmath(name == "gelu'", qx, qz, S)
+            assert ok[0] and abs(val[0] - ref) <= TOL * scale, (name, rho, val[0], ref,
+                                                                (val[0] - ref) / scale / np.finfo(float).eps)
