@@ -1,7 +1,7 @@
 """Gaussian expectations of saturating activations at large variances, by a separable series.
 
 A saturating activation is f = A base + g with a base whose Gaussian expectations are closed forms
--- sign, step or relu -- and g localised (|g(u)| <= 2 exp(-2 |u|) or faster):
+-- sign, step or relu -- and g localised (decaying at least like exp(-2 |u|)):
 
 * tanh = sign + g, g = tanh - sign = -sign(u) 2 e / (1 + e), e = exp(-2|u|) (odd); its derivative
   sech^2 = 4 e / (1 + e)^2 (A = 0, even);
@@ -30,11 +30,14 @@ variances this replaces the 2-D graded panels (~2.5e5 nodes an entry) by ~2000 f
 Where it holds (:func:`expectation` returns a mask): the Gaussian factors vary slowly on the
 panels, a, c <= :data:`A_MAX` (then the erf slopes S / sqrt(2 qz D) = rho sqrt(c / 2) <= 0.36
 too), and the series converges fast, |b| <= :data:`B_MAX` (its terms fall like (b/4)^k k!); for
-tanh at q = 3072 every |rho| <= 0.9967, at q = 30 |rho| <= 0.8.  The rest (near-parallel pairs at
+tanh at q = 3072 every |rho| <= 0.9967, at q = 30 |rho| <= 0.72.  The rest (near-parallel pairs at
 large variances) keeps the rule it had: tanh the graded panels of
 :func:`numerics.variance.gaussian_expectation_kinked`, GELU its one-dimensional smoothed rule.
-Accuracy: against nested QUADPACK, the graded panels and GELU's one-dimensional smoothed rule
-(tests/numerics/test_saturating.py).
+D is taken by exact products (:func:`determinant`) and the bases' angles by atan2(S, sqrt D): near
+|b| = B_MAX at huge variances rho is within 1e-6 of 1.  Accuracy: against nested QUADPACK, the graded
+panels, GELU's one-dimensional smoothed rule and 30-digit quadratures at the boundary
+(tests/numerics/test_saturating.py); a review's long-double references on 1160 entries (q 26..1e7,
+variance ratios 0.1..10, rho up to the mask's edge): <= 0.81 eps of the scale.
 """
 from __future__ import annotations
 

@@ -483,9 +483,9 @@ def _numeric_dual(fn, derivative, name, smoothed=None, strip=None, kinks=None, s
 
 
 def _tanh_minus_sign(x, xp):
-    """tanh(x) - sign(x) = -sign(x) 2 e / (1 + e), e = exp(-2 |x|) (relative accuracy at every x)."""
+    """tanh(x) - sign(x) = -sign(x) 2 e / (1 + e), e = exp(-2 |x|) (relative accuracy at every x; 0 at 0)."""
     e = xp.exp(-2 * abs(x))
-    return xp.where(x > 0, -1.0, 1.0) * (2 * e / (1 + e))
+    return ((x < 0) * 1.0 - (x > 0) * 1.0) * (2 * e / (1 + e))
 
 
 def _sech2(x, xp):

@@ -39,8 +39,8 @@ def _scale(fv, qx, qz):
 @pytest.mark.parametrize("q, rhos", [(400.0, (-0.95, 0.01, 0.5)), (3072.0, (-0.95, 0.3, 0.99))])
 def test_series_against_quadpack(q, rhos):
     """Within 16 eps of the scale of nested QUADPACK (an algorithm independent of the series) at the
-    variances of unnormalised inputs in R^400 and R^3072; dropping the g g series (planted) or
-    stopping it after its first term misses by orders of magnitude."""
+    variances of unnormalised inputs in R^400 and R^3072; the g g series is large enough there that
+    leaving it out would miss by orders of magnitude."""
     for name, fv, sat, f in PARTS:
         scale = _scale(fv, q, q)
         for rho in rhos:
@@ -49,27 +49,31 @@ def test_series_against_quadpack(q, rhos):
             val, ok = Sat.expectation(*sat, *args)
             assert ok[0], (name, q, rho)
             assert abs(val[0] - ref) <= TOL * scale, (name, q, rho, val[0], ref)
-            if sat[1] != 0.0:         # planted: E[g g] left out (the base's terms alone)
+            if sat[1] != 0.0:         # E[g g] is large enough here that leaving it out would show
                 gg = Sat.expectation(sat[0], 0.0, sat[2], sat[3], *args)[0][0]
                 assert abs((val[0] - gg) - ref) > 1e3 * TOL * scale, (name, q, rho, gg)
 
 
 @pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
-def test_series_truncated_after_one_term_is_caught():
-    """Planted: the series stopped after its first term misses QUADPACK at rho = 0.99, q = 3072
-    (b = 0.016) by far more than the tolerance, and flags itself as not converged."""
+def test_series_stopping_rule():
+    """At rho = 0.99, q = 3072 (b = 0.016) the sech^2 series needs several terms: the least kmax at
+    which it flags itself converged agrees with QUADPACK within 16 eps of the scale; two degrees
+    fewer it flags itself unconverged, and the series cut after one term (planted) misses QUADPACK
+    by far more than the tolerance."""
     q, rho = 3072.0, 0.99
     ref = _quadpack(lambda t: 1 - math.tanh(t) ** 2, q, rho)
     scale = _scale(TANH.derivative, q, q)
     u, w = Sat.half_rule()
     gw = A._sech2(u, CTX) * w
     D = q * q * (1 - rho) * (1 + rho)
-    a = np.array([q / D])
-    b = np.array([rho * q / D])
-    full, ok = Sat.series(gw, u, a, a, b, 0)
-    short, ok1 = Sat.series(gw, u, a, a, b, 0, kmax=0)
+    a, b = np.array([q / D]), np.array([rho * q / D])
     norm = 2 * math.pi * math.sqrt(D)
-    assert ok[0] and abs(full[0] / norm - ref) <= TOL * scale
+    kmin = next(k for k in range(0, Sat.K_MAX + 1, 2) if Sat.series(gw, u, a, a, b, 0, kmax=k)[1][0])
+    assert kmin >= 6, kmin
+    val, ok = Sat.series(gw, u, a, a, b, 0, kmax=kmin)
+    assert abs(val[0] / norm - ref) <= TOL * scale
+    assert not Sat.series(gw, u, a, a, b, 0, kmax=kmin - 2)[1][0]
+    short, ok1 = Sat.series(gw, u, a, a, b, 0, kmax=0)
     assert not ok1[0] and abs(short[0] / norm - ref) > 1e3 * TOL * scale
 
 
@@ -119,7 +123,8 @@ def test_gram_at_large_variances_takes_the_series(monkeypatch, act):
     for kind in ("ntk", "nngp"):
         calls.clear()
         K = gram(arch, X, kind=kind, backend="numpy", n_threads=1)
-        assert calls and sum(int(np.sum(series(*c)[1])) for c in calls) >= 14
+        # 14 generic pairs (the 15th is near-parallel), E1 and, for the NTK, E0
+        assert sum(int(np.sum(series(*c)[1])) for c in calls) >= (28 if kind == "ntk" else 14)
         with monkeypatch.context() as m:
             m.setattr(Sat, "B_MAX", -1.0)                  # the series holds nowhere: panels only
             ref = gram(arch, X, kind=kind, backend="numpy", n_threads=1)
@@ -171,3 +176,45 @@ def test_series_at_its_boundary_for_huge_variances_against_mpmath(qx, qz):
             ref = _gelu_mpmath(name == "gelu'", qx, qz, S)
             assert ok[0] and abs(val[0] - ref) <= TOL * scale, (name, rho, val[0], ref,
                                                                 (val[0] - ref) / scale / np.finfo(float).eps)
+
+
+
+def _nested_mpmath(f, qx, qz, S, dps=20):
+    """E[f(u) f(v)] by nested mpmath Gauss-Legendre at ``dps`` digits on the exact float arguments:
+    u = sqrt(qx) x, v = k x + s z (k = S / sqrt(qx), s = sqrt(D / qx), D exact), breakpoints at the
+    transitions u = 0 (x ~ 1 / sqrt(qx)), v = 0 in z, and the inner integral's in x (s / |k|)."""
+    import mpmath
+    with mpmath.workdps(dps):
+        qx, qz, S = mpmath.mpf(qx), mpmath.mpf(qz), mpmath.mpf(S)
+        sx = mpmath.sqrt(qx)
+        s, k = mpmath.sqrt((qx * qz - S * S) / qx), S / sx
+        edge = {mpmath.mpf(-12), mpmath.mpf(12)}
+
+        def inner(x):
+            c = -k * x / s
+            pts = sorted(p for p in {c + d / s for d in (-16, -4, -1, 0, 1, 4, 16)} | edge if -12 <= p <= 12)
+            return mpmath.quad(lambda z: f(k * x + s * z) * mpmath.npdf(z), pts)
+        pts = sorted({mpmath.mpf(0)} | {sg * c * w for w in (1 / sx, s / abs(k)) for c in (0.25, 1, 4, 16)
+                                        for sg in (-1, 1) if c * w < 12} | edge)
+        return float(mpmath.quad(lambda x: f(sx * x) * inner(x) * mpmath.npdf(x), pts))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("qx, qz", [(1e5, 1e6), (1e7, 1e8)])
+def test_tanh_series_at_its_boundary_for_huge_variances_against_mpmath(qx, qz):
+    """tanh and sech^2 just inside |b| = B_MAX (rho within 1e-5 of 1), where the first version erred by
+    up to 8e4 eps: within 16 eps of the scale of nested 20-digit quadrature (measured <= 0.5 eps;
+    about a minute a point, hence slow)."""
+    import mpmath
+    g = math.sqrt(qx * qz)
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        D = Sat.determinant(np.array(qx), np.array(qz), np.array(mid * g))
+        lo, hi = (mid, hi) if abs(mid * g / D) <= Sat.B_MAX else (lo, mid)
+    S = lo * (1 - 1e-12) * g
+    for (name, fv, sat, _), fm in zip(PARTS[:2], (mpmath.tanh, lambda t: mpmath.sech(t) ** 2)):
+        m = V.second_moment_trapezoid(fv, np.array([qx, qz]), CTX)
+        val, ok = Sat.expectation(*sat, np.array([qx]), np.array([qz]), np.array([S]), CTX)
+        ref = _nested_mpmath(fm, qx, qz, S)
+        assert ok[0] and abs(val[0] - ref) <= TOL * math.sqrt(m[0] * m[1]), (name, val[0], ref)
