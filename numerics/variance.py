@@ -149,6 +149,15 @@ class NumpyContext(NumpyBackend):
                 out[diag] = second(pick(qx, diag))
             if np.any(off):
                 out[off] = pair(pick(qx, off), pick(qz, off), pick(S, off))
+        with np.errstate(over="ignore", invalid="ignore"):
+            beyond = ~np.isfinite(np.asarray(qx, float) * np.asarray(qz, float))
+        if np.any(beyond):
+            # qx qz beyond float64 (variances >~ 1e154): every rule above takes rho = S / sqrt(qx qz)
+            # and would return a finite wrong value; NaN makes gram raise its InputRangeError instead
+            # (a pair (x, x) keeps its one-dimensional value)
+            shape = out.shape
+            full = lambda a: np.broadcast_to(np.asarray(a, float), shape)
+            out[np.broadcast_to(beyond, shape) & ~((full(S) == full(qx)) & (full(qx) == full(qz)))] = np.nan
         return out
 
     def gaussian_expectation_trapezoid(self, fn, qx, qz, S, smoothed=None, strip=None):

@@ -218,3 +218,15 @@ def test_tanh_series_at_its_boundary_for_huge_variances_against_mpmath(qx, qz):
         val, ok = Sat.expectation(*sat, np.array([qx]), np.array([qz]), np.array([S]), CTX)
         ref = _nested_mpmath(fm, qx, qz, S)
         assert ok[0] and abs(val[0] - ref) <= TOL * math.sqrt(m[0] * m[1]), (name, val[0], ref)
+
+
+def test_variances_whose_product_overflows_give_nan_not_a_wrong_value():
+    """qx qz beyond float64 (variances ~1.3e154, inputs |x| ~ 1e77): every float64 rule takes
+    rho = S / sqrt(qx qz) = 0 there, and tanh's dual returned a finite wrong value (1.4e-34 instead of
+    ~0.06, found by a review); it is NaN now, which gram turns into its InputRangeError."""
+    import warnings
+    q = np.array([1.3e154, 2e154])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        E1, E0 = TANH.dual(q, q[::-1], 0.3 * np.sqrt(q[0]) * np.sqrt(q[1]) * np.ones(2), CTX, True)
+    assert np.all(np.isnan(E1)) and np.all(np.isnan(E0))
