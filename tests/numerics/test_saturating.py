@@ -131,6 +131,17 @@ def test_gram_at_large_variances_takes_the_series(monkeypatch, act):
         assert np.max(np.abs(K - ref)) <= 1e-14 * np.max(np.abs(ref))
 
 
+def _edge_rho(qx, qz):
+    """The largest rho with |b| = |S| / D <= B_MAX at these variances (bisection on the module's D)."""
+    g = math.sqrt(qx * qz)
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        D = Sat.determinant(np.array(qx), np.array(qz), np.array(mid * g))
+        lo, hi = (mid, hi) if abs(mid * g / D) <= Sat.B_MAX else (lo, mid)
+    return lo
+
+
 def _gelu_mpmath(derivative, qx, qz, S):
     """E[f(u) f(v)] for f = gelu or gelu' at 30 digits on the exact float arguments, by the
     one-dimensional form E_x[f(sqrt(qx) x) E[f(v) | u]] with the Gaussian smoothings in closed
@@ -162,11 +173,7 @@ def test_series_at_its_boundary_for_huge_variances_against_mpmath(qx, qz):
     by ~200 eps) and the base's angle by atan2(S, sqrt D) (arcsin of the rounded rho: ~370 eps for
     tanh at 1e7 / 1e8, measured by a review against long-double panels)."""
     g = math.sqrt(qx * qz)
-    lo, hi = 0.0, 1.0                 # the largest rho with |b| <= B_MAX, by bisection
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        D = Sat.determinant(np.array(qx), np.array(qz), np.array(mid * g))
-        lo, hi = (mid, hi) if abs(mid * g / D) <= Sat.B_MAX else (lo, mid)
+    lo = _edge_rho(qx, qz)
     for name, fv, sat, _ in PARTS[2:]:
         m = V.second_moment_trapezoid(fv, np.array([qx, qz]), CTX)
         scale = math.sqrt(m[0] * m[1])
@@ -207,11 +214,7 @@ def test_tanh_series_at_its_boundary_for_huge_variances_against_mpmath(qx, qz):
     about a minute a point, hence slow)."""
     import mpmath
     g = math.sqrt(qx * qz)
-    lo, hi = 0.0, 1.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        D = Sat.determinant(np.array(qx), np.array(qz), np.array(mid * g))
-        lo, hi = (mid, hi) if abs(mid * g / D) <= Sat.B_MAX else (lo, mid)
+    lo = _edge_rho(qx, qz)
     S = lo * (1 - 1e-12) * g
     for (name, fv, sat, _), fm in zip(PARTS[:2], (mpmath.tanh, lambda t: mpmath.sech(t) ** 2)):
         m = V.second_moment_trapezoid(fv, np.array([qx, qz]), CTX)
