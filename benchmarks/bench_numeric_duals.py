@@ -3,12 +3,18 @@ the same spec, side by side in one run (issue 15).
 
 FC ResNet(10, 0.5, input_var=0.01) on n standard-normal inputs in R^16 and conv ResCNN(2, 0.5,
 input_var=0.01) gap on n 6x6x3 images (``--input-var 1``: the default, variances 10-100 in the FC
-layers, where tanh needs the fine rules of the coefficient ladder), numpy backend, default threads; median of ``--repeats``
-calls after one warm-up call (the warm-up also fills the Hermite coefficient cache of
-numerics/hermite.py, which a later Gram matrix of the same inputs reuses: pass ``--cold`` to clear
-it before every timed call).  Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU.
+layers, where tanh needs the fine rules of the coefficient ladder).  FC on every backend of
+``--backends`` (default both: "numpy", the interpreter, tile by tile, which was also the default
+route of tanh, GELU and user functions before numerics/fc_series.py; "auto", gram's default: the
+compiled FC loop, ReLU's half-angle loop and the others' variance-carrying loop with their Hermite
+series), conv on gram's default; ``--threads`` (default: all); median of ``--repeats`` calls after
+one warm-up call (the warm-up also fills the Hermite coefficient cache of numerics/hermite.py, which
+a later Gram matrix of the same inputs reuses: pass ``--cold`` to clear it before every timed call).
+Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU on the same route, and for FC to
+ReLU's compiled loop (the target's reference).
 
     python benchmarks/bench_numeric_duals.py [--n-fc 1000] [--n-conv 16] [--repeats 3] [--cold] [--input-var 0.01]
+                                             [--backends numpy auto] [--threads 1]
 """
 import argparse
 import os
@@ -42,6 +48,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--input-var", type=float, default=0.01)
     ap.add_argument("--cold", action="store_true", help="clear the coefficient cache before each call")
+    ap.add_argument("--backends", nargs="+", default=["numpy", "auto"], choices=["numpy", "auto"])
+    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     from reskernels import ResCNN, ResNet, gram
     from reskernels.numerics import hermite
@@ -53,21 +61,33 @@ def main(argv=None):
     X = rng.standard_normal((args.n_fc, 16))
     Xc = rng.standard_normal((args.n_conv, 6, 6, 3))
     before = hermite._cache.clear if args.cold else None
-    rows, base = [], {}
+    pairs = lambda n: n * (n + 1) // 2
+    times = {}                                      # (activation, route) -> seconds per pair
     for name, act in acts:
-        res = []
-        for key, arch, data in (("fc", ResNet(10, 0.5, input_var=args.input_var, activation=act), X),
-                                ("conv", ResCNN(2, 0.5, input_var=args.input_var, activation=act), Xc)):
-            n = data.shape[0]
-            with np.errstate(all="ignore"):
-                t = _median(lambda: gram(arch, data, backend="numpy"), args.repeats, before) / (n * (n + 1) // 2)
-            base.setdefault(key, t)
-            res.append(t)
-        rows.append((name, f"{res[0] * 1e6:.3g}", f"{res[0] / base['fc']:.3g}",
-                     f"{res[1] * 1e6:.3g}", f"{res[1] / base['conv']:.3g}"))
-        print(rows[-1], flush=True)
-    print(table(rows, ("activation", f"FC ResNet(10) n={args.n_fc} us / pair", "/ ReLU",
-                       f"conv ResCNN(2) gap 6x6x3 n={args.n_conv} us / pair", "/ ReLU")))
+        fc = ResNet(10, 0.5, input_var=args.input_var, activation=act)
+        conv = ResCNN(2, 0.5, input_var=args.input_var, activation=act)
+        with np.errstate(all="ignore"):
+            for be in args.backends:
+                times[name, be] = _median(lambda: gram(fc, X, backend=be, n_threads=args.threads), args.repeats,
+                                          before) / pairs(args.n_fc)
+            times[name, "conv"] = _median(lambda: gram(conv, Xc, n_threads=args.threads), args.repeats,
+                                          before) / pairs(args.n_conv)
+        print(name, {k[1]: f"{v * 1e6:.3g} us" for k, v in times.items() if k[0] == name}, flush=True)
+    ref = times.get(("relu", "auto"))               # ReLU's compiled half-angle loop
+    rows = []
+    for name, _ in acts:
+        row = [name]
+        for be in args.backends:
+            t = times[name, be]
+            row += [f"{t * 1e6:.3g}", f"{t / times['relu', be]:.3g}"
+                    + ("" if ref is None or be == "auto" else f" ({t / ref:.3g} of the compiled ReLU)")]
+        t = times[name, "conv"]
+        rows.append(tuple(row + [f"{t * 1e6:.3g}", f"{t / times['relu', 'conv']:.3g}"]))
+    header = ["activation"]
+    for be in args.backends:
+        header += [f"FC ResNet(10) n={args.n_fc} {be} us / pair", "/ ReLU"]
+    header += [f"conv ResCNN(2) gap 6x6x3 n={args.n_conv} us / pair", "/ ReLU"]
+    print(table(rows, tuple(header)))
 
 
 if __name__ == "__main__":

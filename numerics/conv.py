@@ -49,7 +49,7 @@ from reskernels.theory.arch import check_kind
 from reskernels.theory import general as _G
 
 from . import pixel_maps as _px
-from .inputs import as_float_array
+from .inputs import InputRangeError, as_float_array
 from .variance import NumpyContext, stem_state
 from .tiles import PlanBase, array_module, compile_notice, execute, mirror_upper, norm_scale, resolve_backend, to_host
 
@@ -108,10 +108,6 @@ def all_finite(out) -> bool:
     """np.isfinite(out).all(), a block of rows at a time (no n x m boolean temporary)."""
     rows = _rows(out)
     return all(bool(np.isfinite(out[i0:i0 + rows]).all()) for i0 in range(0, out.shape[0], rows))
-
-
-class InputRangeError(ValueError, FloatingPointError):
-    """Kernel values that float64 cannot represent for these inputs (the message names X or Z)."""
 
 
 def _not_finite_error(arch, X, Z, kind):

@@ -64,6 +64,9 @@ from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STE
 RELU, LEAKY, STEP, RECT_MONOMIAL, ERF, SIN, COS, MONOMIAL = range(8)
 #: engine ids the compiled variance-carrying loop evaluates
 GENERAL_IDS = frozenset(range(8))
+#: engine id of a dual without a closed form taken by its Hermite series in the FC loop
+#: (:mod:`numerics.fc_series`; the conv loop :func:`block` has none)
+SERIES = 100
 
 
 @_inline
@@ -914,9 +917,11 @@ class Program:
         self.taps_h, self.taps_w, self.n_duals = taps_h, taps_w, n_duals
 
 
-def lower(maps, taps_of) -> Program:
+def lower(maps, taps_of, series=None) -> Program:
     """Lower kernel maps (:mod:`theory.layers`) to the arrays of :func:`block`; NotImplementedError for
-    an activation without a compiled dual (engine id not in :data:`GENERAL_IDS`) or a concatenation."""
+    an activation without a compiled dual (engine id not in :data:`GENERAL_IDS`) or a concatenation.
+    ``series(act)``: whether the FC loop takes ``act``'s dual by its Hermite series (then engine id
+    :data:`SERIES`; :func:`block`, the conv loop, has no such dual)."""
     from reskernels.theory import layers as _L
     from .conv_fused import APARAMS
     codes = {_L.Stem: OP_STEM, _L.Nonlinear: OP_NONLINEAR, _L.Block: OP_BLOCK, _L.Linear: OP_LINEAR,
@@ -927,13 +932,16 @@ def lower(maps, taps_of) -> Program:
         if type(m) not in codes:
             raise NotImplementedError(f"the compiled conv loop has no rule for {type(m).__name__}")
         act = getattr(m, "activation", None)
-        if act is not None and act.engine_id not in GENERAL_IDS:
-            raise NotImplementedError(f"the numba engine has no compiled dual for {act!r}; use backend='numpy'")
+        eid = -1 if act is None else act.engine_id
+        if act is not None and eid not in GENERAL_IDS:
+            if series is None or not series(act):
+                raise NotImplementedError(f"the numba engine has no compiled dual for {act!r}; use backend='numpy'")
+            eid = SERIES
         n_duals += act is not None
         q = m.stem_size if isinstance(m, _L.Stem) else getattr(m, "filter_size", 1)
         th, tw = taps_of(q)
         cf = () if act is None else act.engine_coefs
-        ops.append((codes[type(m)], -1 if act is None else act.engine_id, int(getattr(m, "trained", True)),
+        ops.append((codes[type(m)], eid, int(getattr(m, "trained", True)),
                     len(th_all), len(th), len(tw_all), len(tw), len(coef), len(cf)))
         th_all += list(th)
         tw_all += list(tw)

@@ -17,6 +17,12 @@ within a few ulps of the largest value per layer (tests/numerics/test_fc_fused.p
 Programs: Stem, Nonlinear, Block, Linear and a dense Pool with the ReLU family's half-angle duals
 (ReLU, leaky ReLU, abs: engine ids 0 and 1 of :mod:`theory.activations`); anything else raises
 NotImplementedError and ``gram`` keeps numpy.
+
+Variance-carrying programs (biases, the other activations) run :func:`general_block`: the maps of
+:mod:`theory.general` on (S, T) lanes with the conv engine's per-entry closed-form duals, and the
+duals without a closed form (tanh, GELU, user functions without kinks) by their Hermite series on
+the same lanes (:mod:`numerics.fc_series`; variances and coefficient tables per Gram matrix from
+:func:`record_variances`).
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ from reskernels.theory import layers as _L
 
 from . import fastmath as _fm
 from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit
-from .conv_fused_general import COS, SIN, dual_grid
+from .conv_fused_general import COS, SIN, SERIES, dual_factors, dual_grid
+from .fc_series import LANE_DEGREES, Tables, column_tables, series_dual
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
@@ -146,7 +153,8 @@ def fc_block(su, sv, ops, params, want_ntk, out):
 
 
 @_jit
-def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk, upper, out, poly):
+def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk, upper, out, poly,
+                  RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag, rec):
     """out[i, j] = the NNGP (S) or NTK (T) of a variance-carrying FC program for the pair (xs[i], zs[j]):
     the maps of :mod:`theory.general` with filter size 1, as the conv engine's compiled loop
     (:func:`numerics.conv_fused_general.block`) runs them on one pixel -- the same per-entry duals
@@ -157,7 +165,15 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     (:func:`numerics.conv_fused_general.dual_factors`: exp(-q / 2), or -q above
     HALF_EXP_MAX_VARIANCE, which their duals take apart since 2026-12-02).  On the pair (x, x) every S equals the recorded
     variance bit for bit (the same operations), so rho = 1 there and diagonals are exact.
-    ``upper``: only j >= i (a diagonal tile of a symmetric matrix)."""
+    ``upper``: 1 only j >= i (a diagonal tile of a symmetric matrix), 2 only the pairs (xs[i], zs[i]),
+    written to out[i, 0] (zs is xs: the diagonal), 0 every pair.
+
+    Duals without a closed form (engine id :data:`numerics.conv_fused_general.SERIES`: tanh, GELU, user
+    functions) by their Hermite series, :func:`numerics.fc_series.series_dual`: RX[d, i], RZ[d, j] the
+    table rows of the variances VX[d, i], VZ[d, j] in the tables (soff, skc, sm2, sdiag, sa, stail) of
+    :class:`numerics.fc_series.Tables`; flag[i, j] = 1 where an entry of the pair is not certified
+    (its value is then nan).  ``rec`` (n_duals, a), unless it has no columns: rec[d, i] = the
+    argument's S at dual d of row i's first pair (on (x, x) the variance, :func:`record_variances`)."""
     a, C = xs.shape
     nb = zs.shape[0]
     NL = 64
@@ -169,11 +185,26 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     QX = np.empty(NL)
     QZ = np.empty(NL)
     Wk = np.empty((4, NL))
+    FL = np.zeros(NL, dtype=np.uint8)
+    Wr, Wt, Wp, Wf, Wa, Wn, War = (np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL),
+                                   np.empty(NL))
+    recording = rec.shape[1] > 0
+    # the columns' series coefficients on lanes; the diagonal mode's pairs (x, x) take the tables'
+    # one-dimensional second moments (S = qx = qz), or are not certifiable (a variance not recorded yet):
+    # no series there, the lanes read zeros
+    ZA = np.zeros((2 * RZ.shape[0], LANE_DEGREES, 1 if upper == 2 else nb))
+    ZT = np.full(ZA.shape, np.inf)
+    if upper != 2:
+        column_tables(ops, RZ, soff, skc, sa, stail, want_ntk, ZA, ZT)
     for i in range(a):
         jstart = i if upper else 0
-        for j0 in range(jstart, nb, NL):
-            nl = min(NL, nb - j0)
+        jend = i + 1 if upper == 2 else nb
+        jz0 = i if upper == 2 else 0
+        for j0 in range(jstart, jend, NL):
+            nl = min(NL, jend - j0)
             d = 0
+            for l in range(nl):
+                FL[l] = 0
             for o in range(ops.shape[0]):
                 code, eid = ops[o, 0], ops[o, 1]
                 trained = ops[o, 2] != 0
@@ -193,8 +224,19 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                     for l in range(nl):
                         QX[l] = qx
                         QZ[l] = EXz[d, j0 + l] if sc else VZ[d, j0 + l]
+                    if code == OP_BLOCK:
+                        for l in range(nl):
+                            A[l] = c * S[l] + bv                                    # Sa
+                    arg = S if code == OP_NONLINEAR else A                          # the dual's S
+                    if recording:
+                        rec[d, i] = arg[0]
+                    if eid == SERIES:
+                        series_dual(RX[d, i], RZ[d, j0:j0 + nl], qx, QZ[:nl], arg[:nl], E1[:nl], E0[:nl], FL[:nl],
+                                    want_ntk, soff, skc, sm2, sdiag, sa, stail, ZA, ZT, 2 * d, j0 - jz0,
+                                    Wr, Wt, Wp, Wf, Wa, Wn, War)
+                    else:
+                        dual_grid(eid, ap, cf, QX[:nl], QZ[:nl], arg[:nl], E1[:nl], E0[:nl], Wk[:, :nl], poly)
                     if code == OP_NONLINEAR:
-                        dual_grid(eid, ap, cf, QX[:nl], QZ[:nl], S[:nl], E1[:nl], E0[:nl], Wk[:, :nl], poly)
                         for l in range(nl):
                             sn = c * E1[l] + bv
                             if want_ntk:
@@ -202,9 +244,6 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                                 T[l] = tt + sn if trained else tt
                             S[l] = sn
                     else:
-                        for l in range(nl):
-                            A[l] = c * S[l] + bv                                    # Sa
-                        dual_grid(eid, ap, cf, QX[:nl], QZ[:nl], A[:nl], E1[:nl], E0[:nl], Wk[:, :nl], poly)
                         for l in range(nl):
                             sc_ = a2 * E1[l] + bv                                   # Sc
                             if want_ntk:
@@ -219,15 +258,62 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                             T[l] = tt + sn if trained else tt
                         S[l] = sn
             for l in range(nl):
-                out[i, j0 + l] = T[l] if want_ntk else S[l]
+                oc = 0 if upper == 2 else j0 + l
+                out[i, oc] = T[l] if want_ntk else S[l]
+                flag[i, oc] = FL[l]
 
 
 @_jit
-def general_diagonal(xs, VX, EXx, ops, params, aparams, coef, want_ntk, out, poly):
+def general_diagonal(xs, VX, EXx, ops, params, aparams, coef, want_ntk, out, poly,
+                     RX, soff, skc, sm2, sdiag, sa, stail, rec):
     """out[i] = the kernel of the pair (xs[i], xs[i]) by :func:`general_block` (the same loop, so the
-    normalised diagonal divides each entry by exactly what the loop gives on (x, x))."""
-    one = np.zeros((1, 1))
-    for i in range(xs.shape[0]):
-        general_block(xs[i:i + 1], xs[i:i + 1], VX[:, i:i + 1], VX[:, i:i + 1], EXx[:, i:i + 1], EXx[:, i:i + 1],
-                      ops, params, aparams, coef, want_ntk, True, one, poly)
-        out[i] = one[0, 0]
+    normalised diagonal divides each entry by exactly what the loop gives on (x, x)); ``rec`` as
+    there (rec[d, i]: the variance of dual d's argument for input i)."""
+    n = xs.shape[0]
+    col = np.empty((n, 1))
+    general_block(xs, xs, VX, VX, EXx, EXx, ops, params, aparams, coef, want_ntk, 2, col, poly, RX, RX,
+                  soff, skc, sm2, sdiag, sa, stail, np.zeros((n, 1), dtype=np.uint8), rec)
+    for i in range(n):
+        out[i] = col[i, 0]
+
+
+def record_variances(prog, calls, xs, zs, want_ntk, poly):
+    """(VX, VZ, RX, RZ, tables) of a lowered FC program with SERIES duals on the inputs ``xs`` (n, C)
+    and ``zs`` (``zs is xs`` for a symmetric Gram matrix): VX[d, i] the variance of dual d's argument
+    for input i, recorded by :func:`general_diagonal` on (x_i, x_i) -- one dual at a
+    time, each run with the tables of the duals before it, so that the pair (x, x) meets exactly
+    these values in :func:`general_block` --, RX[d, i] its row in the tables
+    (:class:`numerics.fc_series.Tables`, one row per distinct variance of a SERIES dual, built
+    here), as :meth:`numerics.fc_series.Tables.arrays`.  NotImplementedError where a variance is not finite (the interpreter
+    reports it) or the tables would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
+    from .variance import NumpyContext
+    nd = prog.n_duals
+    sides = [(xs, np.full((nd, xs.shape[0]), np.nan), np.zeros((nd, xs.shape[0]), dtype=np.int64))]
+    if zs is not xs:
+        sides.append((zs, np.full((nd, zs.shape[0]), np.nan), np.zeros((nd, zs.shape[0]), dtype=np.int64)))
+    tables = Tables()
+    arrays = tables.arrays()
+    ctx = NumpyContext(want_ntk)
+    for d in range(nd):
+        for v, V, R in sides:
+            rec = np.full((nd, v.shape[0]), np.nan)
+            general_diagonal(v, V, dual_factors(prog.ops, V), prog.ops, prog.params, prog.aparams, prog.coef,
+                             want_ntk, np.empty(v.shape[0]), poly, R, *arrays, rec)
+            V[d] = rec[d]
+            if not np.all(np.isfinite(V[d])):
+                raise NotImplementedError("a variance is not finite")
+        if calls[d] is not None:
+            q = np.unique(np.concatenate([V[d] for _, V, _ in sides]))
+            first = tables.add(calls[d], q, ctx, want_ntk)
+            for _, V, R in sides:
+                R[d] = first + np.searchsorted(q, V[d])
+            arrays = tables.arrays()
+    VX, RX = sides[0][1], sides[0][2]
+    VZ, RZ = (VX, RX) if zs is xs else (sides[1][1], sides[1][2])
+    return VX, VZ, RX, RZ, arrays
+
+
+def empty_tables(prog, n, m):
+    """(RX, RZ, tables) for a program without SERIES duals (nothing is read from them)."""
+    return (np.zeros((prog.n_duals, n), dtype=np.int64), np.zeros((prog.n_duals, m), dtype=np.int64),
+            Tables().arrays())

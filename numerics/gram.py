@@ -133,8 +133,14 @@ class FCGramPlan(PlanBase):
                 except NotImplementedError:
                     self.fc_program = None
         self.general_program = None   # conv_fused_general's Program when its compiled loop runs
+        self.series_recomputed = []   # per tile: pairs whose Hermite series was not certified (numpy again)
         if self.general and prog is not None:
-            self._init_general_compiled(prog, X, Zm, symmetric)
+            try:
+                self._init_general_compiled(prog, X, Zm, symmetric)
+            except NotImplementedError:       # series tables too large, a variance not finite: numpy
+                self.general_program = None
+                if normalize:
+                    self._init_general(X, Zm, symmetric, normalize, backend)
         # a store names the route its blocks come from: the compiled loops round differently from numpy
         # (a few ulps), so a job stored by one is refused by the other instead of mixed with its blocks
         self.block_format = ("compiled half-angle loop" if self.fc_program is not None
@@ -171,11 +177,13 @@ class FCGramPlan(PlanBase):
 
     def _general_program(self):
         """This variance-carrying FC program lowered by :func:`numerics.conv_fused_general.lower` (filter
-        size 1), or None where it has no compiled rule (quadrature duals, concatenations)."""
+        size 1; duals without a closed form by their Hermite series, :mod:`numerics.fc_series`), or
+        None where it has no compiled rule (kinked user functions, concatenations)."""
         from . import conv_fused_general as _fg
+        from . import fc_series
         zero = np.zeros(1, dtype=np.int64)
         try:
-            return _fg.lower(self.maps, lambda q: (zero, zero))
+            return _fg.lower(self.maps, lambda q: (zero, zero), series=lambda act: fc_series.probe(act) is not None)
         except NotImplementedError:
             return None
 
@@ -185,16 +193,32 @@ class FCGramPlan(PlanBase):
         conv engine's per-entry duals on SIMD lanes; the per-input variances by the conv engine's compiled
         maps on 1 x 1 inputs (:func:`numerics.conv_fused_general.diagonal`, the same operations, so rho = 1
         exactly on the pairs (x, x)), and for ``normalize`` the diagonals by the loop itself, so that
-        normalised diagonals are 1 exactly.  Programs it cannot lower (quadrature duals,
-        concatenations) keep the numpy interpreter."""
+        normalised diagonals are 1 exactly.  Duals without a closed form (tanh, GELU, user functions
+        without kinks) by their Hermite series on the same lanes (:mod:`numerics.fc_series`: variances
+        recorded by the loop itself, :func:`numerics.fc_fused.record_variances`; pairs with an entry the
+        series does not certify again by the interpreter).  Programs it cannot lower (kinked user
+        functions, concatenations) keep the numpy interpreter, and so do series programs whose
+        coefficient tables would exceed :data:`numerics.fc_series.TABLE_FLOATS` (NotImplementedError)."""
+        from . import conv_fused, fc_fused, fc_series
         from . import conv_fused_general as _fg
         self.Xg = np.ascontiguousarray(X.reshape(X.shape[0], 1, 1, X.shape[1]))
         self.Zg = self.Xg if symmetric else np.ascontiguousarray(Zm.reshape(Zm.shape[0], 1, 1, Zm.shape[1]))
-        self.VX = _fg.diagonal_variances(prog, self.Xg)[:, :, 0, 0].copy()
-        self.VZ = self.VX if symmetric else _fg.diagonal_variances(prog, self.Zg)[:, :, 0, 0].copy()
+        calls = fc_series.calls_of(self.maps)
+        if any(c is not None for c in calls):
+            # duals by their Hermite series: variances recorded by the loop itself, tables per dual
+            self.Xg = self.Xg[:, 0, 0, :]
+            self.Zg = self.Xg if symmetric else self.Zg[:, 0, 0, :]
+            self.VX, self.VZ, self.RX, self.RZ, self.series_tables = fc_fused.record_variances(
+                prog, calls, self.Xg, self.Zg, self.kind == "ntk", _fg._poly(conv_fused.ACOS))
+        else:
+            self.VX = _fg.diagonal_variances(prog, self.Xg)[:, :, 0, 0].copy()
+            self.VZ = self.VX if symmetric else _fg.diagonal_variances(prog, self.Zg)[:, :, 0, 0].copy()
+            self.Xg, self.Zg = self.Xg[:, 0, 0, :], self.Zg[:, 0, 0, :]
+            self.RX, self.RZ, self.series_tables = fc_fused.empty_tables(prog, self.Xg.shape[0], self.Zg.shape[0])
+            if symmetric:
+                self.RZ = self.RX
         self.EX = _fg.dual_factors(prog.ops, self.VX)
         self.EZ = self.EX if symmetric else _fg.dual_factors(prog.ops, self.VZ)
-        self.Xg, self.Zg = self.Xg[:, 0, 0, :], self.Zg[:, 0, 0, :]
         self.general_program = prog
         if not self.normalize:
             return
@@ -206,7 +230,9 @@ class FCGramPlan(PlanBase):
             raise _zero_diagonal_error(self.arch, self.X, self.Z, self.dx, self.dz)
 
     def _compiled_general(self, i0, i1, j0, j1, upper):
-        """out[i, j] by :func:`numerics.fc_fused.general_block` for rows i0:i1 of X and j0:j1 of Z."""
+        """out[i, j] by :func:`numerics.fc_fused.general_block` for rows i0:i1 of X and j0:j1 of Z; the
+        pairs with an entry that a Hermite series does not certify (:mod:`numerics.fc_series`) again by
+        the numpy interpreter."""
         from . import conv_fused
         from .conv_fused_general import _poly
         from .fc_fused import general_block
@@ -214,9 +240,17 @@ class FCGramPlan(PlanBase):
         xs, vx, ex = self.Xg[i0:i1], self.VX[:, i0:i1], self.EX[:, i0:i1]
         zs, vz, ez = self.Zg[j0:j1], self.VZ[:, j0:j1], self.EZ[:, j0:j1]
         out = np.zeros((xs.shape[0], zs.shape[0]))
+        flag = np.zeros(out.shape, dtype=np.uint8)
         c = np.ascontiguousarray
+        want = self.kind == "ntk"
         general_block(c(xs), c(zs), c(vx), c(vz), c(ex), c(ez), pr.ops, pr.params, pr.aparams, pr.coef,
-                      self.kind == "ntk", upper, out, _poly(conv_fused.ACOS))
+                      want, upper, out, _poly(conv_fused.ACOS), c(self.RX[:, i0:i1]), c(self.RZ[:, j0:j1]),
+                      *self.series_tables, flag, np.empty((pr.n_duals, 0)))
+        if flag.any():
+            ii, jj = np.nonzero(flag)
+            self.series_recomputed.append(ii.size)
+            G = np.einsum("ij,ij->i", self.Xr[i0 + ii], self.Zr[j0 + jj])
+            out[ii, jj] = fc_kernel(self.maps, G, self.gx[i0 + ii], self.gz[j0 + jj], want, self._context(want))
         return out
 
     def _compiled_diagonal(self, G, V):
@@ -227,7 +261,8 @@ class FCGramPlan(PlanBase):
         pr = self.general_program
         out = np.empty(G.shape[0])
         general_diagonal(np.ascontiguousarray(G), V, E, pr.ops, pr.params, pr.aparams, pr.coef, self.kind == "ntk", out,
-                         _poly(conv_fused.ACOS))
+                         _poly(conv_fused.ACOS), self.RX if G is self.Xg else self.RZ, *self.series_tables,
+                         np.empty((pr.n_duals, 0)))
         return out
 
     def _context(self, want_ntk):
@@ -257,7 +292,7 @@ class FCGramPlan(PlanBase):
     def _block_general(self, tile) -> np.ndarray:
         i0, i1, j0, j1 = tile
         if self.general_program is not None:
-            val = self._compiled_general(i0, i1, j0, j1, self.symmetric and i0 == j0)
+            val = self._compiled_general(i0, i1, j0, j1, int(self.symmetric and i0 == j0))
             if self.normalize:
                 val = val / norm_scale(self.dx[i0:i1], self.dz[j0:j1])
             return val

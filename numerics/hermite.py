@@ -620,7 +620,8 @@ def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
             and qz0.shape == (1, shape[1]) else None)
     ix = np.broadcast_to(ix.reshape(qx0.shape), shape).ravel()
     iz = np.broadcast_to(iz, shape).ravel()
-    g = np.sqrt(qx1 * qz1)
+    with np.errstate(over="ignore"):     # qx qz beyond float64: the caller makes those entries nan
+        g = np.sqrt(qx1 * qz1)
     pos = g > 0
     rho = np.clip(np.where(pos, S1 / np.where(pos, g, 1.0), 0.0), -1.0, 1.0)
     off = ~fallback
@@ -721,36 +722,46 @@ def _series_tile_loop(rho, ir, jc, a, tail, thr, out, fallback):
             ar[c] = abs(rr[c])
             p[c] = ar[c]
         for k in range(W):
-            ti = tail[i, k]
-            fk = float(k)
-            tiz = ti == 0.0
-            left = 0
-            for c in range(C):
-                tj = Tt[k, c]
-                pc = p[c]
-                kc = Kf[c]
-                hit = tiz | (tj == 0.0) | (pc * ti * tj <= tr[c])
-                live = kc == -1.0
-                Kf[c] = fk if (live & hit) else kc
-                p[c] = pc * ar[c] if (live & ~hit) else pc
-                left |= live & ~hit
-            if not left:
+            if not degree_step(tail[i, k], float(k), Tt[k], tr, p, ar, Kf, C):
                 break
         kmax = -1.0
         for c in range(C):
             kmax = max(kmax, Kf[c])
             acc[c] = 0.0
         for k in range(int(kmax), -1, -1):
-            ai = a[i, k]
-            fk = float(k)
-            for c in range(C):
-                v = acc[c] * rr[c] + ai * At[k, c]
-                acc[c] = v if fk <= Kf[c] else acc[c]
+            horner_step(a[i, k], float(k), At[k], rr, acc, Kf, C)
         for c in range(C):
             if Kf[c] >= 0.0:
                 out[r, c] = acc[c]
             elif Kf[c] == -1.0:
                 fallback[r, c] = True
+
+
+def degree_step(ti, fk, tz, thr, p, ar, kf, n):
+    """Degree k = ``fk`` of the least-degree search of :func:`_series_tile_loop` on lanes c < n: the row's
+    bound ti, the lanes' bounds tz[c] and targets thr[c], p[c] = |rho_c|^(k+1), ar[c] = |rho_c|, kf[c]
+    the degree found (-1: still searching; anything else is left alone).  Selects instead of branches
+    (SIMD lanes).  Returns whether a lane is still searching."""
+    tiz = ti == 0.0
+    left = 0
+    for c in range(n):
+        tj = tz[c]
+        pc = p[c]
+        kc = kf[c]
+        hit = tiz | (tj == 0.0) | (pc * ti * tj <= thr[c])
+        live = kc == -1.0
+        kf[c] = fk if (live & hit) else kc
+        p[c] = pc * ar[c] if (live & ~hit) else pc
+        left |= live & ~hit
+    return left
+
+
+def horner_step(ai, fk, az, rho, acc, kf, n):
+    """Degree k = ``fk`` of the Horner sums of :func:`_series_tile_loop` on lanes c < n: acc[c] = acc[c] rho[c] +
+    ai az[c] where k <= kf[c] (the lane's degree), else unchanged."""
+    for c in range(n):
+        v = acc[c] * rho[c] + ai * az[c]
+        acc[c] = v if fk <= kf[c] else acc[c]
 
 
 def _series_numpy(rho, ix, iz, a, tail, thr, out, fallback):
@@ -777,6 +788,9 @@ def _series_numpy(rho, ix, iz, a, tail, thr, out, fallback):
 
 
 if numba is not None:
+    _inline = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", inline="always")
+    degree_step = _inline(degree_step)
+    horner_step = _inline(horner_step)
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
     _series_compiled = _jit(_series_loop)
     _series_tile_compiled = _jit(_series_tile_loop)

@@ -43,3 +43,7 @@ def check_gram_options(normalize, memory_budget, tile, n_threads) -> None:
     if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer))
                                   or n_threads <= 0):
         raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+
+
+class InputRangeError(ValueError, FloatingPointError):
+    """Kernel values that float64 cannot represent for these inputs (the message names X or Z)."""

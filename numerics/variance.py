@@ -297,10 +297,25 @@ def second_moment_trapezoid(fn, q, ctx):
     return out
 
 
+#: most nodes of one trapezoid rule: the step of the rules above shrinks like 1 / sqrt(q), so this is
+#: a variance of ~2e10 for the one-dimensional second moment (step 0.2 / sqrt(q) on [-12, 12]); a
+#: rule asked for more raises InputRangeError (numpy had raised "Maximum allowed size exceeded" or
+#: MemoryError, naming no input)
+TRAPEZOID_MAX_NODES = 1 << 24
+
+
 @lru_cache(maxsize=64)
 def trapezoid_nodes(h, R):
-    """Nodes and weights h exp(-x^2/2)/sqrt(2 pi) of the trapezoid rule with step h on [-R, R]."""
-    k = int(math.ceil(R / h))
+    """Nodes and weights h exp(-x^2/2)/sqrt(2 pi) of the trapezoid rule with step h on [-R, R];
+    InputRangeError beyond :data:`TRAPEZOID_MAX_NODES` nodes."""
+    k = math.ceil(R / h)
+    if 2 * k + 1 > TRAPEZOID_MAX_NODES:
+        from .inputs import InputRangeError
+        raise InputRangeError(
+            f"a quadrature dual would need {2 * k + 1:.3g} trapezoid nodes (step {h:.3g}; the step shrinks like "
+            "1 / sqrt(variance)): the inputs' variances are too large for this activation's float64 rules; "
+            "rescale X (and Z) or lower input_var")
+    k = int(k)
     x = h * np.arange(-k, k + 1)
     return x, h * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
 

@@ -118,8 +118,9 @@ def test_compiled_variance_carrying_loop_within_ulps_of_numpy(arch, kind):
 
 def test_general_loop_runs_and_densenet_keeps_the_interpreter():
     """The default route takes the compiled loop for a biased ResNet (bits differ from numpy somewhere)
-    and keeps the interpreter for a DenseNet (concatenations have no compiled rule) and for tanh
-    (a quadrature dual)."""
+    and keeps the interpreter for a DenseNet (concatenations have no compiled rule) and for a user
+    function given with kinks (Gauss-Legendre panels, not a series); tanh takes the loop with its
+    Hermite series (numerics/fc_series.py; tests/numerics/test_fc_series.py)."""
     import importlib
     from reskernels import DenseNet
     plan = importlib.import_module("reskernels.numerics.gram").FCGramPlan
@@ -128,7 +129,9 @@ def test_general_loop_runs_and_densenet_keeps_the_interpreter():
     assert plan(arch, X).general_program is not None and plan(arch, X, compiled_duals=False).general_program is None
     assert not np.array_equal(gram(arch, X), gram(arch, X, backend="numpy"))
     assert plan(DenseNet(3), X).general_program is None
-    assert plan(MLP(2, activation="tanh"), X).general_program is None
+    hard_tanh = activations.from_function(lambda x: np.clip(x, -1, 1), lambda x: (abs(x) < 1) * 1.0, kinks=[-1, 1])
+    assert plan(MLP(2, activation=hard_tanh), X).general_program is None
+    assert plan(MLP(2, activation="tanh"), X).general_program is not None
 
 
 @pytest.mark.parametrize("backend", ["numpy", "auto"])

@@ -1,0 +1,271 @@
+"""Duals without a closed form (tanh, GELU, user functions) inside the compiled FC loop.
+
+The numpy interpreter evaluates the Hermite (Mehler) duals of :mod:`numerics.hermite` per Gram
+tile and per map: each call finds its distinct variances, replays the coefficient ladder, gathers
+coefficient rows and runs ~20 numpy passes over the tile before its compiled series loop, and that
+bookkeeping, not the series, was two thirds of the time (FC ResNet(10, 0.5) tanh NTK, n = 1000:
+0.40 s of series in ~1.5 s).  Here the series is one more dual of
+:func:`numerics.fc_fused.general_block`, with engine id :data:`SERIES`:
+
+* the variances of every dual's argument are recorded per input by the loop itself on the pairs
+  (x, x), one dual at a time (:func:`numerics.fc_fused.record_variances`: a dual's variance needs the
+  previous duals' second moments), so that the pair (x, x) meets S = qx = qz bit for bit, as in the numpy
+  interpreter;
+* per dual and function (the activation, and for the NTK its derivative), the coefficients
+  a_k(q) of every distinct variance q come once per Gram matrix from
+  :func:`numerics.hermite.coefficients`, certified for every correlation where the ladder can
+  (``rho_need`` = 1: the largest |rho| of an entry is not known before the loop runs), and the
+  second moment E[f(sqrt(q) Z)^2] of the pairs (x, x) from the numpy context's one-dimensional
+  rule (:meth:`numerics.variance.NumpyContext.gaussian_expectation` on S = qx = qz, the same rule as
+  the interpreter's);
+* per entry :func:`series_dual` does what :func:`numerics.hermite.series` does: the least degree K
+  with |rho|^(K+1) sqrt(T_K(qx) T_K(qz)) <= 2^-53 sqrt(E[f(u)^2] E[f(v)^2]), then Horner;
+* an entry the series does not certify (kinks of a step-like function, near-parallel pairs at
+  large variances, variances whose product overflows) flags its pair, and ``gram`` computes the
+  flagged pairs again by the numpy interpreter (quadrature rules of numerics/variance.py).
+
+The values are those of the interpreter's route within the stated bound, not bit for bit: the
+interpreter climbs the ladder per tile only to its largest |rho|, so its coefficients may come from
+a coarser rule (they agree within the ladder's refinement check), and its one-dimensional second
+moments take their step from a tile's variances instead of all of them.  Activations given with
+``kinks`` take Gauss-Legendre panels, not the series: their programs keep the interpreter.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import hermite as _hermite
+from .hermite import degree_step, horner_step
+from .conv_fused import _jit
+from .conv_fused_general import GENERAL_IDS, SERIES
+
+#: most floats the coefficient tables of one Gram matrix may hold (128 MiB); beyond, the interpreter
+TABLE_FLOATS = 1 << 24
+#: most degrees a table row keeps (entries whose least degree is larger are flagged: the
+#: interpreter recomputes their pairs); the interpreter's entries needed at most 121 on FC
+#: ResNet(10, 0.5) tanh, n = 1000 (numerics/hermite.py)
+STORE_DEGREES = 160
+
+
+class _Probe:
+    """A number context that records the ``gaussian_expectation`` calls of an activation's ``dual``
+    hook instead of computing them: (fn, keywords) of E1 and, for the NTK, E0."""
+
+    def __init__(self):
+        self.calls = []
+
+    def gaussian_expectation(self, fn, qx, qz, S, **kw):
+        self.calls.append((fn, kw))
+        return np.zeros(np.shape(S))
+
+
+def probe(act):
+    """((fn, kw), (derivative, kw')) of a quadrature activation whose duals are two Hermite-route
+    ``gaussian_expectation`` calls (:func:`theory.activations._numeric_dual` without ``kinks``), or
+    None (closed forms, kinked activations, other hooks)."""
+    if act.closed_form or act.engine_id >= 0:
+        return None
+    p = _Probe()
+    try:
+        act.dual(np.ones(1), np.ones(1), np.full(1, 0.5), p, True)
+    except Exception:       # a hook that needs more of a context than gaussian_expectation
+        return None
+    if len(p.calls) != 2 or any("kinks" in kw for _, kw in p.calls):
+        return None
+    return tuple(p.calls)
+
+
+def _coefficients(fn, q, ctx):
+    """:func:`numerics.hermite.coefficients` of ``fn`` at the variances ``q`` certified for every
+    correlation, with every variance's resolved degrees reaching the largest degree any of them needs
+    alone at |rho| = 1 (up to :data:`STORE_DEGREES`): an entry (qx, qz) needs at most the larger of its
+    two variances' own degrees (Cauchy-Schwarz on its bound), and a degree past one variance's
+    resolved ones has no bound; so a variance with fewer climbs the ladder, as the interpreter's
+    retries do (numerics/hermite.py, ``gaussian_expectation_hermite``)."""
+    low = np.zeros(q.size, dtype=int)
+    while True:
+        C = _hermite.coefficients(fn, q, ctx, np.ones(q.size), low)
+        with np.errstate(invalid="ignore"):
+            alone = C.tail * C.tail <= _hermite.TAIL_RTOL * C.m2[:, None]
+        own = np.where(alone.any(axis=1), alone.argmax(axis=1), C.kc)
+        resolved = C.kc >= 0
+        target = min(STORE_DEGREES, int(own[resolved].max(initial=0)))
+        # (a variance the ladder could not lift to the rule asked for stays where it is)
+        short = (resolved & (C.kc < target) & (C.level < len(_hermite.STEPS)) & (C.level >= low))
+        if not short.any():
+            return C
+        low[short] = C.level[short] + 1
+
+
+class Tables:
+    """Coefficient tables of the SERIES duals of one Gram matrix: for function f = 0 (the activation)
+    and 1 (its derivative) and table row r (one distinct variance of one dual), ``off[f, r]`` the
+    start of its coefficients a_k and bounds sqrt(T_k) (k <= ``kc[f, r]``) in the flat ``a`` and
+    ``tail``, ``m2[f, r]`` the rule's E[f^2] (the truncation target's scale; nan where nothing is
+    resolved) and ``diag[f, r]`` E[f^2] by the one-dimensional rule (the pairs (x, x)).  Row 0 is
+    a placeholder of nan (duals whose tables are not built yet)."""
+
+    def __init__(self):
+        self.off = np.zeros((2, 1), dtype=np.int64)
+        self.kc = np.full((2, 1), -1, dtype=np.int64)
+        self.m2 = np.full((2, 1), np.nan)
+        self.diag = np.full((2, 1), np.nan)
+        self._a, self._tail, self.used = np.zeros(0), np.zeros(0), 0
+
+    @property
+    def rows(self) -> int:
+        return self.off.shape[1]
+
+    @property
+    def a(self):
+        return self._a[:self.used]
+
+    @property
+    def tail(self):
+        return self._tail[:self.used]
+
+    def _append(self, a, tail):
+        """Append to the flat buffers (capacity doubling: the tables grow dual by dual)."""
+        need = self.used + a.size
+        if need > self._a.size:
+            cap = max(need, 2 * self._a.size, 1024)
+            self._a = np.concatenate([self._a[:self.used], np.empty(cap - self.used)])
+            self._tail = np.concatenate([self._tail[:self.used], np.empty(cap - self.used)])
+        self._a[self.used:need] = a
+        self._tail[self.used:need] = tail
+        self.used = need
+
+    def add(self, calls, q, ctx, want_ntk):
+        """Rows for the distinct variances ``q`` of one dual whose ``gaussian_expectation`` calls are
+        ``calls``; returns the first row.  NotImplementedError beyond :data:`TABLE_FLOATS`."""
+        first = self.rows
+        off = np.zeros((2, q.size), dtype=np.int64)
+        kc = np.full((2, q.size), -1, dtype=np.int64)
+        m2 = np.full((2, q.size), np.nan)
+        diag = np.full((2, q.size), np.nan)
+        for f, (fn, kw) in enumerate(calls[:2 if want_ntk else 1]):
+            C = _coefficients(fn, q, ctx)
+            kcs = np.minimum(C.kc, STORE_DEGREES)
+            keep = np.arange(C.a.shape[1])[None, :] <= kcs[:, None]
+            if 2 * (self.used + keep.sum()) > TABLE_FLOATS:
+                raise NotImplementedError("the coefficient tables would exceed TABLE_FLOATS")
+            off[f] = self.used + np.concatenate([[0], np.cumsum(kcs + 1)[:-1]])
+            self._append(C.a[keep], C.tail[keep])
+            kc[f], m2[f] = kcs, C.m2
+            with np.errstate(all="ignore"):
+                diag[f] = ctx.gaussian_expectation(fn, q, q, q, **kw)
+        self.off = np.concatenate([self.off, off], axis=1)
+        self.kc = np.concatenate([self.kc, kc], axis=1)
+        self.m2 = np.concatenate([self.m2, m2], axis=1)
+        self.diag = np.concatenate([self.diag, diag], axis=1)
+        return first
+
+    def arrays(self):
+        """(off, kc, m2, diag, a, tail) as the arrays :func:`series_dual` reads."""
+        return self.off, self.kc, self.m2, self.diag, self.a, self.tail
+
+
+_TAIL_RTOL = _hermite.TAIL_RTOL
+
+
+#: degrees the lanes of :func:`series_dual` hold per column (:func:`column_tables`): every stored one
+LANE_DEGREES = STORE_DEGREES + 1
+
+
+@_jit
+def column_tables(ops, RZ, off, kc, a, tail, want_ntk, ZA, ZT):
+    """Fill ZA, ZT, (2 n_duals, LANE_DEGREES, m), with the coefficients a_k and bounds of the columns'
+    variances, ZA[2 d + f, k, j] = a_k of function f at RZ[d, j] (0 past its resolved degrees,
+    bound inf), for the SERIES duals d (untouched elsewhere): read on contiguous lanes by
+    :func:`series_dual`."""
+    m = RZ.shape[1]
+    W = ZA.shape[1]
+    ZA[:] = 0.0
+    ZT[:] = math.inf
+    d = 0
+    for o in range(ops.shape[0]):
+        if ops[o, 1] < 0:
+            continue
+        if ops[o, 1] == SERIES:
+            for f in range(2 if want_ntk else 1):
+                for j in range(m):
+                    r = RZ[d, j]
+                    oz = off[f, r]
+                    for k in range(min(W, kc[f, r] + 1)):
+                        ZA[2 * d + f, k, j] = a[oz + k]
+                        ZT[2 * d + f, k, j] = tail[oz + k]
+        d += 1
+
+
+@_jit
+def series_dual(rx, RZ, qx, QZ, S, E1, E0, flag, want_ntk, off, kc, m2, diag, a, tail, ZA, ZT, s0, jz,
+                rho, thr, p, kf, acc, kind, ar):
+    """E1[l], E0[l] of the SERIES dual at the entries (qx, QZ[l], S[l]) whose variances have table rows
+    rx and RZ[l]: on S = qx = qz the one-dimensional second moments, else the series of the
+    activation (and of its derivative for the NTK) at rho = S / sqrt(qx qz) clipped to [-1, 1] with
+    the least degree K with |rho|^(K+1) tail_K(qx) tail_K(qz) <= 2^-53 sqrt(m2(qx) m2(qz)) (a zero
+    bound: the series ends there) and Horner's sum to K, as :func:`numerics.hermite.series`, on lanes: the columns' coefficients and
+    bounds from ZA[s0 + f], ZT[s0 + f] (:func:`column_tables`, column jz + l), selects instead of branches.  flag[l] = 1 where an entry
+    is not certified (then nan).  ``rho``, ``thr``, ``p``, ``kf``, ``acc``, ``kind``, ``ar``: scratch lanes.  The
+    search and the sums are :func:`numerics.hermite.degree_step` and :func:`numerics.hermite.horner_step`,
+    the interpreter's own lanes (the same operations: the same bits)."""
+    n = S.shape[0]
+    W = ZA.shape[1]
+    # rho and the entries' kind, shared by both functions: -3 the pair (x, x), -2 nothing certifiable
+    # (qx qz overflows), -1 searching
+    for l in range(n):
+        qz = QZ[l]
+        pq = qx * qz
+        g = math.sqrt(pq)
+        r = S[l] / g if g > 0.0 else 0.0
+        rho[l] = min(max(r, -1.0), 1.0)
+        ar[l] = abs(rho[l])
+        same = (S[l] == qx) & (qx == qz)
+        kind[l] = -3.0 if same else (-1.0 if pq < math.inf else -2.0)
+    for f in range(2 if want_ntk else 1):
+        E = E1 if f == 0 else E0
+        sf = s0 + f
+        ox = off[f, rx]
+        kx = kc[f, rx]
+        m2x = m2[f, rx]
+        for l in range(n):
+            t = _TAIL_RTOL * math.sqrt(m2x * m2[f, RZ[l]])
+            thr[l] = t
+            p[l] = ar[l]
+            k0 = kind[l]
+            kf[l] = k0 if k0 != -1.0 else (-1.0 if t >= 0.0 else -2.0)
+        for k in range(W):
+            ti = tail[ox + k] if k <= kx else math.inf
+            if not degree_step(ti, float(k), ZT[sf, k, jz:jz + n], thr, p, ar, kf, n):
+                break
+        kmax = -1.0
+        for l in range(n):
+            kmax = max(kmax, kf[l])
+            acc[l] = 0.0
+        for k in range(int(kmax), -1, -1):
+            horner_step(a[ox + k] if k <= kx else 0.0, float(k), ZA[sf, k, jz:jz + n], rho, acc, kf, n)
+        for l in range(n):
+            kl = kf[l]
+            if kl >= 0.0:
+                E[l] = acc[l]
+            elif kl == -3.0:
+                E[l] = diag[f, rx]
+            else:
+                E[l] = math.nan
+                flag[l] = 1
+    if not want_ntk:
+        for l in range(n):
+            E0[l] = 0.0
+
+
+def calls_of(maps):
+    """Per dual activation of ``maps`` (in order): its :func:`probe` where it is not a closed form
+    the compiled loop evaluates, else None."""
+    out = []
+    for m in maps:
+        act = getattr(m, "activation", None)
+        if act is not None:
+            out.append(None if act.engine_id in GENERAL_IDS else probe(act))
+    return out
