@@ -317,3 +317,15 @@ def empty_tables(prog, n, m):
     """(RX, RZ, tables) for a program without SERIES duals (nothing is read from them)."""
     return (np.zeros((prog.n_duals, n), dtype=np.int64), np.zeros((prog.n_duals, m), dtype=np.int64),
             Tables().arrays())
+
+
+def flagged_fraction(prog, calls, xs, zs, want_ntk, poly):
+    """The fraction of the pairs (xs[i], zs[j]) with an entry whose Hermite series is not certified
+    (:func:`general_block`'s flags), on tables built for these inputs alone: what ``gram`` asks of a
+    sample before it takes the loop for a program with SERIES duals (numerics/gram.py)."""
+    VX, VZ, RX, RZ, arrays = record_variances(prog, calls, xs, zs, want_ntk, poly)
+    out = np.empty((xs.shape[0], zs.shape[0]))
+    flag = np.zeros(out.shape, dtype=np.uint8)
+    general_block(xs, zs, VX, VZ, dual_factors(prog.ops, VX), dual_factors(prog.ops, VZ), prog.ops, prog.params,
+                  prog.aparams, prog.coef, want_ntk, 0, out, poly, RX, RZ, *arrays, flag, np.empty((prog.n_duals, 0)))
+    return float(flag.mean())

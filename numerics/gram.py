@@ -208,8 +208,19 @@ class FCGramPlan(PlanBase):
             # duals by their Hermite series: variances recorded by the loop itself, tables per dual
             self.Xg = self.Xg[:, 0, 0, :]
             self.Zg = self.Xg if symmetric else self.Zg[:, 0, 0, :]
+            want, poly = self.kind == "ntk", _fg._poly(conv_fused.ACOS)
+            n, m = self.Xg.shape[0], self.Zg.shape[0]
+            if n * m > 4 * fc_series.SAMPLE ** 2:
+                # a sample of the inputs first: where the series leaves many pairs uncertified (GELU at
+                # large variances) the interpreter's tiles are cheaper than the loop plus its recomputations
+                ix = np.unique(np.linspace(0, n - 1, fc_series.SAMPLE).astype(int))
+                iz = ix if symmetric else np.unique(np.linspace(0, m - 1, fc_series.SAMPLE).astype(int))
+                xs = np.ascontiguousarray(self.Xg[ix])
+                zs = xs if symmetric else np.ascontiguousarray(self.Zg[iz])
+                if fc_fused.flagged_fraction(prog, calls, xs, zs, want, poly) > fc_series.FLAGGED_MAX:
+                    raise NotImplementedError("the Hermite series leaves too many pairs of a sample uncertified")
             self.VX, self.VZ, self.RX, self.RZ, self.series_tables = fc_fused.record_variances(
-                prog, calls, self.Xg, self.Zg, self.kind == "ntk", _fg._poly(conv_fused.ACOS))
+                prog, calls, self.Xg, self.Zg, want, poly)
         else:
             self.VX = _fg.diagonal_variances(prog, self.Xg)[:, :, 0, 0].copy()
             self.VZ = self.VX if symmetric else _fg.diagonal_variances(prog, self.Zg)[:, :, 0, 0].copy()

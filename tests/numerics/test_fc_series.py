@@ -237,3 +237,21 @@ def test_threads_and_tiles_do_not_change_the_bits():
     assert np.array_equal(K, gram(arch, X, n_threads=1))
     assert np.array_equal(K, gram(arch, X, n_threads=2, tile=16))
     assert np.array_equal(K, gram(arch, X, n_threads=2, tile=40, memory_budget=2 ** 16))
+
+
+def test_a_sample_with_many_uncertified_pairs_keeps_the_interpreter():
+    """Above 4 SAMPLE^2 pairs gram first runs the loop on a sample of the inputs: a ResNet(10) GELU at
+    input_var = 1 (variances growing to ~100) leaves more than FLAGGED_MAX of its pairs uncertified
+    (its coefficients need more degrees than a rule carries at |rho| >~ 0.9), so the interpreter takes
+    the Gram matrix (the same bits as backend='numpy'); tanh at input_var = 0.01 keeps the loop."""
+    X = np.random.default_rng(0).standard_normal((2 * fc_series.SAMPLE + 1, 16))
+    gelu = ResNet(10, 0.5, activation="gelu")
+    ix = np.unique(np.linspace(0, X.shape[0] - 1, fc_series.SAMPLE).astype(int))
+    xs = np.ascontiguousarray(X[ix])
+    prog = Plan(gelu, X[:8]).general_program
+    frac = fc_fused.flagged_fraction(prog, fc_series.calls_of(gelu.kernel_maps()), xs, xs, True, True)
+    assert frac > fc_series.FLAGGED_MAX
+    assert Plan(gelu, X).general_program is None
+    assert np.array_equal(gram(gelu, X), gram(gelu, X, backend="numpy"))
+    tanh = ResNet(10, 0.5, activation="tanh", input_var=0.01)
+    assert Plan(tanh, X).general_program is not None
