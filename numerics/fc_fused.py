@@ -23,6 +23,11 @@ Variance-carrying programs (biases, the other activations) run :func:`general_bl
 duals without a closed form (tanh, GELU, user functions without kinks) by their Hermite series on
 the same lanes (:mod:`numerics.fc_series`; variances and coefficient tables per Gram matrix from
 :func:`record_variances`).
+
+numba's on-disk cache keys a compiled function on its own file only: :func:`general_block` compiles in
+:mod:`numerics.fc_series` (``series_dual``, ``column_tables``), :mod:`numerics.hermite`
+(``degree_step``, ``horner_step``) and :mod:`numerics.conv_fused_general` (``dual_grid``), so after
+editing those change this module's contents too (a stale cache runs the old code).
 """
 from __future__ import annotations
 
@@ -154,7 +159,7 @@ def fc_block(su, sv, ops, params, want_ntk, out):
 
 @_jit
 def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk, upper, out, poly,
-                  RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag, rec):
+                  RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag, rec, stop):
     """out[i, j] = the NNGP (S) or NTK (T) of a variance-carrying FC program for the pair (xs[i], zs[j]):
     the maps of :mod:`theory.general` with filter size 1, as the conv engine's compiled loop
     (:func:`numerics.conv_fused_general.block`) runs them on one pixel -- the same per-entry duals
@@ -172,8 +177,10 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     functions) by their Hermite series, :func:`numerics.fc_series.series_dual`: RX[d, i], RZ[d, j] the
     table rows of the variances VX[d, i], VZ[d, j] in the tables (soff, skc, sm2, sdiag, sa, stail) of
     :class:`numerics.fc_series.Tables`; flag[i, j] = 1 where an entry of the pair is not certified
-    (its value is then nan).  ``rec`` (n_duals, a), unless it has no columns: rec[d, i] = the
-    argument's S at dual d of row i's first pair (on (x, x) the variance, :func:`record_variances`)."""
+    (its value is then nan).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =
+    the argument's S at dual d of row i's pair in the diagonal mode (upper == 2), where it is the
+    variance (:func:`record_variances`); ``stop`` >= 0: no map after dual ``stop`` runs (out is then
+    not the kernel: for recording), -1: all maps."""
     a, C = xs.shape
     nb = zs.shape[0]
     NL = 64
@@ -189,12 +196,16 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     Wr, Wt, Wp, Wf, Wa, Wn, War = (np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL),
                                    np.empty(NL))
     recording = rec.shape[1] > 0
-    # the columns' series coefficients on lanes; the diagonal mode's pairs (x, x) take the tables'
-    # one-dimensional second moments (S = qx = qz), or are not certifiable (a variance not recorded yet):
-    # no series there, the lanes read zeros
-    ZA = np.zeros((2 * RZ.shape[0], LANE_DEGREES, 1 if upper == 2 else nb))
+    # the columns' series coefficients on lanes, as many degrees as the tables hold (none without a
+    # SERIES dual); the diagonal mode's pairs (x, x) take the tables' one-dimensional second moments
+    # (S = qx = qz), or are not certifiable (a variance not recorded yet): no series there, zero lanes
+    series = False
+    for o in range(ops.shape[0]):
+        series |= ops[o, 1] == SERIES
+    W = min(LANE_DEGREES, max(1, skc.max() + 1)) if series else 1
+    ZA = np.zeros((2 * RZ.shape[0] if series else 0, W, 1 if upper == 2 else nb))
     ZT = np.full(ZA.shape, np.inf)
-    if upper != 2:
+    if series and upper != 2:
         column_tables(ops, RZ, soff, skc, sa, stail, want_ntk, ZA, ZT)
     for i in range(a):
         jstart = i if upper else 0
@@ -206,6 +217,8 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
             for l in range(nl):
                 FL[l] = 0
             for o in range(ops.shape[0]):
+                if d > stop >= 0:
+                    break
                 code, eid = ops[o, 0], ops[o, 1]
                 trained = ops[o, 2] != 0
                 cf = coef[ops[o, 7]:ops[o, 7] + ops[o, 8]]
@@ -265,14 +278,14 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
 
 @_jit
 def general_diagonal(xs, VX, EXx, ops, params, aparams, coef, want_ntk, out, poly,
-                     RX, soff, skc, sm2, sdiag, sa, stail, rec):
+                     RX, soff, skc, sm2, sdiag, sa, stail, rec, stop):
     """out[i] = the kernel of the pair (xs[i], xs[i]) by :func:`general_block` (the same loop, so the
     normalised diagonal divides each entry by exactly what the loop gives on (x, x)); ``rec`` as
-    there (rec[d, i]: the variance of dual d's argument for input i)."""
+    there (rec[d, i]: the variance of dual d's argument for input i), and ``stop``."""
     n = xs.shape[0]
     col = np.empty((n, 1))
     general_block(xs, xs, VX, VX, EXx, EXx, ops, params, aparams, coef, want_ntk, 2, col, poly, RX, RX,
-                  soff, skc, sm2, sdiag, sa, stail, np.zeros((n, 1), dtype=np.uint8), rec)
+                  soff, skc, sm2, sdiag, sa, stail, np.zeros((n, 1), dtype=np.uint8), rec, stop)
     for i in range(n):
         out[i] = col[i, 0]
 
@@ -298,7 +311,7 @@ def record_variances(prog, calls, xs, zs, want_ntk, poly):
         for v, V, R in sides:
             rec = np.full((nd, v.shape[0]), np.nan)
             general_diagonal(v, V, dual_factors(prog.ops, V), prog.ops, prog.params, prog.aparams, prog.coef,
-                             want_ntk, np.empty(v.shape[0]), poly, R, *arrays, rec)
+                             want_ntk, np.empty(v.shape[0]), poly, R, *arrays, rec, d)
             V[d] = rec[d]
             if not np.all(np.isfinite(V[d])):
                 raise NotImplementedError("a variance is not finite")
@@ -327,5 +340,5 @@ def flagged_fraction(prog, calls, xs, zs, want_ntk, poly):
     out = np.empty((xs.shape[0], zs.shape[0]))
     flag = np.zeros(out.shape, dtype=np.uint8)
     general_block(xs, zs, VX, VZ, dual_factors(prog.ops, VX), dual_factors(prog.ops, VZ), prog.ops, prog.params,
-                  prog.aparams, prog.coef, want_ntk, 0, out, poly, RX, RZ, *arrays, flag, np.empty((prog.n_duals, 0)))
+                  prog.aparams, prog.coef, want_ntk, 0, out, poly, RX, RZ, *arrays, flag, np.empty((prog.n_duals, 0)), -1)
     return float(flag.mean())

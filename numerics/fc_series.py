@@ -20,15 +20,22 @@ bookkeeping, not the series, was two thirds of the time (FC ResNet(10, 0.5) tanh
   the interpreter's);
 * per entry :func:`series_dual` does what :func:`numerics.hermite.series` does: the least degree K
   with |rho|^(K+1) sqrt(T_K(qx) T_K(qz)) <= 2^-53 sqrt(E[f(u)^2] E[f(v)^2]), then Horner;
-* an entry the series does not certify (kinks of a step-like function, near-parallel pairs at
-  large variances, variances whose product overflows) flags its pair, and ``gram`` computes the
-  flagged pairs again by the numpy interpreter (quadrature rules of numerics/variance.py).
+* an entry the series does not certify (near-parallel pairs at large variances, a degree past the
+  :data:`STORE_DEGREES` a table keeps, variances or second moments whose product overflows) flags its
+  pair, and ``gram`` computes the flagged pairs again by the numpy interpreter (quadrature rules of
+  numerics/variance.py);
+* above 4 :data:`SAMPLE`^2 pairs ``gram`` first runs the loop on a sample of the inputs and keeps the
+  interpreter where more than :data:`FLAGGED_MAX` of its pairs are flagged (GELU at variances ~100:
+  a flagged pair costs both routes).
 
 The values are those of the interpreter's route within the stated bound, not bit for bit: the
 interpreter climbs the ladder per tile only to its largest |rho|, so its coefficients may come from
 a coarser rule (they agree within the ladder's refinement check), and its one-dimensional second
 moments take their step from a tile's variances instead of all of them.  Activations given with
 ``kinks`` take Gauss-Legendre panels, not the series: their programs keep the interpreter.
+
+:func:`numerics.fc_fused.general_block` compiles this module's loops in: after editing them, change
+that module's contents too (numba's cache is keyed on each file's own contents).
 """
 from __future__ import annotations
 
@@ -57,30 +64,38 @@ STORE_DEGREES = 160
 
 class _Probe:
     """A number context that records the ``gaussian_expectation`` calls of an activation's ``dual``
-    hook instead of computing them: (fn, keywords) of E1 and, for the NTK, E0."""
+    hook instead of computing them: (fn, keywords) of E1 and, for the NTK, E0, whether each call got
+    the hook's own (qx, qz, S), and the arrays it returned."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, qx, qz, S):
+        self.args, self.calls, self.results = (qx, qz, S), [], []
 
     def gaussian_expectation(self, fn, qx, qz, S, **kw):
-        self.calls.append((fn, kw))
-        return np.zeros(np.shape(S))
+        self.calls.append((fn, kw, qx is self.args[0] and qz is self.args[1] and S is self.args[2]))
+        self.results.append(np.zeros(np.shape(S)))
+        return self.results[-1]
 
 
-def probe(act):
-    """((fn, kw), (derivative, kw')) of a quadrature activation whose duals are two Hermite-route
-    ``gaussian_expectation`` calls (:func:`theory.activations._numeric_dual` without ``kinks``), or
-    None (closed forms, kinked activations, other hooks)."""
+def probe(act, ntk=True):
+    """((fn, kw), (derivative, kw')) -- only the first for the NNGP (``ntk`` False) -- of a quadrature
+    activation whose dual is exactly Hermite-route ``gaussian_expectation`` calls on its own (qx, qz, S),
+    returned unchanged (:func:`theory.activations._numeric_dual` without ``kinks``), or None (closed
+    forms, kinked activations, hooks that do more; an NTK hook without a derivative, which the
+    interpreter reports)."""
     if act.closed_form or act.engine_id >= 0:
         return None
-    p = _Probe()
+    qx, qz, S = np.ones(1), np.ones(1), np.full(1, 0.5)
+    p = _Probe(qx, qz, S)
     try:
-        act.dual(np.ones(1), np.ones(1), np.full(1, 0.5), p, True)
+        E1, E0 = act.dual(qx, qz, S, p, ntk)
     except Exception:       # a hook that needs more of a context than gaussian_expectation
         return None
-    if len(p.calls) != 2 or any("kinks" in kw for _, kw in p.calls):
+    want = 2 if ntk else 1
+    if (len(p.calls) != want or not all(same for _, _, same in p.calls)
+            or any("kinks" in kw for _, kw, _ in p.calls)
+            or E1 is not p.results[0] or (ntk and E0 is not p.results[1])):
         return None
-    return tuple(p.calls)
+    return tuple((fn, kw) for fn, kw, _ in p.calls)
 
 
 def _coefficients(fn, q, ctx):
@@ -136,7 +151,7 @@ class Tables:
         """Append to the flat buffers (capacity doubling: the tables grow dual by dual)."""
         need = self.used + a.size
         if need > self._a.size:
-            cap = max(need, 2 * self._a.size, 1024)
+            cap = max(need, min(2 * self._a.size, TABLE_FLOATS // 2), 1024)      # two buffers: TABLE_FLOATS
             self._a = np.concatenate([self._a[:self.used], np.empty(cap - self.used)])
             self._tail = np.concatenate([self._tail[:self.used], np.empty(cap - self.used)])
         self._a[self.used:need] = a
@@ -182,14 +197,12 @@ LANE_DEGREES = STORE_DEGREES + 1
 
 @_jit
 def column_tables(ops, RZ, off, kc, a, tail, want_ntk, ZA, ZT):
-    """Fill ZA, ZT, (2 n_duals, LANE_DEGREES, m), with the coefficients a_k and bounds of the columns'
-    variances, ZA[2 d + f, k, j] = a_k of function f at RZ[d, j] (0 past its resolved degrees,
-    bound inf), for the SERIES duals d (untouched elsewhere): read on contiguous lanes by
-    :func:`series_dual`."""
+    """Fill ZA, ZT, (2 n_duals, W <= LANE_DEGREES, m), zeros and inf on entry, with the coefficients a_k
+    and bounds of the columns' variances, ZA[2 d + f, k, j] = a_k of function f at RZ[d, j], k < W (0
+    past its resolved degrees, bound inf), for the SERIES duals d (untouched elsewhere): read on
+    contiguous lanes by :func:`series_dual`."""
     m = RZ.shape[1]
     W = ZA.shape[1]
-    ZA[:] = 0.0
-    ZT[:] = math.inf
     d = 0
     for o in range(ops.shape[0]):
         if ops[o, 1] < 0:
@@ -241,7 +254,8 @@ def series_dual(rx, RZ, qx, QZ, S, E1, E0, flag, want_ntk, off, kc, m2, diag, a,
             thr[l] = t
             p[l] = ar[l]
             k0 = kind[l]
-            kf[l] = k0 if k0 != -1.0 else (-1.0 if t >= 0.0 else -2.0)
+            # (a threshold that overflows certifies nothing: the interpreter's rule, hermite.py)
+            kf[l] = k0 if k0 != -1.0 else (-1.0 if (t >= 0.0) & (t < math.inf) else -2.0)
         for k in range(W):
             ti = tail[ox + k] if k <= kx else math.inf
             if not degree_step(ti, float(k), ZT[sf, k, jz:jz + n], thr, p, ar, kf, n):
@@ -266,12 +280,12 @@ def series_dual(rx, RZ, qx, QZ, S, E1, E0, flag, want_ntk, off, kc, m2, diag, a,
             E0[l] = 0.0
 
 
-def calls_of(maps):
+def calls_of(maps, ntk=True):
     """Per dual activation of ``maps`` (in order): its :func:`probe` where it is not a closed form
     the compiled loop evaluates, else None."""
     out = []
     for m in maps:
         act = getattr(m, "activation", None)
         if act is not None:
-            out.append(None if act.engine_id in GENERAL_IDS else probe(act))
+            out.append(None if act.engine_id in GENERAL_IDS else probe(act, ntk))
     return out

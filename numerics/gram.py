@@ -183,7 +183,8 @@ class FCGramPlan(PlanBase):
         from . import fc_series
         zero = np.zeros(1, dtype=np.int64)
         try:
-            return _fg.lower(self.maps, lambda q: (zero, zero), series=lambda act: fc_series.probe(act) is not None)
+            return _fg.lower(self.maps, lambda q: (zero, zero),
+                             series=lambda act: fc_series.probe(act, self.kind == "ntk") is not None)
         except NotImplementedError:
             return None
 
@@ -203,7 +204,7 @@ class FCGramPlan(PlanBase):
         from . import conv_fused_general as _fg
         self.Xg = np.ascontiguousarray(X.reshape(X.shape[0], 1, 1, X.shape[1]))
         self.Zg = self.Xg if symmetric else np.ascontiguousarray(Zm.reshape(Zm.shape[0], 1, 1, Zm.shape[1]))
-        calls = fc_series.calls_of(self.maps)
+        calls = fc_series.calls_of(self.maps, self.kind == "ntk")
         if any(c is not None for c in calls):
             # duals by their Hermite series: variances recorded by the loop itself, tables per dual
             self.Xg = self.Xg[:, 0, 0, :]
@@ -256,7 +257,7 @@ class FCGramPlan(PlanBase):
         want = self.kind == "ntk"
         general_block(c(xs), c(zs), c(vx), c(vz), c(ex), c(ez), pr.ops, pr.params, pr.aparams, pr.coef,
                       want, upper, out, _poly(conv_fused.ACOS), c(self.RX[:, i0:i1]), c(self.RZ[:, j0:j1]),
-                      *self.series_tables, flag, np.empty((pr.n_duals, 0)))
+                      *self.series_tables, flag, np.empty((pr.n_duals, 0)), -1)
         if flag.any():
             ii, jj = np.nonzero(flag)
             self.series_recomputed.append(ii.size)
@@ -273,7 +274,7 @@ class FCGramPlan(PlanBase):
         out = np.empty(G.shape[0])
         general_diagonal(np.ascontiguousarray(G), V, E, pr.ops, pr.params, pr.aparams, pr.coef, self.kind == "ntk", out,
                          _poly(conv_fused.ACOS), self.RX if G is self.Xg else self.RZ, *self.series_tables,
-                         np.empty((pr.n_duals, 0)))
+                         np.empty((pr.n_duals, 0)), -1)
         return out
 
     def _context(self, want_ntk):

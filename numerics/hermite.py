@@ -637,7 +637,7 @@ def gaussian_expectation_hermite(fn, qx, qz, S, ctx):
     todo = off
     while True:
         C = coefficients(fn, q_all, ctx, need, low, trim=True)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):      # inf: not certifiable (below)
             thr = TAIL_RTOL * np.sqrt(C.m2[ix] * C.m2[iz])
         fallback[todo] = ~np.isfinite(thr[todo])     # a variance with no resolved coefficient
         thr = np.where(np.isfinite(thr) & todo, thr, -1.0)

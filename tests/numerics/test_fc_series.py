@@ -108,7 +108,7 @@ def test_entry_series_is_the_interpreters_bit_for_bit():
         RZ = first + rng.integers(0, q.size, n)
         QZ = q[RZ - first]
         S = rho * np.sqrt(q[u] * QZ)
-        ZA, ZT = np.empty((2, fc_series.LANE_DEGREES, n)), np.empty((2, fc_series.LANE_DEGREES, n))
+        ZA, ZT = np.zeros((2, fc_series.LANE_DEGREES, n)), np.full((2, fc_series.LANE_DEGREES, n), np.inf)
         fc_series.column_tables(ops, RZ[None, :], off, kc, a, tail, True, ZA, ZT)
         E1, E0, flag = np.empty(n), np.empty(n), np.zeros(n, dtype=np.uint8)
         for l0 in range(0, n, 64):
@@ -193,8 +193,8 @@ def test_planted_errors_fail_the_agreement(plant, monkeypatch):
     K0 = gram(arch, X, backend="numpy")
     if plant == "derivative as activation":
         calls_of = fc_series.calls_of
-        monkeypatch.setattr(fc_series, "calls_of", lambda maps: [None if c is None else (c[0], c[0])
-                                                                 for c in calls_of(maps)])
+        monkeypatch.setattr(fc_series, "calls_of", lambda maps, ntk: [None if c is None else (c[0], c[0])
+                                                                      for c in calls_of(maps, ntk)])
     elif plant == "rows shifted":
         record = fc_fused.record_variances
 
@@ -232,9 +232,9 @@ def test_threads_and_tiles_do_not_change_the_bits():
     X = np.random.default_rng(8).standard_normal((90, 7))
     plan = Plan(arch, X)
     from reskernels.numerics.tiles import execute
-    K = plan.finish(execute(plan))
+    K = plan.finish(execute(plan))                   # one tile
     assert sum(plan.series_recomputed) == 0
-    assert np.array_equal(K, gram(arch, X, n_threads=1))
+    assert np.array_equal(K, gram(arch, X, n_threads=1, tile=16))
     assert np.array_equal(K, gram(arch, X, n_threads=2, tile=16))
     assert np.array_equal(K, gram(arch, X, n_threads=2, tile=40, memory_budget=2 ** 16))
 
@@ -249,9 +249,39 @@ def test_a_sample_with_many_uncertified_pairs_keeps_the_interpreter():
     ix = np.unique(np.linspace(0, X.shape[0] - 1, fc_series.SAMPLE).astype(int))
     xs = np.ascontiguousarray(X[ix])
     prog = Plan(gelu, X[:8]).general_program
-    frac = fc_fused.flagged_fraction(prog, fc_series.calls_of(gelu.kernel_maps()), xs, xs, True, True)
+    frac = fc_fused.flagged_fraction(prog, fc_series.calls_of(gelu.kernel_maps(), True), xs, xs, True, True)
     assert frac > fc_series.FLAGGED_MAX
     assert Plan(gelu, X).general_program is None
     assert np.array_equal(gram(gelu, X), gram(gelu, X, backend="numpy"))
+    assert Plan(gelu, X, X[::-1].copy()).general_program is None            # a cross Gram matrix's sample
     tanh = ResNet(10, 0.5, activation="tanh", input_var=0.01)
     assert Plan(tanh, X).general_program is not None
+
+
+def test_a_threshold_that_overflows_certifies_nothing():
+    """A user function with E[f^2] ~ 1e160 (1e80 tanh): the truncation target 2^-53 sqrt(E[f(u)^2] E[f(v)^2])
+    overflows to inf, which every degree would meet (the series would stop at a_0(qx) a_0(qz) = 0 for an
+    odd f, whatever rho: found by a review); such entries are flagged and the interpreter's quadrature
+    takes them, as there."""
+    big = activations.from_function(lambda x: 1e80 * np.tanh(x), lambda x: 1e80 * (1 - np.tanh(x) ** 2), name="big")
+    X = _inputs(8, 3, 9)
+    for kind in ("nngp", "ntk"):
+        K = gram(MLP(1, activation=big), X, kind=kind)
+        K0 = gram(MLP(1, activation=big), X, kind=kind, backend="numpy")
+        assert _rel(K, K0) <= _tol(MLP(1, activation=big))
+
+
+def test_probe_takes_only_plain_hermite_hooks():
+    """An NNGP needs no derivative (a user function without one takes the loop for the NNGP and leaves
+    the NTK's error to the interpreter); a hook that rescales what gaussian_expectation returns, or asks
+    at other arguments, is not a plain Hermite dual and keeps the interpreter."""
+    from dataclasses import replace
+    bare = activations.from_function(np.tanh, name="bare")
+    assert fc_series.probe(bare, ntk=False) is not None and fc_series.probe(bare, ntk=True) is None
+    tanh = activations.get("tanh")
+    scaled = replace(tanh, key=("scaled",), dual=lambda qx, qz, S, xp, ntk=True: tuple(
+        None if e is None else 2 * e for e in tanh.dual(qx, qz, S, xp, ntk)))
+    moved = replace(tanh, key=("moved",), dual=lambda qx, qz, S, xp, ntk=True: tanh.dual(qx + 1, qz + 1, S, xp, ntk))
+    assert fc_series.probe(scaled) is None and fc_series.probe(moved) is None
+    X = _inputs(10, 4)
+    assert np.array_equal(gram(MLP(2, activation=scaled), X), gram(MLP(2, activation=scaled), X, backend="numpy"))
