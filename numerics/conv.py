@@ -55,6 +55,9 @@ from .tiles import PlanBase, array_module, compile_notice, execute, mirror_upper
 
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
+#: inputs of the sample a series program runs first (rows, and columns of a cross Gram matrix,
+#: evenly spaced; above 4 SERIES_SAMPLE^2 pairs): see ConvGramPlan._init_series
+SERIES_SAMPLE = 16
 # re-exported: the near-parallel threshold and snap width (defined with the dual activations)
 _NEAR_PARALLEL, _SNAP_ULPS = _px.NEAR_PARALLEL, _px.SNAP_ULPS
 
@@ -225,10 +228,19 @@ class ConvGramPlan(PlanBase):
         from .conv_fused import NORMALISED_IDS
         from .conv_fused_general import GENERAL_IDS
         ids = {m.activation.engine_id for m in maps if getattr(m, "activation", None) is not None}
+        # duals without a closed form that the variance-carrying loop takes by their Hermite series
+        # (tanh, GELU, user functions without kinks: numerics.series_lanes); None where it cannot
+        self.series_calls = None
+        if self.general and backend == "numba" and not ids <= GENERAL_IDS:
+            from .fc_series import calls_of
+            calls = calls_of(maps, kind == "ntk")
+            duals = [m.activation for m in maps if getattr(m, "activation", None) is not None]
+            if all(c is not None or a.engine_id in GENERAL_IDS for c, a in zip(calls, duals)):
+                self.series_calls = calls
         # the compiled loops: the normalised one (conv_fused) for ReLU and leaky ReLU without biases,
-        # the variance-carrying one (conv_fused_general) for every closed-form dual and biases;
-        # CuPy has ReLU's dual only
-        compiled = (ids <= (NORMALISED_IDS if not self.general else GENERAL_IDS)
+        # the variance-carrying one (conv_fused_general) for every closed-form dual and biases, and
+        # for the series duals; CuPy has ReLU's dual only
+        compiled = ((ids <= (NORMALISED_IDS if not self.general else GENERAL_IDS) or self.series_calls is not None)
                     and (backend != "cupy" or (not self.general and ids <= {0}))
                     and (backend != "cuda" or not self.general))
         if backend in ("numba", "cupy", "cuda") and not compiled:
@@ -237,7 +249,7 @@ class ConvGramPlan(PlanBase):
             else:
                 raise NotImplementedError(
                     f"backend={backend!r} has no compiled dual for the activation of {arch.slug} "
-                    "(numba: closed-form duals; cupy: ReLU without biases; cuda: ReLU, leaky ReLU and abs "
+                    "(numba: closed-form duals and Hermite series of activations without kinks; cupy: ReLU without biases; cuda: ReLU, leaky ReLU and abs "
                     "without biases); use backend='numpy'")
         if any(isinstance(m, _L.Concat) for m in maps):
             raise NotImplementedError("concatenations (DenseNet) are fully connected only")
@@ -298,6 +310,11 @@ class ConvGramPlan(PlanBase):
         # the offsets' two axes as the compiled loops take them
         self.OH = np.array([o[0] for o in self.offsets], dtype=np.int64)
         self.OW = np.array([o[1] for o in self.offsets], dtype=np.int64)
+        self.series = None                  # the series arguments of conv_fused_general.block
+        self.series_recomputed = []         # per tile: pairs whose Hermite series was not certified
+        if backend == "numba" and self.general and self.series_calls is not None:
+            self._init_series(maps, Xg, Zg, symmetric, requested)
+            backend = self.backend
         threads = 1 if backend in ("cupy", "cuda") else (n_threads or os.cpu_count() or 1)
         P = H * W
         # tile = (pairs) x (offsets) x (positions): at most _TILE_ENTRIES entries per tensor (on the
@@ -324,7 +341,9 @@ class ConvGramPlan(PlanBase):
         self.tiles = [(i0, min(i0 + side, n), j0, min(j0 + side, self.m))
                       for i0 in range(0, n, side) for j0 in range(i0 if symmetric else 0, self.m, side)]
         self.threads = threads
-        if backend == "numba" and self.general:
+        if backend == "numba" and self.general and self.series_calls is not None:
+            pass                            # _init_series: the program, variances and tables
+        elif backend == "numba" and self.general:
             # the variance-carrying loop: its own variances by its own compiled maps (exact diagonals)
             from . import conv_fused_general as _fg
             self.program = _fg.lower(maps, self.taps_of)
@@ -335,6 +354,39 @@ class ConvGramPlan(PlanBase):
             self.program = lower(maps, self.taps_of)
             self.VX = np.stack(self.VX_all)
             self.VZ = self.VX if symmetric else np.stack(self.VZ_all)
+
+    def _init_series(self, maps, Xg, Zg, symmetric, requested):
+        """A program with duals without a closed form in the variance-carrying compiled loop: their
+        Hermite series per entry (:mod:`numerics.series_lanes`; variances recorded by the loop's own
+        diagonal maps one dual at a time and coefficient tables per Gram matrix,
+        :func:`numerics.conv_fused_general.record_series_variances`); the pairs with an entry the
+        series does not certify again by the interpreter.  Above 4 SAMPLE^2 pairs a sample of the
+        inputs first: where more than FLAGGED_MAX of its pairs are flagged (GELU at large variances),
+        or where the tables would exceed TABLE_FLOATS, the interpreter takes the whole matrix
+        (``backend="auto"``; an explicit ``backend="numba"`` then raises NotImplementedError)."""
+        from . import conv_fused_general as _fg
+        from .fc_series import FLAGGED_MAX
+        want = self.kind == "ntk"
+        self.program = _fg.lower(maps, self.taps_of, series=lambda act: True)
+        try:
+            n, m = Xg.shape[0], Zg.shape[0]
+            if n * m > 4 * SERIES_SAMPLE ** 2:
+                ix = np.unique(np.linspace(0, n - 1, SERIES_SAMPLE).astype(int))
+                iz = ix if symmetric else np.unique(np.linspace(0, m - 1, SERIES_SAMPLE).astype(int))
+                xs = np.ascontiguousarray(Xg[ix])
+                zs = xs if symmetric else np.ascontiguousarray(Zg[iz])
+                if _fg.flagged_fraction(self.program, self.series_calls, xs, zs, want, self.OH, self.OW,
+                                        self.pooling) > FLAGGED_MAX:
+                    raise NotImplementedError("the Hermite series leaves too many pairs of a sample uncertified")
+            self.VX, self.VZ, tables = _fg.record_series_variances(
+                self.program, self.series_calls, np.ascontiguousarray(Xg),
+                None if symmetric else np.ascontiguousarray(Zg), want)
+        except NotImplementedError:
+            if requested != "auto":
+                raise
+            self.backend, self.xp, self.series_calls, self.program = "numpy", array_module("numpy"), None, None
+            return
+        self.series = tables
 
     def taps_of(self, q):
         """(taps along h, taps along w) of a q-tap filter on this plan's grid."""
@@ -384,15 +436,32 @@ class ConvGramPlan(PlanBase):
         i0, i1, j0, j1 = tile
         out = np.zeros((i1 - i0, j1 - j0))
         pr = self.program
+        series = flag = None
+        if self.series is not None:
+            c = np.ascontiguousarray
+            RX, RZ = self.series[:2]
+            flag = np.zeros(out.shape, dtype=np.uint8)
+            series = (c(RX[:, i0:i1]), c(RZ[:, j0:j1])) + tuple(self.series[2:]) + (flag,)
         fused_block()(
             np.ascontiguousarray(self.Xg[i0:i1]), np.ascontiguousarray(self.Zg[j0:j1]),
             self.OH, self.OW,
             np.ascontiguousarray(self.VX[:, i0:i1]), np.ascontiguousarray(self.VZ[:, j0:j1]),
             pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, self.kind == "ntk",
-            READOUT_CODES[self.pooling], self.symmetric and i0 == j0, out)
+            READOUT_CODES[self.pooling], self.symmetric and i0 == j0, out, series=series)
         if self.pooling == "gap":
             out /= (self.H * self.W) ** 2
+        if flag is not None and flag.any():
+            # pairs with an entry the series does not certify: the interpreter's rules (numerics.variance)
+            ii, jj = np.nonzero(flag)
+            self.series_recomputed.append(ii.size)
+            for i, j in zip(ii, jj):
+                out[i, j] = self._pair_general(i0 + i, j0 + j)
         return out
+
+    def _pair_general(self, i, j) -> float:
+        """K(X[i], Z[j]) by the numpy interpreter, all offsets in one call (its Hermite ladder climbs to
+        the pair's own largest |rho|, so the value does not depend on the plan's tiles or chunks)."""
+        return float(self._block_general((i, i + 1, j, j + 1), r_chunk=len(self.offsets))[0, 0])
 
     def block(self, tile) -> np.ndarray:
         """The tile's kernel values before the layer scale (host float64 array)."""
@@ -426,7 +495,7 @@ class ConvGramPlan(PlanBase):
             acc /= (self.H * self.W) ** 2
         return to_host(acc)
 
-    def _block_general(self, tile) -> np.ndarray:
+    def _block_general(self, tile, r_chunk=None) -> np.ndarray:
         """A tile of a variance-carrying program (any activation, biases) on numpy: the state
         (qx, qz, S, T) per pixel pair through :mod:`theory.general` (numerics.variance)."""
         i0, i1, j0, j1 = tile
@@ -436,8 +505,9 @@ class ConvGramPlan(PlanBase):
         acc = np.zeros((i1 - i0, j1 - j0))
         want_ntk = self.kind == "ntk"
         ctx = NumpyContext(want_ntk, patch=lambda M, q: _px.patch(M, *self.taps_of(q)))
-        for k0 in range(0, len(self.offsets), self.r_chunk):
-            offs = self.offsets[k0:k0 + self.r_chunk]
+        r_chunk = r_chunk or self.r_chunk
+        for k0 in range(0, len(self.offsets), r_chunk):
+            offs = self.offsets[k0:k0 + r_chunk]
             ih, iw = _offset_index(offs, self.H, self.W, np)
             G = _px.patch(_channel_dot(xs[:, None, None], zs[:, ih, iw][None], np), self.tsh, self.tsw)
             st = stem_state(self.maps[0], G, Gx, GZ[:, ih, iw][None], lambda S: S * 0)

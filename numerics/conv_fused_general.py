@@ -59,13 +59,14 @@ import numpy as np
 from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
                          numba, patch, readout_accumulate)
+from .series_lanes import LANE_DEGREES, series_dual_gathered
 
 
 RELU, LEAKY, STEP, RECT_MONOMIAL, ERF, SIN, COS, MONOMIAL = range(8)
 #: engine ids the compiled variance-carrying loop evaluates
 GENERAL_IDS = frozenset(range(8))
-#: engine id of a dual without a closed form taken by its Hermite series in the FC loop
-#: (:mod:`numerics.fc_series`; the conv loop :func:`block` has none)
+#: engine id of a dual without a closed form taken by its Hermite series (:mod:`numerics.series_lanes`)
+#: in the FC loop and in :func:`block`
 SERIES = 100
 
 
@@ -453,11 +454,14 @@ def dual_grid(eid, ap, coef, QX, QZ, S, E1, E0, W, poly):
 
 
 @_jit
-def diagonal(xs, ops, params, aparams, coef, taps_h, taps_w, VX, poly):
+def diagonal(xs, ops, params, aparams, coef, taps_h, taps_w, VX, poly, RX, sdiag, stop):
     """VX[d, i] = the variance (H, W) of the d-th dual activation's argument for input i: the maps of
     :func:`block` on the diagonal state q = qx = qz = S of each input (:mod:`theory.general`:
     Stem q = input_var P_stem |x_p|^2 + b; Nonlinear q' = P(c E1(q, q, q) + b); Block
-    qa = c P q + b, q' = q + (alpha^2 P E1(qa, qa, qa) + b); Linear q' = c q + b)."""
+    qa = c P q + b, q' = q + (alpha^2 P E1(qa, qa, qa) + b); Linear q' = c q + b).  A SERIES dual's
+    E1(q, q, q) is its table's one-dimensional second moment sdiag[0, RX[d, i, h, w]]
+    (:class:`numerics.fc_series.Tables`; :func:`record_series_variances`); ``stop`` >= 0: no map
+    after dual ``stop`` runs (its variances recorded, the later ones not), -1: all maps."""
     a, H, W, C = xs.shape
     q = np.empty((H, W, 1))
     A = np.empty((H, W, 1))
@@ -487,8 +491,11 @@ def diagonal(xs, ops, params, aparams, coef, taps_h, taps_w, VX, poly):
                     for w in range(W):
                         v = q[h, w, 0]
                         VX[d, i, h, w] = v
-                        A[h, w, 0] = c * dual(eid, aparams[o], cf, v, v, v, poly)[0] + b
+                        e1 = sdiag[0, RX[d, i, h, w]] if eid == SERIES else dual(eid, aparams[o], cf, v, v, v, poly)[0]
+                        A[h, w, 0] = c * e1 + b
                 d += 1
+                if d > stop >= 0:
+                    break
                 patch(A, q, tmp, th, tw, H, W)
             elif code == OP_BLOCK:
                 patch(q, A, tmp, th, tw, H, W)
@@ -496,8 +503,10 @@ def diagonal(xs, ops, params, aparams, coef, taps_h, taps_w, VX, poly):
                     for w in range(W):
                         v = c * A[h, w, 0] + b
                         VX[d, i, h, w] = v
-                        A[h, w, 0] = dual(eid, aparams[o], cf, v, v, v, poly)[0]
+                        A[h, w, 0] = sdiag[0, RX[d, i, h, w]] if eid == SERIES else dual(eid, aparams[o], cf, v, v, v, poly)[0]
                 d += 1
+                if d > stop >= 0:
+                    break
                 patch(A, B, tmp, th, tw, H, W)
                 for h in range(H):
                     for w in range(W):
@@ -521,9 +530,28 @@ def gather(VXd, VZd, ia, zidx, QX, QZ):
                 QZ[h, w, l] = vz[zidx[h, w, l]]
 
 
+@_inline
+def series_pixels(RXd, RZd, ia, zidx, QX, QZ, S, E1, E0, FL, want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser,
+                  RZl, oz, kz, Ws):
+    """E1[h, w, l], E0[h, w, l] of a SERIES dual on the (H, W, NL) lane grid of row ``ia``: per pixel, the
+    row's variance QX[h, w, 0] (table row RXd[ia, h, w]) against the lanes' pixels (table rows of the
+    flat z pixels zidx[h, w, l] in RZd), :func:`numerics.series_lanes.series_dual_gathered`; FL[l] = 1
+    where an entry of lane l is not certified.  ``RZl``, ``oz``, ``kz`` (int64) and ``Ws`` (8, NL):
+    scratch."""
+    H, W, NL = S.shape
+    rz = RZd.reshape(RZd.size)
+    for h in range(H):
+        for w in range(W):
+            for l in range(NL):
+                RZl[l] = rz[zidx[h, w, l]]
+            series_dual_gathered(RXd[ia, h, w], RZl, QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], FL,
+                                 want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],
+                                 Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
+
+
 @_jit
 def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, want_ntk, readout, upper, out,
-          poly):
+          poly, RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag):
     """out[ia, jb] += readout of the variance-carrying program for every pair of (xs, zs) and every
     offset (``upper``: only jb >= ia), the lane layout of :func:`numerics.conv_fused.block`.
 
@@ -536,7 +564,14 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     * Nonlinear: (E1, E0) = dual(qx, qz, S), T' = P(c E0 T + [trained] (c E1 + b)), S' = P(c E1 + b);
     * Block: Sa = c P S + b, (E1, E0) = dual(qax, qaz, Sa), Sc = alpha^2 P E1 + b,
       T' = T + (alpha^2 P(E0 (c P T + Sa)) + Sc), S' = S + Sc;
-    * Linear: S' = c S + b, T' = c T + [trained] S'."""
+    * Linear: S' = c S + b, T' = c T + [trained] S'.
+
+    Duals without a closed form (engine id :data:`SERIES`) by their Hermite series,
+    :func:`numerics.series_lanes.series_dual_gathered` per pixel of row ``ia`` against the lanes'
+    pixels: RX[d, i, h, w], RZ[d, j, h, w] the table rows of the variances VX, VZ in the tables
+    (soff, skc, sm2, sdiag, sa, stail) of :class:`numerics.fc_series.Tables`
+    (:func:`record_series_variances`); flag[i, j] = 1 where an entry of the pair is not certified
+    (the pair's value is then nan).  Programs without a SERIES dual read none of these."""
     a, H, W, C = xs.shape
     b_ = zs.shape[0]
     R = OH.shape[0]
@@ -567,6 +602,13 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     zidx = np.empty((H, W, NL), dtype=np.int64)
     zflat = zs.reshape(zs.size)
     li = np.zeros(NL, dtype=np.int64)              # every lane's row: ia (readout_accumulate)
+    # SERIES duals: their lanes' flags, table rows and scratch (the tables' degrees at most)
+    FL = np.zeros(NL, dtype=np.uint8)
+    Wser = min(LANE_DEGREES, max(1, skc.max() + 1))
+    RZl = np.zeros(NL, dtype=np.int64)
+    oz = np.zeros(NL, dtype=np.int64)
+    kz = np.zeros(NL, dtype=np.int64)
+    Ws = np.empty((8, NL))
     for ia in range(a):
         j0 = ia if upper else 0
         n_tasks = (b_ - j0) * R
@@ -575,6 +617,8 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
             # the chunk from task t0 of row ia, within that row (rows ia + 1.. are out of its reach)
             nl, _, _ = assign_lanes(ia, t0, ia + 1, b_, upper, R, OH, OW, li, lj, lr, lh, lw, zidx)
             d = 0
+            for l in range(NL):
+                FL[l] = 0
             for o in range(ops.shape[0]):
                 code, eid = ops[o, 0], ops[o, 1]
                 trained = ops[o, 2] != 0
@@ -601,7 +645,11 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                         gather(EX[d], EZ[d], ia, zidx, QX, QZ)
                     else:
                         gather(VX[d], VZ[d], ia, zidx, QX, QZ)
-                    dual_grid(eid, ap, cf, QXf, QZf, Sf, p1f, p0f, Wk, poly)
+                    if eid == SERIES:
+                        series_pixels(RX[d], RZ[d], ia, zidx, QX, QZ, S, p1, p0, FL, want_ntk, soff, skc, sm2, sdiag,
+                                      sa, stail, Wser, RZl, oz, kz, Ws)
+                    else:
+                        dual_grid(eid, ap, cf, QXf, QZf, Sf, p1f, p0f, Wk, poly)
                     for i in range(n):
                         p1f[i] = c * p1f[i] + bv
                     if want_ntk:
@@ -620,7 +668,11 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                         gather(EX[d], EZ[d], ia, zidx, QX, QZ)
                     else:
                         gather(VX[d], VZ[d], ia, zidx, QX, QZ)
-                    dual_grid(eid, ap, cf, QXf, QZf, Af, p1f, p0f, Wk, poly)
+                    if eid == SERIES:
+                        series_pixels(RX[d], RZ[d], ia, zidx, QX, QZ, A, p1, p0, FL, want_ntk, soff, skc, sm2, sdiag,
+                                      sa, stail, Wser, RZl, oz, kz, Ws)
+                    else:
+                        dual_grid(eid, ap, cf, QXf, QZf, Af, p1f, p0f, Wk, poly)
                     d += 1
                     patch(p1, B, tmp, th, tw, H, W)                  # B = P E1
                     for i in range(n):
@@ -641,6 +693,9 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                             tt = c * Tf[i]
                             Tf[i] = tt + sn if trained else tt
                         Sf[i] = sn
+            for l in range(nl):
+                if FL[l]:
+                    flag[ia, lj[l]] = 1
             acc = readout_accumulate(T if want_ntk else S, readout, vals, P, nl, lr, lj, R, out, li, acc)
 
 
@@ -920,8 +975,8 @@ class Program:
 def lower(maps, taps_of, series=None) -> Program:
     """Lower kernel maps (:mod:`theory.layers`) to the arrays of :func:`block`; NotImplementedError for
     an activation without a compiled dual (engine id not in :data:`GENERAL_IDS`) or a concatenation.
-    ``series(act)``: whether the FC loop takes ``act``'s dual by its Hermite series (then engine id
-    :data:`SERIES`; :func:`block`, the conv loop, has no such dual)."""
+    ``series(act)``: whether the loop takes ``act``'s dual by its Hermite series (then engine id
+    :data:`SERIES`; :func:`block` and the FC loop read its tables, the ray loops have no such dual)."""
     from reskernels.theory import layers as _L
     from .conv_fused import APARAMS
     codes = {_L.Stem: OP_STEM, _L.Nonlinear: OP_NONLINEAR, _L.Block: OP_BLOCK, _L.Linear: OP_LINEAR,
@@ -958,11 +1013,58 @@ def lower(maps, taps_of, series=None) -> Program:
 
 
 def diagonal_variances(program, xs, acos=None) -> np.ndarray:
-    """(n_duals, n, H, W): the recorded variances of :func:`diagonal` for the inputs ``xs`` (n, H, W, C)."""
+    """(n_duals, n, H, W): the recorded variances of :func:`diagonal` for the inputs ``xs`` (n, H, W, C)
+    of a program without SERIES duals."""
     VX = np.empty((program.n_duals,) + xs.shape[:3])
     diagonal(np.ascontiguousarray(xs), program.ops, program.params, program.aparams, program.coef,
-             program.taps_h, program.taps_w, VX, _poly(acos))
+             program.taps_h, program.taps_w, VX, _poly(acos), np.zeros((program.n_duals, 0, 0, 0), dtype=np.int64),
+             np.zeros((2, 1)), -1)
     return VX
+
+
+def no_series(n_duals):
+    """The series arguments of :func:`block` (RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag) for a
+    program without SERIES duals: empty, nothing is read from them."""
+    from .fc_series import Tables
+    rows = np.zeros((n_duals, 0, 0, 0), dtype=np.int64)
+    return (rows, rows) + Tables().arrays() + (np.zeros((0, 0), dtype=np.uint8),)
+
+
+def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
+    """(VX, VZ, series) of a lowered conv program with SERIES duals on the inputs ``xs`` (n, H, W, C)
+    and ``zs`` (None for a symmetric Gram matrix, then VZ is VX): VX[d, i, h, w] the variance of dual d's
+    argument, recorded by :func:`diagonal` one dual at a time, each run with the tables of the duals
+    before it (a dual's variance needs the previous duals' second moments), and ``series`` = (RX, RZ,
+    soff, skc, sm2, sdiag, sa, stail) the variances' table rows and the tables of
+    :class:`numerics.fc_series.Tables` (one row per distinct variance of a SERIES dual) as
+    :func:`block` reads them.  ``calls``: :func:`numerics.fc_series.calls_of` of the program's maps.
+    NotImplementedError where a variance is not finite (the interpreter reports it) or the tables
+    would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
+    from .fc_series import Tables
+    from .variance import NumpyContext
+    poly = _poly(acos)
+    nd = program.n_duals
+    pr = program
+    sides = [(xs, np.full((nd,) + xs.shape[:3], np.nan), np.zeros((nd,) + xs.shape[:3], dtype=np.int64))]
+    if zs is not None:
+        sides.append((zs, np.full((nd,) + zs.shape[:3], np.nan), np.zeros((nd,) + zs.shape[:3], dtype=np.int64)))
+    tables = Tables()
+    ctx = NumpyContext(want_ntk)
+    for d in range(nd):
+        for v, V, R in sides:
+            rec = np.full(V.shape, np.nan)
+            diagonal(v, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, rec, poly, R, tables.diag, d)
+            V[d] = rec[d]
+            if not np.all(np.isfinite(V[d])):
+                raise NotImplementedError("a variance is not finite")
+        if calls[d] is not None:
+            q = np.unique(np.concatenate([V[d].ravel() for _, V, _ in sides]))
+            first = tables.add(calls[d], q, ctx, want_ntk)
+            for _, V, R in sides:
+                R[d] = first + np.searchsorted(q, V[d])
+    VX, RX = sides[0][1], sides[0][2]
+    VZ, RZ = (VX, RX) if zs is None else (sides[1][1], sides[1][2])
+    return VX, VZ, (RX, RZ) + tables.arrays()
 
 
 def _poly(acos):
@@ -975,11 +1077,31 @@ def _poly(acos):
     return mode == "poly"
 
 
+def flagged_fraction(program, calls, xs, zs, want_ntk, OH, OW, readout, acos=None):
+    """The fraction of the pairs (xs[i], zs[j]) (``zs is xs``: symmetric, the upper triangle) with an
+    entry whose Hermite series is not certified (:func:`block`'s flags), on tables built for these
+    inputs alone: what a conv Gram plan asks of a sample before it takes the loop for a program with
+    SERIES duals (numerics/conv.py)."""
+    from .conv_fused import READOUT_CODES
+    sym = zs is xs
+    VX, VZ, series = record_series_variances(program, calls, xs, None if sym else zs, want_ntk, acos)
+    out = np.zeros((xs.shape[0], (xs if sym else zs).shape[0]))
+    flag = np.zeros(out.shape, dtype=np.uint8)
+    pr = program
+    block(xs, xs if sym else zs, OH, OW, VX, VZ, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w,
+          want_ntk, READOUT_CODES[readout], sym, out, _poly(acos), *series, flag)
+    pairs = out.shape[0] * (out.shape[0] + 1) // 2 if sym else out.size
+    return float(flag.sum()) / pairs
+
+
 def fused_block(acos: str | None = None):
     """:func:`block` with theta by ``acos`` ("poly" or "libm"; default :data:`numerics.conv_fused.ACOS`)
     bound as its last argument."""
     poly = _poly(acos)
 
-    def run(*args):
-        return block(*args, poly)
+    def run(*args, series=None):
+        """``series``: (RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag) of a program with SERIES duals."""
+        if series is None:
+            series = no_series(args[4].shape[0])
+        return block(*args, poly, *series)
     return run

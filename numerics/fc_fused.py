@@ -25,7 +25,7 @@ the same lanes (:mod:`numerics.fc_series`; variances and coefficient tables per 
 :func:`record_variances`).
 
 numba's on-disk cache keys a compiled function on its own file only: :func:`general_block` compiles in
-:mod:`numerics.fc_series` (``series_dual``, ``column_tables``), :mod:`numerics.hermite`
+:mod:`numerics.series_lanes` (``series_dual``), :mod:`numerics.fc_series` (``column_tables``), :mod:`numerics.hermite`
 (``degree_step``, ``horner_step``) and :mod:`numerics.conv_fused_general` (``dual_grid``), so after
 editing those change this module's contents too (a stale cache runs the old code).
 """
@@ -40,7 +40,8 @@ from reskernels.theory import layers as _L
 from . import fastmath as _fm
 from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit
 from .conv_fused_general import COS, SIN, SERIES, dual_factors, dual_grid
-from .fc_series import LANE_DEGREES, Tables, column_tables, series_dual
+from .fc_series import LANE_DEGREES, Tables, column_tables
+from .series_lanes import series_dual
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
@@ -174,7 +175,7 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     written to out[i, 0] (zs is xs: the diagonal), 0 every pair.
 
     Duals without a closed form (engine id :data:`numerics.conv_fused_general.SERIES`: tanh, GELU, user
-    functions) by their Hermite series, :func:`numerics.fc_series.series_dual`: RX[d, i], RZ[d, j] the
+    functions) by their Hermite series, :func:`numerics.series_lanes.series_dual`: RX[d, i], RZ[d, j] the
     table rows of the variances VX[d, i], VZ[d, j] in the tables (soff, skc, sm2, sdiag, sa, stail) of
     :class:`numerics.fc_series.Tables`; flag[i, j] = 1 where an entry of the pair is not certified
     (its value is then nan).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =

@@ -18,7 +18,7 @@ bookkeeping, not the series, was two thirds of the time (FC ResNet(10, 0.5) tanh
   second moment E[f(sqrt(q) Z)^2] of the pairs (x, x) from the numpy context's one-dimensional
   rule (:meth:`numerics.variance.NumpyContext.gaussian_expectation` on S = qx = qz, the same rule as
   the interpreter's);
-* per entry :func:`series_dual` does what :func:`numerics.hermite.series` does: the least degree K
+* per entry :func:`numerics.series_lanes.series_dual` does what :func:`numerics.hermite.series` does: the least degree K
   with |rho|^(K+1) sqrt(T_K(qx) T_K(qz)) <= 2^-53 sqrt(E[f(u)^2] E[f(v)^2]), then Horner;
 * an entry the series does not certify (near-parallel pairs at large variances, a degree past the
   :data:`STORE_DEGREES` a table keeps, variances or second moments whose product overflows) flags its
@@ -39,14 +39,12 @@ that module's contents too (numba's cache is keyed on each file's own contents).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import hermite as _hermite
-from .hermite import degree_step, horner_step
 from .conv_fused import _jit
 from .conv_fused_general import GENERAL_IDS, SERIES
+from .series_lanes import LANE_DEGREES, STORE_DEGREES, series_dual  # noqa: F401  (re-exported)
 
 #: most floats the coefficient tables of one Gram matrix may hold (128 MiB); beyond, the interpreter
 TABLE_FLOATS = 1 << 24
@@ -56,10 +54,6 @@ SAMPLE = 64
 #: the loop's work and the interpreter's (FC ResNet(10) GELU on standard-normal inputs in R^16,
 #: n = 1000: 5% of the pairs flagged, 45 s against the interpreter's 7 s, measured)
 FLAGGED_MAX = 0.01
-#: most degrees a table row keeps (entries whose least degree is larger are flagged: the
-#: interpreter recomputes their pairs); the interpreter's entries needed at most 121 on FC
-#: ResNet(10, 0.5) tanh, n = 1000 (numerics/hermite.py)
-STORE_DEGREES = 160
 
 
 class _Probe:
@@ -184,15 +178,11 @@ class Tables:
         return first
 
     def arrays(self):
-        """(off, kc, m2, diag, a, tail) as the arrays :func:`series_dual` reads."""
+        """(off, kc, m2, diag, a, tail) as the arrays :mod:`numerics.series_lanes` reads."""
         return self.off, self.kc, self.m2, self.diag, self.a, self.tail
 
 
-_TAIL_RTOL = _hermite.TAIL_RTOL
 
-
-#: degrees the lanes of :func:`series_dual` hold per column (:func:`column_tables`): every stored one
-LANE_DEGREES = STORE_DEGREES + 1
 
 
 @_jit
@@ -200,7 +190,7 @@ def column_tables(ops, RZ, off, kc, a, tail, want_ntk, ZA, ZT):
     """Fill ZA, ZT, (2 n_duals, W <= LANE_DEGREES, m), zeros and inf on entry, with the coefficients a_k
     and bounds of the columns' variances, ZA[2 d + f, k, j] = a_k of function f at RZ[d, j], k < W (0
     past its resolved degrees, bound inf), for the SERIES duals d (untouched elsewhere): read on
-    contiguous lanes by :func:`series_dual`."""
+    contiguous lanes by :func:`numerics.series_lanes.series_dual`."""
     m = RZ.shape[1]
     W = ZA.shape[1]
     d = 0
@@ -216,68 +206,6 @@ def column_tables(ops, RZ, off, kc, a, tail, want_ntk, ZA, ZT):
                         ZA[2 * d + f, k, j] = a[oz + k]
                         ZT[2 * d + f, k, j] = tail[oz + k]
         d += 1
-
-
-@_jit
-def series_dual(rx, RZ, qx, QZ, S, E1, E0, flag, want_ntk, off, kc, m2, diag, a, tail, ZA, ZT, s0, jz,
-                rho, thr, p, kf, acc, kind, ar):
-    """E1[l], E0[l] of the SERIES dual at the entries (qx, QZ[l], S[l]) whose variances have table rows
-    rx and RZ[l]: on S = qx = qz the one-dimensional second moments, else the series of the
-    activation (and of its derivative for the NTK) at rho = S / sqrt(qx qz) clipped to [-1, 1] with
-    the least degree K with |rho|^(K+1) tail_K(qx) tail_K(qz) <= 2^-53 sqrt(m2(qx) m2(qz)) (a zero
-    bound: the series ends there) and Horner's sum to K, as :func:`numerics.hermite.series`, on lanes: the columns' coefficients and
-    bounds from ZA[s0 + f], ZT[s0 + f] (:func:`column_tables`, column jz + l), selects instead of branches.  flag[l] = 1 where an entry
-    is not certified (then nan).  ``rho``, ``thr``, ``p``, ``kf``, ``acc``, ``kind``, ``ar``: scratch lanes.  The
-    search and the sums are :func:`numerics.hermite.degree_step` and :func:`numerics.hermite.horner_step`,
-    the interpreter's own lanes (the same operations: the same bits)."""
-    n = S.shape[0]
-    W = ZA.shape[1]
-    # rho and the entries' kind, shared by both functions: -3 the pair (x, x), -2 nothing certifiable
-    # (qx qz overflows), -1 searching
-    for l in range(n):
-        qz = QZ[l]
-        pq = qx * qz
-        g = math.sqrt(pq)
-        r = S[l] / g if g > 0.0 else 0.0
-        rho[l] = min(max(r, -1.0), 1.0)
-        ar[l] = abs(rho[l])
-        same = (S[l] == qx) & (qx == qz)
-        kind[l] = -3.0 if same else (-1.0 if pq < math.inf else -2.0)
-    for f in range(2 if want_ntk else 1):
-        E = E1 if f == 0 else E0
-        sf = s0 + f
-        ox = off[f, rx]
-        kx = kc[f, rx]
-        m2x = m2[f, rx]
-        for l in range(n):
-            t = _TAIL_RTOL * math.sqrt(m2x * m2[f, RZ[l]])
-            thr[l] = t
-            p[l] = ar[l]
-            k0 = kind[l]
-            # (a threshold that overflows certifies nothing: the interpreter's rule, hermite.py)
-            kf[l] = k0 if k0 != -1.0 else (-1.0 if (t >= 0.0) & (t < math.inf) else -2.0)
-        for k in range(W):
-            ti = tail[ox + k] if k <= kx else math.inf
-            if not degree_step(ti, float(k), ZT[sf, k, jz:jz + n], thr, p, ar, kf, n):
-                break
-        kmax = -1.0
-        for l in range(n):
-            kmax = max(kmax, kf[l])
-            acc[l] = 0.0
-        for k in range(int(kmax), -1, -1):
-            horner_step(a[ox + k] if k <= kx else 0.0, float(k), ZA[sf, k, jz:jz + n], rho, acc, kf, n)
-        for l in range(n):
-            kl = kf[l]
-            if kl >= 0.0:
-                E[l] = acc[l]
-            elif kl == -3.0:
-                E[l] = diag[f, rx]
-            else:
-                E[l] = math.nan
-                flag[l] = 1
-    if not want_ntk:
-        for l in range(n):
-            E0[l] = 0.0
 
 
 def calls_of(maps, ntk=True):

@@ -312,7 +312,9 @@ def test_conv_on_one_pixel_is_the_fully_connected_kernel(act, b, scale):
 def test_conv_programs_outside_the_compiled_engines_are_refused_by_name():
     from reskernels import CNN
     X = np.random.default_rng(1).standard_normal((2, 4, 1))
-    arch = CNN(2, activation="tanh", bias_var=0.1)     # no compiled dual (closed forms and biases have one)
+    hard_tanh = A.from_function(lambda x: np.clip(x, -1.0, 1.0), lambda x: (np.abs(x) < 1) * 1.0,
+                                name="hard_tanh", kinks=[-1.0, 1.0])
+    arch = CNN(2, activation=hard_tanh, bias_var=0.1)  # kinks: no compiled dual, no Hermite series
     with pytest.raises(NotImplementedError, match="numpy"):
         gram(arch, X, backend="numba")
     assert np.array_equal(gram(arch, X), gram(arch, X, backend="numpy"))

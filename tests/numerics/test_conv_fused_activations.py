@@ -160,11 +160,16 @@ def _degree(act):
 
 
 def test_programs_without_a_compiled_dual_stay_on_numpy():
-    """tanh (quadrature dual): auto takes numpy, an explicit numba raises naming the alternative."""
+    """A kinked user function (Gauss-Legendre panels, no Hermite series): auto takes numpy, an
+    explicit numba raises naming the alternative; tanh (its Hermite series) takes the loop."""
+    from reskernels.theory.activations import from_function
+    hard_tanh = from_function(lambda x: np.clip(x, -1.0, 1.0), lambda x: (np.abs(x) < 1) * 1.0,
+                              name="hard_tanh", kinks=[-1.0, 1.0])
     X = np.random.default_rng(1).standard_normal((2, 4, 1))
-    assert ConvGramPlan(CNN(2, activation="tanh"), X).backend == "numpy"
+    assert ConvGramPlan(CNN(2, activation=hard_tanh), X).backend == "numpy"
+    assert ConvGramPlan(CNN(2, activation="tanh"), X).backend == "numba"
     with pytest.raises(NotImplementedError, match="numpy"):
-        gram(CNN(2, activation="tanh"), X, backend="numba")
+        gram(CNN(2, activation=hard_tanh), X, backend="numba")
     with pytest.raises(NotImplementedError, match="cupy|numpy"):
         ConvGramPlan(CNN(2, activation=step()), X, backend="cupy")
 
