@@ -7,10 +7,12 @@ layers, where tanh needs the fine rules of the coefficient ladder).  FC on every
 ``--backends`` (default both: "numpy", the interpreter, tile by tile, which was also the default
 route of tanh, GELU and user functions before numerics/fc_series.py; "auto", gram's default: the
 compiled FC loop, ReLU's half-angle loop and the others' variance-carrying loop with their Hermite
-series), conv on gram's default; ``--threads`` (default: all); median of ``--repeats`` calls after
+series), conv likewise ("numpy": the interpreter, which was the conv route of tanh, GELU and user
+functions before their series ran in the compiled conv loop; "auto": gram's default, the compiled
+loops); ``--threads`` (default: all); median of ``--repeats`` calls after
 one warm-up call (the warm-up also fills the Hermite coefficient cache of numerics/hermite.py, which
 a later Gram matrix of the same inputs reuses: pass ``--cold`` to clear it before every timed call).
-Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU on the same route, and for FC to
+Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU on the same route, and to
 ReLU's compiled loop (the target's reference).
 
     python benchmarks/bench_numeric_duals.py [--n-fc 1000] [--n-conv 16] [--repeats 3] [--cold] [--input-var 0.01]
@@ -70,8 +72,9 @@ def main(argv=None):
             for be in args.backends:
                 times[name, be] = _median(lambda: gram(fc, X, backend=be, n_threads=args.threads), args.repeats,
                                           before) / pairs(args.n_fc)
-            times[name, "conv"] = _median(lambda: gram(conv, Xc, n_threads=args.threads), args.repeats,
-                                          before) / pairs(args.n_conv)
+            for be in args.backends:
+                times[name, "conv " + be] = _median(lambda: gram(conv, Xc, backend=be, n_threads=args.threads),
+                                                    args.repeats, before) / pairs(args.n_conv)
         print(name, {k[1]: f"{v * 1e6:.3g} us" for k, v in times.items() if k[0] == name}, flush=True)
     ref = times.get(("relu", "auto"))               # ReLU's compiled half-angle loop
     rows = []
@@ -81,12 +84,17 @@ def main(argv=None):
             t = times[name, be]
             row += [f"{t * 1e6:.3g}", f"{t / times['relu', be]:.3g}"
                     + ("" if ref is None or be == "auto" else f" ({t / ref:.3g} of the compiled ReLU)")]
-        t = times[name, "conv"]
-        rows.append(tuple(row + [f"{t * 1e6:.3g}", f"{t / times['relu', 'conv']:.3g}"]))
+        cref = times.get(("relu", "conv auto"))       # ReLU's compiled conv loop
+        for be in args.backends:
+            t = times[name, "conv " + be]
+            row += [f"{t * 1e6:.3g}", f"{t / times['relu', 'conv ' + be]:.3g}"
+                    + ("" if cref is None or be == "auto" else f" ({t / cref:.3g} of the compiled ReLU)")]
+        rows.append(tuple(row))
     header = ["activation"]
     for be in args.backends:
         header += [f"FC ResNet(10) n={args.n_fc} {be} us / pair", "/ ReLU"]
-    header += [f"conv ResCNN(2) gap 6x6x3 n={args.n_conv} us / pair", "/ ReLU"]
+    for be in args.backends:
+        header += [f"conv ResCNN(2) gap 6x6x3 n={args.n_conv} {be} us / pair", "/ ReLU"]
     print(table(rows, tuple(header)))
 
 

@@ -29,8 +29,12 @@ Backends: "numpy" runs each layer as vectorised passes over a tile's (pairs x of
 tensor; "numba" (:mod:`numerics.conv_fused`, the default via "auto" when numba is installed) runs
 the same operations as one compiled loop per pair and offset -- ReLU and leaky ReLU / abs without
 biases on the normalised loop, every other closed-form activation and any bias on the
-variance-carrying one (:mod:`numerics.conv_fused_general`); quadrature duals (tanh, GELU, user
-functions) stay on numpy; "cupy" fuses ReLU programs without biases into elementwise GPU kernels;
+variance-carrying one (:mod:`numerics.conv_fused_general`), and, since 2026-12-02, the duals
+without a closed form (tanh, GELU, user functions without kinks) by their Hermite series on the
+variance-carrying loop's lanes (:mod:`numerics.series_lanes`; coefficient tables per Gram matrix for
+every distinct pixel variance, pairs with an entry the series does not certify again by the
+interpreter, the interpreter throughout where a sample of the inputs leaves more than 1% of its
+pairs uncertified); kinked user functions stay on numpy; "cupy" fuses ReLU programs without biases into elementwise GPU kernels;
 "cuda" (:mod:`numerics.conv_cuda`) runs ReLU-family programs without biases as one CUDA kernel.
 
 Inputs are channels-last: (n, P, C) for 1-D signals, (n, H, W, C) for 2-D images.
@@ -359,12 +363,13 @@ class ConvGramPlan(PlanBase):
         """A program with duals without a closed form in the variance-carrying compiled loop: their
         Hermite series per entry (:mod:`numerics.series_lanes`; variances recorded by the loop's own
         diagonal maps one dual at a time and coefficient tables per Gram matrix,
-        :func:`numerics.conv_fused_general.record_series_variances`); the pairs with an entry the
+        :func:`numerics.conv_series.record_series_variances`); the pairs with an entry the
         series does not certify again by the interpreter.  Above 4 SAMPLE^2 pairs a sample of the
         inputs first: where more than FLAGGED_MAX of its pairs are flagged (GELU at large variances),
         or where the tables would exceed TABLE_FLOATS, the interpreter takes the whole matrix
         (``backend="auto"``; an explicit ``backend="numba"`` then raises NotImplementedError)."""
         from . import conv_fused_general as _fg
+        from .conv_series import flagged_fraction, record_series_variances
         from .fc_series import FLAGGED_MAX
         want = self.kind == "ntk"
         self.program = _fg.lower(maps, self.taps_of, series=lambda act: True)
@@ -375,10 +380,10 @@ class ConvGramPlan(PlanBase):
                 iz = ix if symmetric else np.unique(np.linspace(0, m - 1, SERIES_SAMPLE).astype(int))
                 xs = np.ascontiguousarray(Xg[ix])
                 zs = xs if symmetric else np.ascontiguousarray(Zg[iz])
-                if _fg.flagged_fraction(self.program, self.series_calls, xs, zs, want, self.OH, self.OW,
+                if flagged_fraction(self.program, self.series_calls, xs, zs, want, self.OH, self.OW,
                                         self.pooling) > FLAGGED_MAX:
                     raise NotImplementedError("the Hermite series leaves too many pairs of a sample uncertified")
-            self.VX, self.VZ, tables = _fg.record_series_variances(
+            self.VX, self.VZ, tables = record_series_variances(
                 self.program, self.series_calls, np.ascontiguousarray(Xg),
                 None if symmetric else np.ascontiguousarray(Zg), want)
         except NotImplementedError:

@@ -460,7 +460,7 @@ def diagonal(xs, ops, params, aparams, coef, taps_h, taps_w, VX, poly, RX, sdiag
     Stem q = input_var P_stem |x_p|^2 + b; Nonlinear q' = P(c E1(q, q, q) + b); Block
     qa = c P q + b, q' = q + (alpha^2 P E1(qa, qa, qa) + b); Linear q' = c q + b).  A SERIES dual's
     E1(q, q, q) is its table's one-dimensional second moment sdiag[0, RX[d, i, h, w]]
-    (:class:`numerics.fc_series.Tables`; :func:`record_series_variances`); ``stop`` >= 0: no map
+    (:class:`numerics.fc_series.Tables`; :func:`numerics.conv_series.record_series_variances`); ``stop`` >= 0: no map
     after dual ``stop`` runs (its variances recorded, the later ones not), -1: all maps."""
     a, H, W, C = xs.shape
     q = np.empty((H, W, 1))
@@ -570,7 +570,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     :func:`numerics.series_lanes.series_dual_gathered` per pixel of row ``ia`` against the lanes'
     pixels: RX[d, i, h, w], RZ[d, j, h, w] the table rows of the variances VX, VZ in the tables
     (soff, skc, sm2, sdiag, sa, stail) of :class:`numerics.fc_series.Tables`
-    (:func:`record_series_variances`); flag[i, j] = 1 where an entry of the pair is not certified
+    (:func:`numerics.conv_series.record_series_variances`); flag[i, j] = 1 where an entry of the pair is not certified
     (the pair's value is then nan).  Programs without a SERIES dual read none of these."""
     a, H, W, C = xs.shape
     b_ = zs.shape[0]
@@ -1024,47 +1024,12 @@ def diagonal_variances(program, xs, acos=None) -> np.ndarray:
 
 def no_series(n_duals):
     """The series arguments of :func:`block` (RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag) for a
-    program without SERIES duals: empty, nothing is read from them."""
-    from .fc_series import Tables
+    program without SERIES duals: empty tables as :class:`numerics.fc_series.Tables` starts them
+    (row 0, a placeholder), nothing is read from them."""
     rows = np.zeros((n_duals, 0, 0, 0), dtype=np.int64)
-    return (rows, rows) + Tables().arrays() + (np.zeros((0, 0), dtype=np.uint8),)
-
-
-def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
-    """(VX, VZ, series) of a lowered conv program with SERIES duals on the inputs ``xs`` (n, H, W, C)
-    and ``zs`` (None for a symmetric Gram matrix, then VZ is VX): VX[d, i, h, w] the variance of dual d's
-    argument, recorded by :func:`diagonal` one dual at a time, each run with the tables of the duals
-    before it (a dual's variance needs the previous duals' second moments), and ``series`` = (RX, RZ,
-    soff, skc, sm2, sdiag, sa, stail) the variances' table rows and the tables of
-    :class:`numerics.fc_series.Tables` (one row per distinct variance of a SERIES dual) as
-    :func:`block` reads them.  ``calls``: :func:`numerics.fc_series.calls_of` of the program's maps.
-    NotImplementedError where a variance is not finite (the interpreter reports it) or the tables
-    would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
-    from .fc_series import Tables
-    from .variance import NumpyContext
-    poly = _poly(acos)
-    nd = program.n_duals
-    pr = program
-    sides = [(xs, np.full((nd,) + xs.shape[:3], np.nan), np.zeros((nd,) + xs.shape[:3], dtype=np.int64))]
-    if zs is not None:
-        sides.append((zs, np.full((nd,) + zs.shape[:3], np.nan), np.zeros((nd,) + zs.shape[:3], dtype=np.int64)))
-    tables = Tables()
-    ctx = NumpyContext(want_ntk)
-    for d in range(nd):
-        for v, V, R in sides:
-            rec = np.full(V.shape, np.nan)
-            diagonal(v, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, rec, poly, R, tables.diag, d)
-            V[d] = rec[d]
-            if not np.all(np.isfinite(V[d])):
-                raise NotImplementedError("a variance is not finite")
-        if calls[d] is not None:
-            q = np.unique(np.concatenate([V[d].ravel() for _, V, _ in sides]))
-            first = tables.add(calls[d], q, ctx, want_ntk)
-            for _, V, R in sides:
-                R[d] = first + np.searchsorted(q, V[d])
-    VX, RX = sides[0][1], sides[0][2]
-    VZ, RZ = (VX, RX) if zs is None else (sides[1][1], sides[1][2])
-    return VX, VZ, (RX, RZ) + tables.arrays()
+    return (rows, rows, np.zeros((2, 1), dtype=np.int64), np.full((2, 1), -1, dtype=np.int64),
+            np.full((2, 1), np.nan), np.full((2, 1), np.nan), np.zeros(0), np.zeros(0),
+            np.zeros((0, 0), dtype=np.uint8))
 
 
 def _poly(acos):
@@ -1075,23 +1040,6 @@ def _poly(acos):
     if mode not in ("poly", "libm"):
         raise ValueError(f"acos must be 'poly' or 'libm', got {mode!r}")
     return mode == "poly"
-
-
-def flagged_fraction(program, calls, xs, zs, want_ntk, OH, OW, readout, acos=None):
-    """The fraction of the pairs (xs[i], zs[j]) (``zs is xs``: symmetric, the upper triangle) with an
-    entry whose Hermite series is not certified (:func:`block`'s flags), on tables built for these
-    inputs alone: what a conv Gram plan asks of a sample before it takes the loop for a program with
-    SERIES duals (numerics/conv.py)."""
-    from .conv_fused import READOUT_CODES
-    sym = zs is xs
-    VX, VZ, series = record_series_variances(program, calls, xs, None if sym else zs, want_ntk, acos)
-    out = np.zeros((xs.shape[0], (xs if sym else zs).shape[0]))
-    flag = np.zeros(out.shape, dtype=np.uint8)
-    pr = program
-    block(xs, xs if sym else zs, OH, OW, VX, VZ, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w,
-          want_ntk, READOUT_CODES[readout], sym, out, _poly(acos), *series, flag)
-    pairs = out.shape[0] * (out.shape[0] + 1) // 2 if sym else out.size
-    return float(flag.sum()) / pairs
 
 
 def fused_block(acos: str | None = None):

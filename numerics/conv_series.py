@@ -1,0 +1,66 @@
+"""Conv programs with duals without a closed form (tanh, GELU, user functions without kinks) in the
+compiled variance-carrying loop, :func:`numerics.conv_fused_general.block` (engine id SERIES): the
+per-pixel variances and coefficient tables a Gram plan builds before its tiles
+(:func:`record_series_variances`), and the sample it runs first (:func:`flagged_fraction`).  The
+per-entry rule is :mod:`numerics.series_lanes`; the tables :class:`numerics.fc_series.Tables`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .conv_fused import READOUT_CODES
+from .conv_fused_general import _poly, block, diagonal
+from .fc_series import Tables
+from .variance import NumpyContext
+
+
+def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
+    """(VX, VZ, series) of a lowered conv program with SERIES duals on the inputs ``xs`` (n, H, W, C)
+    and ``zs`` (None for a symmetric Gram matrix, then VZ is VX): VX[d, i, h, w] the variance of dual d's
+    argument, recorded by :func:`numerics.conv_fused_general.diagonal` one dual at a time, each run
+    with the tables of the duals before it (a dual's variance needs the previous duals' second moments), and ``series`` = (RX, RZ,
+    soff, skc, sm2, sdiag, sa, stail) the variances' table rows and the tables of
+    :class:`numerics.fc_series.Tables` (one row per distinct variance of a SERIES dual) as
+    :func:`numerics.conv_fused_general.block` reads them.  ``calls``: :func:`numerics.fc_series.calls_of`
+    of the program's maps.
+    NotImplementedError where a variance is not finite (the interpreter reports it) or the tables
+    would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
+    poly = _poly(acos)
+    nd = program.n_duals
+    pr = program
+    sides = [(xs, np.full((nd,) + xs.shape[:3], np.nan), np.zeros((nd,) + xs.shape[:3], dtype=np.int64))]
+    if zs is not None:
+        sides.append((zs, np.full((nd,) + zs.shape[:3], np.nan), np.zeros((nd,) + zs.shape[:3], dtype=np.int64)))
+    tables = Tables()
+    ctx = NumpyContext(want_ntk)
+    for d in range(nd):
+        for v, V, R in sides:
+            rec = np.full(V.shape, np.nan)
+            diagonal(v, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, rec, poly, R, tables.diag, d)
+            V[d] = rec[d]
+            if not np.all(np.isfinite(V[d])):
+                raise NotImplementedError("a variance is not finite")
+        if calls[d] is not None:
+            q = np.unique(np.concatenate([V[d].ravel() for _, V, _ in sides]))
+            first = tables.add(calls[d], q, ctx, want_ntk)
+            for _, V, R in sides:
+                R[d] = first + np.searchsorted(q, V[d])
+    VX, RX = sides[0][1], sides[0][2]
+    VZ, RZ = (VX, RX) if zs is None else (sides[1][1], sides[1][2])
+    return VX, VZ, (RX, RZ) + tables.arrays()
+
+
+def flagged_fraction(program, calls, xs, zs, want_ntk, OH, OW, readout, acos=None):
+    """The fraction of the pairs (xs[i], zs[j]) (``zs is xs``: symmetric, the upper triangle) with an
+    entry whose Hermite series is not certified (:func:`numerics.conv_fused_general.block`'s flags), on
+    tables built for these inputs alone: what a conv Gram plan asks of a sample before it takes the loop for a program with
+    SERIES duals (numerics/conv.py)."""
+    sym = zs is xs
+    VX, VZ, series = record_series_variances(program, calls, xs, None if sym else zs, want_ntk, acos)
+    out = np.zeros((xs.shape[0], (xs if sym else zs).shape[0]))
+    flag = np.zeros(out.shape, dtype=np.uint8)
+    pr = program
+    block(xs, xs if sym else zs, OH, OW, VX, VZ, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w,
+          want_ntk, READOUT_CODES[readout], sym, out, _poly(acos), *series, flag)
+    pairs = out.shape[0] * (out.shape[0] + 1) // 2 if sym else out.size
+    return float(flag.sum()) / pairs
