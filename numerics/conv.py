@@ -60,8 +60,11 @@ from .tiles import PlanBase, array_module, compile_notice, execute, mirror_upper
 _TEMPS = 20  # float64 temporaries per tensor entry inside one tile (upper bound)
 _TILE_ENTRIES = 2 ** 17  # entries per tensor in one tile: keeps a tile's working set in cache
 #: inputs of the sample a series program runs first (rows, and columns of a cross Gram matrix,
-#: evenly spaced; above 4 SERIES_SAMPLE^2 pairs): see ConvGramPlan._init_series
+#: evenly spaced; above SERIES_SAMPLE^2 pairs): see ConvGramPlan._init_series
 SERIES_SAMPLE = 16
+#: entries (offsets x positions) per interpreter call when a flagged pair is computed again: fixed,
+#: so that its value depends on the image size only, not on the plan's tiles or memory budget
+_PAIR_ENTRIES = 2 ** 16
 # re-exported: the near-parallel threshold and snap width (defined with the dual activations)
 _NEAR_PARALLEL, _SNAP_ULPS = _px.NEAR_PARALLEL, _px.SNAP_ULPS
 
@@ -364,7 +367,7 @@ class ConvGramPlan(PlanBase):
         Hermite series per entry (:mod:`numerics.series_lanes`; variances recorded by the loop's own
         diagonal maps one dual at a time and coefficient tables per Gram matrix,
         :func:`numerics.conv_series.record_series_variances`); the pairs with an entry the
-        series does not certify again by the interpreter.  Above 4 SAMPLE^2 pairs a sample of the
+        series does not certify again by the interpreter.  Above SAMPLE^2 pairs a sample of the
         inputs first: where more than FLAGGED_MAX of its pairs are flagged (GELU at large variances),
         or where the tables would exceed TABLE_FLOATS, the interpreter takes the whole matrix
         (``backend="auto"``; an explicit ``backend="numba"`` then raises NotImplementedError)."""
@@ -375,14 +378,15 @@ class ConvGramPlan(PlanBase):
         self.program = _fg.lower(maps, self.taps_of, series=lambda act: True)
         try:
             n, m = Xg.shape[0], Zg.shape[0]
-            if n * m > 4 * SERIES_SAMPLE ** 2:
+            if n * m > SERIES_SAMPLE ** 2:
                 ix = np.unique(np.linspace(0, n - 1, SERIES_SAMPLE).astype(int))
                 iz = ix if symmetric else np.unique(np.linspace(0, m - 1, SERIES_SAMPLE).astype(int))
                 xs = np.ascontiguousarray(Xg[ix])
                 zs = xs if symmetric else np.ascontiguousarray(Zg[iz])
                 if flagged_fraction(self.program, self.series_calls, xs, zs, want, self.OH, self.OW,
                                         self.pooling) > FLAGGED_MAX:
-                    raise NotImplementedError("the Hermite series leaves too many pairs of a sample uncertified")
+                    raise NotImplementedError("the Hermite series leaves too many pairs of a sample of the inputs "
+                                              "uncertified (near-parallel pixel pairs); use backend='numpy'")
             self.VX, self.VZ, tables = record_series_variances(
                 self.program, self.series_calls, np.ascontiguousarray(Xg),
                 None if symmetric else np.ascontiguousarray(Zg), want)
@@ -464,9 +468,11 @@ class ConvGramPlan(PlanBase):
         return out
 
     def _pair_general(self, i, j) -> float:
-        """K(X[i], Z[j]) by the numpy interpreter, all offsets in one call (its Hermite ladder climbs to
-        the pair's own largest |rho|, so the value does not depend on the plan's tiles or chunks)."""
-        return float(self._block_general((i, i + 1, j, j + 1), r_chunk=len(self.offsets))[0, 0])
+        """K(X[i], Z[j]) by the numpy interpreter in chunks of offsets fixed by the image size (its
+        Hermite ladder climbs per call to the call's largest |rho|, so the value does not depend on
+        the plan's tiles or memory budget; a chunk's tensors hold _PAIR_ENTRIES entries)."""
+        r_chunk = max(1, min(len(self.offsets), _PAIR_ENTRIES // (self.H * self.W)))
+        return float(self._block_general((i, i + 1, j, j + 1), r_chunk=r_chunk)[0, 0])
 
     def block(self, tile) -> np.ndarray:
         """The tile's kernel values before the layer scale (host float64 array)."""

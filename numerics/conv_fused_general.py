@@ -45,8 +45,13 @@ Cho & Saul, "Kernel methods for deep learning", NeurIPS 2009 (arc-cosine kernels
 "Computing with infinite networks", NeurIPS 1997 (erf); the formulas as stated in
 :mod:`theory.activations`; the maps with biases: docs/conventions.md and :mod:`theory.general`.
 
+Duals without a closed form (engine id :data:`SERIES`: tanh, GELU, user functions without kinks) run
+their Hermite series on the same lanes (:func:`series_pixels`, :mod:`numerics.series_lanes`; tables
+and variances from :mod:`numerics.conv_series`).
+
 numba's on-disk cache keys a compiled function on its own file's contents only: after editing
-:mod:`numerics.conv_fused` (``patch``) or :mod:`numerics.fastmath`, change this module's contents too,
+:mod:`numerics.conv_fused` (``patch``), :mod:`numerics.fastmath`, :mod:`numerics.series_lanes` or
+:mod:`numerics.hermite` (``degree_step``, ``horner_step``), change this module's contents too,
 and after editing a function here that :mod:`numerics.fc_fused` compiles in (``dual_grid``), change
 that module's (touching a file is not enough; a stale cache returns the old code's numbers).
 """

@@ -48,6 +48,10 @@ from .series_lanes import LANE_DEGREES, STORE_DEGREES, series_dual  # noqa: F401
 
 #: most floats the coefficient tables of one Gram matrix may hold (128 MiB); beyond, the interpreter
 TABLE_FLOATS = 1 << 24
+#: most distinct variances of one dual the tables take (the ladder holds arrays of variances x up to
+#: 481 degrees before the tables' size is known: 2^16 rows, 250 MB; a conv dual has up to n H W
+#: pixel variances); beyond, the interpreter
+TABLE_VARIANCES = 1 << 16
 #: inputs of the sample ``gram`` runs first (rows, and columns of a cross Gram matrix, evenly spaced) ...
 SAMPLE = 64
 #: ... and the most of its pairs that may be flagged for the loop to be taken: a flagged pair costs
@@ -154,7 +158,10 @@ class Tables:
 
     def add(self, calls, q, ctx, want_ntk):
         """Rows for the distinct variances ``q`` of one dual whose ``gaussian_expectation`` calls are
-        ``calls``; returns the first row.  NotImplementedError beyond :data:`TABLE_FLOATS`."""
+        ``calls``; returns the first row.  NotImplementedError beyond :data:`TABLE_VARIANCES` (before
+        the ladder runs) or :data:`TABLE_FLOATS`."""
+        if q.size > TABLE_VARIANCES:
+            raise NotImplementedError(f"{q.size} distinct variances of one dual exceed TABLE_VARIANCES")
         first = self.rows
         off = np.zeros((2, q.size), dtype=np.int64)
         kc = np.full((2, q.size), -1, dtype=np.int64)

@@ -741,7 +741,9 @@ def degree_step(ti, fk, tz, thr, p, ar, kf, n):
     """Degree k = ``fk`` of the least-degree search of :func:`_series_tile_loop` on lanes c < n: the row's
     bound ti, the lanes' bounds tz[c] and targets thr[c], p[c] = |rho_c|^(k+1), ar[c] = |rho_c|, kf[c]
     the degree found (-1: still searching; anything else is left alone).  Selects instead of branches
-    (SIMD lanes).  Returns whether a lane is still searching."""
+    (SIMD lanes).  Returns whether a lane is still searching.  Compiled into the FC and conv loops
+    (:mod:`numerics.series_lanes`): numba's cache keys them on their own files, so after editing this
+    or :func:`horner_step` change :mod:`numerics.fc_fused` and :mod:`numerics.conv_fused_general` too."""
     tiz = ti == 0.0
     left = 0
     for c in range(n):

@@ -46,7 +46,7 @@ LANE_DEGREES = STORE_DEGREES + 1
 def series_start(qx, QZ, S, rho, ar, kind, n):
     """Per lane l < n: rho = S / sqrt(qx qz) clipped to [-1, 1], ar = |rho|, and the entry's kind,
     shared by both functions: -3 the pair (x, x) (S == qx == qz), -2 nothing certifiable (qx qz
-    overflows), -1 searching."""
+    overflows, or S is nan: a lane whose pair an earlier dual flagged), -1 searching."""
     for l in range(n):
         qz = QZ[l]
         pq = qx * qz
@@ -55,7 +55,7 @@ def series_start(qx, QZ, S, rho, ar, kind, n):
         rho[l] = min(max(r, -1.0), 1.0)
         ar[l] = abs(rho[l])
         same = (S[l] == qx) & (qx == qz)
-        kind[l] = -3.0 if same else (-1.0 if pq < math.inf else -2.0)
+        kind[l] = -3.0 if same else (-1.0 if (pq < math.inf) & (S[l] == S[l]) else -2.0)
 
 
 @_inline
