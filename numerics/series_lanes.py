@@ -73,6 +73,16 @@ def series_targets(m2x, m2f, RZ, thr, p, ar, kind, kf, n):
 
 
 @_inline
+def horner_start(kf, acc, n):
+    """Zero the lanes' Horner sums; returns the largest degree a lane found (where the sums start)."""
+    kmax = -1.0
+    for l in range(n):
+        kmax = max(kmax, kf[l])
+        acc[l] = 0.0
+    return kmax
+
+
+@_inline
 def series_store(kf, acc, E, flag, dx, n):
     """E[l] = the lane's Horner sum where it found a degree, the row's second moment ``dx`` on the
     pairs (x, x), else nan with flag[l] = 1."""
@@ -108,16 +118,12 @@ def series_dual(rx, RZ, qx, QZ, S, E1, E0, flag, want_ntk, off, kc, m2, diag, a,
             ti = tail[ox + k] if k <= kx else math.inf
             if not degree_step(ti, float(k), ZT[sf, k, jz:jz + n], thr, p, ar, kf, n):
                 break
-        kmax = -1.0
-        for l in range(n):
-            kmax = max(kmax, kf[l])
-            acc[l] = 0.0
+        kmax = horner_start(kf, acc, n)
         for k in range(int(kmax), -1, -1):
             horner_step(a[ox + k] if k <= kx else 0.0, float(k), ZA[sf, k, jz:jz + n], rho, acc, kf, n)
         series_store(kf, acc, E, flag, diag[f, rx], n)
     if not want_ntk:
-        for l in range(n):
-            E0[l] = 0.0
+        E0[:n] = 0.0
 
 
 @_jit
@@ -143,15 +149,11 @@ def series_dual_gathered(rx, RZ, qx, QZ, S, E1, E0, flag, want_ntk, off, kc, m2,
                 tz[l] = tail[oz[l] + k] if k <= kz[l] else math.inf
             if not degree_step(ti, float(k), tz, thr, p, ar, kf, n):
                 break
-        kmax = -1.0
-        for l in range(n):
-            kmax = max(kmax, kf[l])
-            acc[l] = 0.0
+        kmax = horner_start(kf, acc, n)
         for k in range(int(kmax), -1, -1):
             for l in range(n):
                 tz[l] = a[oz[l] + k] if k <= kz[l] else 0.0
             horner_step(a[ox + k] if k <= kx else 0.0, float(k), tz, rho, acc, kf, n)
         series_store(kf, acc, E, flag, diag[f, rx], n)
     if not want_ntk:
-        for l in range(n):
-            E0[l] = 0.0
+        E0[:n] = 0.0
