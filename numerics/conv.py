@@ -373,14 +373,13 @@ class ConvGramPlan(PlanBase):
         (``backend="auto"``; an explicit ``backend="numba"`` then raises NotImplementedError)."""
         from . import conv_fused_general as _fg
         from .conv_series import flagged_fraction, record_series_variances
-        from .fc_series import FLAGGED_MAX
+        from .fc_series import FLAGGED_MAX, sample_indices
         want = self.kind == "ntk"
         self.program = _fg.lower(maps, self.taps_of, series=lambda act: True)
         try:
             n, m = Xg.shape[0], Zg.shape[0]
             if n * m > SERIES_SAMPLE ** 2:
-                ix = np.unique(np.linspace(0, n - 1, SERIES_SAMPLE).astype(int))
-                iz = ix if symmetric else np.unique(np.linspace(0, m - 1, SERIES_SAMPLE).astype(int))
+                ix, iz = sample_indices(n, m, symmetric, SERIES_SAMPLE)
                 xs = np.ascontiguousarray(Xg[ix])
                 zs = xs if symmetric else np.ascontiguousarray(Zg[iz])
                 if flagged_fraction(self.program, self.series_calls, xs, zs, want, self.OH, self.OW,

@@ -10,7 +10,7 @@ import numpy as np
 
 from .conv_fused import READOUT_CODES
 from .conv_fused_general import _poly, block, diagonal
-from .fc_series import Tables
+from .fc_series import record_tables
 from .variance import NumpyContext
 
 
@@ -26,27 +26,15 @@ def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
     NotImplementedError where a variance is not finite (the interpreter reports it) or the tables
     would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
     poly = _poly(acos)
-    nd = program.n_duals
     pr = program
-    sides = [(xs, np.full((nd,) + xs.shape[:3], np.nan), np.zeros((nd,) + xs.shape[:3], dtype=np.int64))]
-    if zs is not None:
-        sides.append((zs, np.full((nd,) + zs.shape[:3], np.nan), np.zeros((nd,) + zs.shape[:3], dtype=np.int64)))
-    tables = Tables()
-    ctx = NumpyContext(want_ntk)
-    for d in range(nd):
-        for v, V, R in sides:
-            rec = np.full(V.shape, np.nan)
-            diagonal(v, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, rec, poly, R, tables.diag, d)
-            V[d] = rec[d]
-            if not np.all(np.isfinite(V[d])):
-                raise NotImplementedError("a variance is not finite")
-        if calls[d] is not None:
-            q = np.unique(np.concatenate([V[d].ravel() for _, V, _ in sides]))
-            first = tables.add(calls[d], q, ctx, want_ntk)
-            for _, V, R in sides:
-                R[d] = first + np.searchsorted(q, V[d])
-    VX, RX = sides[0][1], sides[0][2]
-    VZ, RZ = (VX, RX) if zs is None else (sides[1][1], sides[1][2])
+
+    def record(v, V, R, tables, d):
+        rec = np.full(V.shape, np.nan)
+        diagonal(v, pr.ops, pr.params, pr.aparams, pr.coef, pr.taps_h, pr.taps_w, rec, poly, R, tables.diag, d)
+        return rec[d]
+    sides, tables = record_tables(calls, [xs] if zs is None else [xs, zs], pr.n_duals, record,
+                                  NumpyContext(want_ntk), want_ntk)
+    (VX, RX), (VZ, RZ) = sides[0], sides[-1]
     return VX, VZ, (RX, RZ) + tables.arrays()
 
 

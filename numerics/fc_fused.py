@@ -40,7 +40,7 @@ from reskernels.theory import layers as _L
 from . import fastmath as _fm
 from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit
 from .conv_fused_general import COS, SIN, SERIES, dual_factors, dual_grid
-from .fc_series import LANE_DEGREES, Tables, column_tables
+from .fc_series import LANE_DEGREES, Tables, column_tables, record_tables
 from .series_lanes import series_dual
 
 _HALF_PI = math.pi / 2
@@ -301,30 +301,16 @@ def record_variances(prog, calls, xs, zs, want_ntk, poly):
     here), as :meth:`numerics.fc_series.Tables.arrays`.  NotImplementedError where a variance is not finite (the interpreter
     reports it) or the tables would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
     from .variance import NumpyContext
-    nd = prog.n_duals
-    sides = [(xs, np.full((nd, xs.shape[0]), np.nan), np.zeros((nd, xs.shape[0]), dtype=np.int64))]
-    if zs is not xs:
-        sides.append((zs, np.full((nd, zs.shape[0]), np.nan), np.zeros((nd, zs.shape[0]), dtype=np.int64)))
-    tables = Tables()
-    arrays = tables.arrays()
-    ctx = NumpyContext(want_ntk)
-    for d in range(nd):
-        for v, V, R in sides:
-            rec = np.full((nd, v.shape[0]), np.nan)
-            general_diagonal(v, V, dual_factors(prog.ops, V), prog.ops, prog.params, prog.aparams, prog.coef,
-                             want_ntk, np.empty(v.shape[0]), poly, R, *arrays, rec, d)
-            V[d] = rec[d]
-            if not np.all(np.isfinite(V[d])):
-                raise NotImplementedError("a variance is not finite")
-        if calls[d] is not None:
-            q = np.unique(np.concatenate([V[d] for _, V, _ in sides]))
-            first = tables.add(calls[d], q, ctx, want_ntk)
-            for _, V, R in sides:
-                R[d] = first + np.searchsorted(q, V[d])
-            arrays = tables.arrays()
-    VX, RX = sides[0][1], sides[0][2]
-    VZ, RZ = (VX, RX) if zs is xs else (sides[1][1], sides[1][2])
-    return VX, VZ, RX, RZ, arrays
+
+    def record(v, V, R, tables, d):
+        rec = np.full(V.shape, np.nan)
+        general_diagonal(v, V, dual_factors(prog.ops, V), prog.ops, prog.params, prog.aparams, prog.coef,
+                         want_ntk, np.empty(v.shape[0]), poly, R, *tables.arrays(), rec, d)
+        return rec[d]
+    sides, tables = record_tables(calls, [xs] if zs is xs else [xs, zs], prog.n_duals, record,
+                                  NumpyContext(want_ntk), want_ntk)
+    (VX, RX), (VZ, RZ) = sides[0], sides[-1]
+    return VX, VZ, RX, RZ, tables.arrays()
 
 
 def empty_tables(prog, n, m):

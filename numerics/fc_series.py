@@ -215,6 +215,38 @@ def column_tables(ops, RZ, off, kc, a, tail, want_ntk, ZA, ZT):
         d += 1
 
 
+def sample_indices(n, m, symmetric, size):
+    """The rows (and, for a cross Gram matrix, columns) of the sample ``gram`` runs first: ``size``
+    evenly spaced indices of n (and of m); the columns are the rows when ``symmetric``."""
+    ix = np.unique(np.linspace(0, n - 1, size).astype(int))
+    return ix, ix if symmetric else np.unique(np.linspace(0, m - 1, size).astype(int))
+
+
+def record_tables(calls, inputs, n_duals, record, ctx, want_ntk):
+    """The variances of every dual's argument per input (and pixel) and the coefficient tables of the
+    SERIES duals, one dual at a time: a dual's variance needs the previous duals' second moments, so
+    ``record(v, V, R, tables, d)`` runs the loop's own diagonal maps on the inputs ``v`` up to dual d
+    with the tables built so far (V, R: the variances and table rows recorded before) and returns
+    dual d's variances, shape v.shape[:-1]; then one table row per distinct variance of a SERIES
+    dual (``calls[d]`` not None) over all ``inputs``.  Returns ([(V, R) per input array], tables):
+    V (n_duals,) + v.shape[:-1] float64, R the same shape int64.  NotImplementedError where a variance
+    is not finite (the interpreter reports it) or :meth:`Tables.add` refuses."""
+    sides = [(v, np.full((n_duals,) + v.shape[:-1], np.nan), np.zeros((n_duals,) + v.shape[:-1], dtype=np.int64))
+             for v in inputs]
+    tables = Tables()
+    for d in range(n_duals):
+        for v, V, R in sides:
+            V[d] = record(v, V, R, tables, d)
+            if not np.all(np.isfinite(V[d])):
+                raise NotImplementedError("a variance is not finite")
+        if calls[d] is not None:
+            q = np.unique(np.concatenate([V[d].ravel() for _, V, _ in sides]))
+            first = tables.add(calls[d], q, ctx, want_ntk)
+            for _, V, R in sides:
+                R[d] = first + np.searchsorted(q, V[d])
+    return [(V, R) for _, V, R in sides], tables
+
+
 def calls_of(maps, ntk=True):
     """Per dual activation of ``maps`` (in order): its :func:`probe` where it is not a closed form
     the compiled loop evaluates, else None."""

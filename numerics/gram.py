@@ -214,8 +214,7 @@ class FCGramPlan(PlanBase):
             if n * m > 4 * fc_series.SAMPLE ** 2:
                 # a sample of the inputs first: where the series leaves many pairs uncertified (GELU at
                 # large variances) the interpreter's tiles are cheaper than the loop plus its recomputations
-                ix = np.unique(np.linspace(0, n - 1, fc_series.SAMPLE).astype(int))
-                iz = ix if symmetric else np.unique(np.linspace(0, m - 1, fc_series.SAMPLE).astype(int))
+                ix, iz = fc_series.sample_indices(n, m, symmetric, fc_series.SAMPLE)
                 xs = np.ascontiguousarray(self.Xg[ix])
                 zs = xs if symmetric else np.ascontiguousarray(self.Zg[iz])
                 if fc_fused.flagged_fraction(prog, calls, xs, zs, want, poly) > fc_series.FLAGGED_MAX:

@@ -16,6 +16,8 @@ from reskernels import CNN, ResCNN, activations, gram
 from reskernels.numerics import conv_fused_general, hermite
 from reskernels.numerics.conv import ConvGramPlan
 
+from . import series_cases
+
 pytest.importorskip("numba")
 USER = activations.from_function(np.tanh, lambda x: 1 - np.tanh(x) ** 2, name="user_tanh")
 
@@ -142,16 +144,11 @@ def test_gathered_lanes_are_the_fc_lanes_bit_for_bit():
     bit, tests/numerics/test_fc_series.py) on the same tables: the same values and flags at
     correlations up to 1 - 1e-6 and variances up to 60, lanes in shuffled order."""
     from reskernels.numerics import fc_series, series_lanes
-    from reskernels.numerics.variance import NumpyContext
-    f = lambda x, xp: xp.tanh(x)
-    g = lambda x, xp: 1 - xp.tanh(x) ** 2
-    q = np.array([0.05, 0.3, 1.0, 2.5, 20.0, 60.0])
-    tables = fc_series.Tables()
-    first = tables.add(((f, {}), (g, {})), q, NumpyContext(True), True)
-    off, kc, m2, diag, a, tail = tables.arrays()
+    q = series_cases.Q
+    first, arrays = series_cases.tanh_tables()
+    off, kc, m2, diag, a, tail = arrays
     rng = np.random.default_rng(1)
     rho = np.concatenate([rng.uniform(-1, 1, 36), 1 - np.logspace(-6, -1, 14), -1 + np.logspace(-6, -1, 14)])
-    ops = np.array([[1, fc_series.SERIES, 1, 0, 0, 0, 0, 0, 0]], dtype=np.int64)
     n = rho.size
     flagged = 0
     for u in range(q.size):
@@ -160,11 +157,7 @@ def test_gathered_lanes_are_the_fc_lanes_bit_for_bit():
         S = rho * np.sqrt(q[u] * QZ)
         S[:3] = q[u]                                    # three pairs (x, x) where QZ == q[u]
         QZ[:3], RZ[:3] = q[u], first + u
-        ZA, ZT = np.zeros((2, fc_series.LANE_DEGREES, n)), np.full((2, fc_series.LANE_DEGREES, n), np.inf)
-        fc_series.column_tables(ops, RZ[None, :], off, kc, a, tail, True, ZA, ZT)
-        E1, E0, flag = np.empty(n), np.empty(n), np.zeros(n, dtype=np.uint8)
-        series_lanes.series_dual(first + u, RZ, q[u], QZ, S, E1, E0, flag, True, off, kc, m2, diag, a, tail,
-                                 ZA, ZT, 0, 0, *(np.empty(n) for _ in range(7)))
+        E1, E0, flag = series_cases.fc_lanes(first, u, RZ, QZ, S, arrays, lane=n)
         perm = rng.permutation(n)
         G1, G0, gflag = np.empty(n), np.empty(n), np.zeros(n, dtype=np.uint8)
         series_lanes.series_dual_gathered(first + u, RZ[perm], q[u], QZ[perm], S[perm], G1, G0, gflag, True, off,

@@ -20,6 +20,8 @@ from reskernels.numerics import fc_fused, fc_series, hermite
 from reskernels.numerics.conv import InputRangeError
 from reskernels.numerics.variance import NumpyContext
 
+from . import series_cases
+
 pytest.importorskip("numba")
 Plan = importlib.import_module("reskernels.numerics.gram").FCGramPlan
 EPS = np.finfo(float).eps
@@ -91,30 +93,19 @@ def test_entry_series_is_the_interpreters_bit_for_bit():
     same coefficients kept to STORE_DEGREES: at correlations up to 1 - 1e-6 and variances up to 60,
     where entries need every stored degree, and where nothing certifies (nan, flagged); the entries
     that would need more degrees than stored are flagged (the interpreter's full rows take them)."""
-    f = lambda x, xp: xp.tanh(x)
-    g = lambda x, xp: 1 - xp.tanh(x) ** 2
-    q = np.array([0.05, 0.3, 1.0, 2.5, 20.0, 60.0])
+    f, g, q = series_cases.F, series_cases.G, series_cases.Q
     ctx = NumpyContext(True)
-    tables = fc_series.Tables()
-    first = tables.add(((f, {}), (g, {})), q, ctx, True)
-    off, kc, m2, diag, a, tail = tables.arrays()
+    first, arrays = series_cases.tanh_tables()
     W = fc_series.STORE_DEGREES + 1
     rng = np.random.default_rng(0)
     rho = np.concatenate([rng.uniform(-1, 1, 40), 1 - np.logspace(-6, -1, 12), -1 + np.logspace(-6, -1, 12)])
-    ops = np.array([[1, fc_series.SERIES, 1, 0, 0, 0, 0, 0, 0]], dtype=np.int64)
     n = rho.size
     capped = 0
     for u in range(q.size):
         RZ = first + rng.integers(0, q.size, n)
         QZ = q[RZ - first]
         S = rho * np.sqrt(q[u] * QZ)
-        ZA, ZT = np.zeros((2, fc_series.LANE_DEGREES, n)), np.full((2, fc_series.LANE_DEGREES, n), np.inf)
-        fc_series.column_tables(ops, RZ[None, :], off, kc, a, tail, True, ZA, ZT)
-        E1, E0, flag = np.empty(n), np.empty(n), np.zeros(n, dtype=np.uint8)
-        for l0 in range(0, n, 64):
-            sl = slice(l0, min(n, l0 + 64))
-            fc_series.series_dual(first + u, RZ[sl], q[u], QZ[sl], S[sl], E1[sl], E0[sl], flag[sl], True, off, kc,
-                                  m2, diag, a, tail, ZA, ZT, 0, l0, *(np.empty(64) for _ in range(7)))
+        E1, E0, flag = series_cases.fc_lanes(first, u, RZ, QZ, S, arrays)
         r = np.clip(S / np.sqrt(q[u] * QZ), -1, 1)
         for fn, E in ((f, E1), (g, E0)):
             C = fc_series._coefficients(fn, q, ctx)
