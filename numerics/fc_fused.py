@@ -22,11 +22,13 @@ Variance-carrying programs (biases, the other activations) run :func:`general_bl
 :mod:`theory.general` on (S, T) lanes with the conv engine's per-entry closed-form duals, and the
 duals without a closed form (tanh, GELU, user functions without kinks) by their Hermite series on
 the same lanes (:mod:`numerics.fc_series`; variances and coefficient tables per Gram matrix from
-:func:`record_variances`).
+:func:`record_variances`), or, where a lane block's inputs share a variance (inputs on a sphere),
+by tables in rho (:mod:`numerics.rho_tables`: one panel index and a few Horner steps per entry).
 
 numba's on-disk cache keys a compiled function on its own file only: :func:`general_block` compiles in
 :mod:`numerics.series_lanes` (``series_dual``), :mod:`numerics.fc_series` (``column_tables``), :mod:`numerics.hermite`
-(``degree_step``, ``horner_step``) and :mod:`numerics.conv_fused_general` (``dual_grid``), so after
+(``degree_step``, ``horner_step``), :mod:`numerics.rho_tables` (``rho_dual``) and
+:mod:`numerics.conv_fused_general` (``dual_grid``), so after
 editing those change this module's contents too (a stale cache runs the old code).
 """
 from __future__ import annotations
@@ -41,7 +43,9 @@ from . import fastmath as _fm
 from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit
 from .conv_fused_general import COS, SIN, SERIES, dual_factors, dual_grid
 from .fc_series import LANE_DEGREES, Tables, column_tables, record_tables
-from .series_lanes import series_dual
+from . import rho_tables as _rt
+from .rho_tables import rho_dual
+from .series_lanes import series_dual, series_dual_gathered
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
@@ -160,7 +164,7 @@ def fc_block(su, sv, ops, params, want_ntk, out):
 
 @_jit
 def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk, upper, out, poly,
-                  RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag, rec, stop):
+                  RX, RZ, soff, skc, sm2, sdiag, sa, stail, srix, srtab, srok, srdeg, flag, rec, stop):
     """out[i, j] = the NNGP (S) or NTK (T) of a variance-carrying FC program for the pair (xs[i], zs[j]):
     the maps of :mod:`theory.general` with filter size 1, as the conv engine's compiled loop
     (:func:`numerics.conv_fused_general.block`) runs them on one pixel -- the same per-entry duals
@@ -178,7 +182,10 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     functions) by their Hermite series, :func:`numerics.series_lanes.series_dual`: RX[d, i], RZ[d, j] the
     table rows of the variances VX[d, i], VZ[d, j] in the tables (soff, skc, sm2, sdiag, sa, stail) of
     :class:`numerics.fc_series.Tables`; flag[i, j] = 1 where an entry of the pair is not certified
-    (its value is then nan).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =
+    (its value is then nan).  Where a lane block's variances all share row r of a dual with tables in
+    rho (``srix``, ``srtab``, ``srok``, ``srdeg``: :func:`numerics.rho_tables.build`, inputs of equal variance),
+    :func:`numerics.rho_tables.rho_dual` takes the block instead (not in the diagonal mode: its
+    pairs are (x, x)).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =
     the argument's S at dual d of row i's pair in the diagonal mode (upper == 2), where it is the
     variance (:func:`record_variances`); ``stop`` >= 0: no map after dual ``stop`` runs (out is then
     not the kernel: for recording), -1: all maps."""
@@ -194,6 +201,10 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     QZ = np.empty(NL)
     Wk = np.empty((4, NL))
     FL = np.zeros(NL, dtype=np.uint8)
+    IX, CI, CR, OZ, KZ = (np.empty(NL, dtype=np.int64), np.empty(NL, dtype=np.int64), np.empty(NL, dtype=np.int64),
+                          np.empty(NL, dtype=np.int64), np.empty(NL, dtype=np.int64))
+    BAD, CF = np.zeros(NL, dtype=np.uint8), np.zeros(NL, dtype=np.uint8)
+    CS, CQ, CE1, CE0 = np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL)
     Wr, Wt, Wp, Wf, Wa, Wn, War = (np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL),
                                    np.empty(NL))
     recording = rec.shape[1] > 0
@@ -244,7 +255,44 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                     arg = S if code == OP_NONLINEAR else A                          # the dual's S
                     if recording:
                         rec[d, i] = arg[0]
-                    if eid == SERIES:
+                    tab = False
+                    if eid == SERIES and upper != 2:
+                        rr = RX[d, i]
+                        t1, t0 = srix[0, rr], srix[1, rr]
+                        tab = t1 >= 0 and (not want_ntk or t0 >= 0)
+                        if tab:
+                            # a lane whose column reads another table takes the per-entry series: an
+                            # entry's route depends on its own pair only, not on its block (tiles)
+                            for l in range(nl):
+                                rz = RZ[d, j0 + l]
+                                BAD[l] = 0 if (srix[0, rz] == t1) & ((srix[1, rz] == t0) | (not want_ntk)) else 1
+                            nbad = rho_dual(qx, QZ[:nl], arg[:nl], E1, E0, want_ntk, t1, t0, srtab, srok, srdeg,
+                                            sdiag[0, rr], sdiag[1, rr], Wr, IX, BAD, nl)
+                            if nbad == nl:
+                                tab = False
+                            elif nbad > 0:
+                                # the other lanes (other tables, panels not certified) by the per-entry
+                                # series, compacted: per entry the bits of series_dual
+                                m = 0
+                                for l in range(nl):
+                                    if BAD[l]:
+                                        CI[m] = l
+                                        CS[m] = arg[l]
+                                        CQ[m] = QZ[l]
+                                        CR[m] = RZ[d, j0 + l]
+                                        CF[m] = 0
+                                        m += 1
+                                series_dual_gathered(rr, CR[:m], qx, CQ[:m], CS[:m], CE1[:m], CE0[:m], CF[:m], want_ntk,
+                                                     soff, skc, sm2, sdiag, sa, stail, W, OZ, KZ, Wk[0], Wr, Wt, Wp,
+                                                     Wf, Wa, Wn, War)
+                                for c_ in range(m):
+                                    l = CI[c_]
+                                    E1[l] = CE1[c_]
+                                    E0[l] = CE0[c_]
+                                    FL[l] |= CF[c_]
+                    if tab:
+                        pass
+                    elif eid == SERIES:
                         series_dual(RX[d, i], RZ[d, j0:j0 + nl], qx, QZ[:nl], arg[:nl], E1[:nl], E0[:nl], FL[:nl],
                                     want_ntk, soff, skc, sm2, sdiag, sa, stail, ZA, ZT, 2 * d, j0 - jz0,
                                     Wr, Wt, Wp, Wf, Wa, Wn, War)
@@ -279,51 +327,69 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
 
 @_jit
 def general_diagonal(xs, VX, EXx, ops, params, aparams, coef, want_ntk, out, poly,
-                     RX, soff, skc, sm2, sdiag, sa, stail, rec, stop):
+                     RX, soff, skc, sm2, sdiag, sa, stail, srix, srtab, srok, srdeg, rec, stop):
     """out[i] = the kernel of the pair (xs[i], xs[i]) by :func:`general_block` (the same loop, so the
     normalised diagonal divides each entry by exactly what the loop gives on (x, x)); ``rec`` as
     there (rec[d, i]: the variance of dual d's argument for input i), and ``stop``."""
     n = xs.shape[0]
     col = np.empty((n, 1))
     general_block(xs, xs, VX, VX, EXx, EXx, ops, params, aparams, coef, want_ntk, 2, col, poly, RX, RX,
-                  soff, skc, sm2, sdiag, sa, stail, np.zeros((n, 1), dtype=np.uint8), rec, stop)
+                  soff, skc, sm2, sdiag, sa, stail, srix, srtab, srok, srdeg, np.zeros((n, 1), dtype=np.uint8), rec, stop)
     for i in range(n):
         out[i] = col[i, 0]
 
 
-def record_variances(prog, calls, xs, zs, want_ntk, poly):
+def record_variances(prog, calls, xs, zs, want_ntk, poly, rho=True):
     """(VX, VZ, RX, RZ, tables) of a lowered FC program with SERIES duals on the inputs ``xs`` (n, C)
     and ``zs`` (``zs is xs`` for a symmetric Gram matrix): VX[d, i] the variance of dual d's argument
     for input i, recorded by :func:`general_diagonal` on (x_i, x_i) -- one dual at a
     time, each run with the tables of the duals before it, so that the pair (x, x) meets exactly
     these values in :func:`general_block` --, RX[d, i] its row in the tables
     (:class:`numerics.fc_series.Tables`, one row per distinct variance of a SERIES dual, built
-    here), as :meth:`numerics.fc_series.Tables.arrays`.  NotImplementedError where a variance is not finite (the interpreter
-    reports it) or the tables would exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
+    here), as :meth:`numerics.fc_series.Tables.arrays` followed by the tables in rho of the SERIES duals
+    (:func:`rho_arrays`; none unless ``rho``).
+    NotImplementedError where a variance is not finite (the interpreter reports it) or the tables would
+    exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
     from .variance import NumpyContext
 
     def record(v, V, R, tables, d):
         rec = np.full(V.shape, np.nan)
         general_diagonal(v, V, dual_factors(prog.ops, V), prog.ops, prog.params, prog.aparams, prog.coef,
-                         want_ntk, np.empty(v.shape[0]), poly, R, *tables.arrays(), rec, d)
+                         want_ntk, np.empty(v.shape[0]), poly, R, *tables.arrays(), *_rt.empty(tables.rows), rec, d)
         return rec[d]
     sides, tables = record_tables(calls, [xs] if zs is xs else [xs, zs], prog.n_duals, record,
                                   NumpyContext(want_ntk), want_ntk)
     (VX, RX), (VZ, RZ) = sides[0], sides[-1]
-    return VX, VZ, RX, RZ, tables.arrays()
+    arrays = tables.arrays()
+    return VX, VZ, RX, RZ, arrays + (rho_arrays(calls, arrays, VX, VZ, RX, RZ, want_ntk) if rho else
+                                     _rt.empty(arrays[0].shape[1]))
+
+
+def rho_arrays(calls, arrays, VX, VZ, RX, RZ, want_ntk):
+    """(rix, rtab, rok, rdeg) of :func:`numerics.rho_tables.build` for the table rows of every SERIES dual
+    (``calls[d]`` not None): where the inputs' variances are equal (or within a few ulps), the lanes of
+    a block share one table."""
+    groups = []
+    for d, call in enumerate(calls):
+        if call is not None:
+            r, k = np.unique(np.concatenate([RX[d], RZ[d]]), return_index=True)
+            groups.append((r, np.concatenate([VX[d], VZ[d]])[k]))
+    return _rt.build(arrays, groups, want_ntk)
 
 
 def empty_tables(prog, n, m):
     """(RX, RZ, tables) for a program without SERIES duals (nothing is read from them)."""
     return (np.zeros((prog.n_duals, n), dtype=np.int64), np.zeros((prog.n_duals, m), dtype=np.int64),
-            Tables().arrays())
+            Tables().arrays() + _rt.empty())
 
 
 def flagged_fraction(prog, calls, xs, zs, want_ntk, poly):
     """The fraction of the pairs (xs[i], zs[j]) with an entry whose Hermite series is not certified
     (:func:`general_block`'s flags), on tables built for these inputs alone: what ``gram`` asks of a
-    sample before it takes the loop for a program with SERIES duals (numerics/gram.py)."""
-    VX, VZ, RX, RZ, arrays = record_variances(prog, calls, xs, zs, want_ntk, poly)
+    sample before it takes the loop for a program with SERIES duals (numerics/gram.py).  Without the
+    tables in rho: they flag nothing the per-entry series would not (a certified panel certifies the
+    series at its largest degree)."""
+    VX, VZ, RX, RZ, arrays = record_variances(prog, calls, xs, zs, want_ntk, poly, rho=False)
     out = np.empty((xs.shape[0], zs.shape[0]))
     flag = np.zeros(out.shape, dtype=np.uint8)
     general_block(xs, zs, VX, VZ, dual_factors(prog.ops, VX), dual_factors(prog.ops, VZ), prog.ops, prog.params,

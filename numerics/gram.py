@@ -144,7 +144,9 @@ class FCGramPlan(PlanBase):
         # a store names the route its blocks come from: the compiled loops round differently from numpy
         # (a few ulps), so a job stored by one is refused by the other instead of mixed with its blocks
         self.block_format = ("compiled half-angle loop" if self.fc_program is not None
-                             else "compiled variance-carrying loop" if self.general_program is not None
+                             else ("compiled variance-carrying loop" + (", Hermite duals tabulated in rho"
+                                   if np.any(self.series_tables[6] >= 0) else ""))
+                             if self.general_program is not None
                              else "compiled duals" if self.general and compiled_duals else None)
         self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
         if backend == "numpy":

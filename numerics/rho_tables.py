@@ -1,0 +1,242 @@
+"""Hermite-series duals tabulated in rho where a dual's variances are equal (issue 15).
+
+Where every input meets a dual with the same variance q -- inputs on a sphere, the papers' setting
+-- an entry of a SERIES dual (tanh, GELU, user functions) is a function of the correlation alone,
+
+    P(rho) = sum_{k <= K} c_k rho^k + R_K(rho),   c_k = a_k(q)^2 >= 0,   |R_K| <= |rho|^(K+1) T_K
+
+(Mehler; a_k, K and the tail bound sqrt(T_K) the row's coefficient table,
+:class:`numerics.fc_series.Tables`).  The per-entry series of :mod:`numerics.series_lanes` sums a
+degree chosen per entry, and a 64-entry lane block runs to its largest degree (up to 160 near
+|rho| = 1); here the polynomial is re-expanded once per Gram matrix on :data:`RHO_PANELS` panels of
+[-1, 1] of half width t = 1 / RHO_PANELS, centres c_p = -1 + (2 p + 1) t,
+
+    P(rho) = sum_{j <= M} d_j(c_p) (rho - c_p)^j + rem,   d_j(x) = sum_k c_k binom(k, j) x^(k - j),
+
+M <= :data:`RHO_DEGREE` per table (the least that certifies as many panels as the largest), so
+that an entry costs one panel index and M + 1 Horner steps, the same for every lane of a block.
+The remainder is bounded by Taylor's theorem on the nonnegative coefficients: |d_j(c)| <= d_j(|c|),
+and sum_{j > M} d_j(|c|) t^j <= d_{M+1}(|c| + t) t^(M+1) (d_{M+1} is nondecreasing on [0, 1]).  A panel is *certified* when
+
+    d_{M+1}(|c_p| + t) t^(M+1) + (|c_p| + t)^(K+1) T_K <= 2^-53 m2
+
+-- the per-entry series' own target (:data:`numerics.hermite.TAIL_RTOL` sqrt(m2(q) m2(q))) with
+the re-expansion's remainder added.  The lanes of a block in an uncertified panel (near |rho| = 1
+at large variances) or with a nan S run the per-entry series, compacted
+(:func:`numerics.series_lanes.series_dual_gathered`: the same bits as the FC driver), which flags
+what it cannot certify; a block whose lanes do not share one table runs
+:func:`numerics.series_lanes.series_dual` as before; the pairs (x, x) (S == q bit for bit) take the
+row's one-dimensional second moment, as there.
+
+The coefficients d_j come from repeated synthetic division (Horner's Taylor shift, M + 2 passes of
+K multiply-adds per centre); at c >= 0 every term is nonnegative.  Rounding: d_j(c) within ~K eps
+d_j(|c|), the Horner steps in |rho - c| <= t within ~eps of d_0; so an entry is within a few eps
+of m2 of the per-entry series (tests/numerics/test_rho_tables.py measures it), not bit for bit.
+
+Inputs normalised in floating point have |x|^2 = 1 only within a few ulps, so their variances are
+distinct numbers: variances within :data:`CLUSTER_RTOL` of each other share the table of the
+middle one when every pair's coefficient products stay within :data:`DEVIATION_RTOL` m2 of its
+squares, sum_k |a_k(x) a_k(z) - a_k(q)^2| (:func:`_deviation`: the most an entry can move at any
+|rho| <= 1; measured 0.02-7 eps on ResNet(10) tanh on the sphere -- the Hermite coefficients'
+own rounding, not the variance).  A dual with more than :data:`RHO_ROWS` such runs gets no tables.
+
+:func:`numerics.fc_fused.general_block` compiles :func:`rho_dual` in: after editing it, change that
+module's contents too (numba's cache is keyed on each file's own contents).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import hermite as _hermite
+from .conv_fused import _inline, _jit
+
+#: panels of [-1, 1] (a power of two: the centres -1 + (2 p + 1) / RHO_PANELS are exact)
+RHO_PANELS = 512
+#: largest degree of a table's polynomials in rho - c_p (a table keeps them all, uses its own degree)
+RHO_DEGREE = 8
+#: most tables (runs of :func:`clusters`) per dual and function (one table: 512 x 9 floats)
+RHO_ROWS = 8
+#: variances within this relative distance share a table (inputs normalised in floating point:
+#: |x|^2 = 1 within a few ulps) ...
+CLUSTER_RTOL = 16 * 2.0 ** -52
+#: ... when their coefficient rows stay within this many m2 of the table's (:func:`_deviation`)
+DEVIATION_RTOL = 32 * 2.0 ** -53
+
+_TAIL_RTOL = _hermite.TAIL_RTOL
+
+
+@_jit
+def taylor_coefficients(c, x, J, out):
+    """out[j, p] = d_j(x[p]) = sum_k c[k] binom(k, j) x[p]^(k - j), j < J (the Taylor coefficients of
+    the polynomial c at the points x), by J passes of synthetic division, all points at once (the
+    inner loop over points is a SIMD loop; per point, one pass is a serial recurrence)."""
+    K = c.shape[0] - 1
+    n = x.shape[0]
+    b = np.empty((K + 1, n))
+    for k in range(K + 1):
+        for p in range(n):
+            b[k, p] = c[k]
+    for j in range(J):
+        for k in range(K - 1, j - 1, -1):
+            for p in range(n):
+                b[k, p] = b[k, p] + x[p] * b[k + 1, p]
+        for p in range(n):
+            out[j, p] = b[j, p] if j <= K else 0.0
+
+
+@_jit
+def build_row(c, tail_K, thr, coef, ok):
+    """Panels of the polynomial with nonnegative coefficients ``c`` (degree K = c.size - 1, tail bound
+    ``tail_K`` = T_K): coef[p, j] = d_j(c_p), j <= coef.shape[1] - 1, and ok[p] = 1 where the
+    panel's remainder and tail bounds at degree M sum to at most ``thr`` (the module's certificate),
+    M the least degree that certifies as many panels as the largest does.  Returns M."""
+    N, M1 = coef.shape
+    K = c.shape[0] - 1
+    t = 1.0 / N
+    cp = np.empty(N)
+    e = np.empty(N)
+    for p in range(N):
+        cp[p] = -1.0 + (2 * p + 1) * t
+        e[p] = min(abs(cp[p]) + t, 1.0)
+    D = np.empty((M1, N))
+    taylor_coefficients(c, cp, M1, D)
+    for p in range(N):
+        for j in range(M1):
+            coef[p, j] = D[j, p]
+    De = np.empty((M1 + 1, N))
+    taylor_coefficients(c, e, M1 + 1, De)
+    best, deg = -1, M1 - 1
+    for M in range(M1 - 1, 0, -1):
+        count = 0
+        for p in range(N):
+            # 1e-9: the rounding of these positive sums (relative ~K eps) and of a lane's |rho - c_p|
+            count += 1 if (De[M + 1, p] * t ** (M + 1) + e[p] ** (K + 1) * tail_K) * (1.0 + 1e-9) <= thr else 0
+        if count >= best:
+            best, deg = count, M
+    for p in range(N):
+        ok[p] = 1 if (De[deg + 1, p] * t ** (deg + 1) + e[p] ** (K + 1) * tail_K) * (1.0 + 1e-9) <= thr else 0
+    return deg
+
+
+def empty(rows=1):
+    """(rix, rtab, rok, rdeg) without tables for ``rows`` coefficient-table rows: rix[f, r] = -1."""
+    return (np.full((2, rows), -1, dtype=np.int64), np.zeros((1, RHO_PANELS, RHO_DEGREE + 1)),
+            np.zeros((1, RHO_PANELS), dtype=np.uint8), np.zeros(1, dtype=np.int64))
+
+
+def clusters(q):
+    """Runs of the sorted distinct variances ``q`` within a relative :data:`CLUSTER_RTOL` of each
+    run's first: (start, stop) index pairs."""
+    out, s = [], 0
+    for i in range(1, len(q) + 1):
+        if i == len(q) or not abs(q[i] - q[s]) <= CLUSTER_RTOL * abs(q[s]):
+            out.append((s, i))
+            s = i
+    return out
+
+
+def _deviation(a, off, kc, f, rows, rep):
+    """(max over pairs (x, z) of ``rows`` of sum_{k <= K} |a_k(x) a_k(z) - a_k(rep)^2|, max of their
+    tail bounds T_K): how far an entry's series at variances (x, z), truncated at K, may be from the
+    table's (variance of row ``rep``) at any |rho| <= 1, and the bound on what it leaves out; K the
+    least resolved degree of the rows (-1: none, then (inf, inf))."""
+    K = min(kc[f, r] for r in rows)
+    if K < 0:
+        return math.inf, math.inf
+    A = np.array([a[off[f, r]:off[f, r] + K + 1] for r in rows])
+    ar = A[rows.index(rep)]
+    dev = max(float(np.abs(A[i][None, :] * A - ar * ar).sum(axis=1).max()) for i in range(len(rows)))
+    return dev, K
+
+
+def build(arrays, groups, want_ntk):
+    """(rix, rtab, rok, rdeg) for the coefficient tables ``arrays`` (:meth:`numerics.fc_series.Tables.arrays`)
+    and ``groups``: per dual, (rows, q) its table rows (increasing) and their variances (increasing).
+    rix[f, r] is the index of the table of function f (0 the activation, 1 its derivative) that row r
+    reads in rtab (n, RHO_PANELS, RHO_DEGREE + 1), rok (n, RHO_PANELS) and rdeg (n,) (its degree,
+    :func:`build_row`), -1 without one.  The rows
+    of one :func:`clusters` run share the table of its middle row when their coefficients stay within
+    :data:`DEVIATION_RTOL` m2 of it (:func:`_deviation`); a dual with more than :data:`RHO_ROWS` runs
+    gets none (unequal variances: the lanes of a block would rarely share one), nor does a row whose
+    second moment or target is not finite, or whose q^2 overflows (the per-entry series flags those)."""
+    off, kc, m2, _, a, tail = arrays
+    rix = np.full(kc.shape, -1, dtype=np.int64)
+    tabs, oks, degs = [], [], []
+    runs = [(rows, q, s, e) for rows, q in groups for s, e in clusters(q) if len(clusters(q)) <= RHO_ROWS]
+    for rows, q, s, e in runs:
+        members = [int(r) for r in rows[s:e]]
+        rep = members[(e - s - 1) // 2]
+        for f in range(2 if want_ntk else 1):
+            dev, K = _deviation(a, off, kc, f, members, rep)
+            thr = _TAIL_RTOL * math.sqrt(m2[f, rep] * m2[f, rep]) if K >= 0 else math.nan
+            if not (math.isfinite(thr) and math.isfinite(q[e - 1] * q[e - 1]) and dev <= DEVIATION_RTOL * m2[f, rep]):
+                continue
+            o = off[f, rep]
+            c = a[o:o + K + 1] ** 2
+            coef = np.empty((RHO_PANELS, RHO_DEGREE + 1))
+            ok = np.empty(RHO_PANELS, dtype=np.uint8)
+            degs.append(build_row(c, max(tail[off[f, r] + K] for r in members) ** 2, thr, coef, ok))
+            rix[f, members] = len(tabs)
+            tabs.append(coef)
+            oks.append(ok)
+    if not tabs:
+        return empty(kc.shape[1])
+    return rix, np.stack(tabs), np.stack(oks), np.array(degs, dtype=np.int64)
+
+
+@_inline
+def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n):
+    """E1[l], E0[l] of a SERIES dual for n lanes (qx, QZ[l], S[l]) whose variances all read the tables
+    t1 (the activation) and t0 (its derivative, read only for the NTK; else E0 = 0) of rtab / rok, at
+    rho = S / sqrt(qx qz) as :func:`numerics.series_lanes.series_start` has it; the pairs (x, x),
+    S == qx == qz, take the row's one-dimensional second moments d1, d0.  bad[l] = 1 on entry marks a
+    lane the caller keeps for the per-entry series (a column of another table); on return bad[l] = 1
+    (and E1[l], E0[l] not meaningful) there and where S[l] is nan or falls in a panel not certified.  Returns the number of such lanes.  ``rho``: float scratch lanes, ``ix``:
+    int64 scratch lanes."""
+    N = rtab.shape[1]
+    hN = 0.5 * N
+    t = 1.0 / N
+    nbad = 0
+    for l in range(n):
+        s = S[l]
+        qz = QZ[l]
+        g = math.sqrt(qx * qz)
+        r = s / g if g > 0.0 else 0.0
+        r = min(max(r, -1.0), 1.0) if r == r else 0.0
+        p = min(max(int((r + 1.0) * hN), 0), N - 1)
+        rho[l] = r - (-1.0 + (2 * p + 1) * t)
+        ix[l] = p
+        same = (s == qx) & (qx == qz)
+        fine = (bad[l] == 0) & (s == s) & (same | (rok[t1, p] != 0))
+        if want_ntk:
+            fine &= same | (rok[t0, p] != 0)
+        bad[l] = 0 if fine else 1
+        nbad += 0 if fine else 1
+    if want_ntk:
+        # both functions per lane, to the larger degree (a table's coefficients past its degree are
+        # its own Taylor coefficients: summing them only adds terms below its certificate)
+        M = max(rdeg[t1], rdeg[t0])
+        for l in range(n):
+            p = ix[l]
+            x = rho[l]
+            e1 = rtab[t1, p, M]
+            e0 = rtab[t0, p, M]
+            for j in range(M - 1, -1, -1):
+                e1 = e1 * x + rtab[t1, p, j]
+                e0 = e0 * x + rtab[t0, p, j]
+            same = (S[l] == qx) & (qx == QZ[l])
+            E1[l] = d1 if same else e1
+            E0[l] = d0 if same else e0
+    else:
+        M = rdeg[t1]
+        for l in range(n):
+            p = ix[l]
+            x = rho[l]
+            e1 = rtab[t1, p, M]
+            for j in range(M - 1, -1, -1):
+                e1 = e1 * x + rtab[t1, p, j]
+            E1[l] = d1 if (S[l] == qx) & (qx == QZ[l]) else e1
+            E0[l] = 0.0
+    return nbad

@@ -1,0 +1,321 @@
+"""Hermite-series duals tabulated in rho where a dual's variances are equal (numerics/rho_tables.py).
+
+Independent routes: exact rational Taylor coefficients (fractions); the closed-form dual of
+f = sin(x) + x^2/5 (tests/numerics/test_hermite_dual.py) and the exact polynomial in 40-digit
+mpmath per entry; at the Gram level the numpy interpreter (per-tile series and quadrature) and the
+per-entry series route (tables switched off), on inputs normalised to the unit sphere.
+
+Tolerances.  Per entry a certified panel is within its certificate of the polynomial, rem + tail
+<= TAIL_RTOL m2, plus the rounding of the re-expansion and of Horner's steps, bounded by 8 eps of
+sum_k c_k |rho|^k (d_j(c) within ~K eps d_j(|c|) at worst, Horner in |rho - c| <= t within a few
+eps of d_0).  Against the per-entry series one dual may move by both truncations (2 TAIL_RTOL),
+the coefficient deviation a table allows its rows (DEVIATION_RTOL) and both roundings (16 eps),
+all in units of its scale m2 -- so the kernel by that much per dual, relative to max |K|.
+"""
+import importlib
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+
+from reskernels import MLP, ResNet, activations, gram
+from reskernels.numerics import fc_fused, fc_series, hermite, rho_tables
+from reskernels.numerics.variance import NumpyContext
+
+from .test_hermite_dual import _dsinpoly, _sinpoly, _sinpoly_closed
+
+pytest.importorskip("numba")
+Plan = importlib.import_module("reskernels.numerics.gram").FCGramPlan
+EPS = np.finfo(float).eps
+TANH = lambda x, xp: xp.tanh(x)                 # noqa: E731
+DTANH = lambda x, xp: 1 - xp.tanh(x) ** 2       # noqa: E731
+USER = activations.from_function(np.tanh, lambda x: 1 - np.tanh(x) ** 2, name="user_tanh")
+
+
+def _sphere(n, d, seed):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _duals(arch):
+    return sum(getattr(m, "activation", None) is not None for m in arch.kernel_maps())
+
+
+def _tol_series(arch):
+    """Per dual 2 TAIL_RTOL + DEVIATION_RTOL + 16 eps of its scale (module docstring), relative to max |K|."""
+    return _duals(arch) * (2 * hermite.TAIL_RTOL + rho_tables.DEVIATION_RTOL + 16 * EPS)
+
+
+def _rel(A, B):
+    return float(np.abs(A - B).max() / np.abs(B).max())
+
+
+def _tables(fns, q):
+    """(arrays, rows, (rix, rtab, rok, rdeg)) of ``fns`` = (f, f') tabled at the variances q (one group)."""
+    tables = fc_series.Tables()
+    first = tables.add(tuple((f, {}) for f in fns), np.asarray(q, dtype=float), NumpyContext(True), True)
+    arrays = tables.arrays()
+    rows = np.arange(first, first + len(q))
+    return arrays, rows, rho_tables.build(arrays, [(rows, np.asarray(q, dtype=float))], True)
+
+
+def _lanes(q, qz, S, rix, rtab, rok, rdeg, r, diag):
+    """rho_dual on lanes of 64: (E1, E0, bad)."""
+    n = S.size
+    E1, E0, bad = np.empty(n), np.empty(n), np.zeros(n, dtype=np.uint8)
+    for l0 in range(0, n, 64):
+        sl = slice(l0, min(n, l0 + 64))
+        m = sl.stop - l0
+        rho_tables.rho_dual(q, np.full(m, qz), S[sl], E1[sl], E0[sl], True, rix[0, r], rix[1, r], rtab, rok, rdeg,
+                            diag[0, r], diag[1, r], np.empty(64), np.empty(64, dtype=np.int64), bad[sl], m)
+    return E1, E0, bad
+
+
+def test_taylor_coefficients_are_the_exact_ones():
+    """d_j(x) = sum_k c_k binom(k, j) x^(k - j) against exact rationals, at points of both signs."""
+    rng = np.random.default_rng(0)
+    c = rng.uniform(0, 1, 40) * 0.7 ** np.arange(40)
+    x = np.array([-0.999, -0.5, -0.01, 0.0, 0.3, 0.77, 1.0])
+    J = 8
+    out = np.empty((J, x.size))
+    rho_tables.taylor_coefficients(c, x, J, out)
+    for p, xp in enumerate(x):
+        X = Fraction(xp)
+        for j in range(J):
+            terms = [Fraction(c[k]) * math.comb(k, j) * X ** (k - j) for k in range(j, c.size)]
+            want = sum(terms)
+            scale = sum(abs(t) for t in terms)
+            assert abs(Fraction(out[j, p]) - want) <= 4 * c.size * EPS * scale, (j, xp)
+
+
+@pytest.mark.mp
+@pytest.mark.parametrize("q", [0.05, 1.0, 2.5])
+def test_tables_agree_with_the_closed_form_and_the_exact_polynomial(q):
+    """f = sin(x) + x^2/5 at equal variances q: the table's value at correlations across [-1, 1]
+    (panel edges, centres, +-1, 1 - 1e-9) against the closed form of E[f(u) f(v)] and E[f'(u) f'(v)]
+    and against the same degree-K polynomial summed in 40-digit mpmath; every panel certified."""
+    arrays, rows, (rix, rtab, rok, rdeg) = _tables((_sinpoly, _dsinpoly), [q])
+    off, kc, m2, diag, a, tail = arrays
+    r = rows[0]
+    assert rix[0, r] >= 0 and rix[1, r] >= 0 and rok.all()
+    N = rho_tables.RHO_PANELS
+    edges = -1 + 2 * np.arange(N + 1) / N
+    rng = np.random.default_rng(1)
+    rho = np.concatenate([edges, edges[:-1] + 1 / N, rng.uniform(-1, 1, 300), [1 - 1e-9, -1 + 1e-9]])
+    S = rho * q
+    E1, E0, bad = _lanes(q, q, S, rix, rtab, rok, rdeg, r, diag)
+    assert not bad.any()
+    for f, E in ((0, E1), (1, E0)):
+        K = kc[f, r]
+        c = a[off[f, r]:off[f, r] + K + 1] ** 2
+        thr = hermite.TAIL_RTOL * m2[f, r]
+        worst = 0.0
+        for i in range(0, rho.size, 7):
+            want_closed = _sinpoly_closed(q, q, S[i])[f]
+            with mpmath.workdps(40):
+                poly = float(mpmath.fsum(mpmath.mpf(ck) * mpmath.mpf(rho[i]) ** k for k, ck in enumerate(c)))
+            terms = float(np.sum(c * np.abs(rho[i]) ** np.arange(K + 1)))
+            tol = thr + 8 * EPS * terms
+            # the polynomial: certificate (rem) + rounding; the closed form: + the series' tail + its own rounding
+            assert abs(E[i] - poly) <= tol, (f, rho[i], E[i], poly)
+            assert abs(E[i] - want_closed) <= tol + thr + 4 * EPS * abs(want_closed), (f, rho[i], E[i], want_closed)
+            worst = max(worst, abs(E[i] - poly) / m2[f, r])
+        # measured: within 0.9 eps of the scale of the polynomial it tabulates (the closed form is
+        # farther, by the error of the Hermite coefficients themselves: up to 4.5 eps at q = 1)
+        assert worst <= 2 * EPS
+
+
+def test_planted_table_errors_are_caught():
+    """A panel's coefficients read one panel off, or its degree-1 coefficient dropped, move entries by far
+    more than the tolerance of the test above: the comparison can fail."""
+    q = 1.0
+    arrays, rows, (rix, rtab, rok, rdeg) = _tables((_sinpoly, _dsinpoly), [q])
+    diag = arrays[3]
+    r = rows[0]
+    rho = np.random.default_rng(2).uniform(-0.99, 0.99, 200)
+    S = rho * q
+    want = np.array([_sinpoly_closed(q, q, s)[0] for s in S])
+    m2 = arrays[2][0, r]
+    E1, _, _ = _lanes(q, q, S, rix, rtab, rok, rdeg, r, diag)
+    assert np.abs(E1 - want).max() <= 8 * EPS * m2
+    shifted = rtab.copy()
+    shifted[:, 1:] = rtab[:, :-1]
+    E1s, _, _ = _lanes(q, q, S, rix, shifted, rok, rdeg, r, diag)
+    assert np.abs(E1s - want).max() > 1e6 * EPS * m2
+    dropped = rtab.copy()
+    dropped[:, :, 1] = 0.0
+    E1d, _, _ = _lanes(q, q, S, rix, dropped, rok, rdeg, r, diag)
+    assert np.abs(E1d - want).max() > 1e3 * EPS * m2
+
+
+def test_the_certificate_refuses_panels_it_cannot_bound():
+    """A polynomial whose high degrees dominate near |rho| = 1 (c_k = 1, k <= 160) leaves the end panels
+    uncertified and the middle certified; in an uncertified panel the re-expansion at the table's
+    degree really misses by more than the target (the certificate is not vacuous); and a tail bound T_K uncertifies
+    exactly the panels where (|c| + t)^(K+1) T_K exceeds the target."""
+    K = 160
+    c = np.ones(K + 1)
+    N, M = rho_tables.RHO_PANELS, rho_tables.RHO_DEGREE
+    coef, ok = np.empty((N, M + 1)), np.empty(N, dtype=np.uint8)
+    thr = hermite.TAIL_RTOL * (K + 1)
+    deg = rho_tables.build_row(c, 0.0, thr, coef, ok)
+    assert ok[N // 2] == 1 and ok[0] == 0 and ok[-1] == 0
+    p = int(np.flatnonzero(ok == 0)[-1])          # an uncertified panel near rho = 1
+    cp = -1 + (2 * p + 1) / N
+    x = cp + 1.0 / N
+    with mpmath.workdps(40):
+        exact = mpmath.fsum(mpmath.mpf(x) ** k for k in range(K + 1))
+        table = mpmath.fsum(mpmath.mpf(coef[p, j]) * (mpmath.mpf(x) - mpmath.mpf(cp)) ** j for j in range(deg + 1))
+        assert abs(exact - table) > thr
+    # a fast-decaying polynomial certifies every panel, until its tail bound is 10 times the target
+    c = 0.5 ** np.arange(K + 1)
+    rho_tables.build_row(c, 0.0, thr, coef, ok)
+    assert ok.all()
+    rho_tables.build_row(c, 10 * thr, thr, coef, ok)
+    e = np.minimum(np.abs(-1 + (2 * np.arange(N) + 1) / N) + 1 / N, 1)
+    assert np.array_equal(ok == 1, e ** (K + 1) * 10 * thr * (1 + 1e-9) <= thr) and not ok.all()
+
+
+def test_lanes_outside_certified_panels_and_the_diagonal():
+    """rho_dual marks nan S and uncertified panels bad (the caller's per-entry series takes them) and
+    gives the pairs (x, x), S == qx == qz, the row's one-dimensional second moments bit for bit."""
+    q = 1.0
+    arrays, rows, (rix, rtab, rok, rdeg) = _tables((_sinpoly, _dsinpoly), [q])
+    diag = arrays[3]
+    r = rows[0]
+    rok = rok.copy()
+    rok[rix[0, r], 100] = 0                        # plant an uncertified panel of f
+    N = rho_tables.RHO_PANELS
+    S = np.array([0.3, np.nan, q, -1 + (2 * 100 + 1) / N, 0.9])
+    E1, E0, bad = _lanes(q, q, S, rix, rtab, rok, rdeg, r, diag)
+    assert bad.tolist() == [0, 1, 0, 1, 0]
+    assert E1[2] == diag[0, r] and E0[2] == diag[1, r]
+
+
+def test_clusters_share_a_table_within_a_few_ulps():
+    """Variances a few ulps apart (inputs normalised in floating point) read one table; variances
+    farther apart get their own; more than RHO_ROWS runs in a dual get none; and rows whose
+    coefficients deviate by more than DEVIATION_RTOL share nothing (planted: DEVIATION_RTOL = 0)."""
+    q0 = 0.7
+    q = [q0, np.nextafter(q0, 1), q0 * (1 + 4 * EPS), 1.3]
+    arrays, rows, (rix, _, _, _) = _tables((TANH, DTANH), q)
+    assert rix[0, rows[0]] == rix[0, rows[1]] == rix[0, rows[2]] != rix[0, rows[3]]
+    assert rho_tables.clusters(np.array(q)) == [(0, 3), (3, 4)]
+    many = np.linspace(0.5, 2.0, rho_tables.RHO_ROWS + 1)
+    _, _, (rix2, _, _, _) = _tables((TANH, DTANH), many)
+    assert np.all(rix2 == -1)
+
+
+def test_a_zero_deviation_budget_keeps_clusters_apart(monkeypatch):
+    monkeypatch.setattr(rho_tables, "DEVIATION_RTOL", 0.0)
+    q0 = 0.7
+    q = [q0, np.nextafter(q0, 1), q0 * (1 + 4 * EPS)]
+    arrays, rows, (rix, _, _, _) = _tables((TANH, DTANH), q)
+    off, kc, m2, _, a, _ = arrays
+    dev, _ = rho_tables._deviation(a, off, kc, 0, list(rows), rows[1])
+    assert dev > 0                                         # coefficients of ulp-apart variances differ
+    assert np.all(rix[0, rows] == -1)
+
+
+CASES = [
+    (ResNet(4, 0.5, input_var=0.01, activation="tanh"), 0),
+    (ResNet(4, 0.5, input_var=1.0, activation="tanh"), 1),
+    (ResNet(3, 0.5, input_var=1.0, activation="gelu", bias_var=0.1), 2),
+    (MLP(3, activation=USER), 3),
+]
+
+
+@pytest.mark.parametrize("arch,seed", CASES, ids=[a.slug for a, _ in CASES])
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_sphere_inputs_take_the_tables_and_agree(arch, seed, kind, monkeypatch):
+    """Inputs on the unit sphere (|x|^2 = 1 within ulps): the plan builds tables for every SERIES dual,
+    the Gram matrix agrees with the numpy interpreter (test_fc_series.py's tolerance) and with the
+    per-entry series route (tables off) within _tol_series; exact symmetry; a duplicated input gives
+    the diagonal's bits; normalised, the diagonal is 1 exactly."""
+    X = _sphere(80, 12, seed)
+    X[5] = X[1]
+    X[6] = X[0] + 1e-9 * X[2]
+    X[6] /= np.linalg.norm(X[6])
+    plan = Plan(arch, X, kind=kind)
+    rix = plan.series_tables[6]
+    for d, call in enumerate(fc_series.calls_of(arch.kernel_maps(), kind == "ntk")):
+        if call is not None:
+            assert np.all(rix[0, plan.RX[d]] >= 0) and (kind == "nngp" or np.all(rix[1, plan.RX[d]] >= 0)), d
+    assert "tabulated in rho" in plan.block_format
+    K = gram(arch, X, kind=kind)
+    from .test_fc_series import _tol
+    assert _rel(K, gram(arch, X, kind=kind, backend="numpy")) <= _tol(arch)
+    monkeypatch.setattr(rho_tables, "RHO_ROWS", 0)
+    Ks = gram(arch, X, kind=kind)
+    assert "tabulated" not in Plan(arch, X, kind=kind).block_format
+    assert _rel(K, Ks) <= _tol_series(arch)
+    monkeypatch.undo()
+    assert np.array_equal(K, K.T)
+    assert K[5, 5] == K[1, 1] == K[1, 5]
+    N = gram(arch, X, kind=kind, normalize=True)
+    assert np.all(np.diag(N) == 1.0)
+
+
+def test_planted_table_error_fails_the_gram_agreement(monkeypatch):
+    """Tables read one panel off (planted in build) move a sphere Gram matrix far beyond _tol_series."""
+    arch = ResNet(3, 0.5, input_var=1.0, activation="tanh")
+    X = _sphere(60, 10, 4)
+    K = gram(arch, X)
+    build = rho_tables.build
+
+    def shifted(*args):
+        rix, rtab, rok, rdeg = build(*args)
+        return rix, np.roll(rtab, 1, axis=1), rok, rdeg
+    monkeypatch.setattr(rho_tables, "build", shifted)
+    assert _rel(gram(arch, X), K) > 1e3 * _tol_series(arch)
+
+
+def test_unequal_variances_build_no_tables():
+    """Standard-normal inputs (a variance per input) keep the per-entry series: no table, the block
+    format unchanged."""
+    arch = ResNet(3, 0.5, activation="tanh", input_var=0.01)
+    X = np.random.default_rng(3).standard_normal((60, 8))
+    plan = Plan(arch, X)
+    assert np.all(plan.series_tables[6] == -1)
+    assert plan.block_format == "compiled variance-carrying loop"
+
+
+def test_uncertified_lanes_take_the_series_in_a_mixed_block():
+    """At input_var = 4 the end panels are not certified: the lanes there take the per-entry series
+    (series_dual_gathered) inside blocks whose other lanes read the tables, and the Gram matrix still
+    agrees with the numpy interpreter."""
+    arch = MLP(2, activation="tanh", input_var=4.0)
+    X = _sphere(70, 3, 7)                 # few dimensions: many near-parallel pairs
+    plan = Plan(arch, X)
+    rix, rok = plan.series_tables[6], plan.series_tables[8]
+    assert (rix[0] >= 0).any() and not rok.all()
+    K = gram(arch, X)
+    from .test_fc_series import _tol
+    assert _rel(K, gram(arch, X, backend="numpy")) <= _tol(arch)
+    # some entries of the first dual fall in uncertified panels
+    G = np.clip(X @ X.T, -1, 1)
+    p = np.minimum(((G + 1) * rho_tables.RHO_PANELS / 2).astype(int), rho_tables.RHO_PANELS - 1)
+    t1 = rix[0, plan.RX[0, 0]]
+    assert (rok[t1][p[~np.eye(70, dtype=bool)]] == 0).any()
+
+
+def test_two_norms_give_the_same_bits_with_any_tiling():
+    """Inputs of two norms (two tables per dual): a pair whose columns read another table than its row
+    takes the per-entry series lane by lane, so an entry's value depends on its own pair only -- one
+    thread or two, any tile size, the same bits; and it agrees with the interpreter."""
+    arch = ResNet(3, 0.5, activation="tanh", input_var=0.1)
+    X = _sphere(90, 7, 9)
+    X[45:] *= 2.0          # grouped: some 64-lane blocks hold one norm only, others both
+    plan = Plan(arch, X)
+    rix = plan.series_tables[6]
+    assert len(set(rix[0, plan.RX[0]].tolist())) == 2
+    from reskernels.numerics.tiles import execute
+    K = plan.finish(execute(plan))
+    assert sum(plan.series_recomputed) == 0          # (the interpreter's pairs round per tile)
+    assert np.array_equal(K, gram(arch, X, n_threads=1, tile=16))
+    assert np.array_equal(K, gram(arch, X, n_threads=2, tile=16))
+    assert np.array_equal(K, gram(arch, X, n_threads=2, tile=40, memory_budget=2 ** 16))
+    from .test_fc_series import _tol
+    assert _rel(K, gram(arch, X, backend="numpy")) <= _tol(arch)
