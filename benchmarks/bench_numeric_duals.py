@@ -1,8 +1,9 @@
 """Benchmark: activations without a closed-form dual (tanh, a user function, GELU) against ReLU on
 the same spec, side by side in one run (issue 15).
 
-FC ResNet(10, 0.5, input_var=0.01) on n standard-normal inputs in R^16 and conv ResCNN(2, 0.5,
-input_var=0.01) gap on n 6x6x3 images (``--input-var 1``: the default, variances 10-100 in the FC
+FC ResNet(10, 0.5, input_var=0.01) on n standard-normal inputs in R^16 (``--sphere``: normalised to
+the unit sphere, where every input meets a dual with the same variance and the compiled loop reads
+tables in rho, numerics/rho_tables.py) and conv ResCNN(2, 0.5, input_var=0.01) gap on n 6x6x3 images (``--input-var 1``: the default, variances 10-100 in the FC
 layers, where tanh needs the fine rules of the coefficient ladder).  FC on every backend of
 ``--backends`` (default both: "numpy", the interpreter, tile by tile, which was also the default
 route of tanh, GELU and user functions before numerics/fc_series.py; "auto", gram's default: the
@@ -16,7 +17,7 @@ Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU on the same r
 ReLU's compiled loop (the target's reference).
 
     python benchmarks/bench_numeric_duals.py [--n-fc 1000] [--n-conv 16] [--repeats 3] [--cold] [--input-var 0.01]
-                                             [--backends numpy auto] [--threads 1]
+                                             [--backends numpy auto] [--threads 1] [--sphere] [--no-conv]
 """
 import argparse
 import os
@@ -52,6 +53,8 @@ def main(argv=None):
     ap.add_argument("--cold", action="store_true", help="clear the coefficient cache before each call")
     ap.add_argument("--backends", nargs="+", default=["numpy", "auto"], choices=["numpy", "auto"])
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--sphere", action="store_true", help="FC inputs on the unit sphere")
+    ap.add_argument("--no-conv", action="store_true", help="FC only")
     args = ap.parse_args(argv)
     from reskernels import ResCNN, ResNet, gram
     from reskernels.numerics import hermite
@@ -61,6 +64,8 @@ def main(argv=None):
             ("gelu", "gelu")]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.n_fc, 16))
+    if args.sphere:
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
     Xc = rng.standard_normal((args.n_conv, 6, 6, 3))
     before = hermite._cache.clear if args.cold else None
     pairs = lambda n: n * (n + 1) // 2
@@ -72,7 +77,7 @@ def main(argv=None):
             for be in args.backends:
                 times[name, be] = _median(lambda: gram(fc, X, backend=be, n_threads=args.threads), args.repeats,
                                           before) / pairs(args.n_fc)
-            for be in args.backends:
+            for be in [] if args.no_conv else args.backends:
                 times[name, "conv " + be] = _median(lambda: gram(conv, Xc, backend=be, n_threads=args.threads),
                                                     args.repeats, before) / pairs(args.n_conv)
         print(name, {k[1]: f"{v * 1e6:.3g} us" for k, v in times.items() if k[0] == name}, flush=True)
@@ -85,15 +90,15 @@ def main(argv=None):
             row += [f"{t * 1e6:.3g}", f"{t / times['relu', be]:.3g}"
                     + ("" if ref is None or be == "auto" else f" ({t / ref:.3g} of the compiled ReLU)")]
         cref = times.get(("relu", "conv auto"))       # ReLU's compiled conv loop
-        for be in args.backends:
+        for be in [] if args.no_conv else args.backends:
             t = times[name, "conv " + be]
             row += [f"{t * 1e6:.3g}", f"{t / times['relu', 'conv ' + be]:.3g}"
                     + ("" if cref is None or be == "auto" else f" ({t / cref:.3g} of the compiled ReLU)")]
         rows.append(tuple(row))
     header = ["activation"]
     for be in args.backends:
-        header += [f"FC ResNet(10) n={args.n_fc} {be} us / pair", "/ ReLU"]
-    for be in args.backends:
+        header += [f"FC ResNet(10) n={args.n_fc}{' sphere' if args.sphere else ''} {be} us / pair", "/ ReLU"]
+    for be in [] if args.no_conv else args.backends:
         header += [f"conv ResCNN(2) gap 6x6x3 n={args.n_conv} {be} us / pair", "/ ReLU"]
     print(table(rows, tuple(header)))
 

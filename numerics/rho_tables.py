@@ -128,12 +128,15 @@ def empty(rows=1):
 
 def clusters(q):
     """Runs of the sorted distinct variances ``q`` within a relative :data:`CLUSTER_RTOL` of each
-    run's first: (start, stop) index pairs."""
+    run's first: (start, stop) index pairs; more than :data:`RHO_ROWS` runs are not listed (the
+    list then ends with None)."""
     out, s = [], 0
     for i in range(1, len(q) + 1):
         if i == len(q) or not abs(q[i] - q[s]) <= CLUSTER_RTOL * abs(q[s]):
             out.append((s, i))
             s = i
+            if len(out) > RHO_ROWS:
+                return out + [None]
     return out
 
 
@@ -164,7 +167,11 @@ def build(arrays, groups, want_ntk):
     off, kc, m2, _, a, tail = arrays
     rix = np.full(kc.shape, -1, dtype=np.int64)
     tabs, oks, degs = [], [], []
-    runs = [(rows, q, s, e) for rows, q in groups for s, e in clusters(q) if len(clusters(q)) <= RHO_ROWS]
+    runs = []
+    for rows, q in groups:
+        c = clusters(q)
+        if len(c) <= RHO_ROWS:
+            runs += [(rows, q, s, e) for s, e in c]
     for rows, q, s, e in runs:
         members = [int(r) for r in rows[s:e]]
         rep = members[(e - s - 1) // 2]
