@@ -377,6 +377,24 @@ def rho_arrays(calls, arrays, VX, VZ, RX, RZ, want_ntk):
     return _rt.build(arrays, groups, want_ntk)
 
 
+def tables_certify_all(calls, recorded, want_ntk):
+    """Whether the tables in rho of :func:`record_variances`' result ``recorded`` certify every entry:
+    each SERIES dual (and function) has one table that all its rows read and every panel of it is
+    certified -- then no entry of the loop can be flagged (nor meet a nan S), and ``gram`` skips
+    its sample."""
+    _, _, RX, RZ, arrays = recorded
+    rix, rok = arrays[6], arrays[8]
+    for d, call in enumerate(calls):
+        if call is None:
+            continue
+        rows = np.unique(np.concatenate([RX[d], RZ[d]]))
+        for f in range(2 if want_ntk else 1):
+            t = np.unique(rix[f, rows])
+            if t.size != 1 or t[0] < 0 or not rok[t[0]].all():
+                return False
+    return True
+
+
 def empty_tables(prog, n, m):
     """(RX, RZ, tables) for a program without SERIES duals (nothing is read from them)."""
     return (np.zeros((prog.n_duals, n), dtype=np.int64), np.zeros((prog.n_duals, m), dtype=np.int64),

@@ -202,7 +202,7 @@ class FCGramPlan(PlanBase):
         series does not certify again by the interpreter).  Programs it cannot lower (kinked user
         functions, concatenations) keep the numpy interpreter, and so do series programs whose
         coefficient tables would exceed :data:`numerics.fc_series.TABLE_FLOATS` (NotImplementedError)."""
-        from . import conv_fused, fc_fused, fc_series
+        from . import conv_fused, fc_fused, fc_series, rho_tables
         from . import conv_fused_general as _fg
         self.Xg = np.ascontiguousarray(X.reshape(X.shape[0], 1, 1, X.shape[1]))
         self.Zg = self.Xg if symmetric else np.ascontiguousarray(Zm.reshape(Zm.shape[0], 1, 1, Zm.shape[1]))
@@ -213,7 +213,15 @@ class FCGramPlan(PlanBase):
             self.Zg = self.Xg if symmetric else self.Zg[:, 0, 0, :]
             want, poly = self.kind == "ntk", _fg._poly(conv_fused.ACOS)
             n, m = self.Xg.shape[0], self.Zg.shape[0]
-            if n * m > 4 * fc_series.SAMPLE ** 2:
+            recorded = None
+            sq = np.concatenate([np.einsum("ij,ij->i", self.Xg, self.Xg), np.einsum("ij,ij->i", self.Zg, self.Zg)])
+            if rho_tables.one_cluster(sq):
+                # inputs of one norm (within ulps): every dual's variances are one run, so recording all
+                # inputs costs what the sample's recording does; where the tables in rho then certify
+                # every entry, nothing can be flagged and the sample is skipped
+                recorded = fc_fused.record_variances(prog, calls, self.Xg, self.Zg, want, poly)
+            if n * m > 4 * fc_series.SAMPLE ** 2 and not (
+                    recorded is not None and fc_fused.tables_certify_all(calls, recorded, want)):
                 # a sample of the inputs first: where the series leaves many pairs uncertified (GELU at
                 # large variances) the interpreter's tiles are cheaper than the loop plus its recomputations
                 ix, iz = fc_series.sample_indices(n, m, symmetric, fc_series.SAMPLE)
@@ -221,8 +229,9 @@ class FCGramPlan(PlanBase):
                 zs = xs if symmetric else np.ascontiguousarray(self.Zg[iz])
                 if fc_fused.flagged_fraction(prog, calls, xs, zs, want, poly) > fc_series.FLAGGED_MAX:
                     raise NotImplementedError("the Hermite series leaves too many pairs of a sample uncertified")
-            self.VX, self.VZ, self.RX, self.RZ, self.series_tables = fc_fused.record_variances(
-                prog, calls, self.Xg, self.Zg, want, poly)
+            if recorded is None:
+                recorded = fc_fused.record_variances(prog, calls, self.Xg, self.Zg, want, poly)
+            self.VX, self.VZ, self.RX, self.RZ, self.series_tables = recorded
         else:
             self.VX = _fg.diagonal_variances(prog, self.Xg)[:, :, 0, 0].copy()
             self.VZ = self.VX if symmetric else _fg.diagonal_variances(prog, self.Zg)[:, :, 0, 0].copy()

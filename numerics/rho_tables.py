@@ -140,6 +140,13 @@ def clusters(q):
     return out
 
 
+def one_cluster(v):
+    """Whether the values ``v`` (> 0: the inputs' squared norms) all lie within :data:`CLUSTER_RTOL`
+    of their least."""
+    lo = float(np.min(v)) if len(v) else 0.0
+    return lo > 0 and float(np.max(v)) - lo <= CLUSTER_RTOL * lo
+
+
 def _deviation(a, off, kc, f, rows, rep):
     """(max over pairs (x, z) of ``rows`` of sum_{k <= K} |a_k(x) a_k(z) - a_k(rep)^2|, max of their
     tail bounds T_K): how far an entry's series at variances (x, z), truncated at K, may be from the

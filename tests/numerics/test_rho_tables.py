@@ -319,3 +319,33 @@ def test_two_norms_give_the_same_bits_with_any_tiling():
     assert np.array_equal(K, gram(arch, X, n_threads=2, tile=40, memory_budget=2 ** 16))
     from .test_fc_series import _tol
     assert _rel(K, gram(arch, X, backend="numpy")) <= _tol(arch)
+
+
+def test_the_sample_is_skipped_only_where_the_tables_certify_every_entry(monkeypatch):
+    """Above 4 SAMPLE^2 pairs gram runs a sample first (numerics/gram.py), unless the inputs share one
+    norm and the tables in rho then certify every entry of every SERIES dual (nothing can be flagged):
+    skipped on the sphere at input_var = 0.01, kept on standard-normal inputs and on the sphere at
+    input_var = 4 (end panels uncertified); the values agree with the interpreter either way."""
+    calls = []
+    flagged = fc_fused.flagged_fraction
+
+    def counting(*args):
+        calls.append(1)
+        return flagged(*args)
+    monkeypatch.setattr(fc_fused, "flagged_fraction", counting)
+    n = 2 * fc_series.SAMPLE + 1
+    for arch, X, sampled in ((ResNet(2, 0.5, input_var=0.01, activation="tanh"), _sphere(n, 6, 11), False),
+                             (ResNet(2, 0.5, input_var=0.01, activation="tanh"),
+                              np.random.default_rng(12).standard_normal((n, 6)), True),
+                             (MLP(2, activation="tanh", input_var=4.0), _sphere(n, 3, 13), True)):
+        calls.clear()
+        plan = Plan(arch, X)
+        assert bool(calls) == sampled, arch
+        if plan.general_program is None:          # the sample kept the interpreter
+            continue
+        assert fc_fused.tables_certify_all(fc_series.calls_of(arch.kernel_maps(), True),
+                                           (plan.VX, plan.VZ, plan.RX, plan.RZ, plan.series_tables), True) != sampled
+    from .test_fc_series import _tol
+    arch = ResNet(2, 0.5, input_var=0.01, activation="tanh")
+    X = _sphere(n, 6, 11)
+    assert _rel(gram(arch, X), gram(arch, X, backend="numpy")) <= _tol(arch)
