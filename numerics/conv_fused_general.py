@@ -47,10 +47,12 @@ Cho & Saul, "Kernel methods for deep learning", NeurIPS 2009 (arc-cosine kernels
 
 Duals without a closed form (engine id :data:`SERIES`: tanh, GELU, user functions without kinks) run
 their Hermite series on the same lanes (:func:`series_pixels`, :mod:`numerics.series_lanes`; tables
-and variances from :mod:`numerics.conv_series`).
+and variances from :mod:`numerics.conv_series`), or, where the pixel variances are equal
+(multi-sphere inputs), their tables in rho (:mod:`numerics.rho_tables`).
 
 numba's on-disk cache keys a compiled function on its own file's contents only: after editing
-:mod:`numerics.conv_fused` (``patch``), :mod:`numerics.fastmath`, :mod:`numerics.series_lanes` or
+:mod:`numerics.conv_fused` (``patch``), :mod:`numerics.fastmath`, :mod:`numerics.series_lanes`,
+:mod:`numerics.rho_tables` or
 :mod:`numerics.hermite` (``degree_step``, ``horner_step``), change this module's contents too,
 and after editing a function here that :mod:`numerics.fc_fused` compiles in (``dual_grid``), change
 that module's (touching a file is not enough; a stale cache returns the old code's numbers).
@@ -64,6 +66,7 @@ import numpy as np
 from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
                          numba, patch, readout_accumulate)
+from .rho_tables import rho_dual_call
 from .series_lanes import LANE_DEGREES, series_dual_gathered
 
 
@@ -537,26 +540,59 @@ def gather(VXd, VZd, ia, zidx, QX, QZ):
 
 @_inline
 def series_pixels(RXd, RZd, ia, zidx, QX, QZ, S, E1, E0, FL, want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser,
-                  RZl, oz, kz, Ws):
+                  Iw, Ws, srix, srtab, srok, srdeg, Bw, Wc):
     """E1[h, w, l], E0[h, w, l] of a SERIES dual on the (H, W, NL) lane grid of row ``ia``: per pixel, the
     row's variance QX[h, w, 0] (table row RXd[ia, h, w]) against the lanes' pixels (table rows of the
     flat z pixels zidx[h, w, l] in RZd), :func:`numerics.series_lanes.series_dual_gathered`; FL[l] = 1
-    where an entry of lane l is not certified.  ``RZl``, ``oz``, ``kz`` (int64) and ``Ws`` (8, NL):
-    scratch."""
+    where an entry of lane l is not certified.  Where the row's pixel has tables in rho (``srix``,
+    ``srtab``, ``srok``, ``srdeg``: :func:`numerics.rho_tables.build`, pixels of equal variance), the
+    lanes reading the same tables take :func:`numerics.rho_tables.rho_dual` and the others (other
+    tables, uncertified panels) the series, compacted -- per entry the same bits as without tables.
+    ``Iw`` (6, NL) int64, ``Bw`` (2, NL) uint8, ``Ws`` (8, NL) and ``Wc`` (4, NL): scratch."""
     H, W, NL = S.shape
+    RZl, oz, kz, IX, CI, CR = Iw[0], Iw[1], Iw[2], Iw[3], Iw[4], Iw[5]
+    BAD, CF = Bw[0], Bw[1]
     rz = RZd.reshape(RZd.size)
     for h in range(H):
         for w in range(W):
             for l in range(NL):
                 RZl[l] = rz[zidx[h, w, l]]
-            series_dual_gathered(RXd[ia, h, w], RZl, QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], FL,
-                                 want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],
-                                 Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
+            rr = RXd[ia, h, w]
+            t1, t0 = srix[0, rr], srix[1, rr]
+            nbad = NL
+            if (t1 >= 0) & ((t0 >= 0) | (not want_ntk)):
+                for l in range(NL):
+                    r2 = RZl[l]
+                    BAD[l] = 0 if (srix[0, r2] == t1) & ((srix[1, r2] == t0) | (not want_ntk)) else 1
+                nbad = rho_dual_call(QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], want_ntk, t1, t0, srtab, srok,
+                                srdeg, sdiag[0, rr], sdiag[1, rr], Ws[0], IX, BAD, NL)
+            if nbad == NL:
+                series_dual_gathered(rr, RZl, QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], FL,
+                                     want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],
+                                     Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
+            elif nbad > 0:
+                m = 0
+                for l in range(NL):
+                    if BAD[l]:
+                        CI[m] = l
+                        CR[m] = RZl[l]
+                        Wc[0, m] = S[h, w, l]
+                        Wc[1, m] = QZ[h, w, l]
+                        CF[m] = 0
+                        m += 1
+                series_dual_gathered(rr, CR[:m], QX[h, w, 0], Wc[1, :m], Wc[0, :m], Wc[2, :m], Wc[3, :m], CF[:m],
+                                     want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],
+                                     Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
+                for c_ in range(m):
+                    l = CI[c_]
+                    E1[h, w, l] = Wc[2, c_]
+                    E0[h, w, l] = Wc[3, c_]
+                    FL[l] |= CF[c_]
 
 
 @_jit
 def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, want_ntk, readout, upper, out,
-          poly, RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag):
+          poly, RX, RZ, soff, skc, sm2, sdiag, sa, stail, srix, srtab, srok, srdeg, flag):
     """out[ia, jb] += readout of the variance-carrying program for every pair of (xs, zs) and every
     offset (``upper``: only jb >= ia), the lane layout of :func:`numerics.conv_fused.block`.
 
@@ -610,10 +646,10 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     # SERIES duals: their lanes' flags, table rows and scratch (the tables' degrees at most)
     FL = np.zeros(NL, dtype=np.uint8)
     Wser = min(LANE_DEGREES, max(1, skc.max() + 1))
-    RZl = np.zeros(NL, dtype=np.int64)
-    oz = np.zeros(NL, dtype=np.int64)
-    kz = np.zeros(NL, dtype=np.int64)
+    Iw = np.zeros((6, NL), dtype=np.int64)
+    Bw = np.zeros((2, NL), dtype=np.uint8)
     Ws = np.empty((8, NL))
+    Wc = np.empty((4, NL))
     for ia in range(a):
         j0 = ia if upper else 0
         n_tasks = (b_ - j0) * R
@@ -652,7 +688,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                         gather(VX[d], VZ[d], ia, zidx, QX, QZ)
                     if eid == SERIES:
                         series_pixels(RX[d], RZ[d], ia, zidx, QX, QZ, S, p1, p0, FL, want_ntk, soff, skc, sm2, sdiag,
-                                      sa, stail, Wser, RZl, oz, kz, Ws)
+                                      sa, stail, Wser, Iw, Ws, srix, srtab, srok, srdeg, Bw, Wc)
                     else:
                         dual_grid(eid, ap, cf, QXf, QZf, Sf, p1f, p0f, Wk, poly)
                     for i in range(n):
@@ -675,7 +711,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
                         gather(VX[d], VZ[d], ia, zidx, QX, QZ)
                     if eid == SERIES:
                         series_pixels(RX[d], RZ[d], ia, zidx, QX, QZ, A, p1, p0, FL, want_ntk, soff, skc, sm2, sdiag,
-                                      sa, stail, Wser, RZl, oz, kz, Ws)
+                                      sa, stail, Wser, Iw, Ws, srix, srtab, srok, srdeg, Bw, Wc)
                     else:
                         dual_grid(eid, ap, cf, QXf, QZf, Af, p1f, p0f, Wk, poly)
                     d += 1
@@ -1028,13 +1064,15 @@ def diagonal_variances(program, xs, acos=None) -> np.ndarray:
 
 
 def no_series(n_duals):
-    """The series arguments of :func:`block` (RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag) for a
-    program without SERIES duals: empty tables as :class:`numerics.fc_series.Tables` starts them
-    (row 0, a placeholder), nothing is read from them."""
+    """The series arguments of :func:`block` (RX, RZ, soff, skc, sm2, sdiag, sa, stail, srix, srtab,
+    srok, srdeg, flag) for a program without SERIES duals: empty tables as
+    :class:`numerics.fc_series.Tables` starts them (row 0, a placeholder) and no tables in rho,
+    nothing is read from them."""
+    from .rho_tables import empty
     rows = np.zeros((n_duals, 0, 0, 0), dtype=np.int64)
-    return (rows, rows, np.zeros((2, 1), dtype=np.int64), np.full((2, 1), -1, dtype=np.int64),
-            np.full((2, 1), np.nan), np.full((2, 1), np.nan), np.zeros(0), np.zeros(0),
-            np.zeros((0, 0), dtype=np.uint8))
+    return ((rows, rows, np.zeros((2, 1), dtype=np.int64), np.full((2, 1), -1, dtype=np.int64),
+             np.full((2, 1), np.nan), np.full((2, 1), np.nan), np.zeros(0), np.zeros(0)) + empty()
+            + (np.zeros((0, 0), dtype=np.uint8),))
 
 
 def _poly(acos):
@@ -1053,7 +1091,8 @@ def fused_block(acos: str | None = None):
     poly = _poly(acos)
 
     def run(*args, series=None):
-        """``series``: (RX, RZ, soff, skc, sm2, sdiag, sa, stail, flag) of a program with SERIES duals."""
+        """``series``: (RX, RZ, soff, skc, sm2, sdiag, sa, stail, srix, srtab, srok, srdeg, flag) of a
+        program with SERIES duals."""
         if series is None:
             series = no_series(args[4].shape[0])
         return block(*args, poly, *series)

@@ -11,6 +11,7 @@ import numpy as np
 from .conv_fused import READOUT_CODES
 from .conv_fused_general import _poly, block, diagonal
 from .fc_series import record_tables
+from .rho_tables import tables_for
 from .variance import NumpyContext
 
 
@@ -19,8 +20,9 @@ def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
     and ``zs`` (None for a symmetric Gram matrix, then VZ is VX): VX[d, i, h, w] the variance of dual d's
     argument, recorded by :func:`numerics.conv_fused_general.diagonal` one dual at a time, each run
     with the tables of the duals before it (a dual's variance needs the previous duals' second moments), and ``series`` = (RX, RZ,
-    soff, skc, sm2, sdiag, sa, stail) the variances' table rows and the tables of
-    :class:`numerics.fc_series.Tables` (one row per distinct variance of a SERIES dual) as
+    soff, skc, sm2, sdiag, sa, stail, srix, srtab, srok, srdeg) the variances' table rows, the tables of
+    :class:`numerics.fc_series.Tables` (one row per distinct variance of a SERIES dual) and the tables
+    in rho of the duals whose pixel variances are equal (:func:`numerics.rho_tables.tables_for`) as
     :func:`numerics.conv_fused_general.block` reads them.  ``calls``: :func:`numerics.fc_series.calls_of`
     of the program's maps.
     NotImplementedError where a variance is not finite (the interpreter reports it) or the tables
@@ -35,7 +37,8 @@ def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
     sides, tables = record_tables(calls, [xs] if zs is None else [xs, zs], pr.n_duals, record,
                                   NumpyContext(want_ntk), want_ntk)
     (VX, RX), (VZ, RZ) = sides[0], sides[-1]
-    return VX, VZ, (RX, RZ) + tables.arrays()
+    arrays = tables.arrays()
+    return VX, VZ, (RX, RZ) + arrays + tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk)
 
 
 def flagged_fraction(program, calls, xs, zs, want_ntk, OH, OW, readout, acos=None):

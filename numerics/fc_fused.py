@@ -347,7 +347,7 @@ def record_variances(prog, calls, xs, zs, want_ntk, poly, rho=True):
     these values in :func:`general_block` --, RX[d, i] its row in the tables
     (:class:`numerics.fc_series.Tables`, one row per distinct variance of a SERIES dual, built
     here), as :meth:`numerics.fc_series.Tables.arrays` followed by the tables in rho of the SERIES duals
-    (:func:`rho_arrays`; none unless ``rho``).
+    (:func:`numerics.rho_tables.tables_for`; none unless ``rho``).
     NotImplementedError where a variance is not finite (the interpreter reports it) or the tables would
     exceed :data:`numerics.fc_series.TABLE_FLOATS`."""
     from .variance import NumpyContext
@@ -361,20 +361,8 @@ def record_variances(prog, calls, xs, zs, want_ntk, poly, rho=True):
                                   NumpyContext(want_ntk), want_ntk)
     (VX, RX), (VZ, RZ) = sides[0], sides[-1]
     arrays = tables.arrays()
-    return VX, VZ, RX, RZ, arrays + (rho_arrays(calls, arrays, VX, VZ, RX, RZ, want_ntk) if rho else
+    return VX, VZ, RX, RZ, arrays + (_rt.tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk) if rho else
                                      _rt.empty(arrays[0].shape[1]))
-
-
-def rho_arrays(calls, arrays, VX, VZ, RX, RZ, want_ntk):
-    """(rix, rtab, rok, rdeg) of :func:`numerics.rho_tables.build` for the table rows of every SERIES dual
-    (``calls[d]`` not None): where the inputs' variances are equal (or within a few ulps), the lanes of
-    a block share one table."""
-    groups = []
-    for d, call in enumerate(calls):
-        if call is not None:
-            r, k = np.unique(np.concatenate([RX[d], RZ[d]]), return_index=True)
-            groups.append((r, np.concatenate([VX[d], VZ[d]])[k]))
-    return _rt.build(arrays, groups, want_ntk)
 
 
 def tables_certify_all(calls, recorded, want_ntk):

@@ -1,7 +1,7 @@
 """Hermite-series duals tabulated in rho where a dual's variances are equal (issue 15).
 
-Where every input meets a dual with the same variance q -- inputs on a sphere, the papers' setting
--- an entry of a SERIES dual (tanh, GELU, user functions) is a function of the correlation alone,
+Where every input meets a dual with the same variance q -- inputs on a sphere, the papers' setting,
+or images whose pixels all lie on the sphere of their channels (the multi-sphere) -- an entry of a SERIES dual (tanh, GELU, user functions) is a function of the correlation alone,
 
     P(rho) = sum_{k <= K} c_k rho^k + R_K(rho),   c_k = a_k(q)^2 >= 0,   |R_K| <= |rho|^(K+1) T_K
 
@@ -40,8 +40,10 @@ squares, sum_k |a_k(x) a_k(z) - a_k(q)^2| (:func:`_deviation`: the most an entry
 |rho| <= 1; measured 0.02-7 eps on ResNet(10) tanh on the sphere -- the Hermite coefficients'
 own rounding, not the variance).  A dual with more than :data:`RHO_ROWS` such runs gets no tables.
 
-:func:`numerics.fc_fused.general_block` compiles :func:`rho_dual` in: after editing it, change that
-module's contents too (numba's cache is keyed on each file's own contents).
+Read by the FC loop (:func:`numerics.fc_fused.general_block`, per 64-pair lane block) and the conv
+loop (:func:`numerics.conv_fused_general.series_pixels`, per pixel of a row against 64 lanes); both
+compile :func:`rho_dual` in: after editing it, change those modules' contents too (numba's cache is
+keyed on each file's own contents).
 """
 from __future__ import annotations
 
@@ -200,6 +202,19 @@ def build(arrays, groups, want_ntk):
     return rix, np.stack(tabs), np.stack(oks), np.array(degs, dtype=np.int64)
 
 
+def tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk):
+    """(rix, rtab, rok, rdeg) of :func:`build` for the table rows of every SERIES dual d (``calls[d]``
+    not None): RX[d], RZ[d] the rows of the variances VX[d], VZ[d] (per input, or per input and pixel)
+    of both sides of a Gram matrix.  Where the variances are equal (or within a few ulps), the lanes
+    of a block share one table."""
+    groups = []
+    for d, call in enumerate(calls):
+        if call is not None:
+            r, k = np.unique(np.concatenate([RX[d].ravel(), RZ[d].ravel()]), return_index=True)
+            groups.append((r, np.concatenate([VX[d].ravel(), VZ[d].ravel()])[k]))
+    return build(arrays, groups, want_ntk)
+
+
 @_inline
 def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n):
     """E1[l], E0[l] of a SERIES dual for n lanes (qx, QZ[l], S[l]) whose variances all read the tables
@@ -254,3 +269,10 @@ def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, 
             E1[l] = d1 if (S[l] == qx) & (qx == QZ[l]) else e1
             E0[l] = 0.0
     return nbad
+
+
+@_jit
+def rho_dual_call(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n):
+    """:func:`rho_dual` as a compiled call (the conv loop's per-pixel helper is itself inlined, and
+    numba does not inline an inlined function's inlined callees)."""
+    return rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n)

@@ -95,11 +95,11 @@ def test_uncertified_pairs_are_recomputed_by_the_interpreter():
     tile = (0, 6, 0, 6)
     clean = plan._block_fused_general(tile)
     assert plan.series_recomputed == []
-    RX, RZ, off, kc, m2, diag, a, tail = plan.series
+    RX, RZ, off, kc, m2, diag, a, tail, *rho = plan.series      # (no tables in rho: a pixel variance each)
     row = RX[0, 2, 1, 1]                           # image 2, pixel (1, 1), the first dual
     kc = kc.copy()
     kc[:, row] = -1
-    plan.series = (RX, RZ, off, kc, m2, diag, a, tail)
+    plan.series = (RX, RZ, off, kc, m2, diag, a, tail, *rho)
     planted = plan._block_fused_general(tile)
     touched = np.zeros((6, 6), dtype=bool)
     touched[2, 2:] = True                          # row 2's pairs (upper triangle of the diagonal tile)
@@ -181,7 +181,7 @@ def test_planted_table_errors_fail_the_agreement(plant):
     X = _images(6)
     K0 = gram(arch, X, backend="numpy")
     plan = ConvGramPlan(arch, X)
-    RX, RZ, off, kc, m2, diag, a, tail = plan.series
+    RX, RZ, off, kc, m2, diag, a, tail, *rho = plan.series      # (no tables in rho: a pixel variance each)
     if plant == "derivative tables":
         off, kc, m2, diag = off[::-1].copy(), kc[::-1].copy(), m2[::-1].copy(), diag[::-1].copy()
     elif plant == "rows shifted":
@@ -190,7 +190,7 @@ def test_planted_table_errors_fail_the_agreement(plant):
     else:
         diag = diag.copy()
         diag[:, [1, -1]] = diag[:, [-1, 1]]
-    plan.series = (RX, RZ, off, kc, m2, diag, a, tail)
+    plan.series = (RX, RZ, off, kc, m2, diag, a, tail, *rho)
     K = plan._block_fused_general((0, 6, 0, 6))
     iu = np.triu_indices(6)
     assert _rel(K[iu], K0[iu]) > 100 * _tol(arch)

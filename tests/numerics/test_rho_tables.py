@@ -20,8 +20,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from reskernels import MLP, ResNet, activations, gram
+from reskernels import CNN, MLP, ResCNN, ResNet, activations, gram
 from reskernels.numerics import fc_fused, fc_series, hermite, rho_tables
+from reskernels.numerics.conv import ConvGramPlan
 from reskernels.numerics.variance import NumpyContext
 
 from .test_hermite_dual import _dsinpoly, _sinpoly, _sinpoly_closed
@@ -349,3 +350,55 @@ def test_the_sample_is_skipped_only_where_the_tables_certify_every_entry(monkeyp
     arch = ResNet(2, 0.5, input_var=0.01, activation="tanh")
     X = _sphere(n, 6, 11)
     assert _rel(gram(arch, X), gram(arch, X, backend="numpy")) <= _tol(arch)
+
+
+def _multisphere(n, shape, seed):
+    """Images whose every pixel lies on the unit sphere of its channels (the multi-sphere)."""
+    X = np.random.default_rng(seed).standard_normal((n,) + shape)
+    return X / np.linalg.norm(X, axis=-1, keepdims=True)
+
+
+CONV_CASES = [
+    (ResCNN(2, 0.5, input_var=0.1, activation="tanh"), (5, 4, 3)),
+    (CNN(2, activation="gelu", readout="flatten", input_var=0.5), (6, 3)),
+    (ResCNN(1, 0.7, activation=USER, readout="center", input_var=0.3), (5, 5, 2)),
+]
+
+
+@pytest.mark.parametrize("arch,shape", CONV_CASES, ids=[a.slug for a, _ in CONV_CASES])
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_conv_multisphere_takes_the_tables_and_agrees(arch, shape, kind, monkeypatch):
+    """Conv programs on multi-sphere images (every pixel of every input the same variance): the plan
+    builds tables for its SERIES duals; the Gram matrix agrees with the numpy interpreter
+    (test_conv_series.py's tolerance) and with the per-entry series (tables off) within
+    _tol_series; symmetric; a duplicated image gives the diagonal's bits; the same bits on two
+    threads and small tiles."""
+    from .test_conv_series import _tol
+    X = _multisphere(9, shape, 21)
+    X[5] = X[1]
+    plan = ConvGramPlan(arch, X, kind=kind)
+    assert plan.series is not None and (plan.series[8][0] >= 0).any()
+    K = gram(arch, X, kind=kind)
+    assert _rel(K, gram(arch, X, kind=kind, backend="numpy")) <= _tol(arch)
+    assert np.array_equal(K, K.T) and K[5, 5] == K[1, 1] == K[1, 5]
+    assert np.array_equal(K, gram(arch, X, kind=kind, n_threads=2, tile=4))
+    monkeypatch.setattr(rho_tables, "RHO_ROWS", 0)
+    assert not (ConvGramPlan(arch, X, kind=kind).series[8] >= 0).any()
+    assert _rel(K, gram(arch, X, kind=kind)) <= _tol_series(arch)
+
+
+def test_conv_images_build_no_tables_and_a_planted_conv_table_error_is_caught(monkeypatch):
+    """Standard-normal images (a variance per pixel) get no table; on multi-sphere images tables read
+    one panel off move the conv Gram matrix far beyond _tol_series."""
+    arch = ResCNN(2, 0.5, input_var=0.1, activation="tanh")
+    X = np.random.default_rng(22).standard_normal((6, 5, 4, 3))
+    assert not (ConvGramPlan(arch, X).series[8] >= 0).any()
+    X = _multisphere(6, (5, 4, 3), 23)
+    K = gram(arch, X)
+    build = rho_tables.build
+
+    def shifted(*args):
+        rix, rtab, rok, rdeg = build(*args)
+        return rix, np.roll(rtab, 1, axis=1), rok, rdeg
+    monkeypatch.setattr(rho_tables, "build", shifted)
+    assert _rel(gram(arch, X), K) > 1e3 * _tol_series(arch)
