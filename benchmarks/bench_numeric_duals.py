@@ -1,9 +1,10 @@
 """Benchmark: activations without a closed-form dual (tanh, a user function, GELU) against ReLU on
 the same spec, side by side in one run (issue 15).
 
-FC ResNet(10, 0.5, input_var=0.01) on n standard-normal inputs in R^16 (``--sphere``: normalised to
-the unit sphere, where every input meets a dual with the same variance and the compiled loop reads
-tables in rho, numerics/rho_tables.py) and conv ResCNN(2, 0.5, input_var=0.01) gap on n 6x6x3 images (``--input-var 1``: the default, variances 10-100 in the FC
+FC ResNet(10, 0.5, input_var=0.01) on n standard-normal inputs in R^16 and conv ResCNN(2, 0.5,
+input_var=0.01) gap on n 6x6x3 images (``--sphere``: the FC inputs normalised to the unit sphere and
+every image pixel to the unit sphere of its channels, the multi-sphere, where every input meets a
+dual with the same variance and the compiled loops read tables in rho, numerics/rho_tables.py) (``--input-var 1``: the default, variances 10-100 in the FC
 layers, where tanh needs the fine rules of the coefficient ladder).  FC on every backend of
 ``--backends`` (default both: "numpy", the interpreter, tile by tile, which was also the default
 route of tanh, GELU and user functions before numerics/fc_series.py; "auto", gram's default: the
@@ -53,7 +54,7 @@ def main(argv=None):
     ap.add_argument("--cold", action="store_true", help="clear the coefficient cache before each call")
     ap.add_argument("--backends", nargs="+", default=["numpy", "auto"], choices=["numpy", "auto"])
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--sphere", action="store_true", help="FC inputs on the unit sphere")
+    ap.add_argument("--sphere", action="store_true", help="FC inputs on the unit sphere, image pixels on the multi-sphere")
     ap.add_argument("--no-conv", action="store_true", help="FC only")
     args = ap.parse_args(argv)
     from reskernels import ResCNN, ResNet, gram
@@ -67,6 +68,8 @@ def main(argv=None):
     if args.sphere:
         X /= np.linalg.norm(X, axis=1, keepdims=True)
     Xc = rng.standard_normal((args.n_conv, 6, 6, 3))
+    if args.sphere:
+        Xc /= np.linalg.norm(Xc, axis=-1, keepdims=True)
     before = hermite._cache.clear if args.cold else None
     pairs = lambda n: n * (n + 1) // 2
     times = {}                                      # (activation, route) -> seconds per pair
@@ -99,7 +102,8 @@ def main(argv=None):
     for be in args.backends:
         header += [f"FC ResNet(10) n={args.n_fc}{' sphere' if args.sphere else ''} {be} us / pair", "/ ReLU"]
     for be in [] if args.no_conv else args.backends:
-        header += [f"conv ResCNN(2) gap 6x6x3 n={args.n_conv} {be} us / pair", "/ ReLU"]
+        header += [f"conv ResCNN(2) gap 6x6x3 n={args.n_conv}{' multi-sphere' if args.sphere else ''} {be} us / pair",
+                   "/ ReLU"]
     print(table(rows, tuple(header)))
 
 
