@@ -66,7 +66,7 @@ import numpy as np
 from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
                          numba, patch, readout_accumulate)
-from .rho_tables import rho_dual_call
+from .rho_tables import mark_other_tables, rho_dual_call, series_rest
 from .series_lanes import LANE_DEGREES, series_dual_gathered
 
 
@@ -548,9 +548,10 @@ def series_pixels(RXd, RZd, ia, zidx, QX, QZ, S, E1, E0, FL, want_ntk, soff, skc
     ``srtab``, ``srok``, ``srdeg``: :func:`numerics.rho_tables.build`, pixels of equal variance), the
     lanes reading the same tables take :func:`numerics.rho_tables.rho_dual` and the others (other
     tables, uncertified panels) the series, compacted -- per entry the same bits as without tables.
-    ``Iw`` (6, NL) int64, ``Bw`` (2, NL) uint8, ``Ws`` (8, NL) and ``Wc`` (4, NL): scratch."""
+    ``Iw`` (8, NL) int64, ``Bw`` (2, NL) uint8, ``Ws`` (8, NL) and ``Wc`` (4, NL): scratch."""
     H, W, NL = S.shape
-    RZl, oz, kz, IX, CI, CR = Iw[0], Iw[1], Iw[2], Iw[3], Iw[4], Iw[5]
+    RZl, oz, kz, IX = Iw[0], Iw[1], Iw[2], Iw[3]
+    Ci = Iw[4:]
     BAD, CF = Bw[0], Bw[1]
     rz = RZd.reshape(RZd.size)
     for h in range(H):
@@ -561,33 +562,16 @@ def series_pixels(RXd, RZd, ia, zidx, QX, QZ, S, E1, E0, FL, want_ntk, soff, skc
             t1, t0 = srix[0, rr], srix[1, rr]
             nbad = NL
             if (t1 >= 0) & ((t0 >= 0) | (not want_ntk)):
-                for l in range(NL):
-                    r2 = RZl[l]
-                    BAD[l] = 0 if (srix[0, r2] == t1) & ((srix[1, r2] == t0) | (not want_ntk)) else 1
+                mark_other_tables(srix, t1, t0, RZl, BAD, want_ntk, NL)
                 nbad = rho_dual_call(QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], want_ntk, t1, t0, srtab, srok,
-                                srdeg, sdiag[0, rr], sdiag[1, rr], Ws[0], IX, BAD, NL)
+                                     srdeg, sdiag[0, rr], sdiag[1, rr], Ws[0], IX, BAD, NL)
             if nbad == NL:
                 series_dual_gathered(rr, RZl, QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], FL,
                                      want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],
                                      Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
             elif nbad > 0:
-                m = 0
-                for l in range(NL):
-                    if BAD[l]:
-                        CI[m] = l
-                        CR[m] = RZl[l]
-                        Wc[0, m] = S[h, w, l]
-                        Wc[1, m] = QZ[h, w, l]
-                        CF[m] = 0
-                        m += 1
-                series_dual_gathered(rr, CR[:m], QX[h, w, 0], Wc[1, :m], Wc[0, :m], Wc[2, :m], Wc[3, :m], CF[:m],
-                                     want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],
-                                     Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
-                for c_ in range(m):
-                    l = CI[c_]
-                    E1[h, w, l] = Wc[2, c_]
-                    E0[h, w, l] = Wc[3, c_]
-                    FL[l] |= CF[c_]
+                series_rest(rr, RZl, QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], FL, BAD, want_ntk, soff,
+                            skc, sm2, sdiag, sa, stail, Wser, Ci, Wc, CF, Ws)
 
 
 @_jit
@@ -646,7 +630,7 @@ def block(xs, zs, OH, OW, VX, VZ, ops, params, aparams, coef, taps_h, taps_w, wa
     # SERIES duals: their lanes' flags, table rows and scratch (the tables' degrees at most)
     FL = np.zeros(NL, dtype=np.uint8)
     Wser = min(LANE_DEGREES, max(1, skc.max() + 1))
-    Iw = np.zeros((6, NL), dtype=np.int64)
+    Iw = np.zeros((8, NL), dtype=np.int64)
     Bw = np.zeros((2, NL), dtype=np.uint8)
     Ws = np.empty((8, NL))
     Wc = np.empty((4, NL))

@@ -44,8 +44,8 @@ from .conv_fused import OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _jit
 from .conv_fused_general import COS, SIN, SERIES, dual_factors, dual_grid
 from .fc_series import LANE_DEGREES, Tables, column_tables, record_tables
 from . import rho_tables as _rt
-from .rho_tables import rho_dual
-from .series_lanes import series_dual, series_dual_gathered
+from .rho_tables import mark_other_tables, rho_dual, series_rest
+from .series_lanes import series_dual
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
@@ -201,10 +201,10 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     QZ = np.empty(NL)
     Wk = np.empty((4, NL))
     FL = np.zeros(NL, dtype=np.uint8)
-    IX, CI, CR, OZ, KZ = (np.empty(NL, dtype=np.int64), np.empty(NL, dtype=np.int64), np.empty(NL, dtype=np.int64),
-                          np.empty(NL, dtype=np.int64), np.empty(NL, dtype=np.int64))
+    # tables in rho: panel indices, lanes for the per-entry series and their scratch
+    IX, Ci = np.empty(NL, dtype=np.int64), np.empty((4, NL), dtype=np.int64)
     BAD, CF = np.zeros(NL, dtype=np.uint8), np.zeros(NL, dtype=np.uint8)
-    CS, CQ, CE1, CE0 = np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL)
+    Cw, Ws = np.empty((4, NL)), np.empty((8, NL))
     Wr, Wt, Wp, Wf, Wa, Wn, War = (np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL), np.empty(NL),
                                    np.empty(NL))
     recording = rec.shape[1] > 0
@@ -261,35 +261,15 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                         t1, t0 = srix[0, rr], srix[1, rr]
                         tab = t1 >= 0 and (not want_ntk or t0 >= 0)
                         if tab:
-                            # a lane whose column reads another table takes the per-entry series: an
-                            # entry's route depends on its own pair only, not on its block (tiles)
-                            for l in range(nl):
-                                rz = RZ[d, j0 + l]
-                                BAD[l] = 0 if (srix[0, rz] == t1) & ((srix[1, rz] == t0) | (not want_ntk)) else 1
+                            RZl = RZ[d, j0:j0 + nl]
+                            mark_other_tables(srix, t1, t0, RZl, BAD, want_ntk, nl)
                             nbad = rho_dual(qx, QZ[:nl], arg[:nl], E1, E0, want_ntk, t1, t0, srtab, srok, srdeg,
                                             sdiag[0, rr], sdiag[1, rr], Wr, IX, BAD, nl)
                             if nbad == nl:
                                 tab = False
                             elif nbad > 0:
-                                # the other lanes (other tables, panels not certified) by the per-entry
-                                # series, compacted: per entry the bits of series_dual
-                                m = 0
-                                for l in range(nl):
-                                    if BAD[l]:
-                                        CI[m] = l
-                                        CS[m] = arg[l]
-                                        CQ[m] = QZ[l]
-                                        CR[m] = RZ[d, j0 + l]
-                                        CF[m] = 0
-                                        m += 1
-                                series_dual_gathered(rr, CR[:m], qx, CQ[:m], CS[:m], CE1[:m], CE0[:m], CF[:m], want_ntk,
-                                                     soff, skc, sm2, sdiag, sa, stail, W, OZ, KZ, Wk[0], Wr, Wt, Wp,
-                                                     Wf, Wa, Wn, War)
-                                for c_ in range(m):
-                                    l = CI[c_]
-                                    E1[l] = CE1[c_]
-                                    E0[l] = CE0[c_]
-                                    FL[l] |= CF[c_]
+                                series_rest(rr, RZl, qx, QZ[:nl], arg[:nl], E1, E0, FL, BAD[:nl], want_ntk, soff, skc,
+                                            sm2, sdiag, sa, stail, W, Ci, Cw, CF, Ws)
                     if tab:
                         pass
                     elif eid == SERIES:

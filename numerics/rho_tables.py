@@ -53,6 +53,7 @@ import numpy as np
 
 from . import hermite as _hermite
 from .conv_fused import _inline, _jit
+from .series_lanes import series_dual_gathered
 
 #: panels of [-1, 1] (a power of two: the centres -1 + (2 p + 1) / RHO_PANELS are exact)
 RHO_PANELS = 512
@@ -276,3 +277,38 @@ def rho_dual_call(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, 
     """:func:`rho_dual` as a compiled call (the conv loop's per-pixel helper is itself inlined, and
     numba does not inline an inlined function's inlined callees)."""
     return rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n)
+
+
+@_inline
+def mark_other_tables(srix, t1, t0, RZl, bad, want_ntk, n):
+    """bad[l] = 1 where lane l's table row RZl[l] reads other tables than (t1, t0) (t0 only for the
+    NTK), else 0: those lanes take the per-entry series, so that an entry's route depends on its own
+    pair only, not on the lanes it shares a block with (tiles)."""
+    for l in range(n):
+        r = RZl[l]
+        bad[l] = 0 if (srix[0, r] == t1) & ((srix[1, r] == t0) | (not want_ntk)) else 1
+
+
+@_jit
+def series_rest(rx, RZl, qx, QZ, S, E1, E0, FL, bad, want_ntk, soff, skc, sm2, sdiag, sa, stail, W, Ci, Cw, CF,
+                Ws):
+    """The lanes l < n = bad.size with bad[l] = 1 by the per-entry series,
+    :func:`numerics.series_lanes.series_dual_gathered` on those lanes compacted (per entry the same
+    bits as on the whole block): E1[l], E0[l] written, FL[l] |= their flags.  ``Ci`` (4, NL) int64,
+    ``Cw`` (4, NL), ``CF`` (NL,) uint8 and ``Ws`` (8, NL): scratch."""
+    m = 0
+    for l in range(bad.shape[0]):
+        if bad[l]:
+            Ci[0, m] = l
+            Ci[1, m] = RZl[l]
+            Cw[0, m] = S[l]
+            Cw[1, m] = QZ[l]
+            CF[m] = 0
+            m += 1
+    series_dual_gathered(rx, Ci[1, :m], qx, Cw[1, :m], Cw[0, :m], Cw[2, :m], Cw[3, :m], CF[:m], want_ntk, soff, skc,
+                         sm2, sdiag, sa, stail, W, Ci[2], Ci[3], Ws[0], Ws[1], Ws[2], Ws[3], Ws[4], Ws[5], Ws[6], Ws[7])
+    for c in range(m):
+        l = Ci[0, c]
+        E1[l] = Cw[2, c]
+        E0[l] = Cw[3, c]
+        FL[l] |= CF[c]

@@ -74,6 +74,16 @@ def _lanes(q, qz, S, rix, rtab, rok, rdeg, r, diag):
     return E1, E0, bad
 
 
+def _plant_shifted_tables(monkeypatch):
+    """Every table in rho built from here on reads its neighbour panel's coefficients."""
+    build = rho_tables.build
+
+    def shifted(*args):
+        rix, rtab, rok, rdeg = build(*args)
+        return rix, np.roll(rtab, 1, axis=1), rok, rdeg
+    monkeypatch.setattr(rho_tables, "build", shifted)
+
+
 def test_taylor_coefficients_are_the_exact_ones():
     """d_j(x) = sum_k c_k binom(k, j) x^(k - j) against exact rationals, at points of both signs."""
     rng = np.random.default_rng(0)
@@ -264,12 +274,7 @@ def test_planted_table_error_fails_the_gram_agreement(monkeypatch):
     arch = ResNet(3, 0.5, input_var=1.0, activation="tanh")
     X = _sphere(60, 10, 4)
     K = gram(arch, X)
-    build = rho_tables.build
-
-    def shifted(*args):
-        rix, rtab, rok, rdeg = build(*args)
-        return rix, np.roll(rtab, 1, axis=1), rok, rdeg
-    monkeypatch.setattr(rho_tables, "build", shifted)
+    _plant_shifted_tables(monkeypatch)
     assert _rel(gram(arch, X), K) > 1e3 * _tol_series(arch)
 
 
@@ -395,10 +400,5 @@ def test_conv_images_build_no_tables_and_a_planted_conv_table_error_is_caught(mo
     assert not (ConvGramPlan(arch, X).series[8] >= 0).any()
     X = _multisphere(6, (5, 4, 3), 23)
     K = gram(arch, X)
-    build = rho_tables.build
-
-    def shifted(*args):
-        rix, rtab, rok, rdeg = build(*args)
-        return rix, np.roll(rtab, 1, axis=1), rok, rdeg
-    monkeypatch.setattr(rho_tables, "build", shifted)
+    _plant_shifted_tables(monkeypatch)
     assert _rel(gram(arch, X), K) > 1e3 * _tol_series(arch)
