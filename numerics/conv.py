@@ -321,6 +321,9 @@ class ConvGramPlan(PlanBase):
         self.series_recomputed = []         # per tile: pairs whose Hermite series was not certified
         if backend == "numba" and self.general and self.series_calls is not None:
             self._init_series(maps, Xg, Zg, symmetric, requested)
+            if self.series is not None and np.any(self.series[8] >= 0):
+                # blocks that read the tables in rho round differently from the per-entry series'
+                self.block_format = "Hermite duals tabulated in rho"
             backend = self.backend
         threads = 1 if backend in ("cupy", "cuda") else (n_threads or os.cpu_count() or 1)
         P = H * W

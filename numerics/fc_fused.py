@@ -182,10 +182,11 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     functions) by their Hermite series, :func:`numerics.series_lanes.series_dual`: RX[d, i], RZ[d, j] the
     table rows of the variances VX[d, i], VZ[d, j] in the tables (soff, skc, sm2, sdiag, sa, stail) of
     :class:`numerics.fc_series.Tables`; flag[i, j] = 1 where an entry of the pair is not certified
-    (its value is then nan).  Where a lane block's variances all share row r of a dual with tables in
-    rho (``srix``, ``srtab``, ``srok``, ``srdeg``: :func:`numerics.rho_tables.build`, inputs of equal variance),
-    :func:`numerics.rho_tables.rho_dual` takes the block instead (not in the diagonal mode: its
-    pairs are (x, x)).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =
+    (its value is then nan).  Where row i's variance has tables in rho (``srix``, ``srtab``, ``srok``,
+    ``srdeg``: :func:`numerics.rho_tables.build`, inputs of equal variance),
+    :func:`numerics.rho_tables.rho_dual` takes the lanes whose columns read the same tables and whose
+    panels are certified, and :func:`numerics.rho_tables.series_rest` the others (not in the
+    diagonal mode: its pairs are (x, x)).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =
     the argument's S at dual d of row i's pair in the diagonal mode (upper == 2), where it is the
     variance (:func:`record_variances`); ``stop`` >= 0: no map after dual ``stop`` runs (out is then
     not the kernel: for recording), -1: all maps."""

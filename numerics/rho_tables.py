@@ -21,12 +21,12 @@ and sum_{j > M} d_j(|c|) t^j <= d_{M+1}(|c| + t) t^(M+1) (d_{M+1} is nondecreasi
     d_{M+1}(|c_p| + t) t^(M+1) + (|c_p| + t)^(K+1) T_K <= 2^-53 m2
 
 -- the per-entry series' own target (:data:`numerics.hermite.TAIL_RTOL` sqrt(m2(q) m2(q))) with
-the re-expansion's remainder added.  The lanes of a block in an uncertified panel (near |rho| = 1
-at large variances) or with a nan S run the per-entry series, compacted
-(:func:`numerics.series_lanes.series_dual_gathered`: the same bits as the FC driver), which flags
-what it cannot certify; a block whose lanes do not share one table runs
-:func:`numerics.series_lanes.series_dual` as before; the pairs (x, x) (S == q bit for bit) take the
-row's one-dimensional second moment, as there.
+the re-expansion's remainder added.  Lane by lane: a lane whose column reads other tables, in an
+uncertified panel (near |rho| = 1 at large variances) or with a nan S runs the per-entry series,
+compacted (:func:`series_rest`: :func:`numerics.series_lanes.series_dual_gathered`, per entry the
+same bits as the FC driver), which flags what it cannot certify -- so an entry's route depends on
+its own pair only, not on its block; a block with no lane for the tables runs the per-entry series
+whole; the pairs (x, x) (S == q bit for bit) take the row's one-dimensional second moment, as there.
 
 The coefficients d_j come from repeated synthetic division (Horner's Taylor shift, M + 2 passes of
 K multiply-adds per centre); at c >= 0 every term is nonnegative.  Rounding: d_j(c) within ~K eps
@@ -38,7 +38,10 @@ distinct numbers: variances within :data:`CLUSTER_RTOL` of each other share the 
 middle one when every pair's coefficient products stay within :data:`DEVIATION_RTOL` m2 of its
 squares, sum_k |a_k(x) a_k(z) - a_k(q)^2| (:func:`_deviation`: the most an entry can move at any
 |rho| <= 1; measured 0.02-7 eps on ResNet(10) tanh on the sphere -- the Hermite coefficients'
-own rounding, not the variance).  A dual with more than :data:`RHO_ROWS` such runs gets no tables.
+own rounding, not the variance).  So an entry of the table's own variance is within the series'
+target of its truncated series, and an entry of another variance of the run within the target plus
+that deviation, at most (1 + 32) 2^-53 m2.  A dual with more than :data:`RHO_ROWS` such runs gets
+no tables.
 
 Read by the FC loop (:func:`numerics.fc_fused.general_block`, per 64-pair lane block) and the conv
 loop (:func:`numerics.conv_fused_general.series_pixels`, per pixel of a row against 64 lanes); both
@@ -151,13 +154,13 @@ def one_cluster(v):
 
 
 def _deviation(a, off, kc, f, rows, rep):
-    """(max over pairs (x, z) of ``rows`` of sum_{k <= K} |a_k(x) a_k(z) - a_k(rep)^2|, max of their
-    tail bounds T_K): how far an entry's series at variances (x, z), truncated at K, may be from the
-    table's (variance of row ``rep``) at any |rho| <= 1, and the bound on what it leaves out; K the
-    least resolved degree of the rows (-1: none, then (inf, inf))."""
+    """(dev, K): dev the max over pairs (x, z) of ``rows`` of sum_{k <= K} |a_k(x) a_k(z) - a_k(rep)^2|,
+    how far an entry's series at variances (x, z), truncated at K, may be from the table's (variance
+    of row ``rep``) at any |rho| <= 1; K the least resolved degree of the rows ((inf, -1) where a row
+    has none)."""
     K = min(kc[f, r] for r in rows)
     if K < 0:
-        return math.inf, math.inf
+        return math.inf, -1
     A = np.array([a[off[f, r]:off[f, r] + K + 1] for r in rows])
     ar = A[rows.index(rep)]
     dev = max(float(np.abs(A[i][None, :] * A - ar * ar).sum(axis=1).max()) for i in range(len(rows)))

@@ -20,8 +20,10 @@ other inputs' pixels, their coefficients gathered from the flat tables per degre
 the sums are :func:`numerics.hermite.degree_step` and :func:`numerics.hermite.horner_step`, the
 interpreter's own lanes: per entry the same operations, so the same bits on the same tables.
 
-The compiled loops compile these helpers in; numba's on-disk cache keys each function on its own
-file, so after editing this module change those modules' contents too.
+The compiled loops compile these helpers in (and :func:`numerics.rho_tables.series_rest` calls
+:func:`series_dual_gathered`); numba's on-disk cache keys each function on its own file, so after
+editing this module change those modules' contents too (numerics/fc_fused.py,
+numerics/conv_fused_general.py, numerics/rho_tables.py).
 """
 from __future__ import annotations
 

@@ -288,23 +288,57 @@ def test_unequal_variances_build_no_tables():
     assert plan.block_format == "compiled variance-carrying loop"
 
 
-def test_uncertified_lanes_take_the_series_in_a_mixed_block():
-    """At input_var = 4 the end panels are not certified: the lanes there take the per-entry series
-    (series_dual_gathered) inside blocks whose other lanes read the tables, and the Gram matrix still
-    agrees with the numpy interpreter."""
-    arch = MLP(2, activation="tanh", input_var=4.0)
-    X = _sphere(70, 3, 7)                 # few dimensions: many near-parallel pairs
+def test_uncertified_lanes_take_the_series_bit_for_bit_in_mixed_blocks(monkeypatch):
+    """MLP(1, tanh) at input_var = 4 (one dual: what precedes it is the same on both routes): the end
+    panels are not certified, and 64-lane blocks mix entries inside and outside them.  The entries in
+    uncertified panels are bit for bit the per-entry series route's (tables off), those elsewhere the
+    tables' own; planted, tables claiming every panel certified change the former's bits.  The Gram
+    matrix agrees with the interpreter."""
+    from .test_fc_series import _tol
+    arch = MLP(1, activation="tanh", input_var=4.0)
+    n = 70
+    X = _sphere(n, 3, 7)                  # few dimensions: many near-parallel pairs
     plan = Plan(arch, X)
     rix, rok = plan.series_tables[6], plan.series_tables[8]
-    assert (rix[0] >= 0).any() and not rok.all()
+    t1, t0 = rix[0, plan.RX[0, 0]], rix[1, plan.RX[0, 0]]
+    assert t1 >= 0 and t0 >= 0 and np.all(rix[0, plan.RX[0]] == t1)
+    N = rho_tables.RHO_PANELS
+    frac = (np.clip(X @ X.T, -1, 1) + 1) * N / 2
+    p = np.minimum(frac.astype(int), N - 1)
+    clear = (np.abs(frac - np.round(frac)) > 1e-9) & ~np.eye(n, dtype=bool)    # not on a panel edge
+    unc = clear & ((rok[t1][p] == 0) | (rok[t0][p] == 0))
+    cert = clear & (rok[t1][p] == 1) & (rok[t0][p] == 1)
+    assert unc.any() and any(unc[i, :64].any() and cert[i, :64].any() for i in range(n))
     K = gram(arch, X)
-    from .test_fc_series import _tol
     assert _rel(K, gram(arch, X, backend="numpy")) <= _tol(arch)
-    # some entries of the first dual fall in uncertified panels
-    G = np.clip(X @ X.T, -1, 1)
-    p = np.minimum(((G + 1) * rho_tables.RHO_PANELS / 2).astype(int), rho_tables.RHO_PANELS - 1)
-    t1 = rix[0, plan.RX[0, 0]]
-    assert (rok[t1][p[~np.eye(70, dtype=bool)]] == 0).any()
+    monkeypatch.setattr(rho_tables, "RHO_ROWS", 0)
+    Ks = gram(arch, X)
+    monkeypatch.undo()
+    assert np.array_equal(K[unc], Ks[unc])
+    assert not np.array_equal(K[cert], Ks[cert])
+    build = rho_tables.build
+
+    def all_certified(*args):
+        rix_, rtab, rok_, rdeg = build(*args)
+        return rix_, rtab, np.ones_like(rok_), rdeg
+    monkeypatch.setattr(rho_tables, "build", all_certified)
+    assert not np.array_equal(gram(arch, X)[unc], Ks[unc])
+
+
+def test_a_run_of_variances_too_far_apart_would_fail():
+    """The deviation gate matters: two norms 1e-6 apart joined into one run (CLUSTER_RTOL raised) and
+    let through (DEVIATION_RTOL = inf) move the Gram matrix far beyond the interpreter's tolerance;
+    the gate alone (DEVIATION_RTOL as shipped) keeps them apart and the values right."""
+    from .test_fc_series import _tol
+    arch = ResNet(2, 0.5, activation="tanh", input_var=0.5)
+    X = _sphere(40, 6, 14)
+    X[::2] *= 1 + 1e-6
+    K0 = gram(arch, X, backend="numpy")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rho_tables, "CLUSTER_RTOL", 1e-5)
+        assert _rel(gram(arch, X), K0) <= _tol(arch)
+        mp.setattr(rho_tables, "DEVIATION_RTOL", math.inf)
+        assert _rel(gram(arch, X), K0) > 100 * _tol(arch)
 
 
 def test_two_norms_give_the_same_bits_with_any_tiling():
@@ -349,6 +383,10 @@ def test_the_sample_is_skipped_only_where_the_tables_certify_every_entry(monkeyp
         assert bool(calls) == sampled, arch
         if plan.general_program is None:          # the sample kept the interpreter
             continue
+        if not sampled:                           # skipped: nothing is flagged, nothing recomputed
+            from reskernels.numerics.tiles import execute
+            plan.finish(execute(plan))
+            assert sum(plan.series_recomputed) == 0
         assert fc_fused.tables_certify_all(fc_series.calls_of(arch.kernel_maps(), True),
                                            (plan.VX, plan.VZ, plan.RX, plan.RZ, plan.series_tables), True) != sampled
     from .test_fc_series import _tol
@@ -383,6 +421,7 @@ def test_conv_multisphere_takes_the_tables_and_agrees(arch, shape, kind, monkeyp
     X[5] = X[1]
     plan = ConvGramPlan(arch, X, kind=kind)
     assert plan.series is not None and (plan.series[8][0] >= 0).any()
+    assert plan.block_format == "Hermite duals tabulated in rho"      # a store names the route
     K = gram(arch, X, kind=kind)
     assert _rel(K, gram(arch, X, kind=kind, backend="numpy")) <= _tol(arch)
     assert np.array_equal(K, K.T) and K[5, 5] == K[1, 1] == K[1, 5]
@@ -397,7 +436,8 @@ def test_conv_images_build_no_tables_and_a_planted_conv_table_error_is_caught(mo
     one panel off move the conv Gram matrix far beyond _tol_series."""
     arch = ResCNN(2, 0.5, input_var=0.1, activation="tanh")
     X = np.random.default_rng(22).standard_normal((6, 5, 4, 3))
-    assert not (ConvGramPlan(arch, X).series[8] >= 0).any()
+    plan = ConvGramPlan(arch, X)
+    assert not (plan.series[8] >= 0).any() and plan.block_format is None
     X = _multisphere(6, (5, 4, 3), 23)
     K = gram(arch, X)
     _plant_shifted_tables(monkeypatch)
