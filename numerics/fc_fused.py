@@ -22,8 +22,8 @@ Variance-carrying programs (biases, the other activations) run :func:`general_bl
 :mod:`theory.general` on (S, T) lanes with the conv engine's per-entry closed-form duals, and the
 duals without a closed form (tanh, GELU, user functions without kinks) by their Hermite series on
 the same lanes (:mod:`numerics.fc_series`; variances and coefficient tables per Gram matrix from
-:func:`record_variances`), or, where a lane block's inputs share a variance (inputs on a sphere),
-by tables in rho (:mod:`numerics.rho_tables`: one panel index and a few Horner steps per entry).
+:func:`record_variances`), or, where the inputs share a variance (inputs on a sphere), by tables
+in rho (:mod:`numerics.rho_tables`: one panel index and a few Horner steps per entry).
 
 numba's on-disk cache keys a compiled function on its own file only: :func:`general_block` compiles in
 :mod:`numerics.series_lanes` (``series_dual``), :mod:`numerics.fc_series` (``column_tables``), :mod:`numerics.hermite`
@@ -271,12 +271,11 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
                             elif nbad > 0:
                                 series_rest(rr, RZl, qx, QZ[:nl], arg[:nl], E1, E0, FL, BAD[:nl], want_ntk, soff, skc,
                                             sm2, sdiag, sa, stail, W, Ci, Cw, CF, Ws)
-                    if tab:
-                        pass
-                    elif eid == SERIES:
-                        series_dual(RX[d, i], RZ[d, j0:j0 + nl], qx, QZ[:nl], arg[:nl], E1[:nl], E0[:nl], FL[:nl],
-                                    want_ntk, soff, skc, sm2, sdiag, sa, stail, ZA, ZT, 2 * d, j0 - jz0,
-                                    Wr, Wt, Wp, Wf, Wa, Wn, War)
+                    if eid == SERIES:
+                        if not tab:
+                            series_dual(RX[d, i], RZ[d, j0:j0 + nl], qx, QZ[:nl], arg[:nl], E1[:nl], E0[:nl],
+                                        FL[:nl], want_ntk, soff, skc, sm2, sdiag, sa, stail, ZA, ZT, 2 * d, j0 - jz0,
+                                        Wr, Wt, Wp, Wf, Wa, Wn, War)
                     else:
                         dual_grid(eid, ap, cf, QX[:nl], QZ[:nl], arg[:nl], E1[:nl], E0[:nl], Wk[:, :nl], poly)
                     if code == OP_NONLINEAR:
