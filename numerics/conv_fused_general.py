@@ -66,7 +66,7 @@ import numpy as np
 from . import fastmath as _fm
 from .conv_fused import (LANE_ENTRIES, OP_BLOCK, OP_LINEAR, OP_NONLINEAR, OP_STEM, _inline, _jit, assign_lanes,
                          numba, patch, readout_accumulate)
-from .rho_tables import mark_other_tables, rho_dual_call, series_rest
+from .rho_tables import mark_other_tables, rho_dual, series_rest
 from .series_lanes import LANE_DEGREES, series_dual_gathered
 
 
@@ -563,8 +563,8 @@ def series_pixels(RXd, RZd, ia, zidx, QX, QZ, S, E1, E0, FL, want_ntk, soff, skc
             nbad = NL
             if (t1 >= 0) & ((t0 >= 0) | (not want_ntk)):
                 mark_other_tables(srix, t1, t0, RZl, BAD, want_ntk, NL)
-                nbad = rho_dual_call(QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], want_ntk, t1, t0, srtab, srok,
-                                     srdeg, sdiag[0, rr], sdiag[1, rr], Ws[0], IX, BAD, NL)
+                nbad = rho_dual(QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], want_ntk, t1, t0, srtab, srok,
+                                srdeg, sdiag[0, rr], sdiag[1, rr], Ws[0], IX, BAD, NL)
             if nbad == NL:
                 series_dual_gathered(rr, RZl, QX[h, w, 0], QZ[h, w], S[h, w], E1[h, w], E0[h, w], FL,
                                      want_ntk, soff, skc, sm2, sdiag, sa, stail, Wser, oz, kz, Ws[0], Ws[1], Ws[2],

@@ -134,15 +134,15 @@ def empty(rows=1):
 
 def clusters(q):
     """Runs of the sorted distinct variances ``q`` within a relative :data:`CLUSTER_RTOL` of each
-    run's first: (start, stop) index pairs; more than :data:`RHO_ROWS` runs are not listed (the
-    list then ends with None)."""
+    run's first: (start, stop) index pairs, at most :data:`RHO_ROWS` + 1 of them (the scan stops
+    there: more runs than RHO_ROWS get no tables)."""
     out, s = [], 0
     for i in range(1, len(q) + 1):
         if i == len(q) or not abs(q[i] - q[s]) <= CLUSTER_RTOL * abs(q[s]):
             out.append((s, i))
             s = i
             if len(out) > RHO_ROWS:
-                return out + [None]
+                return out
     return out
 
 
@@ -274,12 +274,6 @@ def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, 
             E0[l] = 0.0
     return nbad
 
-
-@_jit
-def rho_dual_call(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n):
-    """:func:`rho_dual` as a compiled call (the conv loop's per-pixel helper is itself inlined, and
-    numba does not inline an inlined function's inlined callees)."""
-    return rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, ix, bad, n)
 
 
 @_inline

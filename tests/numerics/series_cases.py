@@ -19,6 +19,22 @@ def tanh_tables():
     return first, tables.arrays()
 
 
+def correlations(rng, uniform, near_ends):
+    """``uniform`` correlations uniform on [-1, 1], then ``near_ends`` each at 1 - 1e-6 .. 1 - 1e-1 and
+    -1 + 1e-6 .. -1 + 1e-1 (where entries need many degrees or none certifies)."""
+    return np.concatenate([rng.uniform(-1, 1, uniform), 1 - np.logspace(-6, -1, near_ends),
+                           -1 + np.logspace(-6, -1, near_ends)])
+
+
+def entry_sets(rng, first, rho):
+    """Per row variance Q[u]: (u, RZ, QZ, S), the table rows (of ``tanh_tables``, first row ``first``)
+    drawn at random, their variances and the arguments S of correlations ``rho`` against Q[u]."""
+    for u in range(Q.size):
+        RZ = first + rng.integers(0, Q.size, rho.size)
+        QZ = Q[RZ - first]
+        yield u, RZ, QZ, rho * np.sqrt(Q[u] * QZ)
+
+
 def fc_lanes(first, u, RZ, QZ, S, arrays, lane=64):
     """(E1, E0, flag) of the FC loop's driver (numerics.series_lanes.series_dual) for row variance Q[u]
     against the entries (QZ, S) of table rows RZ, on lanes of ``lane`` entries."""

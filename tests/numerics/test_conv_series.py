@@ -148,13 +148,10 @@ def test_gathered_lanes_are_the_fc_lanes_bit_for_bit():
     first, arrays = series_cases.tanh_tables()
     off, kc, m2, diag, a, tail = arrays
     rng = np.random.default_rng(1)
-    rho = np.concatenate([rng.uniform(-1, 1, 36), 1 - np.logspace(-6, -1, 14), -1 + np.logspace(-6, -1, 14)])
+    rho = series_cases.correlations(rng, 36, 14)
     n = rho.size
     flagged = 0
-    for u in range(q.size):
-        RZ = first + rng.integers(0, q.size, n)
-        QZ = q[RZ - first]
-        S = rho * np.sqrt(q[u] * QZ)
+    for u, RZ, QZ, S in series_cases.entry_sets(rng, first, rho):
         S[:3] = q[u]                                    # three pairs (x, x) where QZ == q[u]
         QZ[:3], RZ[:3] = q[u], first + u
         E1, E0, flag = series_cases.fc_lanes(first, u, RZ, QZ, S, arrays, lane=n)

@@ -98,13 +98,10 @@ def test_entry_series_is_the_interpreters_bit_for_bit():
     first, arrays = series_cases.tanh_tables()
     W = fc_series.STORE_DEGREES + 1
     rng = np.random.default_rng(0)
-    rho = np.concatenate([rng.uniform(-1, 1, 40), 1 - np.logspace(-6, -1, 12), -1 + np.logspace(-6, -1, 12)])
+    rho = series_cases.correlations(rng, 40, 12)
     n = rho.size
     capped = 0
-    for u in range(q.size):
-        RZ = first + rng.integers(0, q.size, n)
-        QZ = q[RZ - first]
-        S = rho * np.sqrt(q[u] * QZ)
+    for u, RZ, QZ, S in series_cases.entry_sets(rng, first, rho):
         E1, E0, flag = series_cases.fc_lanes(first, u, RZ, QZ, S, arrays)
         r = np.clip(S / np.sqrt(q[u] * QZ), -1, 1)
         for fn, E in ((f, E1), (g, E0)):
