@@ -38,7 +38,7 @@ def record_series_variances(program, calls, xs, zs, want_ntk, acos=None):
                                   NumpyContext(want_ntk), want_ntk)
     (VX, RX), (VZ, RZ) = sides[0], sides[-1]
     arrays = tables.arrays()
-    return VX, VZ, (RX, RZ) + arrays + tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk)
+    return VX, VZ, (RX, RZ) + arrays + tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk, tables.full)
 
 
 def flagged_fraction(program, calls, xs, zs, want_ntk, OH, OW, readout, acos=None):

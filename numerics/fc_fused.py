@@ -341,7 +341,7 @@ def record_variances(prog, calls, xs, zs, want_ntk, poly, rho=True):
                                   NumpyContext(want_ntk), want_ntk)
     (VX, RX), (VZ, RZ) = sides[0], sides[-1]
     arrays = tables.arrays()
-    return VX, VZ, RX, RZ, arrays + (_rt.tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk) if rho else
+    return VX, VZ, RX, RZ, arrays + (_rt.tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk, tables.full) if rho else
                                      _rt.empty(arrays[0].shape[1]))
 
 
@@ -369,13 +369,20 @@ def empty_tables(prog, n, m):
             Tables().arrays() + _rt.empty())
 
 
-def flagged_fraction(prog, calls, xs, zs, want_ntk, poly):
+def flagged_fraction(prog, calls, xs, zs, want_ntk, poly, recorded=None, ix=None, iz=None):
     """The fraction of the pairs (xs[i], zs[j]) with an entry whose Hermite series is not certified
-    (:func:`general_block`'s flags), on tables built for these inputs alone: what ``gram`` asks of a
-    sample before it takes the loop for a program with SERIES duals (numerics/gram.py).  Without the
-    tables in rho: they flag nothing the per-entry series would not (a certified panel certifies the
-    series at its largest degree)."""
-    VX, VZ, RX, RZ, arrays = record_variances(prog, calls, xs, zs, want_ntk, poly, rho=False)
+    (:func:`general_block`'s flags): what ``gram`` asks of a sample before it takes the loop for a
+    program with SERIES duals (numerics/gram.py).  On tables built for these inputs alone, without the
+    tables in rho (they flag nothing the per-entry series would not: a certified panel certifies the
+    series at its largest degree); or, where ``recorded`` (:func:`record_variances` of all the inputs,
+    of which ``xs`` and ``zs`` are the rows ``ix`` and ``iz``) is given, on its variances and tables,
+    the tables in rho included -- the flags the whole Gram matrix's loop will raise on these pairs."""
+    if recorded is None:
+        VX, VZ, RX, RZ, arrays = record_variances(prog, calls, xs, zs, want_ntk, poly, rho=False)
+    else:
+        VXa, VZa, RXa, RZa, arrays = recorded
+        VX, RX = VXa[:, ix], RXa[:, ix]
+        VZ, RZ = (VX, RX) if zs is xs else (VZa[:, iz], RZa[:, iz])
     out = np.empty((xs.shape[0], zs.shape[0]))
     flag = np.zeros(out.shape, dtype=np.uint8)
     general_block(xs, zs, VX, VZ, dual_factors(prog.ops, VX), dual_factors(prog.ops, VZ), prog.ops, prog.params,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import hermite as _hermite
+from . import rho_tables as _rt
 from .conv_fused import _jit
 from .conv_fused_general import GENERAL_IDS, SERIES
 from .series_lanes import LANE_DEGREES, STORE_DEGREES, series_dual  # noqa: F401  (re-exported)
@@ -132,6 +133,11 @@ class Tables:
         self.m2 = np.full((2, 1), np.nan)
         self.diag = np.full((2, 1), np.nan)
         self._a, self._tail, self.used = np.zeros(0), np.zeros(0), 0
+        #: (f, row) -> (a_k, sqrt(T_k)) for every resolved degree k, past STORE_DEGREES, of the rows of
+        #: duals whose variances could share tables in rho (:func:`numerics.rho_tables.clusters`):
+        #: those tables are built once, where the stored degrees' tail leaves panels near |rho| = 1
+        #: uncertified (:func:`numerics.rho_tables.build`); the per-entry series reads ``a`` only
+        self.full = {}
 
     @property
     def rows(self) -> int:
@@ -167,9 +173,12 @@ class Tables:
         kc = np.full((2, q.size), -1, dtype=np.int64)
         m2 = np.full((2, q.size), np.nan)
         diag = np.full((2, q.size), np.nan)
+        few = len(_rt.clusters(q)) <= _rt.RHO_ROWS
         for f, (fn, kw) in enumerate(calls[:2 if want_ntk else 1]):
             C = _coefficients(fn, q, ctx)
             kcs = np.minimum(C.kc, STORE_DEGREES)
+            for i in np.flatnonzero(C.kc > STORE_DEGREES) if few else ():
+                self.full[f, first + int(i)] = (C.a[i, :C.kc[i] + 1].copy(), C.tail[i, :C.kc[i] + 1].copy())
             keep = np.arange(C.a.shape[1])[None, :] <= kcs[:, None]
             if 2 * (self.used + keep.sum()) > TABLE_FLOATS:
                 raise NotImplementedError("the coefficient tables would exceed TABLE_FLOATS")

@@ -227,7 +227,8 @@ class FCGramPlan(PlanBase):
                 ix, iz = fc_series.sample_indices(n, m, symmetric, fc_series.SAMPLE)
                 xs = np.ascontiguousarray(self.Xg[ix])
                 zs = xs if symmetric else np.ascontiguousarray(self.Zg[iz])
-                if fc_fused.flagged_fraction(prog, calls, xs, zs, want, poly) > fc_series.FLAGGED_MAX:
+                # (inputs of one norm: on the tables just recorded, whose tables in rho the loop reads)
+                if fc_fused.flagged_fraction(prog, calls, xs, zs, want, poly, recorded, ix, iz) > fc_series.FLAGGED_MAX:
                     raise NotImplementedError("the Hermite series leaves too many pairs of a sample uncertified")
             if recorded is None:
                 recorded = fc_fused.record_variances(prog, calls, self.Xg, self.Zg, want, poly)

@@ -33,6 +33,13 @@ K multiply-adds per centre); at c >= 0 every term is nonnegative.  Rounding: d_j
 d_j(|c|), the Horner steps in |rho - c| <= t within ~eps of d_0; so an entry is within a few eps
 of m2 of the per-entry series (tests/numerics/test_rho_tables.py measures it), not bit for bit.
 
+The series keeps :data:`numerics.series_lanes.STORE_DEGREES` = 160 degrees, and at large variances
+(tanh at q ~ 2-5) their tail (|c| + t)^(K+1) T_K alone exceeds the target on the panels of
+|rho| >~ 0.9; there a table is built again from every degree the coefficient ladder resolved (up to
+480, kept for such rows in :attr:`numerics.fc_series.Tables.full`), which certifies 98-100% of the
+panels instead of 86-94%, and kept where it certifies more.  Tables the stored degrees certify
+whole are built from those alone (their bits do not depend on the extra degrees).
+
 Inputs normalised in floating point have |x|^2 = 1 only within a few ulps, so their variances are
 distinct numbers: variances within :data:`CLUSTER_RTOL` of each other share the table of the
 middle one when every pair's coefficient products stay within :data:`DEVIATION_RTOL` m2 of its
@@ -153,21 +160,35 @@ def one_cluster(v):
     return lo > 0 and float(np.max(v)) - lo <= CLUSTER_RTOL * lo
 
 
-def _deviation(a, off, kc, f, rows, rep):
+def _deviation(a, off, kc, f, rows, rep, full=None):
     """(dev, K): dev the max over pairs (x, z) of ``rows`` of sum_{k <= K} |a_k(x) a_k(z) - a_k(rep)^2|,
     how far an entry's series at variances (x, z), truncated at K, may be from the table's (variance
     of row ``rep``) at any |rho| <= 1; K the least resolved degree of the rows ((inf, -1) where a row
-    has none)."""
-    K = min(kc[f, r] for r in rows)
+    has none).  ``full``: the rows' coefficients past the stored degrees
+    (:attr:`numerics.fc_series.Tables.full`, keyed (f, row); (inf, -1) where a row has none there)."""
+    if full is None:
+        K = min(kc[f, r] for r in rows)
+        A = [a[off[f, r]:off[f, r] + K + 1] for r in rows] if K >= 0 else []
+    else:
+        A = [full[f, r][0] for r in rows if (f, r) in full]
+        K = min(x.size for x in A) - 1 if len(A) == len(rows) else -1
+        A = [x[:K + 1] for x in A]
     if K < 0:
         return math.inf, -1
-    A = np.array([a[off[f, r]:off[f, r] + K + 1] for r in rows])
+    A = np.array(A)
     ar = A[rows.index(rep)]
     dev = max(float(np.abs(A[i][None, :] * A - ar * ar).sum(axis=1).max()) for i in range(len(rows)))
     return dev, K
 
 
-def build(arrays, groups, want_ntk):
+def _table(c, tail_K, thr):
+    """(coef, ok, degree) of :func:`build_row` on fresh arrays."""
+    coef = np.empty((RHO_PANELS, RHO_DEGREE + 1))
+    ok = np.empty(RHO_PANELS, dtype=np.uint8)
+    return coef, ok, build_row(c, tail_K, thr, coef, ok)
+
+
+def build(arrays, groups, want_ntk, full=None):
     """(rix, rtab, rok, rdeg) for the coefficient tables ``arrays`` (:meth:`numerics.fc_series.Tables.arrays`)
     and ``groups``: per dual, (rows, q) its table rows (increasing) and their variances (increasing).
     rix[f, r] is the index of the table of function f (0 the activation, 1 its derivative) that row r
@@ -176,7 +197,13 @@ def build(arrays, groups, want_ntk):
     of one :func:`clusters` run share the table of its middle row when their coefficients stay within
     :data:`DEVIATION_RTOL` m2 of it (:func:`_deviation`); a dual with more than :data:`RHO_ROWS` runs
     gets none (unequal variances: the lanes of a block would rarely share one), nor does a row whose
-    second moment or target is not finite, or whose q^2 overflows (the per-entry series flags those)."""
+    second moment or target is not finite, or whose q^2 overflows (the per-entry series flags those).
+    A table is built from the stored degrees (:data:`numerics.series_lanes.STORE_DEGREES`) and, where
+    their tail (|c| + t)^(K+1) T_K leaves panels uncertified (near |rho| = 1 at large variances) and
+    ``full`` (:attr:`numerics.fc_series.Tables.full`) holds every member's coefficients to a higher
+    degree K' (its deviation within the same budget), again from those; the one certifying more
+    panels is kept.  Only the table's own panels change: the per-entry series of the lanes left to
+    it still read the stored degrees."""
     off, kc, m2, _, a, tail = arrays
     rix = np.full(kc.shape, -1, dtype=np.int64)
     tabs, oks, degs = [], [], []
@@ -194,10 +221,14 @@ def build(arrays, groups, want_ntk):
             if not (math.isfinite(thr) and math.isfinite(q[e - 1] * q[e - 1]) and dev <= DEVIATION_RTOL * m2[f, rep]):
                 continue
             o = off[f, rep]
-            c = a[o:o + K + 1] ** 2
-            coef = np.empty((RHO_PANELS, RHO_DEGREE + 1))
-            ok = np.empty(RHO_PANELS, dtype=np.uint8)
-            degs.append(build_row(c, max(tail[off[f, r] + K] for r in members) ** 2, thr, coef, ok))
+            coef, ok, deg = _table(a[o:o + K + 1] ** 2, max(tail[off[f, r] + K] for r in members) ** 2, thr)
+            if not ok.all() and full:
+                dev, K = _deviation(None, None, None, f, members, rep, full)
+                if K >= 0 and dev <= DEVIATION_RTOL * m2[f, rep]:
+                    more = _table(full[f, rep][0][:K + 1] ** 2, max(full[f, r][1][K] for r in members) ** 2, thr)
+                    if more[1].sum() > ok.sum():
+                        coef, ok, deg = more
+            degs.append(deg)
             rix[f, members] = len(tabs)
             tabs.append(coef)
             oks.append(ok)
@@ -206,17 +237,17 @@ def build(arrays, groups, want_ntk):
     return rix, np.stack(tabs), np.stack(oks), np.array(degs, dtype=np.int64)
 
 
-def tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk):
+def tables_for(calls, arrays, VX, VZ, RX, RZ, want_ntk, full=None):
     """(rix, rtab, rok, rdeg) of :func:`build` for the table rows of every SERIES dual d (``calls[d]``
     not None): RX[d], RZ[d] the rows of the variances VX[d], VZ[d] (per input, or per input and pixel)
     of both sides of a Gram matrix.  Where the variances are equal (or within a few ulps), the lanes
-    of a block share one table."""
+    of a block share one table.  ``full``: :attr:`numerics.fc_series.Tables.full`."""
     groups = []
     for d, call in enumerate(calls):
         if call is not None:
             r, k = np.unique(np.concatenate([RX[d].ravel(), RZ[d].ravel()]), return_index=True)
             groups.append((r, np.concatenate([VX[d].ravel(), VZ[d].ravel()])[k]))
-    return build(arrays, groups, want_ntk)
+    return build(arrays, groups, want_ntk, full)
 
 
 @_inline

@@ -138,6 +138,65 @@ def test_tables_agree_with_the_closed_form_and_the_exact_polynomial(q):
         assert worst <= 2 * EPS
 
 
+def _tables_full(fns, q):
+    """:func:`_tables` with the rows' coefficients past the stored degrees (``Tables.full``) handed to
+    build, as the plans do, and the Tables object: (arrays, rows, tables, built)."""
+    tables = fc_series.Tables()
+    first = tables.add(tuple((f, {}) for f in fns), np.asarray(q, dtype=float), NumpyContext(True), True)
+    arrays = tables.arrays()
+    rows = np.arange(first, first + len(q))
+    return arrays, rows, tables, rho_tables.build(arrays, [(rows, np.asarray(q, dtype=float))], True, tables.full)
+
+
+@pytest.mark.mp
+def test_degrees_past_the_stored_ones_certify_more_panels_and_agree():
+    """f = sin(x) + x^2/5 at q = 100 needs more than the 160 stored degrees near |rho| = 1: there the
+    stored degrees' tail leaves panels uncertified, and the table built from all 481 resolved degrees
+    certifies more of them.  In the panels certified only so, entries agree with the closed form and
+    with the 481-degree polynomial in 40-digit mpmath within the certificate and rounding; planted,
+    the degrees past 160 zeroed (their tail bound kept) move those entries beyond it."""
+    q = 100.0
+    fns = (_sinpoly, _dsinpoly)
+    arrays, rows, tables, (rix, rtab, rok, rdeg) = _tables_full(fns, [q])
+    off, kc, m2, diag, a, tail = arrays
+    r = int(rows[0])
+    assert kc[0, r] == fc_series.STORE_DEGREES and tables.full[0, r][0].size > kc[0, r] + 100
+    _, _, rok_stored, _ = rho_tables.build(arrays, [(rows, np.array([q]))], True)
+    N = rho_tables.RHO_PANELS
+    rng = np.random.default_rng(5)
+    for f, E_of in ((0, 0), (1, 1)):
+        t = rix[f, r]
+        new = np.flatnonzero((rok[t] == 1) & (rok_stored[t] == 0))
+        assert new.size >= 10, (f, new.size)
+        cp = -1 + (2 * new + 1) / N
+        rho = np.concatenate([cp, cp + rng.uniform(-1, 1, cp.size) / N])
+        S = rho * q
+        E = _lanes(q, q, S, rix, rtab, rok, rdeg, r, diag)[E_of]
+        c = tables.full[f, r][0] ** 2
+        thr = hermite.TAIL_RTOL * m2[f, r]
+        worst, tols = 0.0, []
+        for i in range(rho.size):
+            want_closed = _sinpoly_closed(q, q, S[i])[f]
+            with mpmath.workdps(40):
+                poly = float(mpmath.fsum(mpmath.mpf(ck) * mpmath.mpf(rho[i]) ** k for k, ck in enumerate(c)))
+            terms = float(np.sum(c * np.abs(rho[i]) ** np.arange(c.size)))
+            tol = thr + 8 * EPS * terms
+            tols.append(tol + thr + 4 * EPS * abs(want_closed))
+            assert abs(E[i] - poly) <= tol, (f, rho[i], E[i], poly)
+            assert abs(E[i] - want_closed) <= tols[-1], (f, rho[i], E[i], want_closed)
+            worst = max(worst, abs(E[i] - poly) / m2[f, r])
+        # measured: within 0.5 eps of the scale of the polynomial it tabulates (the closed form is
+        # farther, by the error of the Hermite coefficients themselves: up to 5 eps here)
+        assert worst <= 2 * EPS, worst / EPS
+        # planted: the coefficients past the stored degrees lost, their tail bound kept
+        K = kc[f, r]
+        lost = {key: (np.where(np.arange(v[0].size) <= K, v[0], 0.0), v[1]) for key, v in tables.full.items()}
+        rix2, rtab2, rok2, rdeg2 = rho_tables.build(arrays, [(rows, np.array([q]))], True, lost)
+        E2 = _lanes(q, q, S, rix2, rtab2, rok2, rdeg2, r, diag)[E_of]
+        miss = max(abs(E2[i] - _sinpoly_closed(q, q, S[i])[f]) for i in range(rho.size))
+        assert miss > 2 * max(tols), (f, miss / max(tols))       # measured 4.5x and more
+
+
 def test_planted_table_errors_are_caught():
     """A panel's coefficients read one panel off, or its degree-1 coefficient dropped, move entries by far
     more than the tolerance of the test above: the comparison can fail."""
@@ -325,6 +384,50 @@ def test_uncertified_lanes_take_the_series_bit_for_bit_in_mixed_blocks(monkeypat
     assert not np.array_equal(gram(arch, X)[unc], Ks[unc])
 
 
+def test_panels_certified_past_the_stored_degrees_agree_with_the_interpreter(monkeypatch):
+    """MLP(1, tanh) at input_var = 4 on the sphere of R^3 (many near-parallel pairs; the dual's rho is
+    the inputs' cosine): the plan's tables certify panels that the 160 stored degrees leave to the
+    per-entry series, and the entries there agree with the numpy interpreter (2-D quadrature where its
+    series does not certify) within test_fc_series' tolerance; planted, the degrees past the stored
+    ones zeroed (their tail bound kept) move those entries beyond it."""
+    from .test_fc_series import _tol
+    arch = MLP(1, activation="tanh", input_var=4.0)
+    n = 70
+    X = _sphere(n, 3, 7)
+    built = []
+    build = rho_tables.build
+
+    def spy(arrays, groups, want_ntk, full=None):
+        built.append(build(arrays, groups, want_ntk)[2])          # the stored degrees only
+        return build(arrays, groups, want_ntk, full)
+    monkeypatch.setattr(rho_tables, "build", spy)
+    plan = Plan(arch, X)
+    rix, rok = plan.series_tables[6], plan.series_tables[8]
+    t1, t0 = rix[0, plan.RX[0, 0]], rix[1, plan.RX[0, 0]]
+    stored = built[-1]
+    N = rho_tables.RHO_PANELS
+    frac = (np.clip(X @ X.T, -1, 1) + 1) * N / 2
+    p = np.minimum(frac.astype(int), N - 1)
+    clear = (np.abs(frac - np.round(frac)) > 1e-9) & ~np.eye(n, dtype=bool)
+    both = lambda ok: (ok[t1][p] == 1) & (ok[t0][p] == 1)           # noqa: E731
+    new = clear & both(rok) & ~both(stored)
+    assert new.sum() >= 20, new.sum()
+    K = gram(arch, X)
+    K0 = gram(arch, X, backend="numpy")
+    scale = np.abs(K0).max()
+    assert np.abs(K - K0)[new].max() <= _tol(arch) * scale             # measured 0.002 of it (652 entries)
+    add = fc_series.Tables.add
+
+    def lost(self, *args):
+        first = add(self, *args)
+        for key, (a, tail) in self.full.items():
+            a[fc_series.STORE_DEGREES + 1:] = 0.0
+        return first
+    monkeypatch.setattr(fc_series.Tables, "add", lost)
+    Kp = gram(arch, X)
+    assert np.abs(Kp - K0)[new].max() > 10 * _tol(arch) * scale        # measured 2e4
+
+
 def test_a_run_of_variances_too_far_apart_would_fail():
     """The deviation gate matters: two norms 1e-6 apart joined into one run (CLUSTER_RTOL raised) and
     let through (DEVIATION_RTOL = inf) move the Gram matrix far beyond the interpreter's tolerance;
@@ -365,22 +468,31 @@ def test_the_sample_is_skipped_only_where_the_tables_certify_every_entry(monkeyp
     """Above 4 SAMPLE^2 pairs gram runs a sample first (numerics/gram.py), unless the inputs share one
     norm and the tables in rho then certify every entry of every SERIES dual (nothing can be flagged):
     skipped on the sphere at input_var = 0.01, kept on standard-normal inputs and on the sphere at
-    input_var = 4 (end panels uncertified); the values agree with the interpreter either way."""
-    calls = []
-    flagged = fc_fused.flagged_fraction
+    input_var = 4 (end panels uncertified); the values agree with the interpreter either way.  A sample
+    of inputs of one norm runs on the variances and tables recorded for all of them (one recording);
+    other inputs record the sample's own first (two)."""
+    calls, records = [], []
+    flagged, record = fc_fused.flagged_fraction, fc_fused.record_variances
 
     def counting(*args):
         calls.append(1)
         return flagged(*args)
+
+    def recording(*args, **kw):
+        records.append(1)
+        return record(*args, **kw)
     monkeypatch.setattr(fc_fused, "flagged_fraction", counting)
+    monkeypatch.setattr(fc_fused, "record_variances", recording)
     n = 2 * fc_series.SAMPLE + 1
     for arch, X, sampled in ((ResNet(2, 0.5, input_var=0.01, activation="tanh"), _sphere(n, 6, 11), False),
                              (ResNet(2, 0.5, input_var=0.01, activation="tanh"),
                               np.random.default_rng(12).standard_normal((n, 6)), True),
                              (MLP(2, activation="tanh", input_var=4.0), _sphere(n, 3, 13), True)):
         calls.clear()
+        records.clear()
         plan = Plan(arch, X)
         assert bool(calls) == sampled, arch
+        assert len(records) == (2 if sampled and np.ptp(np.sum(X * X, axis=1)) > 1e-12 else 1), arch
         if plan.general_program is None:          # the sample kept the interpreter
             continue
         if not sampled:                           # skipped: nothing is flagged, nothing recomputed
