@@ -543,6 +543,36 @@ def test_conv_multisphere_takes_the_tables_and_agrees(arch, shape, kind, monkeyp
     assert _rel(K, gram(arch, X, kind=kind)) <= _tol_series(arch)
 
 
+def test_conv_tables_past_the_stored_degrees(monkeypatch):
+    """CNN(1, tanh) at input_var = 4 on multi-sphere images of two channels (pixels on the circle: many
+    near-parallel pixel pairs): its tables, built past the 160 stored degrees, certify more panels than
+    the stored degrees do, and the Gram matrix agrees with the numpy interpreter; planted, the degrees
+    past the stored ones zeroed (their tail bound kept) move it beyond that tolerance."""
+    from .test_conv_series import _tol
+    arch = CNN(1, activation="tanh", input_var=4.0)
+    X = _multisphere(12, (6, 2), 3)
+    stored = []
+    build = rho_tables.build
+
+    def spy(arrays, groups, want_ntk, full=None):
+        stored.append(build(arrays, groups, want_ntk)[2])
+        return build(arrays, groups, want_ntk, full)
+    monkeypatch.setattr(rho_tables, "build", spy)
+    plan = ConvGramPlan(arch, X)
+    assert np.all(plan.series[10].sum(axis=1) > stored[-1].sum(axis=1) + 40)     # 458 / 446 -> 508 / 502
+    K0 = gram(arch, X, backend="numpy")
+    assert _rel(gram(arch, X), K0) <= _tol(arch)
+    add = fc_series.Tables.add
+
+    def lost(self, *args):
+        first = add(self, *args)
+        for a, _ in self.full.values():
+            a[fc_series.STORE_DEGREES + 1:] = 0.0
+        return first
+    monkeypatch.setattr(fc_series.Tables, "add", lost)
+    assert _rel(gram(arch, X), K0) > 10 * _tol(arch)                 # measured 2.7e3
+
+
 def test_conv_images_build_no_tables_and_a_planted_conv_table_error_is_caught(monkeypatch):
     """Standard-normal images (a variance per pixel) get no table; on multi-sphere images tables read
     one panel off move the conv Gram matrix far beyond _tol_series."""
