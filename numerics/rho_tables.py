@@ -6,7 +6,7 @@ or images whose pixels all lie on the sphere of their channels (the multi-sphere
     P(rho) = sum_{k <= K} c_k rho^k + R_K(rho),   c_k = a_k(q)^2 >= 0,   |R_K| <= |rho|^(K+1) T_K
 
 (Mehler; a_k, K and the tail bound sqrt(T_K) the row's coefficient table,
-:class:`numerics.fc_series.Tables`).  The per-entry series of :mod:`numerics.series_lanes` sums a
+:class:`numerics.fc_series.Tables`, or its rows past the stored degrees, below).  The per-entry series of :mod:`numerics.series_lanes` sums a
 degree chosen per entry, and a 64-entry lane block runs to its largest degree (up to 160 near
 |rho| = 1); here the polynomial is re-expanded once per Gram matrix on :data:`RHO_PANELS` panels of
 [-1, 1] of half width t = 1 / RHO_PANELS, centres c_p = -1 + (2 p + 1) t,
@@ -31,14 +31,18 @@ whole; the pairs (x, x) (S == q bit for bit) take the row's one-dimensional seco
 The coefficients d_j come from repeated synthetic division (Horner's Taylor shift, M + 2 passes of
 K multiply-adds per centre); at c >= 0 every term is nonnegative.  Rounding: d_j(c) within ~K eps
 d_j(|c|), the Horner steps in |rho - c| <= t within ~eps of d_0; so an entry is within a few eps
-of m2 of the per-entry series (tests/numerics/test_rho_tables.py measures it), not bit for bit.
+of m2 of the per-entry series where that series is certified (tests/numerics/test_rho_tables.py
+measures it), not bit for bit.
 
 The series keeps :data:`numerics.series_lanes.STORE_DEGREES` = 160 degrees, and at large variances
 (tanh at q ~ 2-5) their tail (|c| + t)^(K+1) T_K alone exceeds the target on the panels of
-|rho| >~ 0.9; there a table is built again from every degree the coefficient ladder resolved (up to
-480, kept for such rows in :attr:`numerics.fc_series.Tables.full`), which certifies 98-100% of the
-panels instead of 86-94%, and kept where it certifies more.  Tables the stored degrees certify
-whole are built from those alone (their bits do not depend on the extra degrees).
+|rho| >~ 0.9.  There the uncertified panels are expanded again from every degree the coefficient
+ladder resolved (up to 480, kept for such rows in :attr:`numerics.fc_series.Tables.full`), at no
+higher a degree in rho - c than the table's (which every entry pays), and take those coefficients
+where that certifies them: tanh at q ~ 2-5 from 86-94% of the panels to 93-100% (97-100% would
+need degree 8 for every entry).  Such a panel's entries are within the target of the polynomial of
+the higher degree, not of the 160-degree series, which does not certify them.  The other panels,
+and tables the stored degrees certify whole, keep their coefficients bit for bit.
 
 Inputs normalised in floating point have |x|^2 = 1 only within a few ulps, so their variances are
 distinct numbers: variances within :data:`CLUSTER_RTOL` of each other share the table of the
@@ -181,11 +185,15 @@ def _deviation(a, off, kc, f, rows, rep, full=None):
     return dev, K
 
 
-def _table(c, tail_K, thr):
-    """(coef, ok, degree) of :func:`build_row` on fresh arrays."""
-    coef = np.empty((RHO_PANELS, RHO_DEGREE + 1))
+def _table(c, tail_K, thr, cap=RHO_DEGREE):
+    """(coef, ok, degree) of :func:`build_row` on fresh arrays, at degrees <= ``cap`` (the
+    coefficients past it zero: Horner's steps through them leave the value unchanged, bit for bit)."""
+    coef = np.zeros((RHO_PANELS, RHO_DEGREE + 1))
     ok = np.empty(RHO_PANELS, dtype=np.uint8)
-    return coef, ok, build_row(c, tail_K, thr, coef, ok)
+    part = np.empty((RHO_PANELS, cap + 1))
+    deg = build_row(c, tail_K, thr, part, ok)
+    coef[:, :cap + 1] = part
+    return coef, ok, deg
 
 
 def build(arrays, groups, want_ntk, full=None):
@@ -201,9 +209,11 @@ def build(arrays, groups, want_ntk, full=None):
     A table is built from the stored degrees (:data:`numerics.series_lanes.STORE_DEGREES`) and, where
     their tail (|c| + t)^(K+1) T_K leaves panels uncertified (near |rho| = 1 at large variances) and
     ``full`` (:attr:`numerics.fc_series.Tables.full`) holds every member's coefficients to a higher
-    degree K' (its deviation within the same budget), again from those; the one certifying more
-    panels is kept.  Only the table's own panels change: the per-entry series of the lanes left to
-    it still read the stored degrees."""
+    degree K' (its deviation within the same budget), again from those, at no higher a degree in
+    rho - c than the first (every entry of the table pays its degree, near-parallel or not); the
+    panels certified only so take those coefficients, the others keep theirs bit for bit (each
+    panel's certificate is its own).  The per-entry series of the lanes left to the series still
+    reads the stored degrees."""
     off, kc, m2, _, a, tail = arrays
     rix = np.full(kc.shape, -1, dtype=np.int64)
     tabs, oks, degs = [], [], []
@@ -225,9 +235,13 @@ def build(arrays, groups, want_ntk, full=None):
             if not ok.all() and full:
                 dev, K = _deviation(None, None, None, f, members, rep, full)
                 if K >= 0 and dev <= DEVIATION_RTOL * m2[f, rep]:
-                    more = _table(full[f, rep][0][:K + 1] ** 2, max(full[f, r][1][K] for r in members) ** 2, thr)
-                    if more[1].sum() > ok.sum():
-                        coef, ok, deg = more
+                    fc, fok, fdeg = _table(full[f, rep][0][:K + 1] ** 2, max(full[f, r][1][K] for r in members) ** 2,
+                                           thr, deg)
+                    gain = (fok == 1) & (ok == 0)
+                    # the panels certified only so take the full rows' coefficients (zero past the degree
+                    # they are certified at, fdeg <= deg); the others keep theirs, bit for bit
+                    coef[gain] = fc[gain]
+                    ok[gain] = 1
             degs.append(deg)
             rix[f, members] = len(tabs)
             tabs.append(coef)
