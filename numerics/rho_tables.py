@@ -235,11 +235,11 @@ def build(arrays, groups, want_ntk, full=None):
             if not ok.all() and full:
                 dev, K = _deviation(None, None, None, f, members, rep, full)
                 if K >= 0 and dev <= DEVIATION_RTOL * m2[f, rep]:
-                    fc, fok, fdeg = _table(full[f, rep][0][:K + 1] ** 2, max(full[f, r][1][K] for r in members) ** 2,
-                                           thr, deg)
+                    fc, fok, _ = _table(full[f, rep][0][:K + 1] ** 2, max(full[f, r][1][K] for r in members) ** 2,
+                                        thr, deg)
                     gain = (fok == 1) & (ok == 0)
-                    # the panels certified only so take the full rows' coefficients (zero past the degree
-                    # they are certified at, fdeg <= deg); the others keep theirs, bit for bit
+                    # the panels certified only so (at a degree <= deg) take the full rows' Taylor
+                    # coefficients up to deg, zero past it; the others keep theirs, bit for bit
                     coef[gain] = fc[gain]
                     ok[gain] = 1
             degs.append(deg)
