@@ -164,25 +164,30 @@ def one_cluster(v):
     return lo > 0 and float(np.max(v)) - lo <= CLUSTER_RTOL * lo
 
 
-def _deviation(a, off, kc, f, rows, rep, full=None):
-    """(dev, K): dev the max over pairs (x, z) of ``rows`` of sum_{k <= K} |a_k(x) a_k(z) - a_k(rep)^2|,
-    how far an entry's series at variances (x, z), truncated at K, may be from the table's (variance
-    of row ``rep``) at any |rho| <= 1; K the least resolved degree of the rows ((inf, -1) where a row
-    has none).  ``full``: the rows' coefficients past the stored degrees
-    (:attr:`numerics.fc_series.Tables.full`, keyed (f, row); (inf, -1) where a row has none there)."""
+def _rows(arrays, f, rows, full=None):
+    """(A, T): the coefficient rows a_k (k <= K) of function f at the table rows ``rows``, A of shape
+    (len(rows), K + 1) with K the least resolved degree among them, and T = max_r sqrt(T_K(r)) their
+    largest tail bound there; from the stored degrees (``arrays``, :meth:`numerics.fc_series.Tables.arrays`)
+    or, given ``full``, from the rows past them (:attr:`numerics.fc_series.Tables.full`, keyed (f, row)).
+    (None, nan) where a row has none."""
     if full is None:
+        off, kc, _, _, a, tail = arrays
         K = min(kc[f, r] for r in rows)
-        A = [a[off[f, r]:off[f, r] + K + 1] for r in rows] if K >= 0 else []
+        src = [(a[off[f, r]:off[f, r] + K + 1], tail[off[f, r]:off[f, r] + K + 1]) for r in rows] if K >= 0 else []
     else:
-        A = [full[f, r][0] for r in rows if (f, r) in full]
-        K = min(x.size for x in A) - 1 if len(A) == len(rows) else -1
-        A = [x[:K + 1] for x in A]
+        src = [full[f, r] for r in rows if (f, r) in full]
+        K = min(x.size for x, _ in src) - 1 if len(src) == len(rows) else -1
     if K < 0:
-        return math.inf, -1
-    A = np.array(A)
-    ar = A[rows.index(rep)]
-    dev = max(float(np.abs(A[i][None, :] * A - ar * ar).sum(axis=1).max()) for i in range(len(rows)))
-    return dev, K
+        return None, math.nan
+    return np.array([x[:K + 1] for x, _ in src]), max(float(t[K]) for _, t in src)
+
+
+def _deviation(A, i):
+    """The max over pairs (x, z) of the rows of ``A`` (:func:`_rows`) of sum_k |a_k(x) a_k(z) - a_k(i)^2|:
+    how far an entry's series at variances (x, z), truncated at K, may be from the table's (the
+    variance of row i) at any |rho| <= 1."""
+    ar = A[i]
+    return max(float(np.abs(A[j][None, :] * A - ar * ar).sum(axis=1).max()) for j in range(len(A)))
 
 
 def _table(c, tail_K, thr, cap=RHO_DEGREE):
@@ -203,7 +208,7 @@ def build(arrays, groups, want_ntk, full=None):
     reads in rtab (n, RHO_PANELS, RHO_DEGREE + 1), rok (n, RHO_PANELS) and rdeg (n,) (its degree,
     :func:`build_row`), -1 without one.  The rows
     of one :func:`clusters` run share the table of its middle row when their coefficients stay within
-    :data:`DEVIATION_RTOL` m2 of it (:func:`_deviation`); a dual with more than :data:`RHO_ROWS` runs
+    :data:`DEVIATION_RTOL` m2 of it (:func:`_deviation`, on :func:`_rows`); a dual with more than :data:`RHO_ROWS` runs
     gets none (unequal variances: the lanes of a block would rarely share one), nor does a row whose
     second moment or target is not finite, or whose q^2 overflows (the per-entry series flags those).
     A table is built from the stored degrees (:data:`numerics.series_lanes.STORE_DEGREES`) and, where
@@ -214,7 +219,7 @@ def build(arrays, groups, want_ntk, full=None):
     panels certified only so take those coefficients, the others keep theirs bit for bit (each
     panel's certificate is its own).  The per-entry series of the lanes left to the series still
     reads the stored degrees."""
-    off, kc, m2, _, a, tail = arrays
+    kc, m2 = arrays[1], arrays[2]
     rix = np.full(kc.shape, -1, dtype=np.int64)
     tabs, oks, degs = [], [], []
     runs = []
@@ -225,18 +230,18 @@ def build(arrays, groups, want_ntk, full=None):
     for rows, q, s, e in runs:
         members = [int(r) for r in rows[s:e]]
         rep = members[(e - s - 1) // 2]
+        i = (e - s - 1) // 2
         for f in range(2 if want_ntk else 1):
-            dev, K = _deviation(a, off, kc, f, members, rep)
-            thr = _TAIL_RTOL * math.sqrt(m2[f, rep] * m2[f, rep]) if K >= 0 else math.nan
-            if not (math.isfinite(thr) and math.isfinite(q[e - 1] * q[e - 1]) and dev <= DEVIATION_RTOL * m2[f, rep]):
+            A, T = _rows(arrays, f, members)
+            thr = _TAIL_RTOL * math.sqrt(m2[f, rep] * m2[f, rep]) if A is not None else math.nan
+            if not (math.isfinite(thr) and math.isfinite(q[e - 1] * q[e - 1])
+                    and _deviation(A, i) <= DEVIATION_RTOL * m2[f, rep]):
                 continue
-            o = off[f, rep]
-            coef, ok, deg = _table(a[o:o + K + 1] ** 2, max(tail[off[f, r] + K] for r in members) ** 2, thr)
+            coef, ok, deg = _table(A[i] ** 2, T ** 2, thr)
             if not ok.all() and full:
-                dev, K = _deviation(None, None, None, f, members, rep, full)
-                if K >= 0 and dev <= DEVIATION_RTOL * m2[f, rep]:
-                    fc, fok, _ = _table(full[f, rep][0][:K + 1] ** 2, max(full[f, r][1][K] for r in members) ** 2,
-                                        thr, deg)
+                A, T = _rows(arrays, f, members, full)
+                if A is not None and _deviation(A, i) <= DEVIATION_RTOL * m2[f, rep]:
+                    fc, fok, _ = _table(A[i] ** 2, T ** 2, thr, deg)
                     gain = (fok == 1) & (ok == 0)
                     # the panels certified only so (at a degree <= deg) take the full rows' Taylor
                     # coefficients up to deg, zero past it; the others keep theirs, bit for bit

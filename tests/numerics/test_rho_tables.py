@@ -53,13 +53,22 @@ def _rel(A, B):
     return float(np.abs(A - B).max() / np.abs(B).max())
 
 
-def _tables(fns, q):
-    """(arrays, rows, (rix, rtab, rok, rdeg)) of ``fns`` = (f, f') tabled at the variances q (one group)."""
+def _tables_full(fns, q, full=True):
+    """(arrays, rows, tables, (rix, rtab, rok, rdeg)) of ``fns`` = (f, f') tabled at the variances q (one
+    group): the coefficient Tables and the tables in rho built from them, with the rows past the stored
+    degrees (``Tables.full``) as the plans hand them to build, or without (``full=False``)."""
     tables = fc_series.Tables()
     first = tables.add(tuple((f, {}) for f in fns), np.asarray(q, dtype=float), NumpyContext(True), True)
     arrays = tables.arrays()
     rows = np.arange(first, first + len(q))
-    return arrays, rows, rho_tables.build(arrays, [(rows, np.asarray(q, dtype=float))], True)
+    return arrays, rows, tables, rho_tables.build(arrays, [(rows, np.asarray(q, dtype=float))], True,
+                                                  tables.full if full else None)
+
+
+def _tables(fns, q):
+    """(arrays, rows, (rix, rtab, rok, rdeg)) of :func:`_tables_full` from the stored degrees alone."""
+    arrays, rows, _, built = _tables_full(fns, q, full=False)
+    return arrays, rows, built
 
 
 def _lanes(q, qz, S, rix, rtab, rok, rdeg, r, diag):
@@ -136,16 +145,6 @@ def test_tables_agree_with_the_closed_form_and_the_exact_polynomial(q):
         # measured: within 0.9 eps of the scale of the polynomial it tabulates (the closed form is
         # farther, by the error of the Hermite coefficients themselves: up to 4.5 eps at q = 1)
         assert worst <= 2 * EPS
-
-
-def _tables_full(fns, q):
-    """:func:`_tables` with the rows' coefficients past the stored degrees (``Tables.full``) handed to
-    build, as the plans do, and the Tables object: (arrays, rows, tables, built)."""
-    tables = fc_series.Tables()
-    first = tables.add(tuple((f, {}) for f in fns), np.asarray(q, dtype=float), NumpyContext(True), True)
-    arrays = tables.arrays()
-    rows = np.arange(first, first + len(q))
-    return arrays, rows, tables, rho_tables.build(arrays, [(rows, np.asarray(q, dtype=float))], True, tables.full)
 
 
 @pytest.mark.mp
@@ -297,8 +296,7 @@ def test_a_zero_deviation_budget_keeps_clusters_apart(monkeypatch):
     q0 = 0.7
     q = [q0, np.nextafter(q0, 1), q0 * (1 + 4 * EPS)]
     arrays, rows, (rix, _, _, _) = _tables((TANH, DTANH), q)
-    off, kc, m2, _, a, _ = arrays
-    dev, _ = rho_tables._deviation(a, off, kc, 0, list(rows), rows[1])
+    dev = rho_tables._deviation(rho_tables._rows(arrays, 0, list(rows))[0], 1)
     assert dev > 0                                         # coefficients of ulp-apart variances differ
     assert np.all(rix[0, rows] == -1)
 
