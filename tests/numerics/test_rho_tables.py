@@ -427,7 +427,7 @@ def test_panels_certified_past_the_stored_degrees_agree_with_the_interpreter(mon
     K = gram(arch, X)
     K0 = gram(arch, X, backend="numpy")
     scale = np.abs(K0).max()
-    assert np.abs(K - K0)[new].max() <= _tol(arch) * scale             # measured 0.002 of it (652 entries)
+    assert np.abs(K - K0)[new].max() <= _tol(arch) * scale             # measured 0.0017 of it (406 entries)
     add = fc_series.Tables.add
 
     def lost(self, *args):
