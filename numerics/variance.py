@@ -626,7 +626,10 @@ class MpmathContext(MpmathBackend):
         return quad(lambda x: fn(sx * x, self) * inner(x) * mpmath.npdf(x), outer)
 
     def _trapezoid(self, fn, qx, qz, S, h, R):
-        g = mpmath.sqrt(qx * qz)
+        """The product trapezoid rule of step h on [-R, R]^2.  At rho = +-1 (the diagonal state
+        (q, q, q) of every variance, and exactly antiparallel pairs) v = sqrt(qz) rho x for every y, so
+        the inner sum is fn(v) times the sum of the weights: the same rule's value in one dimension."""
+        g = qx if qx == qz else mpmath.sqrt(qx * qz)      # rho = 1 exactly on the diagonal state
         rho = S / g if g > 0 else mpmath.mpf(0)
         rho = max(mpmath.mpf(-1), min(mpmath.mpf(1), rho))
         r2 = mpmath.sqrt(1 - rho * rho)
@@ -634,12 +637,16 @@ class MpmathContext(MpmathBackend):
         k = int(mpmath.ceil(R / h))
         xs = [h * i for i in range(-k, k + 1)]
         ws = [h * mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi) for x in xs]
+        wsum = mpmath.fsum(ws) if r2 == 0 else None
         total = mpmath.mpf(0)
         for x, wx in zip(xs, ws):
             fu = fn(sx * x, self)
             if fu == 0:
                 continue
-            inner = mpmath.fsum(wy * fn(sz * (rho * x + r2 * y), self) for y, wy in zip(xs, ws))
+            if wsum is not None:
+                inner = wsum * fn(sz * rho * x, self)
+            else:
+                inner = mpmath.fsum(wy * fn(sz * (rho * x + r2 * y), self) for y, wy in zip(xs, ws))
             total += wx * fu * inner
         return total
 

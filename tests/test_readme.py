@@ -36,3 +36,15 @@ def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
             continue
         exec(compile(block, f"README.md block {i}", "exec"), ns)
     assert {why for _, why in skipped} <= {"CuPy with a CUDA device", "dask.distributed"}
+
+
+def test_ci_runs_the_readme_test_command():
+    """The README's test command (its ```bash block with pytest) is the one `.ci/run` runs."""
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = [ln for block in re.findall(r"```bash\n(.*?)```", fh.read(), re.S)
+                  for ln in block.splitlines() if "pytest" in ln]
+    with open(os.path.join(ROOT, ".ci", "run")) as fh:
+        ci = [ln for ln in fh if re.search(r"python -m pytest ", ln)]
+    assert len(readme) == 1 and len(ci) == 1, (readme, ci)
+    args = lambda line: line.split("pytest", 1)[1].replace(" -q", "").split()
+    assert args(readme[0]) == args(ci[0]), (readme[0], ci[0])

@@ -138,6 +138,22 @@ def test_diagonal_is_the_one_dimensional_second_moment():
             assert abs(gi - float(want)) <= 4 * EPS * float(want), (qi, gi, want)
 
 
+@pytest.mark.mp
+def test_mpmath_route_on_the_diagonal_and_antiparallel_states():
+    """The mpmath trapezoid dual at rho = +-1 (its inner sum reduced to the weights' sum, one
+    dimension) against mpmath.quad of the one-dimensional second moment at 30 digits: E[f(u)^2] on
+    (q, q, q), and on (q, q, -q) E[f(u) f(-u)] = -E[f^2] for tanh (odd), +E[f'^2] for tanh' (even):
+    a reduction that lost the sign of rho misses tanh's antiparallel value by twice its size."""
+    for q in (0.5, 3.0):
+        for fn, parity in ((F_TANH, -1), (DF_TANH, 1)):
+            with mpmath.workdps(30):
+                want = mpmath.quad(lambda x: fn(mpmath.sqrt(q) * x, mpmath) ** 2 * mpmath.npdf(x),
+                                   [-mpmath.inf, 0, mpmath.inf])
+                for S, sign in ((q, 1), (-q, parity)):
+                    got = MpmathContext().gaussian_expectation(fn, q, q, S)
+                    assert abs(got - sign * want) <= mpmath.mpf(10) ** -28 * want, (q, S, got, want)
+
+
 def test_kinked_user_function_takes_the_fallback_and_stays_accurate():
     """relu as a user function: the coefficient rules converge only algebraically on a kink, so
     the refinement check certifies no coefficient and every off-diagonal entry falls back to the
@@ -228,16 +244,16 @@ def test_results_do_not_depend_on_earlier_calls():
 def test_fallback_step_follows_the_narrow_direction():
     """The 2-D fallback with tanh's strip (pi / 2): the step in y comes from that direction's own
     strip pi / (2 s), s = sqrt(qz (1 - rho^2)) (``analytic_step``), coarser where s is small, and
-    the values stay within 4 eps of 30-digit mpmath, at |rho| near 1 (the entries that fall back)
+    the values stay within 4 eps of 20-digit mpmath, at |rho| near 1 (the entries that fall back)
     and at a generic rho; a strip claimed far too wide (40, a planted error) makes the step too
     coarse at the generic rho and the error shows (2e-3)."""
     from reskernels.numerics.variance import analytic_step
     ctx = NumpyContext()
     dtanh = lambda x, xp: 1 - xp.tanh(x) ** 2
-    for q in (2.0, 5.0):
+    for q in (5.0,):      # 20-digit references (4 eps is 1e-15): 2-D mpmath rules, kept short
         for rho in (0.999, 1 - 1e-6, -0.9999, 0.3):
             S = rho * q
-            with mpmath.workdps(30):
+            with mpmath.workdps(20):
                 ref = float(MpmathContext().gaussian_expectation(dtanh, q, q, S))
             args = (np.array([q]), np.array([q]), np.array([S]))
             got = ctx.gaussian_expectation_trapezoid(dtanh, *args, strip=math.pi / 2)[0]
