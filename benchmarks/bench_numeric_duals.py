@@ -13,7 +13,8 @@ series), conv likewise ("numpy": the interpreter, which was the conv route of ta
 functions before their series ran in the compiled conv loop; "auto": gram's default, the compiled
 loops); ``--threads`` (default: all); median of ``--repeats`` calls after
 one warm-up call (the warm-up also fills the Hermite coefficient cache of numerics/hermite.py, which
-a later Gram matrix of the same inputs reuses: pass ``--cold`` to clear it before every timed call).
+a later Gram matrix of the same inputs reuses, and the tables in rho numerics/rho_tables.py keeps:
+pass ``--cold`` to clear both before every timed call).
 Printed: time per pair (n (n + 1) / 2 pairs) and the ratio to ReLU on the same route, and to
 ReLU's compiled loop (the target's reference).
 
@@ -51,7 +52,7 @@ def main(argv=None):
     ap.add_argument("--n-conv", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--input-var", type=float, default=0.01)
-    ap.add_argument("--cold", action="store_true", help="clear the coefficient cache before each call")
+    ap.add_argument("--cold", action="store_true", help="clear the coefficient cache and the kept tables before each call")
     ap.add_argument("--backends", nargs="+", default=["numpy", "auto"], choices=["numpy", "auto"])
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--sphere", action="store_true", help="FC inputs on the unit sphere, image pixels on the multi-sphere")
@@ -70,7 +71,12 @@ def main(argv=None):
     Xc = rng.standard_normal((args.n_conv, 6, 6, 3))
     if args.sphere:
         Xc /= np.linalg.norm(Xc, axis=-1, keepdims=True)
-    before = hermite._cache.clear if args.cold else None
+    from reskernels.numerics import rho_tables
+
+    def clear():
+        hermite._cache.clear()
+        rho_tables._table_kept.cache_clear()
+    before = clear if args.cold else None
     pairs = lambda n: n * (n + 1) // 2
     times = {}                                      # (activation, route) -> seconds per pair
     for name, act in acts:

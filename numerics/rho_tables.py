@@ -62,6 +62,7 @@ keyed on each file's own contents).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -192,11 +193,28 @@ def _deviation(A, i):
 
 def _table(c, tail_K, thr, cap=RHO_DEGREE):
     """(coef, ok, degree) of :func:`build_row` on fresh arrays, at degrees <= ``cap`` (the
-    coefficients past it zero: Horner's steps through them leave the value unchanged, bit for bit)."""
-    coef = np.zeros((RHO_PANELS, RHO_DEGREE + 1))
-    ok = np.empty(RHO_PANELS, dtype=np.uint8)
-    part = np.empty((RHO_PANELS, cap + 1))
-    deg = build_row(c, tail_K, thr, part, ok)
+    coefficients past it zero: Horner's steps through them leave the value unchanged, bit for bit).
+    Kept by :func:`_table_kept` per exact argument: a dual's variance on inputs of one norm depends on
+    that norm alone, so the next Gram matrix on the sphere (a test set against a training set, the
+    next call of a sweep) asks for the same tables and copies them instead of building them again."""
+    coef, ok, deg = _table_kept(np.ascontiguousarray(c, dtype=np.float64).tobytes(), float(tail_K),
+                                float(thr), int(cap), RHO_PANELS, RHO_DEGREE)
+    return coef.copy(), ok.copy(), deg
+
+
+#: tables :func:`_table_kept` keeps (least recently used first out; one table: 512 x 9 floats, 37 kB)
+TABLES_KEPT = 256
+
+
+@lru_cache(maxsize=TABLES_KEPT)
+def _table_kept(c_bytes, tail_K, thr, cap, panels, degree):
+    """:func:`_table` on the coefficients ``c_bytes`` (float64 bytes) with ``panels`` panels and room for
+    ``degree`` (the module's settings, part of the key): build_row is a deterministic function of its
+    arguments, so a kept table is the same bits as a new one (tested)."""
+    coef = np.zeros((panels, degree + 1))
+    ok = np.empty(panels, dtype=np.uint8)
+    part = np.empty((panels, cap + 1))
+    deg = build_row(np.frombuffer(c_bytes, dtype=np.float64), tail_K, thr, part, ok)
     coef[:, :cap + 1] = part
     return coef, ok, deg
 
