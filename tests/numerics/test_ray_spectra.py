@@ -239,8 +239,7 @@ def test_window_estimate_flags_a_rule_blind_to_the_corner():
     assert len(ks) < 6, ks
 
 
-@pytest.mark.slow          # about 20 s CPU
-def test_cnn3_pair_slope_matches_prediction():
+def test_cnn3_pair_slope_matches_prediction():       # about 3 s
     """The pair at distance 2 lies in one 3-pixel window: k^-4 for the NTK (k^-6 NNGP; measured in the
     benchmark and GEIFMAN-DECAY full mode), every point k = 8..32 within 1%."""
     r = rs.measure_ray(CNN3, "ntk", (0, 2), "e0+e2", kmax=32, g=8, n=6)

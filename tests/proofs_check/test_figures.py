@@ -62,9 +62,9 @@ def test_figure_of_a_cheap_claim(cid, tmp_path):
     check_figure(cid, tmp_path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cid", SLOW)
 def test_figure_of_a_slow_claim(cid, tmp_path):
+    """The other claims' figures (1-13 s each here; in CI since the suite runs on two workers)."""
     check_figure(cid, tmp_path)
 
 
@@ -89,7 +89,6 @@ def test_monte_carlo_bars_carry_intervals(tmp_path):
         plt.close(fig)
 
 
-@pytest.mark.slow
 def test_bietti_endpoint_draws_even_and_odd_k_as_separate_series():
     import matplotlib.pyplot as plt
     fig = FIGURES["BIETTI-ENDPOINT"].make(verdict("BIETTI-ENDPOINT"))
