@@ -216,6 +216,8 @@ def _table_kept(c_bytes, tail_K, thr, cap, panels, degree):
     part = np.empty((panels, cap + 1))
     deg = build_row(np.frombuffer(c_bytes, dtype=np.float64), tail_K, thr, part, ok)
     coef[:, :cap + 1] = part
+    coef.setflags(write=False)          # kept: read-only, so that no caller can change them
+    ok.setflags(write=False)
     return coef, ok, deg
 
 

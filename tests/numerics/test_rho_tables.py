@@ -35,6 +35,15 @@ DTANH = lambda x, xp: 1 - xp.tanh(x) ** 2       # noqa: E731
 USER = activations.from_function(np.tanh, lambda x: 1 - np.tanh(x) ** 2, name="user_tanh")
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_tables():
+    """Every test builds its own tables in rho (a plant in their construction cannot be masked by a
+    table an earlier test kept), and leaves none behind."""
+    rho_tables._table_kept.cache_clear()
+    yield
+    rho_tables._table_kept.cache_clear()
+
+
 def _sphere(n, d, seed):
     X = np.random.default_rng(seed).standard_normal((n, d))
     return X / np.linalg.norm(X, axis=1, keepdims=True)
@@ -630,3 +639,10 @@ def test_kept_tables_are_the_same_bits_and_callers_get_copies():
     rho_tables._table_kept.cache_clear()
     new = rho_tables._table(c, T, 1e-12)
     assert all(np.array_equal(a, b) for a, b in zip(again, new)) and np.isfinite(again[0]).all()
+    # the key tells the arguments apart: a lower degree cap, a stricter threshold give other tables
+    capped = rho_tables._table(c, T, 1e-12, 3)
+    assert not capped[0][:, 4:].any() and capped[0][:, 4:].shape == new[0][:, 4:].shape and new[0][:, 4:].any()
+    strict = rho_tables._table(c, T, 1e-40)
+    assert strict[1].sum() < new[1].sum()
+    with pytest.raises(ValueError):
+        rho_tables._table_kept(c.tobytes(), T, 1e-12, 8, rho_tables.RHO_PANELS, rho_tables.RHO_DEGREE)[0][0, 0] = 1.0
