@@ -9,7 +9,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 with open(os.path.join(ROOT, "README.md")) as fh:
-    BLOCKS = re.findall(r"```python\n(.*?)```", fh.read(), re.S)
+    README = fh.read()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 
 def _missing(block):
@@ -40,9 +41,8 @@ def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
 
 def test_ci_runs_the_readme_test_command():
     """The README's test command (its ```bash block with pytest) is the one `.ci/run` runs."""
-    with open(os.path.join(ROOT, "README.md")) as fh:
-        readme = [ln for block in re.findall(r"```bash\n(.*?)```", fh.read(), re.S)
-                  for ln in block.splitlines() if "pytest" in ln]
+    readme = [ln for block in re.findall(r"```bash\n(.*?)```", README, re.S)
+              for ln in block.splitlines() if "pytest" in ln]
     with open(os.path.join(ROOT, ".ci", "run")) as fh:
         ci = [ln for ln in fh if re.search(r"python -m pytest ", ln)]
     assert len(readme) == 1 and len(ci) == 1, (readme, ci)
