@@ -546,7 +546,7 @@ def series_pixels(RXd, RZd, ia, zidx, QX, QZ, S, E1, E0, FL, want_ntk, soff, skc
     flat z pixels zidx[h, w, l] in RZd), :func:`numerics.series_lanes.series_dual_gathered`; FL[l] = 1
     where an entry of lane l is not certified.  Where the row's pixel has tables in rho (``srix``,
     ``srtab``, ``srok``, ``srdeg``: :func:`numerics.rho_tables.build`, pixels of equal variance), the
-    lanes reading the same tables take :func:`numerics.rho_tables.rho_dual` and the others (other
+    lanes reading the same tables take :func:`numerics.rho_tables.rho_dual` (each panel at its own degree) and the others (other
     tables, uncertified panels) the series, compacted -- per entry the same bits as without tables.
     ``Iw`` (8, NL) int64, ``Bw`` (2, NL) uint8, ``Ws`` (8, NL) and ``Wc`` (4, NL): scratch."""
     H, W, NL = S.shape

@@ -185,7 +185,7 @@ def general_block(xs, zs, VX, VZ, EXx, EXz, ops, params, aparams, coef, want_ntk
     (its value is then nan).  Where row i's variance has tables in rho (``srix``, ``srtab``, ``srok``,
     ``srdeg``: :func:`numerics.rho_tables.build`, inputs of equal variance),
     :func:`numerics.rho_tables.rho_dual` takes the lanes whose columns read the same tables and whose
-    panels are certified, and :func:`numerics.rho_tables.series_rest` the others (not in the
+    panels are certified (each panel at its own degree), and :func:`numerics.rho_tables.series_rest` the others (not in the
     diagonal mode: its pairs are (x, x)).  ``rec`` (n_duals, a), unless it has no columns (then ignored): rec[d, i] =
     the argument's S at dual d of row i's pair in the diagonal mode (upper == 2), where it is the
     variance (:func:`record_variances`); ``stop`` >= 0: no map after dual ``stop`` runs (out is then

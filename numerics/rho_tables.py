@@ -13,8 +13,13 @@ degree chosen per entry, and a 64-entry lane block runs to its largest degree (u
 
     P(rho) = sum_{j <= M} d_j(c_p) (rho - c_p)^j + rem,   d_j(x) = sum_k c_k binom(k, j) x^(k - j),
 
-M <= :data:`RHO_DEGREE` per table (the least that certifies as many panels as the largest), so
-that an entry costs one panel index and M + 1 Horner steps, the same for every lane of a block.
+M_p <= :data:`RHO_DEGREE` per panel (the least that certifies it; its coefficients past M_p are zero),
+so that an entry costs one panel index and M + 1 Horner steps, M the largest M_p among the lanes of
+its block -- the zeros leave each lane's value that of its own panel's degree, bit for bit, so the
+value does not depend on the block (the tiles).  Since 2026-12-03; before, every panel of a table
+took the table's degree, the least that certifies as many panels as the largest (:data:`PER_PANEL`
+False: the same bits as then).  tanh at input_var = 1 on the sphere: mostly 5 per panel, 6-8 near
+|rho| = 1, against 6-8 per table.
 The remainder is bounded by Taylor's theorem on the nonnegative coefficients: |d_j(c)| <= d_j(|c|),
 and sum_{j > M} d_j(|c|) t^j <= d_{M+1}(|c| + t) t^(M+1) (d_{M+1} is nondecreasing on [0, 1]).  A panel is *certified* when
 
@@ -74,6 +79,9 @@ from .series_lanes import series_dual_gathered
 RHO_PANELS = 512
 #: largest degree of a table's polynomials in rho - c_p (a table keeps them all, uses its own degree)
 RHO_DEGREE = 8
+#: each panel at its own least certifying degree (a lane block runs Horner's rule to its lanes' largest);
+#: False: every panel of a table at the table's degree (the tables until 2026-12-03; kept for comparison)
+PER_PANEL = True
 #: most tables (runs of :func:`clusters`) per dual and function (one table: 512 x 9 floats)
 RHO_ROWS = 8
 #: variances within this relative distance share a table (inputs normalised in floating point:
@@ -105,11 +113,15 @@ def taylor_coefficients(c, x, J, out):
 
 
 @_jit
-def build_row(c, tail_K, thr, coef, ok):
+def build_row(c, tail_K, thr, coef, ok, per_panel):
     """Panels of the polynomial with nonnegative coefficients ``c`` (degree K = c.size - 1, tail bound
-    ``tail_K`` = T_K): coef[p, j] = d_j(c_p), j <= coef.shape[1] - 1, and ok[p] = 1 where the
-    panel's remainder and tail bounds at degree M sum to at most ``thr`` (the module's certificate),
-    M the least degree that certifies as many panels as the largest does.  Returns M."""
+    ``tail_K`` = T_K): coef[p, j] = d_j(c_p), j <= coef.shape[1] - 1, and ok[p] = M_p + 1 where the
+    panel's remainder and tail bounds at degree M_p sum to at most ``thr`` (the module's certificate),
+    else 0.  ``per_panel``: M_p is the panel's own least certifying degree and its coefficients past
+    M_p are zero (Horner's steps through them leave a lane's value unchanged, bit for bit, so a block
+    of lanes may run to its largest M_p); else every certified panel takes the table's degree M, the
+    least that certifies as many panels as the largest does (the tables until 2026-12-03).  Returns
+    the largest M_p of a certified panel (per_panel), else M."""
     N, M1 = coef.shape
     K = c.shape[0] - 1
     t = 1.0 / N
@@ -125,17 +137,28 @@ def build_row(c, tail_K, thr, coef, ok):
             coef[p, j] = D[j, p]
     De = np.empty((M1 + 1, N))
     taylor_coefficients(c, e, M1 + 1, De)
+    # 1e-9: the rounding of these positive sums (relative ~K eps) and of a lane's |rho - c_p|
     best, deg = -1, M1 - 1
     for M in range(M1 - 1, 0, -1):
         count = 0
         for p in range(N):
-            # 1e-9: the rounding of these positive sums (relative ~K eps) and of a lane's |rho - c_p|
             count += 1 if (De[M + 1, p] * t ** (M + 1) + e[p] ** (K + 1) * tail_K) * (1.0 + 1e-9) <= thr else 0
         if count >= best:
             best, deg = count, M
+    top = 0
     for p in range(N):
-        ok[p] = 1 if (De[deg + 1, p] * t ** (deg + 1) + e[p] ** (K + 1) * tail_K) * (1.0 + 1e-9) <= thr else 0
-    return deg
+        tail = e[p] ** (K + 1) * tail_K
+        m = 0
+        for M in range(1 if per_panel else deg, (M1 if per_panel else deg + 1)):
+            if (De[M + 1, p] * t ** (M + 1) + tail) * (1.0 + 1e-9) <= thr:
+                m = M
+                break
+        ok[p] = m + 1 if m > 0 else 0
+        if per_panel and m > 0:
+            for j in range(m + 1, M1):
+                coef[p, j] = 0.0
+        top = max(top, m)
+    return top if per_panel else deg
 
 
 def empty(rows=1):
@@ -192,13 +215,13 @@ def _deviation(A, i):
 
 
 def _table(c, tail_K, thr, cap=RHO_DEGREE):
-    """(coef, ok, degree) of :func:`build_row` on fresh arrays, at degrees <= ``cap`` (the
-    coefficients past it zero: Horner's steps through them leave the value unchanged, bit for bit).
+    """(coef, ok, degree) of :func:`build_row` on fresh arrays (:data:`PER_PANEL`), at degrees <= ``cap``
+    (the coefficients past it zero: Horner's steps through them leave the value unchanged, bit for bit).
     Kept by :func:`_table_kept` per exact argument: a dual's variance on inputs of one norm depends on
     that norm alone, so the next Gram matrix on the sphere (a test set against a training set, the
     next call of a sweep) asks for the same tables and copies them instead of building them again."""
     coef, ok, deg = _table_kept(np.ascontiguousarray(c, dtype=np.float64).tobytes(), float(tail_K),
-                                float(thr), int(cap), RHO_PANELS, RHO_DEGREE)
+                                float(thr), int(cap), RHO_PANELS, RHO_DEGREE, bool(PER_PANEL))
     return coef.copy(), ok.copy(), deg
 
 
@@ -207,14 +230,14 @@ TABLES_KEPT = 256
 
 
 @lru_cache(maxsize=TABLES_KEPT)
-def _table_kept(c_bytes, tail_K, thr, cap, panels, degree):
+def _table_kept(c_bytes, tail_K, thr, cap, panels, degree, per_panel):
     """:func:`_table` on the coefficients ``c_bytes`` (float64 bytes) with ``panels`` panels and room for
-    ``degree`` (the module's settings, part of the key): build_row is a deterministic function of its
-    arguments, so a kept table is the same bits as a new one (tested)."""
+    ``degree`` (the module's settings, part of the key, as is ``per_panel``): build_row is a deterministic
+    function of its arguments, so a kept table is the same bits as a new one (tested)."""
     coef = np.zeros((panels, degree + 1))
     ok = np.empty(panels, dtype=np.uint8)
     part = np.empty((panels, cap + 1))
-    deg = build_row(np.frombuffer(c_bytes, dtype=np.float64), tail_K, thr, part, ok)
+    deg = build_row(np.frombuffer(c_bytes, dtype=np.float64), tail_K, thr, part, ok, per_panel)
     coef[:, :cap + 1] = part
     coef.setflags(write=False)          # kept: read-only, so that no caller can change them
     ok.setflags(write=False)
@@ -261,12 +284,16 @@ def build(arrays, groups, want_ntk, full=None):
             if not ok.all() and full:
                 A, T = _rows(arrays, f, members, full)
                 if A is not None and _deviation(A, i) <= DEVIATION_RTOL * m2[f, rep]:
-                    fc, fok, _ = _table(A[i] ** 2, T ** 2, thr, deg)
-                    gain = (fok == 1) & (ok == 0)
-                    # the panels certified only so (at a degree <= deg) take the full rows' Taylor
-                    # coefficients up to deg, zero past it; the others keep theirs, bit for bit
+                    # per panel: up to RHO_DEGREE (a panel's degree is paid only by the lane blocks
+                    # that reach it); a table's degree for all: no higher than the first's
+                    fc, fok, _ = _table(A[i] ** 2, T ** 2, thr, RHO_DEGREE if PER_PANEL else deg)
+                    gain = (fok != 0) & (ok == 0)
+                    # the panels certified only so take the full rows' Taylor coefficients (zero past the
+                    # panel's degree, or past the table's); the others keep theirs, bit for bit
                     coef[gain] = fc[gain]
-                    ok[gain] = 1
+                    ok[gain] = fok[gain] if PER_PANEL else deg + 1
+                    if PER_PANEL and gain.any():
+                        deg = max(deg, int(fok[gain].max()) - 1)
             degs.append(deg)
             rix[f, members] = len(tabs)
             tabs.append(coef)
@@ -296,12 +323,15 @@ def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, 
     rho = S / sqrt(qx qz) as :func:`numerics.series_lanes.series_start` has it; the pairs (x, x),
     S == qx == qz, take the row's one-dimensional second moments d1, d0.  bad[l] = 1 on entry marks a
     lane the caller keeps for the per-entry series (a column of another table); on return bad[l] = 1
-    (and E1[l], E0[l] not meaningful) there and where S[l] is nan or falls in a panel not certified.  Returns the number of such lanes.  ``rho``: float scratch lanes, ``ix``:
-    int64 scratch lanes."""
+    (and E1[l], E0[l] not meaningful) there and where S[l] is nan or falls in a panel not certified.  Returns the number of such lanes.  The lanes run Horner's rule to the
+    largest degree of their certified panels (``rok`` - 1; ``rdeg``, each table's largest, is not read):
+    a lane's value is its own panel's polynomial whatever lanes share its block (:func:`build_row`), so
+    it does not depend on the tiles.  ``rho``: float scratch lanes, ``ix``: int64 scratch lanes."""
     N = rtab.shape[1]
     hN = 0.5 * N
     t = 1.0 / N
     nbad = 0
+    M = 0
     for l in range(n):
         s = S[l]
         qz = QZ[l]
@@ -312,15 +342,16 @@ def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, 
         rho[l] = r - (-1.0 + (2 * p + 1) * t)
         ix[l] = p
         same = (s == qx) & (qx == qz)
-        fine = (bad[l] == 0) & (s == s) & (same | (rok[t1, p] != 0))
-        if want_ntk:
-            fine &= same | (rok[t0, p] != 0)
+        k1 = rok[t1, p]
+        k0 = rok[t0, p] if want_ntk else k1
+        fine = (bad[l] == 0) & (s == s) & (same | ((k1 != 0) & (k0 != 0)))
         bad[l] = 0 if fine else 1
         nbad += 0 if fine else 1
+        # the block's degree: its certified lanes' largest (rok = a panel's degree + 1; past its
+        # degree a panel's coefficients are zero, or its own Taylor coefficients: see build_row)
+        mk = max(int(k1), int(k0)) - 1
+        M = max(M, mk if (fine and not same) else 0)
     if want_ntk:
-        # both functions per lane, to the larger degree (a table's coefficients past its degree are
-        # its own Taylor coefficients: summing them only adds terms below its certificate)
-        M = max(rdeg[t1], rdeg[t0])
         for l in range(n):
             p = ix[l]
             x = rho[l]
@@ -333,7 +364,6 @@ def rho_dual(qx, QZ, S, E1, E0, want_ntk, t1, t0, rtab, rok, rdeg, d1, d0, rho, 
             E1[l] = d1 if same else e1
             E0[l] = d0 if same else e0
     else:
-        M = rdeg[t1]
         for l in range(n):
             p = ix[l]
             x = rho[l]
