@@ -314,8 +314,8 @@ def barzilai_experiments(v, level, p):
         pc = {n: [float(f"{kr.condition_number(gram(a, P8, kind='nngp')):.3g}"),
                   float(f"{kr.condition_number(gram(a, P8)):.3g}")] for n, a in barzilai_kernels(L).items()}
         v.extra[f"photograph rows, L={L} (reported): [GPK cond, NTK cond]"] = pc
-        better = [n for n in pc if n != plain and pc[n][0] < pc[plain][0]]
-        photo = f"GPK better conditioned for {', '.join(better) if better else 'no alpha'}"
+        photo_better = [n for n in pc if n != plain and pc[n][0] < pc[plain][0]]
+        photo = f"GPK better conditioned for {', '.join(photo_better) if photo_better else 'no alpha'}"
     except ImportError as exc:   # scikit-image is optional
         v.extra[f"photograph rows, L={L}"] = f"not computed: {exc}"
     held = [n for n, ok in cond_ok.items() if ok]

@@ -51,7 +51,7 @@ WRONG = {
     "BARZILAI-LOCAL": dict(alphas=(0.25, 0.5, 1.0)),                  # the reversed alpha ordering
     "BARZILAI-DECAY": dict(plain=ResCNN(1, 0.5, readout="center"),     # residual against itself: must hold
                            plain_rules=dict(kmax=32, M=256, n=14, n2=18, r=6)),
-    "GEIFMAN-DECAY": dict(exponent_offset=1.0),                       # a predicted exponent off by one
+    "GEIFMAN-DECAY": dict(model="exponential"),                       # exponential decay claimed
     "TIRER-STABLE-TRAINING": dict(grows_with_width=True),             # the opposite width trend
     # experiments on stand-in data (claims/experiments.py): the opposite qualitative statement
     "HUANG-EXPERIMENTS": dict(mlp_degrades=False),                    # FFNet-NTK claimed not to degrade
