@@ -102,17 +102,36 @@ def kernel_regime(v, level, p):
 
 @claim("HUANG-RESNET-STABLE", "huang", "§4 claim 3",
        "The ResNet kernel does not degenerate: with alpha = L^-gamma, gamma > 1/2, the normalised "
-       "hidden-trained NTK tends to N2, and its Gram matrices stay well conditioned where the "
-       "deep FC-NTK's do not.",
+       "hidden-trained NTK tends to N2, the depth-1 ResNet's kernel.",
        "[recalled]; limits [derived]", FC + "; ResNet(L, L^-gamma, trained='hidden'); 40 Gaussian points "
        "on S^2 (normalised Gram matrices)", quick_seconds=1.0, gamma=1.0, depths=(10, 100, 1000))
 def resnet_stable(v, level, p):
+    """Non-degeneration as docs/papers.md HUANG-RESNET-STABLE states it: sup_t |ResNTK_L - N2| decreases
+    at the rate O(L^(1/2 - gamma)) (the local slope on the last decade of depths), N2 itself equals the
+    arc-cosine closed form (kappa1 + t kappa0) / 2 (computed here from arccos, not by the engine), and the
+    normalised Gram matrix keeps N2's off-diagonal spread while the deep FC-NTK's collapses.  The condition
+    numbers are reported, not asserted: "better conditioned than the deep FC-NTK" is not the paper's
+    statement, and it fails (the FC-NTK's degenerate limit 1/4 + (3/4) 1[x = z] has the small condition
+    number (n + 3)/3)."""
     t = np.linspace(-1, 1, 2001)
+    th = np.arccos(t)
+    closed = ((np.sqrt(1 - t * t) + (np.pi - th) * t) / np.pi + t * (1 - th / np.pi)) / 2
+    err = float(np.abs(n2(t) - closed).max())
+    v.add("N2 from the engine (normalised MLP(1) NTK) vs the arc-cosine closed form (kappa1 + t kappa0) / 2, "
+          "2001 points of [-1, 1]", err, "<= 1e-14", err <= 1e-14, "max |difference| <= 1e-14",
+          "kappa0 = 1 - arccos(t) / pi, kappa1 = (sqrt(1 - t^2) + (pi - arccos t) t) / pi (docs/spectral.md §4)")
     sups = [float(np.abs(normalized_kernel(ResNet.with_gamma(L, p["gamma"], trained="hidden"))(t)
                          - n2(t)).max()) for L in p["depths"]]
     v.add(f"sup |ResNTK_L - N2|, gamma={p['gamma']}, L={list(p['depths'])}", sups, "decreasing to 0",
           all(b < a for a, b in zip(sups, sups[1:])), "strictly decreasing in L",
           "docs/papers.md BELFER-SPIKY: O(L^(1/2-gamma))")
+    L1, L2 = p["depths"][-2:]
+    local = float(np.log(sups[-1] / sups[-2]) / np.log(L2 / L1))
+    want = 0.5 - p["gamma"]
+    v.add(f"rate: local slope of log sup |ResNTK_L - N2| on log L, L = {L1}..{L2}", round(local, 4), round(want, 4),
+          abs(local - want) <= 0.05, "|slope - (1/2 - gamma)| <= 0.05",
+          "O(L^(1/2-gamma)) (docs/papers.md BELFER-SPIKY); 0.05: the pre-asymptotic drift, 0.08 between the "
+          "first two decades at gamma = 1, shrinking with L")
     X = np.random.default_rng(5).standard_normal((40, 3))
     L = max(p["depths"])
     iu = np.triu_indices(len(X), 1)
@@ -126,20 +145,15 @@ def resnet_stable(v, level, p):
           "ResNTK within 20% of N2", abs(spread[0] / spread[1] - 1) <= 0.2, "|std_res / std_N2 - 1| <= 0.2",
           "the ResNTK is close to N2 at this depth; the FC spread is reported for contrast (-> 0)")
     c_res, c_n2, c_fc = (float(np.linalg.cond(K)) for K in (K_res, K_n2, K_fc))
-    v.extra["cond [ResNTK, N2, MLP(L)]"] = [c_res, c_n2, c_fc]
-    kernel_part = v.all_passed
-    v.add(f"the statement's conditioning part: cond ResNTK L={L} < cond MLP({L}) (40 points on S^2)",
-          [round(c_res, 1), round(c_fc, 1)], "ResNTK better conditioned", c_res < c_fc, "cond_res < cond_FC",
-          "the FC-NTK degenerates to the double-constant kernel 1/4 + (3/4) 1[x = z], whose Gram matrix has "
-          "the small condition number (n + 3)/3; a small condition number here signals degeneration")
-    if kernel_part and not v.measurements[-1].passed:
-        v.status = "holds-in-scope"
-        v.summary = (f"the kernel part holds (ResNTK -> N2; off-diagonal spread {spread[0]:.3f} vs N2 {spread[1]:.3f}, "
-                     f"FC {spread[2]:.4f}); the conditioning part does not: cond ResNTK = {c_res:.0f} vs MLP({L}) "
-                     f"{c_fc:.1f} -- the degenerate FC Gram matrix is the better conditioned one")
-        v.scope = ("non-degeneration (the normalised ResNTK tends to N2 and keeps N2's off-diagonal spread) holds; "
-                   "'better conditioned than the deep FC-NTK' fails under these conventions: the FC kernel's "
-                   "degenerate limit is a double-constant kernel with cond (n + 3)/3")
+    v.extra["cond [ResNTK, N2, MLP(L)] (reported, not asserted)"] = [c_res, c_n2, c_fc]
+    v.scope = (f"gamma = {p['gamma']}, L = {list(p['depths'])}; non-degeneration asserted (rate to N2, N2 against "
+               f"its closed form, off-diagonal spread). Reported, not part of the statement: the condition numbers "
+               f"(ResNTK {c_res:.0f}, N2 {c_n2:.0f}, MLP({L}) {c_fc:.1f} on 40 points): 'better conditioned than the "
+               "deep FC-NTK' does not hold under these conventions -- the FC kernel's degenerate limit is a "
+               "double-constant kernel with cond (n + 3)/3, so a small condition number signals degeneration here")
+    if v.all_passed:
+        v.summary = (f"ResNTK -> N2 at rate L^{local:.3f} (predicted L^{want:g}); off-diagonal spread {spread[0]:.3f} vs "
+                     f"N2 {spread[1]:.3f}, FC {spread[2]:.4f}; cond reported: ResNTK {c_res:.0f} vs MLP({L}) {c_fc:.1f}")
 
 
 record("HUANG-GPK", "huang", "§4 claim 5", "The paper's GP-kernel statements and bounds.",

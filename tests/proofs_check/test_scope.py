@@ -97,24 +97,22 @@ def test_every_registered_map_is_well_formed():
 
 
 def test_huang_map_decides_from_the_engine_and_can_flip(monkeypatch):
-    """The real HUANG-RESNET-STABLE map: the margin is log10(cond MLP / cond ResNet), negative
-    (the ResNet Gram is the worse conditioned); a planted error that swaps the two networks' kernels
-    flips its sign."""
+    """The real HUANG-RESNET-STABLE map: at gamma = 1, trained="hidden", depth 1000 the distance to N2
+    shrinks like L^-0.49 (predicted L^-1/2), the margin is -s - (gamma - 1/2) / 2 > 0; with every layer
+    trained the limit is the linear kernel, not N2, and the margin is negative.  A planted wrong limit
+    (N2 replaced by the normalised MLP(2) NTK) flips the hidden point's sign."""
+    from reskernels.numerics.limits import normalized_kernel
     from reskernels.proofs_check.scopes import conditioning as scopes
+    from reskernels.theory import MLP
     smap = scope.get("huang-resnet-stable")
-    m, detail = smap.evaluate({"gamma": 1.0, "depth": 10, "trained": "hidden", "d": 3})
-    assert m < 0 and detail["cond ResNet"] > detail["cond MLP"]
-    assert np.isclose(m, np.log10(detail["cond MLP"] / detail["cond ResNet"]), rtol=1e-12)
-    real_gram = scopes.gram
-
-    def swapped(arch, X, **kw):   # the planted error: each network gets the other's kernel
-        from reskernels.theory import MLP, ResNet
-        other = MLP(arch.depth, trained=arch.trained) if isinstance(arch, ResNet) else \
-            ResNet.with_gamma(arch.depth, 1.0, trained=arch.trained)
-        return real_gram(other, X, **kw)
-    monkeypatch.setattr(scopes, "gram", swapped)
-    m2, _ = smap.evaluate({"gamma": 1.0, "depth": 10, "trained": "hidden", "d": 3})
-    assert m2 > 0 and np.isclose(m2, -m, rtol=1e-12)
+    m, detail = smap.evaluate({"gamma": 1.0, "depth": 1000, "trained": "hidden"})
+    assert m > 0.2 and abs(detail["local slope"] + 0.5) < 0.02
+    assert np.isclose(m, -np.log10(detail["sup |K_L - N2|"] / detail["sup |K_L/10 - N2|"]) - 0.25, rtol=1e-12)
+    m_all, _ = smap.evaluate({"gamma": 1.0, "depth": 1000, "trained": "all"})
+    assert m_all < 0
+    monkeypatch.setattr(scopes, "n2", normalized_kernel(MLP(2)))
+    m2, _ = smap.evaluate({"gamma": 1.0, "depth": 1000, "trained": "hidden"})
+    assert m2 < 0
 
 
 def test_conv_data_are_distinct():
@@ -152,11 +150,11 @@ def test_scope_command(tmp_path, capsys):
     assert main(["scope", "--list"]) == 0
     out = capsys.readouterr().out
     assert "BARZILAI-COND-NTK" in out and "baseline" in out
-    rc = main(["scope", "huang-resnet-stable", "--over", "gamma", "--set", "depth=10", "trained=all",
+    rc = main(["scope", "huang-resnet-stable", "--over", "gamma", "--set", "depth=100", "trained=all",
                "--report", str(tmp_path / "m"), "--quiet"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "HUANG-RESNET-STABLE: fails -- fails at every one of the 2 convention points" in out
+    assert "HUANG-RESNET-STABLE: fails -- fails at every one of the 3 convention points" in out
     assert (tmp_path / "m" / "scope_huang-resnet-stable.png").stat().st_size > 5000
     for argv, msg in ((["scope", "NOPE"], "no scope map"), (["scope", "tirer-smoother", "--over", "zz"], "no convention axis"),
                       (["scope", "tirer-smoother", "--set", "alpha=7"], "not a candidate"),
@@ -175,7 +173,7 @@ def test_report_writes_the_scope_map(tmp_path):
     assert "scope_map" in v.extra and "Scope map over" in v.scope
     write_markdown([v], str(tmp_path), "quick")
     md = (tmp_path / "scope" / "scope_huang-resnet-stable.md").read_text()
-    assert "| gamma | depth | trained | d | holds | margin | detail |" in md
+    assert "| gamma | depth | trained | holds | margin | detail |" in md
     assert (tmp_path / "figures" / "scope_huang-resnet-stable.png").stat().st_size > 5000
     report = (tmp_path / "report.md").read_text()
     assert "scope/scope_huang-resnet-stable.md" in report and "figures/scope_huang-resnet-stable.png" in report
