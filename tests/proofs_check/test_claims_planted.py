@@ -11,6 +11,8 @@ Table (bug -> claims whose verdict changes; the numbers are in each test's comme
 
 * wrong tap set (dilated taps -2, 0, 2)        -> BARZILAI-DIAG, BARZILAI-COND-NTK: inconclusive
   (engine vs numerics.reference off by ~1e13 x the 16 (depth+1) eps tolerance)
+* the same, in the spectra's route only        -> BARZILAI-LOCAL, GEIFMAN-LOCALITY: inconclusive
+  (multi_dot_kernel vs numerics.reference; before, their tables read it as "fails")
 * skipped patch step, numba backend only       -> BARZILAI-DIAG: inconclusive (engine vs reference
   and numpy vs numba)
 * Phi0 of the numpy dual x (1 + 1e-9)          -> BARZILAI-DIAG: inconclusive (numpy vs numba ~1e5 x tol)
@@ -31,7 +33,8 @@ REG = load_all()
 
 # the verdicts with the defaults and a correct engine (test_claims_can_fail.py checks them)
 DEFAULT = {"BARZILAI-DIAG": "holds-in-scope", "BARZILAI-COND-NTK": "fails", "BIETTI-PARITY": "holds",
-           "BIETTI-ENDPOINT": "holds", "BIETTI-DEEP-SHALLOW": "holds", "NUM-RHO1": "holds"}
+           "BIETTI-ENDPOINT": "holds", "BIETTI-DEEP-SHALLOW": "holds", "NUM-RHO1": "holds",
+           "BARZILAI-LOCAL": "holds-in-scope", "GEIFMAN-LOCALITY": "holds"}
 
 
 def changed(cids):
@@ -65,6 +68,30 @@ def test_wrong_tap_set(monkeypatch):
     got = changed(["BARZILAI-DIAG", "BARZILAI-COND-NTK"])
     assert set(got) == {"BARZILAI-DIAG", "BARZILAI-COND-NTK"}, got
     assert all(new == "inconclusive" for _, new in got.values()), got
+
+
+def test_wrong_tap_set_in_the_spectra_route_only(monkeypatch, fresh_spectra):
+    """The pixel interpreter behind numerics.multisphere.multi_dot_kernel (the F(t_1, ..., t_P) that the
+    torus and ray spectra integrate) takes dilated taps, while ``gram`` stays right.  Before the
+    engine check compared that route too, BARZILAI-LOCAL and GEIFMAN-LOCALITY read the planted spectra
+    as the paper's claim failing; now they distrust them."""
+    import types
+
+    from reskernels.numerics import multisphere, pixel_maps
+    shim = types.SimpleNamespace(**vars(pixel_maps))
+    shim.taps = lambda q, spatial_dims, axis_len: [2 * d for d in pixel_maps.taps(q, spatial_dims, axis_len)]
+    real = multisphere._compiled_multi_dot.__wrapped__
+
+    def planted(arch, P, kind, acos):
+        multisphere._px = shim
+        try:
+            return real(arch, P, kind, acos)
+        finally:
+            multisphere._px = pixel_maps
+    monkeypatch.setattr(multisphere, "_compiled_multi_dot", planted)
+    got = changed(["BARZILAI-LOCAL", "GEIFMAN-LOCALITY"])
+    assert got == {"BARZILAI-LOCAL": ("holds-in-scope", "inconclusive"),
+                   "GEIFMAN-LOCALITY": ("holds", "inconclusive")}, got
 
 
 def _planted_numba_block():
