@@ -452,10 +452,14 @@ def decay_activations(v, level, p):
     v.extra["laws"] = rows
     if v.all_passed:
         v.status = "holds-in-scope"
-        v.scope = ("the power law (nu = 1/2: k^-d) holds for kinked activations with or without biases (ReLU, abs, "
-                   "leaky ReLU, the depth-1 step NTK); k^-d fails for analytic activations (erf; tanh and GELU in "
-                   "full mode): their local log-log slope doubles from k = 8..16 to 16..32 (geometric decay); "
-                   "a bias makes c_minus = 0, so both parities share one constant")
+        checked = ", ".join(f"{a.activation.name}{' + bias' if a.bias_var else ''} ({type(a).__name__}({a.depth}))"
+                            for a in _kinked(level))
+        analytic = "erf" + ("; tanh and GELU (float64)" if level == "full" else "")
+        v.scope = (f"the power law (nu = 1/2: k^-d) holds for the kinked activations checked ({checked}; d = "
+                   f"{', '.join(map(str, ds))}); k^-d fails for the analytic ones checked ({analytic}): their local "
+                   "log-log slope doubles from k = 8..16 to 16..32 (geometric decay); a bias makes c_minus = 0, so "
+                   "both parities share one constant" + ("" if level == "full" else "; leaky ReLU, tanh and GELU in "
+                                                         "full mode only"))
 
 
 @claim("BELFER-PARITY-BIAS", "belfer", "§3 claim 6, outside the paper's setting",
