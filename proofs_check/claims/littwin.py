@@ -182,6 +182,7 @@ def densenet(v, level, p):
     for part, label, archs, indep in (("depth", "depth L = 2, 8, 32 (weight_var 2)", depth, p["depth_independent"]),
                                       ("scale", "weight_var = 1, 2, 4 (L = 8)", scale, p["scale_independent"])):
         iv = [ivals[a] for a in archs]
+        v.extra[f"CV^2 n across {label}: 95% bootstrap intervals"] = [list(x) for x in iv]
         if indep:
             got = [_ratio_within(boots[a], boots[archs[0]], f) for a in archs[1:]]
             decisions = [d for d, _ in got]

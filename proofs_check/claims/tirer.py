@@ -111,9 +111,9 @@ def attenuation(v, level, p):
     v.add(f"RMS f'' of the interpolant for alpha={list(alphas)}", rms, "increasing in alpha",
           all(b >= a for a, b in zip(rms, rms[1:])), "non-decreasing", "toy experiment")
     # kernel slope at theta = 0 of the normalised NTK (grid-free smoothness measure)
+    # (reported: a closed form increasing in alpha by construction, so not a measurement that could fail)
     cs = [float(slope_closed_form(5, a / np.sqrt(2))) for a in alphas]
-    v.add("kernel slope c(5, alpha/sqrt2) of the hidden ResNTK (BELFER-SLOPE)", cs, "increasing",
-          all(b > a for a, b in zip(cs, cs[1:])), "strictly increasing", "closed form")
+    v.extra["kernel slope c(5, alpha/sqrt2) of the hidden ResNTK (BELFER-SLOPE closed form, reported)"] = cs
 
 
 _DRIFT_RUNS: dict = {}
