@@ -22,7 +22,7 @@ CONV = ("circular 1-D signals, multi-sphere MS(C0=3, P) inputs, filter_size=3, s
         "input_var=1, weight_var=2, trained='all'; baseline CNN(L+1)")
 
 
-def engine_check(v, archs, kinds=("ntk", "nngp"), normalize=False, n=6, P=8, seed=21):
+def engine_check(v, archs, kinds=("ntk", "nngp"), normalize=False, n=6, P=8, seed=21, X=None, what=None):
     """The engine against an independent route where its errors would show: ``gram`` (the default
     backend) vs :func:`numerics.reference.conv_kernel_reference` (full P x P pixel-pair matrices,
     explicit tap arithmetic, plain arccos) on n generic MS(3, P) points, P = 8 pixels > 3 taps,
@@ -31,18 +31,24 @@ def engine_check(v, archs, kinds=("ntk", "nngp"), normalize=False, n=6, P=8, see
     the spectra (:func:`numerics.multisphere.multi_dot_kernel`, F(t_1, ..., t_P) of the pixel cosines,
     which the torus and ray spectra integrate; numpy and numba backends) against the same reference at
     those points' cosines.  Every route rounds a few times per layer and arccos amplifies by
-    1/sin(theta) (generic pairs): tolerance 16 (depth + 1) eps relative to max|K|."""
+    1/sin(theta) (generic pairs): tolerance 16 (depth + 1) eps relative to max|K|.  ``X`` (with ``what``,
+    its description): the claim's own inputs instead (pixels of unequal norms, such as digit signals:
+    then the variance-carrying path; no spectra's route, which takes unit pixels)."""
     from reskernels.numerics import conv_fused
     from reskernels.numerics.multisphere import multi_dot_kernel
-    X = multisphere(n, P, 3, seed)
-    T = np.clip(np.einsum("ipc,jpc->ijp", X, X), -1.0, 1.0)      # the pairs' pixel cosines
+    own = X is not None
+    if not own:
+        X = multisphere(n, P, 3, seed)
+        what = f"{n} MS(3, {P}) points"
+    n = len(X)
+    T = np.clip(np.einsum("ipc,jpc->ijp", X, X), -1.0, 1.0)      # the pairs' pixel cosines (unit pixels)
     T[np.arange(n), np.arange(n)] = 1.0      # a pair (x, x): exactly 1 (the dot products round to 1 - 2^-52,
     # another input, where F's sqrt(1 - t) term moves the kernel by ~1e-8)
     md_backends = ("numpy", "numba") if conv_fused.available() else ("numpy",)
     worst, worst_be, worst_md, md_names = 0.0, 0.0, 0.0, []
     for arch in archs:
         tol = 16 * (arch.depth + 1) * EPS
-        spectral = arch.readout in ("center", "flatten")
+        spectral = arch.readout in ("center", "flatten") and not own
         if spectral:
             md_names.append(arch.slug.split("-iv")[0])
         for kind in kinds:
@@ -59,7 +65,7 @@ def engine_check(v, archs, kinds=("ntk", "nngp"), normalize=False, n=6, P=8, see
                     F = multi_dot_kernel(arch, T, kind, normalize=normalize, backend=be)
                     worst_md = max(worst_md, float(np.abs(F - R).max()) / scale / tol)
     names = ", ".join(a.slug.split("-iv")[0] for a in archs)
-    v.add(f"engine vs independent route (numerics.reference), {n} MS(3, {P}) points, every entry, "
+    v.add(f"engine vs independent route (numerics.reference), {what}, every entry, "
           f"{'/'.join(kinds)}: {names}", round(worst, 3), "<= 1 (units of 16 (depth+1) eps)", worst <= 1,
           "max |gram - reference| / max|reference| <= 16 (depth + 1) eps",
           "two float64 routes, a few roundings per layer; P > taps, so a wrong tap set or a skipped "

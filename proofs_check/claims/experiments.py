@@ -273,7 +273,12 @@ def barzilai_experiments(v, level, p):
             cond_gpk[name] = kr.condition_number(gram(arch, Xc, kind="nngp"))
     if not _sanity(v, acc, y, splits):
         return
+    from .barzilai import engine_check
     L = max(c["depths"])
+    # the engine on these inputs (pixels of unequal norms: the variance-carrying path) against the
+    # independent route, every entry of 6 digit signals
+    if not engine_check(v, list(barzilai_kernels(min(c["depths"])).values()), X=X[:6], what="6 digit signals"):
+        return
     plain, res = f"CNN({L + 1})", f"ResCNN({L}, {float(L) ** -0.5:.3g})"
     better = _better(v, f"ResCNTK {res} minus CNTK {plain}: accuracy", acc[res], acc[plain],
                      expect_better=p["residual_better"])
@@ -370,6 +375,9 @@ def arora_benchmarks(v, level, p):
         v.progress(i + 1, len(kernels), name)
         acc[name] = kr.evaluate(gram(arch, inp), y, splits, relative_ridge=RIDGE)["accuracy"]
     if not _sanity(v, acc, y, splits):
+        return
+    from .barzilai import engine_check
+    if not engine_check(v, [kernels["CNTK-GAP"][0], kernels["CNTK-V (flatten)"][0]], X=X[:6], what="6 digit signals"):
         return
     gap = _better(v, "CNTK-GAP minus CNTK-V: accuracy", acc["CNTK-GAP"], acc["CNTK-V (flatten)"],
                   expect_better=p["gap_better"])
