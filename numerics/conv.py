@@ -323,7 +323,8 @@ class ConvGramPlan(PlanBase):
             self._init_series(maps, Xg, Zg, symmetric, requested)
             if self.series is not None and np.any(self.series[8] >= 0):
                 # blocks that read the tables in rho round differently from the per-entry series'
-                self.block_format = "Hermite duals tabulated in rho"
+                from .rho_tables import table_format
+                self.block_format = "Hermite duals tabulated in rho" + table_format()
             backend = self.backend
         threads = 1 if backend in ("cupy", "cuda") else (n_threads or os.cpu_count() or 1)
         P = H * W

@@ -42,10 +42,11 @@ measures it), not bit for bit.
 The series keeps :data:`numerics.series_lanes.STORE_DEGREES` = 160 degrees, and at large variances
 (tanh at q ~ 2-5) their tail (|c| + t)^(K+1) T_K alone exceeds the target on the panels of
 |rho| >~ 0.9.  There the uncertified panels are expanded again from every degree the coefficient
-ladder resolved (up to 480, kept for such rows in :attr:`numerics.fc_series.Tables.full`), at no
-higher a degree in rho - c than the table's (which every entry pays), and take those coefficients
-where that certifies them: tanh at q ~ 2-5 from 86-94% of the panels to 93-100% (97-100% would
-need degree 8 for every entry).  Such a panel's entries are within the target of the polynomial of
+ladder resolved (up to 480, kept for such rows in :attr:`numerics.fc_series.Tables.full`), each at
+its own least degree up to :data:`RHO_DEGREE` (paid only by the lane blocks that reach such a panel;
+with :data:`PER_PANEL` False, at no higher a degree than the table's, which every entry pays), and
+take those coefficients where that certifies them: tanh at q ~ 2-5 from 86-94% of the panels to
+97-100% (93-100% at the table's degree).  Such a panel's entries are within the target of the polynomial of
 the higher degree, not of the 160-degree series, which does not certify them.  The other panels,
 and tables the stored degrees certify whole, keep their coefficients bit for bit.
 
@@ -77,11 +78,19 @@ from .series_lanes import series_dual_gathered
 
 #: panels of [-1, 1] (a power of two: the centres -1 + (2 p + 1) / RHO_PANELS are exact)
 RHO_PANELS = 512
-#: largest degree of a table's polynomials in rho - c_p (a table keeps them all, uses its own degree)
+#: largest degree of a table's polynomials in rho - c_p (each panel uses its own least certifying one)
 RHO_DEGREE = 8
 #: each panel at its own least certifying degree (a lane block runs Horner's rule to its lanes' largest);
 #: False: every panel of a table at the table's degree (the tables until 2026-12-03; kept for comparison)
 PER_PANEL = True
+
+
+def table_format():
+    """What a stored job's block format says of the tables (numerics.tiles: a store written with other
+    tables is refused, not mixed): their values differ by a few ulps between the two kinds."""
+    return ", a degree per panel" if PER_PANEL else ""
+
+
 #: most tables (runs of :func:`clusters`) per dual and function (one table: 512 x 9 floats)
 RHO_ROWS = 8
 #: variances within this relative distance share a table (inputs normalised in floating point:
@@ -257,8 +266,8 @@ def build(arrays, groups, want_ntk, full=None):
     A table is built from the stored degrees (:data:`numerics.series_lanes.STORE_DEGREES`) and, where
     their tail (|c| + t)^(K+1) T_K leaves panels uncertified (near |rho| = 1 at large variances) and
     ``full`` (:attr:`numerics.fc_series.Tables.full`) holds every member's coefficients to a higher
-    degree K' (its deviation within the same budget), again from those, at no higher a degree in
-    rho - c than the first (every entry of the table pays its degree, near-parallel or not); the
+    degree K' (its deviation within the same budget), again from those -- per panel up to
+    :data:`RHO_DEGREE` (:data:`PER_PANEL`), else at no higher a degree in rho - c than the first; the
     panels certified only so take those coefficients, the others keep theirs bit for bit (each
     panel's certificate is its own).  The per-entry series of the lanes left to the series still
     reads the stored degrees."""

@@ -328,7 +328,8 @@ def geifman_decay(v, level, p):
     full window (k, ..., k) to k = 7 without deciding on it).  Per ray:
     the power fit must beat the exponential one (same points, two parameters) and |slope + p| <= bound.
     Holds when every ray decides, fits the power law and agrees with the prediction; fails on an
-    exponential winner (the paper's statement is polynomial decay); inconclusive when a measured slope
+    exponential winner (the paper's statement is polynomial decay); inconclusive when the control (an
+    entire kernel) is not rejected as a power law, when a measured slope
     and the suite's [derived] prediction disagree (the measurement or the prediction is wrong, and the
     paper's exponents are [unknown], so the disagreement is not a finding about the paper) or a ray has
     fewer than min_points converged points (reasons stated)."""
@@ -416,8 +417,13 @@ def geifman_decay(v, level, p):
                   f"window only to k = {p['full_window']['kmax']} (reported, "
                   "not decided)" if level == "full" else "; pair rays in full mode only")
                + " (docs/papers.md GEIFMAN-DECAY)")
+    control_ok = all(m.passed for m in v.measurements if m.name.startswith("control "))
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
+    elif not control_ok:
+        v.status = "inconclusive"
+        v.summary = ("the control exp(2 sum t_i) was not rejected as a power law: the fit comparison cannot "
+                     "tell polynomial from faster decay on these points, so the rays decide nothing")
     elif bad:
         v.status = "fails"
         v.summary = (f"{len(bad)} of {len(jobs)} rays fit an {other} law better than a {p['model']} law: "

@@ -277,7 +277,7 @@ def barzilai_experiments(v, level, p):
     L = max(c["depths"])
     # the engine on these inputs (pixels of unequal norms: the variance-carrying path) against the
     # independent route, every entry of 6 digit signals
-    if not engine_check(v, list(barzilai_kernels(min(c["depths"])).values()), X=X[:6], what="6 digit signals"):
+    if not engine_check(v, list(barzilai_kernels(L).values()), X=X[:6], what="6 digit signals"):
         return
     plain, res = f"CNN({L + 1})", f"ResCNN({L}, {float(L) ** -0.5:.3g})"
     better = _better(v, f"ResCNTK {res} minus CNTK {plain}: accuracy", acc[res], acc[plain],

@@ -160,11 +160,13 @@ def _ratio_within(boot_a, boot_b, factor):
 def densenet(v, level, p):
     """CV^2 n of the finite-width DenseNet NTK at initialisation (n = 64) across depth (L = 2, 8, 32 at
     weight_var 2) and weight scale (weight_var 1, 2, 4 at L = 8).  'Independent' is an equivalence
-    test, not a failure to find a difference: the 95% bootstrap interval of each ratio to the first
+    test, not a failure to find a difference: the 90% bootstrap interval of each ratio to the first
     case (CV^2 n(L) / CV^2 n(2), CV^2 n(c) / CV^2 n(1)) must lie within [1/factor, factor] (factor 2
     over a 16-fold depth range, where an MLP of this width changes by ~60x: Hanin-Nica exp(5 L / n) - 1,
-    LITTWIN-MLP-DEPTH); an interval outside it is a dependence (the part fails), one straddling an end
-    leaves the part undecided (inconclusive, reason stated).  The expectation of each sample mean is
+    LITTWIN-MLP-DEPTH); an interval outside it is a dependence beyond the factor, one straddling an end
+    is undecided at the factor -- a dependence all the same where it excludes 1.  Verdict: both parts
+    inside -> holds; one inside and the other a dependence -> holds-in-scope (the scope names both);
+    none inside and one outside -> fails; otherwise inconclusive (reason stated).  The expectation of each sample mean is
     checked against the kernel (4 s.e.) first, so the verdict rests on the engine being right.  (Until
     2026-12-03 'independent' meant that the 95% intervals of CV^2 n intersect, which fewer samples pass
     more easily: 200 initialisations said holds, 400 fails.)"""
@@ -234,7 +236,7 @@ def densenet(v, level, p):
     elif len(inside) == 1 and dependent:
         v.status = "holds-in-scope"
         v.summary = f"holds for the {inside[0]}; {v.scope}"
-    elif not inside and dependent == set(parts):
+    elif not inside and "outside" in parts.values():
         v.status = "fails"
         v.summary = v.scope
     else:

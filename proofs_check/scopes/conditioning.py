@@ -74,7 +74,8 @@ def cond_gpk(at):
 # --------------------------------------------------------------------------- Huang: the deep limit N2
 
 @scope_map("HUANG-RESNET-STABLE", (
-    Axis("gamma", (0.5, 0.75, 1.0, 1.5), 1.0, "alpha = L^-gamma", quick=(0.5, 0.75, 1.0), ordered=True),
+    Axis("gamma", (0.5, 0.75, 1.0, 1.5), 1.0, "alpha = L^-gamma (the statement: gamma > 1/2; 0.5 in the full "
+         "sweep, the boundary)", quick=(0.75, 1.0), ordered=True),
     Axis("depth", (100, 1000, 10000), 1000, "number of blocks L (the rate is measured from L / 10 to L)",
          ordered=True),
     Axis("trained", ("all", "hidden"), "hidden", "layers in the NTK"),

@@ -154,7 +154,7 @@ def test_scope_command(tmp_path, capsys):
                "--report", str(tmp_path / "m"), "--quiet"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "HUANG-RESNET-STABLE: fails -- fails at every one of the 3 convention points" in out
+    assert "HUANG-RESNET-STABLE: fails -- fails at every one of the 2 convention points" in out
     assert (tmp_path / "m" / "scope_huang-resnet-stable.png").stat().st_size > 5000
     for argv, msg in ((["scope", "NOPE"], "no scope map"), (["scope", "tirer-smoother", "--over", "zz"], "no convention axis"),
                       (["scope", "tirer-smoother", "--set", "alpha=7"], "not a candidate"),
