@@ -89,12 +89,6 @@ def half_angles(Xu, Zu, xp=np):
     return xp.sqrt(su2), xp.sqrt(sv2)
 
 
-
-def _rho_table_format():
-    """The tables in rho's part of a store's block format (numerics.rho_tables.table_format)."""
-    from .rho_tables import table_format
-    return table_format()
-
 class FCGramPlan(PlanBase):
     """A fully connected Gram matrix as a grid of independent tiles (see :mod:`numerics.tiles`).
 
@@ -149,9 +143,10 @@ class FCGramPlan(PlanBase):
                     self._init_general(X, Zm, symmetric, normalize, backend)
         # a store names the route its blocks come from: the compiled loops round differently from numpy
         # (a few ulps), so a job stored by one is refused by the other instead of mixed with its blocks
+        from .rho_tables import table_format
         self.block_format = ("compiled half-angle loop" if self.fc_program is not None
                              else ("compiled variance-carrying loop" + (", Hermite duals tabulated in rho"
-                                   + _rho_table_format() if np.any(self.series_tables[6] >= 0) else ""))
+                                   + table_format() if np.any(self.series_tables[6] >= 0) else ""))
                              if self.general_program is not None
                              else "compiled duals" if self.general and compiled_duals else None)
         self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)

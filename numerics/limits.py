@@ -2,6 +2,7 @@
 
 * :func:`normalized_kernel` -- t -> K(t) / K(1) on the unit sphere, any depth (normalised recursion);
 * :func:`n2` -- N2 = (kappa1 + t kappa0) / 2, the limit for alpha = L^-gamma, gamma > 1/2;
+* :func:`sup_distance_to_n2` -- sup_t |ResNTK_L - N2|, how far depth L is from that limit;
 * :func:`ode_kernel` -- the gamma = 1/2 limit, solved as an ODE in the depth variable s in [0, 1];
 * :func:`slope_closed_form` -- c(L, alpha) in ResNTK(cos theta) = 1 - c theta + O(theta^2).
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from reskernels.theory import MLP
+from reskernels.theory import MLP, ResNet
 
 from .fc import normalized_diagonal
 from .pointwise import zonal
@@ -70,6 +71,20 @@ def n2(t):
     docs/papers.md §3 BELFER-SPIKY [derived], §4 HUANG-TRAINED-SET.
     """
     return normalized_kernel(MLP(1))(t)
+
+
+def sup_distance_to_n2(L, gamma, trained="hidden", t=None):
+    """sup_t |ResNTK_L(t) - N2(t)| of the normalised NTK of ``ResNet.with_gamma(L, gamma, trained=trained)``
+    over ``t`` (default 2001 equispaced points of [-1, 1]): O(L^(1/2 - gamma)) for the hidden-trained
+    kernel at gamma > 1/2; it tends to a positive constant at gamma = 1/2 (the ODE kernel) and with every
+    layer trained (the linear kernel t).
+
+    References
+    ----------
+    docs/papers.md §3 BELFER-SPIKY, §4 HUANG-RESNET-STABLE, HUANG-TRAINED-SET.
+    """
+    t = np.linspace(-1, 1, 2001) if t is None else np.asarray(t, dtype=np.float64)
+    return float(np.abs(normalized_kernel(ResNet.with_gamma(L, gamma, trained=trained))(t) - n2(t)).max())
 
 
 def ode_kernel(t, rtol=1e-10):

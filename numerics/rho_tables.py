@@ -148,7 +148,7 @@ def build_row(c, tail_K, thr, coef, ok, per_panel):
     taylor_coefficients(c, e, M1 + 1, De)
     # 1e-9: the rounding of these positive sums (relative ~K eps) and of a lane's |rho - c_p|
     best, deg = -1, M1 - 1
-    for M in range(M1 - 1, 0, -1):
+    for M in range(M1 - 1, 0 if not per_panel else M1 - 1, -1):      # the table's degree (not per panel)
         count = 0
         for p in range(N):
             count += 1 if (De[M + 1, p] * t ** (M + 1) + e[p] ** (K + 1) * tail_K) * (1.0 + 1e-9) <= thr else 0

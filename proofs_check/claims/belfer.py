@@ -11,7 +11,7 @@ import sympy as sp
 
 from reskernels.numerics import kernel_mp
 from reskernels.numerics.fc import normalized_diagonal
-from reskernels.numerics.limits import n2, normalized_kernel, ode_kernel, slope_closed_form
+from reskernels.numerics.limits import n2, normalized_kernel, ode_kernel, slope_closed_form, sup_distance_to_n2
 from reskernels.numerics.tolerances import half_unit_decimal
 from reskernels.theory import MLP, ResNet, endpoint_coefficients, kernel_expr
 from reskernels.theory import t as t_sym
@@ -34,8 +34,7 @@ def spiky(v, level, p):
     t = np.linspace(-1, 1, 2001)
     Ls = [10, 100, 1000, 10000]
     for gamma, want in p["sup_table"].items():
-        sups = [float(np.abs(normalized_kernel(ResNet.with_gamma(L, gamma, trained="hidden"))(t)
-                             - n2(t)).max()) for L in Ls]
+        sups = [sup_distance_to_n2(L, gamma, t=t) for L in Ls]
         table_check(v, f"gamma={gamma}: sup_t |ResNTK_L - N2|, L={Ls}", sups, want, half_unit_decimal(4),
                     "half a unit in the 4th printed decimal")
         v.add(f"gamma={gamma}: sup distance decreases in L", sups, "monotone",

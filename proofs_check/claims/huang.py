@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from reskernels.numerics import gram
-from reskernels.numerics.limits import n2, normalized_kernel
+from reskernels.numerics.limits import n2, normalized_kernel, sup_distance_to_n2
 from reskernels.numerics.montecarlo import kernel_montecarlo
 from reskernels.numerics.samplers import sphere
 from reskernels.numerics.tolerances import half_unit_decimal, montecarlo_tol
@@ -108,20 +108,23 @@ def kernel_regime(v, level, p):
 def resnet_stable(v, level, p):
     """Non-degeneration as docs/papers.md HUANG-RESNET-STABLE states it: sup_t |ResNTK_L - N2| decreases
     at the rate O(L^(1/2 - gamma)) (the local slope on the last decade of depths), N2 itself equals the
-    arc-cosine closed form (kappa1 + t kappa0) / 2 (computed here from arccos, not by the engine), and the
+    arc-cosine closed form (kappa1 + t kappa0) / 2 (theory.duals' sympy kappas, not the numerics engine), and the
     normalised Gram matrix keeps N2's off-diagonal spread while the deep FC-NTK's collapses.  The condition
     numbers are reported, not asserted: "better conditioned than the deep FC-NTK" is not the paper's
     statement, and it fails (the FC-NTK's degenerate limit 1/4 + (3/4) 1[x = z] has the small condition
     number (n + 3)/3)."""
+    import sympy as sp
+
+    from reskernels.theory import duals
     t = np.linspace(-1, 1, 2001)
-    th = np.arccos(t)
-    closed = ((np.sqrt(1 - t * t) + (np.pi - th) * t) / np.pi + t * (1 - th / np.pi)) / 2
+    # the closed form from the theory layer's sympy kappas (not the numerics engine), evaluated by numpy
+    closed = sp.lambdify(duals.r, (duals.kappa1(duals.r) + duals.r * duals.kappa0(duals.r)) / 2, "numpy")(t)
     err = float(np.abs(n2(t) - closed).max())
     v.add("N2 from the engine (normalised MLP(1) NTK) vs the arc-cosine closed form (kappa1 + t kappa0) / 2, "
           "2001 points of [-1, 1]", err, "<= 1e-14", err <= 1e-14, "max |difference| <= 1e-14",
-          "kappa0 = 1 - arccos(t) / pi, kappa1 = (sqrt(1 - t^2) + (pi - arccos t) t) / pi (docs/spectral.md §4)")
-    sups = [float(np.abs(normalized_kernel(ResNet.with_gamma(L, p["gamma"], trained="hidden"))(t)
-                         - n2(t)).max()) for L in p["depths"]]
+          "theory.duals: kappa0 = (pi - arccos t) / pi, kappa1 = (sqrt(1 - t^2) + (pi - arccos t) t) / pi "
+          "(docs/spectral.md §4)")
+    sups = [sup_distance_to_n2(L, p["gamma"], t=t) for L in p["depths"]]
     v.add(f"sup |ResNTK_L - N2|, gamma={p['gamma']}, L={list(p['depths'])}", sups, "decreasing to 0",
           all(b < a for a, b in zip(sups, sups[1:])), "strictly decreasing in L",
           "docs/papers.md BELFER-SPIKY: O(L^(1/2-gamma))")

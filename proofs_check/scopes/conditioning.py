@@ -6,12 +6,10 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numpy as np
-
 from reskernels.numerics import gram
 from reskernels.numerics.gramspec import condition_number
-from reskernels.numerics.limits import n2, normalized_kernel
-from reskernels.theory import CNN, ResCNN, ResNet
+from reskernels.numerics.limits import sup_distance_to_n2
+from reskernels.theory import CNN, ResCNN
 
 from ..scope import Axis, scope_map
 from .data import ALPHA_SCALINGS, conv_data
@@ -88,10 +86,7 @@ def cond_gpk(at):
    check_over=("gamma", "trained"))
 def huang_stable(at):
     L, g = at["depth"], at["gamma"]
-    t = np.linspace(-1, 1, 2001)
-    N2 = n2(t)
-    sups = [float(np.abs(normalized_kernel(ResNet.with_gamma(D, g, trained=at["trained"]))(t) - N2).max())
-            for D in (L // 10, L)]
+    sups = [sup_distance_to_n2(D, g, at["trained"]) for D in (L // 10, L)]
     s = math.log10(sups[1] / sups[0])
     return -s - max((g - 0.5) / 2, 0.05), {"sup |K_L/10 - N2|": sups[0], "sup |K_L - N2|": sups[1],
                                            "local slope": s, "predicted": 0.5 - g}

@@ -181,3 +181,18 @@ def test_wrong_exact_kernel_under_the_finite_width_claims(monkeypatch):
     for cid in ("LITTWIN-DENSENET", "LITTWIN-CV-RESNET"):
         v = REG[cid].run("quick")
         assert v.status == "inconclusive" and "mean NTK disagrees" in v.summary, (cid, v.status, v.summary)
+
+
+def test_wrong_deep_limit_n2(monkeypatch):
+    """N2 replaced by the normalised MLP(2) NTK (a wrong limit, as from a wrong dual constant in the
+    engine's N2): HUANG-RESNET-STABLE's closed-form check of N2 and its rate check both miss, and the
+    claim no longer holds."""
+    from reskernels.numerics import limits
+    from reskernels.proofs_check.claims import huang
+    from reskernels.theory import MLP
+    wrong = limits.normalized_kernel(MLP(2))
+    monkeypatch.setattr(huang, "n2", wrong)
+    monkeypatch.setattr(limits, "n2", wrong)
+    v = REG["HUANG-RESNET-STABLE"].run("quick")
+    missed = [m.name for m in v.measurements if not m.passed]
+    assert v.status == "fails" and any("closed form" in n for n in missed), (v.status, missed)
