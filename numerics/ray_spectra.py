@@ -577,7 +577,7 @@ class RaySlope:
 
 def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel_err: float = 0.01, kmin: int = 8,
                 step: int | None = None, min_points: int = 6, C0: int = 2, floor_eps: float | None = None,
-                window: bool | None = None, **rules) -> RaySlope:
+                window: bool | None = None, P: int | None = None, **rules) -> RaySlope:
     """:func:`ray_spectrum` (C0 = 2, one pixel), :func:`window_ray_spectrum` (two or more pixels, any C0; or
     ``window=True``: one pixel with the corner rule) or :func:`sphere_ray_spectrum` (C0 > 2, one pixel) on
     one ray, its
@@ -592,18 +592,22 @@ def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel
     lambda_0; a benchmark run) and within 1e-3 of lambda on the CNN(2) pair (0, 1) to k = 64 (tested,
     tests/numerics/test_ray_spectra.py); the summation's rounding is not in that comparison (both share
     it) but in the error estimate, whose rules sum different nodes.  The one-pixel rules go through a
-    DCT / Gegenbauer sum of O(1) values, for which no such measurement is made."""
+    DCT / Gegenbauer sum of O(1) values, for which no such measurement is made.
+
+    P: pixels of the circular signal (default the receptive field, 2 radius + 1); a smaller P wraps the
+    receptive field (ResCNN(2) on 5 pixels: every inactive pixel shares a 3-pixel window with pixel 0,
+    so all are near pixels of the window rule), and the prediction is made on the same P."""
     import time
     t0 = time.process_time()
     window = len(support) >= 2 if window is None else bool(window)
     if window:
-        R = window_ray_spectrum(arch, support, kmax, kind, C0=C0, **rules)
+        R = window_ray_spectrum(arch, support, kmax, kind, C0=C0, P=P, **rules)
     elif len(support) >= 2:
         raise ValueError("window=False: one pixel only (two or more pixels take window_ray_spectrum)")
     elif C0 == 2:
-        R = ray_spectrum(arch, support, kmax, kind, **rules)
+        R = ray_spectrum(arch, support, kmax, kind, P=P, **rules)
     else:
-        R = sphere_ray_spectrum(arch, support[0], kmax, kind, C0=C0, **rules)
+        R = sphere_ray_spectrum(arch, support[0], kmax, kind, C0=C0, P=P, **rules)
     step = step or (2 if len(support) == 1 else 1)
     floor_eps = (10.0 if window else 1e3) if floor_eps is None else float(floor_eps)
     ks, lam, err = R.converged(rel_err, kmin=kmin, step=step, floor=floor_eps * np.finfo(float).eps * abs(R.values[0]))
@@ -611,7 +615,7 @@ def measure_ray(arch, kind: str, support, name: str = "", *, kmax: int = 64, rel
     if len(ks) >= max(min_points, 6):
         slope, bound = slope_with_error(ks, lam, err)
     return RaySlope(name=name, kind=kind, support=tuple(support), ks=ks, values=lam, errors=err, slope=slope,
-                    bound=bound, predicted=predicted_exponent(arch, kind, support, C0=C0), kmax=kmax,
+                    bound=bound, predicted=predicted_exponent(arch, kind, support, C0=C0, P=P), kmax=kmax,
                     seconds=time.process_time() - t0)
 
 

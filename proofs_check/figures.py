@@ -525,7 +525,7 @@ def _cond_ntk(v):
         "CV^2 of the finite-width NTK diagonal of MLP(L) over random initialisations; bars are 95% bootstrap "
         "intervals where the check recorded them.")
 def _littwin_mlp(v):
-    vals = v.measurements[0].value
+    vals = next(m.value for m in v.measurements if m.name.startswith("CV^2 increases with L"))
     ci = v.extra.get("cv2_ci", {})
     fig, ax = _subplots()
     for n, style in ((64, "o-"), (256, "s")):

@@ -218,6 +218,17 @@ def attach(v, level: str, progress=None) -> ScopeResult | None:
     v.extra["scope_map"] = res.to_dict()
     sentence = (f"Scope map over {', '.join(res.swept) or 'the default point'} ({len(res.points)} points; "
                 f"`reskernels scope {v.claim_id}` sweeps more): {res.region()}.")
+    # the map at the claim's own conventions (every swept axis at its default) against the claim itself:
+    # they may differ in samples or rules, and a disagreement is said, not hidden
+    own = [q for q in res.points if all(q.at[a.name] == a.default for a in smap.axes if a.name in res.swept)]
+    claim_holds = v.status in ("holds", "holds-in-scope") or (v.status is None and v.all_passed)
+    if own and claim_holds != own[0].holds:
+        sentence += (f" At the claim's own conventions the map's point "
+                     f"{'holds' if own[0].holds else ('is a tie' if own[0].tie else 'fails')}"
+                     f" (margin {own[0].margin:+.3g}"
+                     + (f" +- {own[0].error:.2g}" if own[0].error else "")
+                     + f") while the claim's check {'holds' if claim_holds else 'does not'}: the map recomputes "
+                     "that point with its own samples and rules.")
     v.scope = (v.scope.rstrip().rstrip(".") + ". " if v.scope else "") + sentence
     # a claim that holds at its own conventions but not over the whole map holds in a scope
     if res.status != "holds" and (v.status == "holds" or (v.status is None and v.all_passed)):
@@ -248,11 +259,16 @@ def _conditions(res: ScopeResult):
     return out
 
 
-def _cover(points, target: bool, conds, max_rules: int = 4):
-    """Greedy cover of the points with ``holds == target`` by conjunctions (one to three conditions)
-    that contain no point of the other kind."""
+def _category(p) -> str:
+    """'holds', 'fails' or 'undecided' (a tie: |margin| within its error)."""
+    return "holds" if p.holds else ("undecided" if p.tie else "fails")
+
+
+def _cover(points, target: str, conds, max_rules: int = 4):
+    """Greedy cover of the points of category ``target`` (:func:`_category`) by conjunctions (one to
+    three conditions) that contain no point of another category."""
     pts = list(range(len(points)))
-    want = {i for i in pts if points[i].holds == target}
+    want = {i for i in pts if _category(points[i]) == target}
     cands = [((a,), f) for a, f in conds]
     for r in (2, 3):
         for combo in itertools.combinations(conds, r):
@@ -277,29 +293,33 @@ def _cover(points, target: bool, conds, max_rules: int = 4):
 def describe_region(res: ScopeResult) -> str:
     """One sentence: where the claim holds and where it fails, by the simplest conditions on the
     swept axes that separate them (conjunctions of at most three conditions, found greedily; at most
-    four per side, each with the number of points it covers).  Ties
-    (``|margin| <=`` its error) count as not holding and are named."""
+    four per kind, each with the number of points it covers).  Ties (``|margin| <=`` its error) do
+    not count as holding; they are a third kind, "undecided", described by their own conditions
+    rather than as failures."""
     n, h = len(res.points), res.n_holds
     margins = [p.margin for p in res.points]
     span = f"margin {min(margins):+.3g} .. {max(margins):+.3g} ({res.margin_doc.split(';')[0]})"
-    ties = sum(p.tie for p in res.points)
-    tie_text = f"; {ties} of the failing points are ties within the margin's error" if ties else ""
+    counts = {c: sum(_category(p) == c for p in res.points) for c in ("holds", "fails", "undecided")}
     if h == n:
         return f"holds at every one of the {n} convention points swept ({span})"
-    if h == 0:
-        return f"fails at every one of the {n} convention points swept{tie_text} ({span})"
+    for c, word in (("fails", "fails"), ("undecided", "is undecided (ties within the margin's error)")):
+        if counts[c] == n:
+            return f"{word} at every one of the {n} convention points swept ({span})"
     conds = _conditions(res)
     parts = []
-    for target, word in ((True, "holds"), (False, "fails")):
+    for target, word in (("holds", "holds"), ("fails", "fails"),
+                         ("undecided", "is undecided (a tie within the margin's error)")):
+        count = counts[target]
+        if not count:
+            continue
         rules, rest = _cover(res.points, target, conds)
-        count = h if target else n - h
         text = f"{word} at {count} of {n} points"
         if rules:
             text += ": wherever " + "; wherever ".join(rules)
         if rest:
             text += f" (and {rest} further point{'s' if rest > 1 else ''}: see the table)"
         parts.append(text)
-    return "; ".join(parts) + tie_text + f" ({span})"
+    return "; ".join(parts) + f" ({span})"
 
 
 # --------------------------------------------------------------------------- output

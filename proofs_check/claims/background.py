@@ -8,7 +8,7 @@ import numpy as np
 import sympy as sp
 
 from reskernels.numerics import gram, kernel_mp
-from reskernels.numerics.samplers import multisphere, unit_last_axis
+from reskernels.numerics.samplers import circle_points_at, multisphere, unit_last_axis
 from reskernels.numerics.tolerances import DIAGONAL_RTOL, EPS, PSD_RTOL, half_unit_decimal, montecarlo_tol
 from reskernels.theory import MLP, ResNet, kernel_expr, t
 from reskernels.theory.duals import kappa0, kappa1
@@ -34,6 +34,15 @@ def arora_fc(v, level, p):
         vals = [float(f(mpmath.mpf(x))) for x in ("-1", "-0.5", "0", "0.5", "0.9", "0.99")]
     table_check(v, "MLP(2).ntk at t = -1, -0.5, 0, 0.5, 0.9, 0.99", vals, p["depth2"], half_unit_decimal(8),
                 "half a unit in the 8th decimal")
+    # the numeric engine every other claim uses, on input pairs with those cosines, against the sympy values
+    ts = np.array([-1, -0.5, 0, 0.5, 0.9, 0.99])
+    x0, X = circle_points_at(np.array([0.0])), circle_points_at(np.arccos(ts))
+    got = gram(MLP(2), x0, X)[0]
+    rel = float(np.max(np.abs(got - vals)) / np.max(np.abs(vals)))
+    tol = 16 * 3 * EPS / np.sqrt(1 - 0.99 ** 2)
+    v.add("gram(MLP(2)) at the same cosines vs the sympy kernel (30 digits)", got.tolist(), vals, rel <= tol,
+          f"max |difference| / max K = {rel:.1e} <= {tol:.1e}", "a few roundings a layer, arccos amplifying by "
+          "1 / sin(theta) (t = 0.99: ~7)", "float64")
 
 
 @claim("NUM-RHO1", "background", "§9 claim 1",
@@ -138,6 +147,8 @@ def deep(v, level, p):
         raised = True
     v.add("gram(ResNet(1100, 1)) raises OverflowError (2^1100 is not a float64)", raised, True, raised,
           "raises", "never a silent inf/NaN")
+    v.scope = (f"gram against mpmath at L = {L:,} ({level} mode; the statement's 1e5 in full mode), three input "
+               "pairs; the bound (1 + alpha^2)^L <= e is the spec's closed-form diagonal scale, not a measurement")
 
 
 @claim("NUM-PSD", "background", "§9 claim 3",
@@ -153,8 +164,21 @@ def psd(v, level, p):
                 K = gram(arch, rng.standard_normal((60, d)), kind=kind)
                 lam = np.linalg.eigvalsh(K)
                 worst = min(worst, lam.min() / np.abs(lam).max())
-    v.add("min eigenvalue / max |eigenvalue| over 30 random Gram matrices", worst, ">= -1e-12",
-          worst >= -PSD_RTOL, "lambda_min >= -1e-12 ||K||", "float64 eigensolver backward error")
+    # the other families of the contract: conv (center, flatten, gap readouts), DenseNet, other activations
+    # and biases (FC), on inputs where their entries are generic
+    from reskernels.theory import CNN, DenseNet, ResCNN
+    others = [(CNN(3, readout="flatten"), 8), (ResCNN(2, 0.6, readout="gap"), 8), (CNN(2, readout="center"), 6),
+              (DenseNet(3), 0), (MLP(2, activation="tanh", bias_var=0.1), 0), (ResNet(3, 0.5, activation="gelu"), 0),
+              (MLP(3, activation="erf", bias_var=0.5), 0)]
+    for arch, P in others:
+        for kind in ("ntk", "nngp"):
+            X = multisphere(40, P, 3, 11) if P else rng.standard_normal((60, 5))
+            lam = np.linalg.eigvalsh(gram(arch, X, kind=kind))
+            worst = min(worst, lam.min() / np.abs(lam).max())
+    n_mats = 2 * (15 + len(others))
+    v.add(f"min eigenvalue / max |eigenvalue| over {n_mats} random Gram matrices (FC, conv, DenseNet, tanh, "
+          "GELU, erf, biases)", worst, ">= -1e-12", worst >= -PSD_RTOL, "lambda_min >= -1e-12 ||K||",
+          "float64 eigensolver backward error")
     ang = 2 * np.pi * np.arange(8) / 8
     X = np.stack([np.cos(ang), np.sin(ang)], 1)
     lam1 = np.linalg.eigvalsh(gram(MLP(1), X))

@@ -114,6 +114,7 @@ def deep_shallow(v, level, p):
           f"+- {p['slope_tol']}", "O(1/k) corrections at k ~ 150", "mp")
     absolute_mu_check(v, MLP(3), "ntk", d, (1, 4), spectrum(MLP(3), "ntk", d, 201, 20))
     completeness_check(v, MLP(3), "nngp", d, spectrum(MLP(3), "nngp", d, 201, 20), 201)
+    v.scope = f"d = {d}, depths {depths} ({level} mode), slopes between k = 100 and 201: not every depth"
 
 
 @claim("BIETTI-PARITY", "background", "§8.3 claim 3",
@@ -128,9 +129,12 @@ def parity(v, level, p):
     mu1 = spectrum(MLP(1), "ntk", 3, 201, 20)
     v.add("numeric engine returns exact 0 for the same zeros (k <= 201, d = 3)", None, "0",
           all(mu1[k] == 0 for k in range(3, 202, 2)), "returned as exact 0 (below the stated floor)", "", "mp")
-    mu2 = spectrum(MLP(p["depth_positive"]), "ntk", 3, 201, 20)
-    v.add(f"MLP({p['depth_positive']}).ntk: every mu_k > 0, k <= 201", float(min(mu2)), "> 0", min(mu2) > 0,
-          "strictly positive", "", "mp")
+    depths = sorted({p["depth_positive"], 2, 3, 4})
+    low = {L: float(min(spectrum(MLP(L), "ntk", 3, 201, 20))) for L in depths}
+    v.add(f"MLP(L).ntk, L = {', '.join(map(str, depths))}: every mu_k > 0, k <= 201 (d = 3)", low, "> 0",
+          all(x > 0 for x in low.values()), "strictly positive (min over k per depth)", "", "mp")
+    v.scope = (f"zeros: exact (sympy) for d = 2, 3, 4, odd k < 30, and the engine's for d = 3, k <= 201; positivity: "
+               f"certified mu_k, d = 3, k <= 201, depths {depths} (not every depth or d)")
     # absolute: the engine's even mu_k of MLP(1).ntk against the exact closed form (an independent route)
     exact_even = {k: mu_mlp1_ntk(k, 3) for k in range(0, 21, 2)}
     with mpmath.workdps(30):

@@ -171,11 +171,14 @@ def huang_experiments(v, level, p):
           f"paired drop {d_mlp:+.4f} vs 2 s.e. = {2 * se_mlp:.4f} ({c['splits']} splits, {c['n_test']} test digits)",
           "the split-to-split s.e. of the paired accuracy difference", "montecarlo", se=se_mlp)
     d_res, se_res = kr.paired(acc[f"ResNet L={lo}"], acc[f"ResNet L={hi}"])
-    flat = d_res <= 2 * se_res + res_tol
+    # "flat" as non-inferiority: the drop's upper bound (2 s.e.) within FLAT_MARGIN, so a noisier sample
+    # cannot pass more easily (until 2026-12-03: drop <= 2 s.e. + 1/n_test)
+    flat = d_res + 2 * se_res <= FLAT_MARGIN
     v.add(f"ResNet-NTK accuracy drop L={lo} -> {hi}", round(d_res, 4),
-          "<= 2 s.e. + 1/n_test (flat)" if p["resnet_flat"] else "> 2 s.e. + 1/n_test", flat == p["resnet_flat"],
-          f"paired drop {d_res:+.4f} vs 2 s.e. + 1/n_test = {2 * se_res + res_tol:.4f}",
-          "the split-to-split s.e. plus one test digit (the accuracy's resolution)", "montecarlo", se=se_res)
+          f"drop + 2 s.e. <= {FLAT_MARGIN} (flat)" if p["resnet_flat"] else f"drop + 2 s.e. > {FLAT_MARGIN}",
+          flat == p["resnet_flat"], f"paired drop {d_res:+.4f} + 2 s.e. = {d_res + 2 * se_res:+.4f} vs {FLAT_MARGIN} "
+          f"(resolution 1/n_test = {res_tol:.4f})", "non-inferiority within one percentage point of accuracy, "
+          "above the split-to-split s.e.", "montecarlo", se=se_res)
     _better(v, f"ResNet-NTK beats FFNet-NTK at L={hi}", acc[f"ResNet L={hi}"], acc[f"MLP L={hi}"])
     v.extra["accuracy (mean +- s.e. over splits)"] = _accuracy_table(acc)
     v.extra["test MSE of the +-1 targets (mean +- s.e.)"] = _accuracy_table(mse)
@@ -192,9 +195,12 @@ def huang_experiments(v, level, p):
 
 # ---- BARZILAI-EXPERIMENTS --------------------------------------------------------------------------
 
+FLAT_MARGIN = 0.01          # "flat" / "at least as good": within one percentage point of accuracy
+SLOPE_BAND = (-0.75, -0.25)  # "the distance falls like width^-1/2": the slope's 95% interval within 1/4 of -1/2
+
 BARZILAI_LEVELS = {
     "quick": dict(pool=400, n_train=150, n_test=250, splits=10, depths=(1, 4, 16), n_cond=100,
-                  widths=(64, 256, 1024), seeds=2, steps=20),
+                  widths=(64, 256, 1024), seeds=4, steps=20),
     "full": dict(pool=900, n_train=300, n_test=600, splits=20, depths=(1, 4, 16), n_cond=200,
                  widths=(64, 128, 256, 512, 1024, 2048), seeds=5, steps=40)}
 
@@ -304,12 +310,20 @@ def barzilai_experiments(v, level, p):
         dists.append([trained_distance(arch, Xb[:50], yb[:50], Xb[50:], w, c["steps"], seed=[9, w, s])
                       for s in range(c["seeds"])])
     slope, se, ms = width_slope(c["widths"], dists)
-    follows = abs(slope + 0.5) <= 3 * se and slope + 2 * se < 0
+    # equivalence: the slope's 95% interval inside SLOPE_BAND (until 2026-12-03 |slope + 1/2| <= 3 s.e.,
+    # which a noisier sample passed more easily); refuted when the slope lies outside the band and its
+    # interval excludes -1/2; otherwise the part is undecided
+    lo_s, hi_s = slope - 2 * se, slope + 2 * se
+    follows = SLOPE_BAND[0] <= lo_s and hi_s <= SLOPE_BAND[1]
+    refuted = not SLOPE_BAND[0] <= slope <= SLOPE_BAND[1] and not lo_s <= -0.5 <= hi_s
+    undecided_slope = not (follows or refuted)
     v.add(f"trained ResNet(2, 0.5) vs kernel prediction: slope of log distance on log width "
           f"(widths {list(c['widths'])}, {c['seeds']} seeds, {c['steps']} GD steps, 50 training digits)",
-          round(slope, 3), "-1/2 (kernel regime: the distance -> 0 like width^-1/2)" if p["trained_follows_kernel"]
-          else "not -1/2", follows == p["trained_follows_kernel"],
-          f"|slope + 1/2| = {abs(slope + 0.5):.3f} <= 3 s.e. = {3 * se:.3f} and slope + 2 s.e. < 0",
+          round(slope, 3), (f"-1/2: 95% interval inside {list(SLOPE_BAND)} (kernel regime: the distance -> 0 like "
+                            "width^-1/2)") if p["trained_follows_kernel"] else f"not inside {list(SLOPE_BAND)}",
+          follows == p["trained_follows_kernel"],
+          f"slope {slope:+.3f}, 95% interval [{lo_s:+.3f}, {hi_s:+.3f}]"
+          + (" (neither inside the band nor refuting -1/2: undecided)" if undecided_slope else ""),
           "s.e. from the seeds' spread per width (delta method); a distance that levels off at a nonzero "
           "value (a network following another kernel) gives a shallower slope", "montecarlo", se=se)
     # the photographs (reported): 100 distinct rows of 8 unit RGB pixels, the multi-sphere MS(3, 8)
@@ -327,6 +341,10 @@ def barzilai_experiments(v, level, p):
     others_pass = all(m.passed for m in v.measurements if not m.name.startswith("GPK condition"))
     if others_pass and held and len(held) < len(cond_ok):
         v.status = "holds-in-scope"
+    only_slope = [m for m in v.measurements if not m.passed] == [m for m in v.measurements
+                                                                 if m.name.startswith("trained ResNet(2, 0.5)")]
+    if undecided_slope and p["trained_follows_kernel"] and only_slope:
+        v.status = "inconclusive"
     v.extra["trained-network distance per width (mean, s.e.)"] = {str(w): [round(m, 4), round(s, 4)]
                                                                   for w, (m, s) in zip(c["widths"], ms)}
     v.extra["accuracy (mean +- s.e. over splits)"] = _accuracy_table(acc)
@@ -383,9 +401,11 @@ def arora_benchmarks(v, level, p):
                   expect_better=p["gap_better"])
     best = max(("CNTK-GAP", "CNTK-V (flatten)"), key=lambda k: acc[k].mean())
     d, se = kr.paired(acc[best], acc["FC NTK"])
-    v.add(f"best CNTK ({best}) minus FC NTK: accuracy", round(d, 4), ">= -2 s.e. (at least as good)",
-          d >= -2 * se, f"paired mean difference {d:+.4f} vs -2 s.e. = {-2 * se:.4f}",
-          "the split-to-split s.e. of the paired accuracy difference", "montecarlo", se=se)
+    v.add(f"best CNTK ({best}) minus FC NTK: accuracy", round(d, 4),
+          f"d - 2 s.e. >= -{FLAT_MARGIN} (at least as good)", d - 2 * se >= -FLAT_MARGIN,
+          f"paired mean difference {d:+.4f} - 2 s.e. = {d - 2 * se:+.4f} vs -{FLAT_MARGIN}",
+          "non-inferiority within one percentage point of accuracy (until 2026-12-03: d >= -2 s.e., which a "
+          "noisier sample passed more easily)", "montecarlo", se=se)
     v.extra["accuracy (mean +- s.e. over splits)"] = _accuracy_table(acc)
     dg, sg = kr.paired(acc["CNTK-GAP"], acc["CNTK-V (flatten)"])
     v.scope = (f"8x8 digits as circular 8-pixel signals (stand-in for CIFAR-10), 10 classes, {c['n_train']}/"

@@ -184,8 +184,22 @@ def double_constant(at):
 #: of one pixel (its first ReLU sees one pixel) and an Arora-style CNN(2) with a stem of three pixels
 #: (every ReLU sees three pixels, as in ResCNN(1))
 _BASELINES = {"CNN(3)": dict(depth=3, stem_size=1), "CNN(2, stem_size=3)": dict(depth=2, stem_size=3)}
-DECAY_TOL = 0.1   # docs/papers.md BARZILAI-DECAY: equal slopes within 0.1 plus the measurement bounds
+DECAY_TOL = 0.1   # docs/papers.md BARZILAI-DECAY: "similar rate" = exponents within 0.1
+IDENTIFIES = 0.5  # a slope bound below half the spacing (>= 1) of the candidate exponents 2 nu + |A| (C0 - 1)
 _RAYS: dict = {}
+
+
+def rate_margin(rr, rp, tol: float = DECAY_TOL):
+    """(margin, error, basis) of "the two rays decay at similar rates": margin = tol - |p_r - p_p| > error
+    holds, < -error fails, else a tie.  Where each measured slope agrees with its predicted exponent
+    (:meth:`RaySlope.agrees`) with a bound small enough to single it out (< IDENTIFIES: the candidates
+    2 nu + |A| (C0 - 1) are at least 1 apart), the exponents are the predicted ones (exact rationals, each
+    confirmed by its ray): error 0.  Otherwise the measured slopes decide alone: p = -slope, error the
+    sum of the two bounds (so the measurement must show |difference| + bounds < tol to hold, and
+    |difference| - bounds > tol to fail)."""
+    if all(r.agrees() and r.bound < IDENTIFIES for r in (rr, rp)):
+        return tol - abs(rr.predicted - rp.predicted), 0.0, "predicted exponents, each confirmed by its slope"
+    return tol - abs(rr.slope - rp.slope), rr.bound + rp.bound, "measured slopes and their bounds"
 
 
 def ray_rules(kmax: int, kind: str, three_pixel_windows: bool) -> dict:
@@ -215,10 +229,12 @@ def _ray(arch, kind, kmax, three_pixel_windows):
     Axis("kind", ("nngp", "ntk"), "nngp", "kernel", quick=("nngp",)),
     Axis("alpha", (0.25, 0.5, 1.0), 0.5, "residual scaling of ResCNN(1, alpha)", quick=(0.5,), ordered=True),
     Axis("trained", ("all", "hidden"), "all", "layers in the NTK (equal for the NNGP)", quick=("all",)),
-    Axis("kmax", (16, 32), 16, "largest frequency computed on the ray (resolution, not a convention)",
-         quick=(16,), ordered=True),
-), "tol + both bounds - |slope residual - slope plain|, tol = 0.1, on the single-pixel ray e0 (margin error: the "
-   "two slope bounds; a ray with fewer than 6 points of <= 1% error is a tie); > 0 where the slopes agree within tol",
+    Axis("kmax", (16, 32), 32, "largest frequency computed on the ray (resolution, not a convention; at 16 the "
+         "three-pixel baseline's slope bound, ~1.2, is too wide to single out an exponent: a tie)",
+         quick=(32,), ordered=True),
+), "tol - |exponent residual - exponent plain|, tol = 0.1, on the single-pixel ray e0: the predicted exponents where "
+   "each slope confirms its own (margin error 0), else the measured slopes (margin error: the two slope bounds; "
+   "spectra.rate_margin); a ray with fewer than 6 points of <= 1% error is a tie; > 0 where the rates agree within tol",
    "ResCNN(1, alpha) and the plain baseline decay at similar rates: single-pixel ray slopes within 0.1",
    "C0 = 2 (products of circles), center readout, filter_size=3, normalised kernels; rays by "
    "numerics.ray_spectra.measure_ray with the rules of spectra.ray_rules (points with estimated error <= 1%, "
@@ -237,8 +253,9 @@ def decay(at):
         detail["margin error"] = DECAY_TOL
         detail["undecided"] = "fewer than 6 converged points"
         return 0.0, detail
+    margin, error, basis = rate_margin(rr, rp)
     detail.update({"slope residual": rr.slope, "bound residual": rr.bound, "slope plain": rp.slope,
-                   "bound plain": rp.bound, "margin error": rr.bound + rp.bound,
+                   "bound plain": rp.bound, "margin error": error, "basis": basis,
                    # predicted_exponent reads the windows of the kernel maps, not the trained set
                    "slope within bound of -predicted residual / plain": [rr.agrees(), rp.agrees()]})
-    return DECAY_TOL + rr.bound + rp.bound - abs(rr.slope - rp.slope), detail
+    return margin, detail

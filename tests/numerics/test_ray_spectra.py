@@ -6,7 +6,7 @@ import pytest
 
 from reskernels.numerics import gram
 from reskernels.numerics import ray_spectra as rs
-from reskernels.numerics.multisphere import torus_spectrum_converged
+from reskernels.numerics.multisphere import multi_dot_kernel, torus_spectrum_converged
 from reskernels.numerics.spectra import eigenvalues
 from reskernels.theory import CNN, MLP, ResCNN
 
@@ -207,6 +207,36 @@ def test_window_ray_against_torus_rule_at_small_k(kind, support, vec):
         got, err = R.values[k], R.error[k]
         want, werr = T[vec(k)], T.error[vec(k)]
         assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_wrapped_deeper_rescnn_ray_against_torus_rule(kind):
+    """ResCNN(2) on a circular signal of 5 pixels (receptive field 9 pixels: it wraps, as BARZILAI-DECAY's
+    deeper residual kernels): every inactive pixel shares a 3-pixel window with pixel 0, so all four are
+    near pixels of the window rule; its one-pixel ray matches the uniform torus rule on the same 5-torus
+    within the two error estimates, and measure_ray makes its prediction on that P."""
+    res2 = ResCNN(2, 0.5, readout="center")
+    assert rs.near_pixels(res2, (0,), 5) == [1, 2, 3, 4]
+    T = torus_spectrum_converged(res2, kind, 12, P=5)
+    R = rs.window_ray_spectrum(res2, (0,), 6, kind, P=5, g=6)
+    for k in range(0, 7, 2):
+        got, err = R.values[k], R.error[k]
+        want, werr = T[(k, 0, 0, 0, 0)], T.error[(k, 0, 0, 0, 0)]
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+        assert err < 1e-3 * abs(got)
+    # what wrapping means: the 5-pixel kernel is the 9-pixel one on the 5-periodic signal (pixel j of the
+    # receptive field -4..4 carries the cosine of pixel j mod 5), and not the 9-pixel one on other signals
+    t5 = np.random.default_rng(3).uniform(-1, 1, (50, 5))
+    t9 = t5[:, [j % 5 for j in range(-4, 5)]]
+    t9 = np.roll(t9, -4, axis=1)                     # positions 0..8 of the circular 9-pixel signal
+    F5 = multi_dot_kernel(res2, t5, kind)
+    assert np.allclose(multi_dot_kernel(res2, t9, kind), F5, rtol=64 * np.finfo(float).eps, atol=0)
+    other = t9.copy()
+    other[:, 4] = 1.0                                # pixel 4 no longer repeats pixel -1 (both 4 mod 5)
+    assert np.min(np.abs(multi_dot_kernel(res2, other, kind) - F5)) > 0
+    r = rs.measure_ray(res2, kind, (0,), kmax=6, kmin=2, min_points=1, window=True, g=6, P=5)
+    assert r.predicted == rs.predicted_exponent(res2, kind, (0,), P=5) == {"nngp": 6.0, "ntk": 4.0}[kind]
+    assert np.array_equal(r.values, R.values[r.ks])
 
 
 def test_window_error_estimate_bounds_a_finer_rule():

@@ -97,3 +97,21 @@ def test_claim_verdict_changes_with_wrong_expectation(cid):
 
 def test_slope_closed_form_values():
     assert abs(slope_closed_form(5, 0.5) - 0.286479) < half_unit_decimal(6)
+
+
+@pytest.mark.parametrize("expect,status", [(dict(scaling_constant=2.0), "fails"),        # CV^2 ~ 2/n: outside
+                                           (dict(scaling_samples=100), "inconclusive")])  # too few to decide
+def test_cv_resnet_scaling_part_is_an_equivalence_test(expect, status):
+    """LITTWIN-CV-RESNET's "CV^2 ~ 4/n, independent of L" part (the ordering has its own wrong expectation
+    above): a wrong constant puts the 90% intervals outside the 30% margin, and a sample too small to
+    decide straddles it (where an interval-overlap test would have said holds)."""
+    v = REG["LITTWIN-CV-RESNET"].run("quick", expect=expect)
+    assert v.status == status, (v.status, v.summary, v.extra["cv2_scaling"])
+
+
+def test_tirer_smoother_ordering_is_asserted():
+    """TIRER-SMOOTHER's wrong expectation above changes a frozen table entry; this one claims the opposite
+    of the paper's ordering (not every ResNet smoother than the MLP), which the computed RMS f'' refute."""
+    v = REG["TIRER-SMOOTHER"].run("quick", expect=dict(smoother=False))
+    failed = [m.name for m in v.measurements if not m.passed]
+    assert v.status == "fails" and failed == ["every ResNet interpolant (alpha <= 2) has smaller RMS f'' than the MLP's"]

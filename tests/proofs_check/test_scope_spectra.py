@@ -163,7 +163,7 @@ def test_decay_map_arora_baseline_and_planted_swap(monkeypatch):
     nu = 1.5
     for s, b in ((d["slope residual"], d["bound residual"]), (d["slope plain"], d["bound plain"])):
         assert abs(s + (2 * nu + 3)) <= b
-    assert m == pytest.approx(0.1 + d["bound residual"] + d["bound plain"] - abs(d["slope residual"] - d["slope plain"]))
+    assert d["basis"].startswith("predicted") and m == 0.1 and d["margin error"] == 0.0   # equal exponents, each confirmed
     assert m > d["margin error"]
     real = spectra.measure_ray
 
@@ -176,3 +176,23 @@ def test_decay_map_arora_baseline_and_planted_swap(monkeypatch):
     m2, d2 = smap.evaluate(at)
     assert abs(d2["slope plain"] + (2 * nu + 1)) <= d2["bound plain"]
     assert m2 < -d2["margin error"]
+
+
+def test_rate_margin_decides_by_confirmed_exponents_else_by_the_measurement():
+    """rate_margin: exponents confirmed by their slopes (bound < 1/2) decide exactly; otherwise the measured
+    slopes decide only beyond their bounds (a wide bound gives a tie, not a 'holds' by overlap)."""
+    from reskernels.numerics.ray_spectra import RaySlope
+
+    def ray(slope, bound, predicted):
+        return RaySlope("e0", "nngp", (0,), np.arange(6), np.ones(6), np.zeros(6), slope, bound, predicted, 64, 0.0)
+    m, e, basis = spectra.rate_margin(ray(-6.02, 0.09, 6.0), ray(-3.99, 0.05, 4.0))
+    assert (m, e) == (pytest.approx(-1.9), 0.0) and basis.startswith("predicted")
+    m, e, _ = spectra.rate_margin(ray(-6.02, 0.09, 6.0), ray(-5.97, 0.12, 6.0))
+    assert m == pytest.approx(0.1) and e == 0.0
+    # slopes 0.05 apart but bounds 0.6 (cannot single out an exponent): a tie, where the old rule
+    # (|difference| <= tol + bounds) said holds
+    m, e, basis = spectra.rate_margin(ray(-6.0, 0.6, 6.0), ray(-5.95, 0.6, 6.0))
+    assert basis.startswith("measured") and abs(m) <= e
+    # a slope off its prediction: the measurement alone; far apart -> fails beyond the bounds
+    m, e, _ = spectra.rate_margin(ray(-6.0, 0.1, 4.0), ray(-4.0, 0.1, 4.0))
+    assert m < -e and e == pytest.approx(0.2)
