@@ -417,13 +417,14 @@ def _geifman_decay(v):
     return fig
 
 
-@figure("BARZILAI-DECAY", "ResCNN(1) against CNN(3): eigenvalue decay along rays",
-        "Left: log-log slopes along rays of the C0 = 2 frequency lattice for the residual and the plain "
-        "kernel (converged k <= 12 only). Right: eigenvalues on the full-window diagonal ray (k, k, k, k, k); "
+@figure("BARZILAI-DECAY", "ResCNN against CNN(3): eigenvalue decay along rays",
+        "Left: log-log slopes along rays of the C0 = 2 frequency lattice for each residual kernel (named in "
+        "the row: ResCNN(1) at each alpha; full mode also ResCNN(2), ResCNN(3) on the wrapped 5-pixel "
+        "signal) and the plain one, over the points with estimated error <= 1%. Right: eigenvalues on the full-window diagonal ray (k, k, k, k, k); "
         "the residual kernel's are zero to rounding.")
 def _barzilai_decay(v):
     fig, (a1, a2) = _subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [2, 1]})
-    _ray_slope_bars(a1, v.extra["slopes"], [("plain", "CNN(3)"), ("residual", "ResCNN(1)")], "slopes")
+    _ray_slope_bars(a1, v.extra["slopes"], [("plain", "CNN(3)"), ("residual", "ResCNN (the row's)")], "slopes")
     for j, kind in enumerate(("nngp", "ntk")):
         key = next((k for k in v.extra if k.startswith(f"{kind} full-window")), None)
         if key is None:

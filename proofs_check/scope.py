@@ -162,9 +162,13 @@ class ScopeResult:
 
     @property
     def status(self) -> str:
+        """holds (every point), fails (none holds and some fail), inconclusive (every point a tie), else
+        holds-in-scope (holds somewhere; fails or is undecided elsewhere)."""
         if self.n_holds == len(self.points):
             return "holds"
-        return "fails" if self.n_holds == 0 else "holds-in-scope"
+        if self.n_holds == 0:
+            return "inconclusive" if all(p.tie for p in self.points) else "fails"
+        return "holds-in-scope"
 
     def region(self) -> str:
         return describe_region(self)
@@ -222,7 +226,7 @@ def attach(v, level: str, progress=None) -> ScopeResult | None:
     # they may differ in samples or rules, and a disagreement is said, not hidden
     own = [q for q in res.points if all(q.at[a.name] == a.default for a in smap.axes if a.name in res.swept)]
     claim_holds = v.status in ("holds", "holds-in-scope") or (v.status is None and v.all_passed)
-    if own and claim_holds != own[0].holds:
+    if own and v.measurements and claim_holds != own[0].holds:
         sentence += (f" At the claim's own conventions the map's point "
                      f"{'holds' if own[0].holds else ('is a tie' if own[0].tie else 'fails')}"
                      f" (margin {own[0].margin:+.3g}"
@@ -230,7 +234,8 @@ def attach(v, level: str, progress=None) -> ScopeResult | None:
                      + f") while the claim's check {'holds' if claim_holds else 'does not'}: the map recomputes "
                      "that point with its own samples and rules.")
     v.scope = (v.scope.rstrip().rstrip(".") + ". " if v.scope else "") + sentence
-    # a claim that holds at its own conventions but not over the whole map holds in a scope
+    # a claim that holds at its own conventions but not over the whole map (failing or undecided points)
+    # holds in a scope: where the map shows it
     if res.status != "holds" and (v.status == "holds" or (v.status is None and v.all_passed)):
         v.status = "holds-in-scope"
     return res

@@ -176,8 +176,8 @@ def psd(v, level, p):
             lam = np.linalg.eigvalsh(gram(arch, X, kind=kind))
             worst = min(worst, lam.min() / np.abs(lam).max())
     n_mats = 2 * (15 + len(others))
-    v.add(f"min eigenvalue / max |eigenvalue| over {n_mats} random Gram matrices (FC, conv, DenseNet, tanh, "
-          "GELU, erf, biases)", worst, ">= -1e-12", worst >= -PSD_RTOL, "lambda_min >= -1e-12 ||K||",
+    v.add(f"min eigenvalue / max |eigenvalue| over {n_mats} random Gram matrices (FC, conv, DenseNet; tanh and "
+          "erf with biases, GELU)", worst, ">= -1e-12", worst >= -PSD_RTOL, "lambda_min >= -1e-12 ||K||",
           "float64 eigensolver backward error")
     ang = 2 * np.pi * np.arange(8) / 8
     X = np.stack([np.cos(ang), np.sin(ang)], 1)

@@ -417,10 +417,10 @@ def decay(v, level, p):
     the smallest window A of pixels one ReLU sees containing the ray): a disagreement means the numerics or
     the prediction is wrong -> *inconclusive* with the ray named.  (c) Similar rate (scopes.spectra.rate_margin):
     the exponents within tol -> *holds*, apart by more -> *fails*; the exponents are the predicted ones where
-    each slope agrees with its own with a bound < 1/2 (it singles it out: the candidates are >= 1 apart),
-    else the measured slopes, which must show |difference| + bounds <= tol to hold and |difference| - bounds
-    > tol to fail (between: *inconclusive*); a ray with fewer than min_points converged points ->
-    *inconclusive*.
+    each slope agrees with its own with a bound < 1/2 (it singles it out: the candidates are >= 1 apart; this
+    basis rests on the window theory, which the slopes confirm), else the measured slopes, which must show
+    |difference| + bounds < tol to hold and |difference| - bounds > tol to fail (between: *inconclusive*); a
+    ray with fewer than min_points converged points -> *inconclusive*.
     Under the package's conventions the CNN(3) stem is linear and its first ReLU sees one pixel (|A| = 1:
     k^-4 NNGP, k^-2 NTK) while every ReLU of ResCNN(1) sees three pixels (k^-6, k^-4)."""
     from reskernels.numerics.ray_spectra import measure_ray

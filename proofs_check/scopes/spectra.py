@@ -194,9 +194,13 @@ def rate_margin(rr, rp, tol: float = DECAY_TOL):
     holds, < -error fails, else a tie.  Where each measured slope agrees with its predicted exponent
     (:meth:`RaySlope.agrees`) with a bound small enough to single it out (< IDENTIFIES: the candidates
     2 nu + |A| (C0 - 1) are at least 1 apart), the exponents are the predicted ones (exact rationals, each
-    confirmed by its ray): error 0.  Otherwise the measured slopes decide alone: p = -slope, error the
-    sum of the two bounds (so the measurement must show |difference| + bounds < tol to hold, and
-    |difference| - bounds > tol to fail)."""
+    confirmed by its ray): error 0.  That basis rests on the window theory (the true exponents are among
+    the candidates); the measurement only confirms which candidate, it does not itself show the two
+    exponents within tol.  Otherwise the measured slopes decide alone: p = -slope, error the sum of the
+    two bounds (so the measurement must show |difference| + bounds < tol to hold, and |difference| -
+    bounds > tol to fail)."""
+    if rr.slope is None or rp.slope is None:
+        raise ValueError("rate_margin needs two measured slopes (a ray with too few converged points is a tie)")
     if all(r.agrees() and r.bound < IDENTIFIES for r in (rr, rp)):
         return tol - abs(rr.predicted - rp.predicted), 0.0, "predicted exponents, each confirmed by its slope"
     return tol - abs(rr.slope - rp.slope), rr.bound + rp.bound, "measured slopes and their bounds"

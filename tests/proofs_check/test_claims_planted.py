@@ -218,3 +218,18 @@ def test_tiny_engine_error_seen_only_by_the_independent_route(monkeypatch, cid, 
     failed = [m.name for m in v.measurements if not m.passed]
     assert v.status == "fails" and len(failed) == 1, (v.status, failed)
     assert any(w in failed[0] for w in ("reference", "sympy kernel", "mpmath")), failed
+
+
+def test_belfer_decay_sees_a_wrong_rate_in_the_spectrum(monkeypatch):
+    """BELFER-DECAY's wrong expectation (a shifted exponent) only meets the exact law; here the computed
+    spectrum decays faster by k^-0.1 (a planted error in the eigenvalues): the certified slopes leave the
+    law's and the claim fails on that row."""
+    import mpmath
+
+    from reskernels.proofs_check import common
+    real = common.spectrum
+    monkeypatch.setattr(common, "spectrum", lambda *a, **k: [m * mpmath.mpf(max(i, 1)) ** mpmath.mpf("-0.1")
+                                                            for i, m in enumerate(real(*a, **k))])
+    v = REG["BELFER-DECAY"].run("quick")
+    failed = [m.name for m in v.measurements if not m.passed]
+    assert v.status == "fails" and any(n.startswith("log-log slopes") for n in failed), (v.status, failed)

@@ -56,6 +56,39 @@ def test_all_or_nothing_and_ties(toy_map):
     scope.SCOPE_MAPS["TOY-CLAIM"] = tie_map
     res = scope.sweep(tie_map, over=["a"], progress=False)
     assert res.n_holds == 0 and all(p.tie for p in res.points) and "ties" in res.region()
+    assert res.status == "inconclusive" and res.region().startswith("is undecided (ties within the margin's error) "
+                                                                    "at every one of the 3")
+
+
+def test_region_names_holds_fails_and_ties_apart(toy_map):
+    """Three kinds of point: a = 1 fails, a = 2 is a tie (margin within its error), a = 3 holds.  The
+    sentence describes each kind by its own condition (a tie is not called a failure), the map holds in
+    scope, and the claim's own point (a = 2, b = x: the defaults) is named where it disagrees."""
+    from reskernels.proofs_check.verdict import Verdict
+
+    def evaluate(at):
+        return {1: -1.0, 2: 0.01, 3: 1.0}[at["a"]], {"margin error": 0.1}
+    mixed = ScopeMap("TOY-CLAIM", toy_map.axes, evaluate, "m", "c", check_over=("a",))
+    scope.SCOPE_MAPS["TOY-CLAIM"] = mixed
+    res = scope.sweep(mixed, over=["a"], progress=False)
+    text = res.region()
+    assert res.status == "holds-in-scope"
+    assert "holds at 1 of 3 points: wherever a = 3 (1)" in text or "holds at 1 of 3 points: wherever a >= 3" in text
+    assert "fails at 1 of 3 points: wherever a = 1 (1)" in text
+    assert "is undecided (a tie within the margin's error) at 1 of 3 points: wherever a = 2 (1)" in text
+    v = Verdict("TOY-CLAIM", "p", "s", "[derived]", "c")
+    v.add("m", 1, 1, True, "==")
+    scope.attach(v, "quick")
+    assert v.status == "holds-in-scope"
+    assert "At the claim's own conventions the map's point is a tie (margin +0.01 +- 0.1) while the claim's " \
+           "check holds" in v.scope
+    # where they agree nothing is added
+    agree = ScopeMap("TOY-CLAIM", toy_map.axes, lambda at: (at["a"] - 1.5, {}), "m", "c", check_over=("a",))
+    scope.SCOPE_MAPS["TOY-CLAIM"] = agree
+    v2 = Verdict("TOY-CLAIM", "p", "s", "[derived]", "c")
+    v2.add("m", 1, 1, True, "==")
+    scope.attach(v2, "quick")
+    assert "own conventions" not in v2.scope
 
 
 def test_nan_margin_raises(toy_map):
