@@ -65,13 +65,8 @@ def cv_resnet(v, level, p):
         for name, arch in _models(L).items():
             v.progress(len(res) + 1, 8, f"{name}, L={L}, {n_init} initialisations")
             s = theta_diag_samples(arch, width, n_init, seed=zlib.crc32(f'{name}-{L}'.encode()))
-            exact = gram(arch, np.eye(8)[:1])[0, 0]
-            se = s.std(ddof=1) / np.sqrt(n_init)
             res[(name, L)] = (s, cv2(s))
-            v.add(f"E Theta(x,x), {name}, L={L}, n={width}", float(s.mean()), float(exact),
-                  abs(s.mean() - exact) <= montecarlo_tol(se), "|mean - exact| <= 4 s.e.",
-                  f"{n_init} initialisations", "montecarlo")
-            v.measurements[-1].se = float(se)  # the s.e. the criterion uses, shown in the report
+            _mean_row(v, arch, s, width, f"{name}, L={L}")
     names = list(p["order"] or _models(8))
     boots = {nm: bootstrap(res[(nm, 8)][0], cv2, 500, seed=i) for i, nm in enumerate(names)}
     v.extra["cv2_ci"] = {nm: np.quantile(b, [0.025, 0.975]).tolist() for nm, b in boots.items()}  # figure
@@ -85,12 +80,7 @@ def cv_resnet(v, level, p):
     for L in (2, 8):
         arch = _models(L)["ResNet a=1/sqrt(L)"]
         s = theta_diag_samples(arch, width, n_big, seed=zlib.crc32(f"scaling-{L}".encode()))
-        se = s.std(ddof=1) / np.sqrt(n_big)
-        exact = gram(arch, np.eye(8)[:1])[0, 0]
-        v.add(f"E Theta(x,x), ResNet a=1/sqrt(L), L={L}, n={width} ({n_big} initialisations)", float(s.mean()),
-              float(exact), abs(s.mean() - exact) <= montecarlo_tol(se), "|mean - exact| <= 4 s.e.",
-              f"{n_big} initialisations", "montecarlo")
-        v.measurements[-1].se = float(se)
+        _mean_row(v, arch, s, width, f"ResNet a=1/sqrt(L), L={L}, {n_big} initialisations")
         big[L] = bootstrap(s, cv2, 1000, seed=10 + L) * width / c
     one = np.ones_like(big[2])
     decisions = {}
@@ -164,7 +154,7 @@ def _mean_row(v, arch, s, width, what=""):
     v.add(f"E Theta(x,x), {what or arch.slug}, n={width}", float(s.mean()), float(exact),
           abs(s.mean() - exact) <= montecarlo_tol(se), "|mean - exact| <= 4 s.e.", f"{len(s)} initialisations",
           "montecarlo")
-    v.measurements[-1].se = float(se)
+    v.measurements[-1].se = float(se)  # the s.e. the criterion uses, shown in the report
 
 
 def _distrust_if_means_disagree(v):

@@ -78,10 +78,9 @@ def ntk_formula(v, level, p):
     from reskernels.theory import CNN, ResCNN
     Z = np.concatenate([x0, X])[:, None, :]
     worst = 0.0
-    for name, arch in models.items():
-        conv = (ResCNN(arch.depth, arch.alpha, filter_size=1, weight_var=1.0, input_var=0.5, readout="center")
-                if isinstance(arch, ResNet) else CNN(arch.depth, filter_size=1, weight_var=1.0, input_var=0.5,
-                                                     readout="center"))
+    for arch in models.values():
+        same = dict(filter_size=1, weight_var=arch.weight_var, input_var=arch.input_var, readout="center")
+        conv = ResCNN(arch.depth, arch.alpha, **same) if isinstance(arch, ResNet) else CNN(arch.depth, **same)
         ref = conv_kernel_reference(conv, Z, kind="ntk")[0, 1:]
         got = gram(arch, x0, X)[0]
         worst = max(worst, float(np.abs(got - ref).max() / np.abs(ref).max()))
