@@ -19,6 +19,9 @@ from ..registry import claim
 FC = "bias-free ReLU, NTK parameterisation, input_var=1, weight_var=2, inputs on S^(d-1)"
 
 
+_FC_COSINES = ("-1", "-0.5", "0", "0.5", "0.9", "0.99")   # the depth2 table's points (exact decimals)
+
+
 @claim("ARORA-FC-NTK", "background", "§8.1 claim 1",
        "The FC-NTK with h hidden layers (c_sigma = 2, no bias) is MLP(depth=h).ntk: two-layer "
        "kernel t kappa0 + kappa1, diagonal h + 1.", "[derived]", FC, quick_seconds=1.0,
@@ -31,15 +34,15 @@ def arora_fc(v, level, p):
           diags == [2, 3, 4, 5], "exact equality", "exact", "exact")
     f = sp.lambdify(t, kernel_expr(MLP(2), "ntk"), "mpmath", cse=True)
     with mpmath.workdps(30):
-        vals = [float(f(mpmath.mpf(x))) for x in ("-1", "-0.5", "0", "0.5", "0.9", "0.99")]
-    table_check(v, "MLP(2).ntk at t = -1, -0.5, 0, 0.5, 0.9, 0.99", vals, p["depth2"], half_unit_decimal(8),
+        vals = [float(f(mpmath.mpf(x))) for x in _FC_COSINES]
+    table_check(v, f"MLP(2).ntk at t = {', '.join(_FC_COSINES)}", vals, p["depth2"], half_unit_decimal(8),
                 "half a unit in the 8th decimal")
     # the numeric engine every other claim uses, on input pairs with those cosines, against the sympy values
-    ts = np.array([-1, -0.5, 0, 0.5, 0.9, 0.99])
+    ts = np.array([float(x) for x in _FC_COSINES])
     x0, X = circle_points_at(np.array([0.0])), circle_points_at(np.arccos(ts))
     got = gram(MLP(2), x0, X)[0]
     rel = float(np.max(np.abs(got - vals)) / np.max(np.abs(vals)))
-    tol = 16 * 3 * EPS / np.sqrt(1 - 0.99 ** 2)
+    tol = 16 * 3 * EPS / np.sqrt(1 - np.max(ts[ts < 1]) ** 2)
     v.add("gram(MLP(2)) at the same cosines vs the sympy kernel (30 digits)", got.tolist(), vals, rel <= tol,
           f"max |difference| / max K = {rel:.1e} <= {tol:.1e}", "a few roundings a layer, arccos amplifying by "
           "1 / sin(theta) (t = 0.99: ~7)", "float64")
@@ -157,13 +160,14 @@ def deep(v, level, p):
        mlp2_eigs=[0.547829, 0.547829, 0.565515, 1.946893, 1.946893, 4.815551, 4.815551, 8.813940])
 def psd(v, level, p):
     rng = np.random.default_rng(3)
-    worst = 0.0
+    worst, n_mats = 0.0, 0
     for arch in [MLP(1), MLP(3), ResNet(3, 0.5), ResNet(6, 1.0, trained="hidden"), ResNet(2, [0.2, 1.5])]:
         for kind in ("ntk", "nngp"):
             for d in (2, 3, 10):
                 K = gram(arch, rng.standard_normal((60, d)), kind=kind)
                 lam = np.linalg.eigvalsh(K)
                 worst = min(worst, lam.min() / np.abs(lam).max())
+                n_mats += 1
     # the other families of the contract: conv (center, flatten, gap readouts), DenseNet, other activations
     # and biases (FC), on inputs where their entries are generic
     from reskernels.theory import CNN, DenseNet, ResCNN
@@ -175,7 +179,7 @@ def psd(v, level, p):
             X = multisphere(40, P, 3, 11) if P else rng.standard_normal((60, 5))
             lam = np.linalg.eigvalsh(gram(arch, X, kind=kind))
             worst = min(worst, lam.min() / np.abs(lam).max())
-    n_mats = 2 * (15 + len(others))
+            n_mats += 1
     v.add(f"min eigenvalue / max |eigenvalue| over {n_mats} random Gram matrices (FC, conv, DenseNet; tanh and "
           "erf with biases, GELU)", worst, ">= -1e-12", worst >= -PSD_RTOL, "lambda_min >= -1e-12 ||K||",
           "float64 eigensolver backward error")

@@ -32,6 +32,8 @@ RIDGE = 1e-6   # relative to the mean training diagonal
 DATA = ("stand-in data: scikit-learn's 8x8 digits (no download), not the papers' CIFAR-10/MNIST; "
         "one-vs-rest kernel ridge regression, ridge 1e-6 x mean diag K_train, random stratified splits")
 CHANCE_MARGIN = 0.1   # a kernel must beat the majority-class rate by this much (and by 5 s.e.)
+FLAT_MARGIN = 0.01          # "flat" / "at least as good": within one percentage point of accuracy
+SLOPE_BAND = (-0.75, -0.25)  # "the distance falls like width^-1/2": the slope's 95% interval within 1/4 of -1/2
 
 
 # ---- data ------------------------------------------------------------------------------------------
@@ -195,8 +197,6 @@ def huang_experiments(v, level, p):
 
 # ---- BARZILAI-EXPERIMENTS --------------------------------------------------------------------------
 
-FLAT_MARGIN = 0.01          # "flat" / "at least as good": within one percentage point of accuracy
-SLOPE_BAND = (-0.75, -0.25)  # "the distance falls like width^-1/2": the slope's 95% interval within 1/4 of -1/2
 
 BARZILAI_LEVELS = {
     "quick": dict(pool=400, n_train=150, n_test=250, splits=10, depths=(1, 4, 16), n_cond=100,

@@ -5,37 +5,20 @@ GP kernel = ``ResNet(L, alpha).nngp``, baseline ``MLP(depth=L)`` (docs/papers.md
 """
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
 from reskernels.numerics import gram
 from reskernels.numerics.limits import n2, normalized_kernel, sup_distance_to_n2
 from reskernels.numerics.montecarlo import kernel_montecarlo
+from reskernels.numerics.reference import conv_kernel_reference
 from reskernels.numerics.samplers import sphere
 from reskernels.numerics.tolerances import EPS, half_unit_decimal, montecarlo_tol
-from reskernels.theory import MLP, ResNet
+from reskernels.theory import CNN, MLP, ResNet
 
 from ..common import table_check
 from ..registry import claim, record
 
 FC = "bias-free ReLU, NTK parameterisation, input_var=1, weight_var=2, inputs on S^(d-1)"
-
-
-def _mlp_ntk_normalised_mp(t, depths, dps=30):
-    """MLP(L).ntk / (L + 1) at cosine t for each L in ``depths``, by the c_sigma = 2 ReLU recursion
-    rho_h = kappa1(rho_(h-1)), Theta_h = Theta_(h-1) kappa0(rho_(h-1)) + rho_h, Theta_0 = rho_0 = t, with
-    kappa0(r) = (pi - acos r) / pi and kappa1(r) = (sqrt(1 - r^2) + (pi - acos r) r) / pi (Cho-Saul;
-    docs/spectral.md §4.3), in mpmath at ``dps`` digits: a route that shares no code with the engine."""
-    out, want = [], set(depths)
-    with mpmath.workdps(dps):
-        rho = theta = mpmath.mpf(t)
-        for h in range(1, max(depths) + 1):
-            k0 = (mpmath.pi - mpmath.acos(rho)) / mpmath.pi
-            rho = (mpmath.sqrt(1 - rho ** 2) + (mpmath.pi - mpmath.acos(rho)) * rho) / mpmath.pi
-            theta = theta * k0 + rho
-            if h in want:
-                out.append(float(theta / (h + 1)))
-    return out
 
 
 @claim("HUANG-FFNET-DEGENERATE", "huang", "§4 claim 2",
@@ -48,11 +31,14 @@ def ffnet_degenerate(v, level, p):
     vals = [float(normalized_kernel(MLP(L))(0.0)) for L in depths]
     table_check(v, "MLP(L).ntk normalised at t=0, L=" + ",".join(map(str, depths)), vals,
                 [p["table"][L] for L in depths], half_unit_decimal(5), "half a unit in the 5th printed decimal")
-    # an independent route: the textbook recursion in mpmath (30 digits), written out here
-    ref = _mlp_ntk_normalised_mp(0, depths)
+    # an independent route: numerics.reference (explicit recursion, no kernel maps) in mpmath at 30 digits,
+    # MLP(L) as CNN(L) with filter_size 1 on two orthogonal one-pixel signals (t = 0)
+    X1 = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
+    ref = [float(conv_kernel_reference(CNN(L, filter_size=1, readout="center"), X1, normalize=True, dps=30)[0, 1])
+           for L in depths]
     rel = [abs(a / b - 1) for a, b in zip(vals, ref)]
-    v.add("the same values vs the FC-NTK recursion in mpmath (rho <- kappa1(rho), Theta <- Theta kappa0 + rho, "
-          "/ (L + 1))", vals, ref, all(r <= L * L * EPS for r, L in zip(rel, depths)),
+    v.add("the same values vs numerics.reference in mpmath (30 digits; MLP(L) as CNN(L, filter_size=1) on one "
+          "pixel)", vals, ref, all(r <= L * L * EPS for r, L in zip(rel, depths)),
           "relative difference <= L^2 eps at each L (" + ", ".join(f"{r:.1e}" for r in rel) + ")",
           "off the diagonal the float64 recursion stores rho, which tends to 1 like 1 - O(1/L^2): its rounding "
           "(~eps a layer) is amplified by the arccos near 1 (docs/papers.md HUANG-FFNET-DEGENERATE)", "mp")

@@ -11,7 +11,7 @@ from reskernels.numerics import gram
 from reskernels.numerics.limits import slope_closed_form
 from reskernels.numerics.samplers import circle_points_at
 from reskernels.numerics.tolerances import EPS, half_unit_decimal
-from reskernels.theory import MLP, ResNet
+from reskernels.theory import CNN, MLP, ResCNN, ResNet
 
 from ..registry import claim
 
@@ -62,9 +62,13 @@ TOY = {"MLP": (18.9, 0.299, 0.238), "ResNet a=0.05": (0.79, 0.002, -0.988),
 def ntk_formula(v, level, p):
     angles = np.array([0, np.pi / 4, np.pi / 2, np.pi])
     x0, X = circle_points_at(np.array([0.0])), circle_points_at(angles)
-    models = {"MLP": MLP(5, weight_var=1.0, input_var=0.5),
-              "ResNet0.1": ResNet(5, 0.1, weight_var=1.0, input_var=0.5),
-              "ResNet1": ResNet(5, 1.0, weight_var=1.0, input_var=0.5)}
+    # each model and its conv twin (filter_size 1 on one-pixel signals, the independent route below)
+    # from one table of (depth, alpha); alpha None = the MLP
+    var = dict(weight_var=1.0, input_var=0.5)
+    nets = {"MLP": None, "ResNet0.1": 0.1, "ResNet1": 1.0}
+    models = {n: MLP(5, **var) if a is None else ResNet(5, a, **var) for n, a in nets.items()}
+    twin = dict(var, filter_size=1, readout="center")
+    twins = {n: CNN(5, **twin) if a is None else ResCNN(5, a, **twin) for n, a in nets.items()}
     for name, arch in models.items():
         got = gram(arch, x0, X)[0]
         want = np.array(p["table"][name])
@@ -75,11 +79,8 @@ def ntk_formula(v, level, p):
     # an independent route: the conv reference (explicit tap arithmetic, plain arccos) of the same network
     # as a conv net of one-pixel signals with filter_size = 1
     from reskernels.numerics.reference import conv_kernel_reference
-    from reskernels.theory import CNN, ResCNN
     Z = np.concatenate([x0, X])[:, None, :]
     worst = 0.0
-    same = dict(filter_size=1, weight_var=1.0, input_var=0.5, readout="center")    # the models' variances
-    twins = {"MLP": CNN(5, **same), "ResNet0.1": ResCNN(5, 0.1, **same), "ResNet1": ResCNN(5, 1.0, **same)}
     for name, arch in models.items():
         ref = conv_kernel_reference(twins[name], Z, kind="ntk")[0, 1:]
         got = gram(arch, x0, X)[0]

@@ -205,7 +205,7 @@ def test_wrong_deep_limit_n2(monkeypatch):
 def test_tiny_engine_error_seen_only_by_the_independent_route(monkeypatch, cid, module, name, scale):
     """An engine error far below a frozen table's printed digits (1e-9 relative; 1e-7 absolute at t = 0 for the
     normalised deep FC-NTK, inside the table's 5e-6): the table rows pass, the comparison with an independent
-    route (the conv reference with filter_size 1; the sympy kernel; the mpmath recursion) fails, and the claim
+    route (the conv reference with filter_size 1; the sympy kernel; the mpmath reference) fails, and the claim
     with it."""
     import importlib
     mod = importlib.import_module(f"reskernels.proofs_check.claims.{module}")
