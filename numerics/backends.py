@@ -2,9 +2,9 @@
 
 A backend exposes the handful of operations the half-angle recursion of
 :mod:`numerics.fc` needs: ``sqrt``, ``arcsin``, ``minimum``, ``maximum``, ``where``
-and ``pi``.  The numpy backend works elementwise on float64 arrays; the mpmath
-backend works on scalars at the *current* mpmath precision (callers fence it with
-``mpmath.workdps``); it reads spec parameters by their shortest decimal repr, so that
+and ``pi``, and says whether it is float64 (``small_angle_series``).  The numpy backend works
+elementwise on float64 arrays; the mpmath backend works on scalars at the *current* mpmath
+precision (callers fence it with ``mpmath.workdps``); it reads spec parameters by their shortest decimal repr, so that
 ``alpha=0.1`` means exactly 1/10 there and in the sympy route.
 """
 from __future__ import annotations
@@ -17,6 +17,9 @@ import numpy as np
 
 class NumpyBackend:
     name = "float64"
+    #: the ReLU half-angle duals take su sv - h rho from its Taylor series at small h
+    #: (:data:`theory.activations.SMALL_ANGLE_H`): float64 cannot absorb the difference's cancellation
+    small_angle_series = True
 
     @staticmethod
     def number(x):
@@ -42,9 +45,21 @@ class NumpyBackend:
     def cos(x):
         return np.cos(x)
 
+    def where_fn(self, cond, fn, x, other):
+        """``where(cond, fn(x), other)``, and ``other`` itself without calling fn when cond holds nowhere."""
+        return _where_fn(np, cond, fn, x, other)
+
+
+def _where_fn(xp, cond, fn, x, other):
+    cond = xp.asarray(cond)
+    if not bool(cond.any()):
+        return other
+    return xp.where(cond, fn(xp.asarray(x, dtype=float)), other)
+
 
 class MpmathBackend:
     name = "mpmath"
+    small_angle_series = False      # the working precision absorbs the cancellation
 
     @staticmethod
     def number(x):
@@ -86,6 +101,10 @@ class MpmathBackend:
     @staticmethod
     def where(c, a, b):
         return a if c else b
+
+    @staticmethod
+    def where_fn(c, fn, x, other):
+        return fn(x) if c else other
 
     @staticmethod
     def sin(x):
@@ -133,6 +152,10 @@ class CupyBackend(NumpyBackend):
         self.sqrt, self.arcsin = cupy.sqrt, cupy.arcsin
         self.minimum, self.maximum, self.where = cupy.minimum, cupy.maximum, cupy.where
         self.sin, self.cos = cupy.sin, cupy.cos
+        self._cupy = cupy
+
+    def where_fn(self, cond, fn, x, other):
+        return _where_fn(self._cupy, cond, fn, x, other)
 
 
 NUMPY = NumpyBackend()

@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 
+from reskernels.theory import activations as _act
 from reskernels.theory import layers as _L
 
 from . import fastmath as _fm
@@ -49,15 +50,19 @@ from .series_lanes import series_dual
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
+# the Taylor coefficients of su sv - h rho (theory.activations.HALF_F_SERIES), as compile-time constants
+_G1, _G2, _G3, _G4, _G5, _G6, _G7, _G8 = _act.HALF_F_SERIES
 
 
 def lower(maps):
     """(ops, params) of a normalisable FC program: ops[o] = (code, trained), params[o] = (gain a,
-    w, 2 s, 1 + s^2, leaky) -- the leaky ReLU's constants (:func:`theory.activations.leaky_relu`),
-    leaky = 0 for ReLU (whose half-angle duals take none of them).  NotImplementedError otherwise."""
+    w, 2 s, 1 + s^2, leaky, h_series) -- the leaky ReLU's constants (:func:`theory.activations.leaky_relu`),
+    leaky = 0 for ReLU (whose half-angle duals take none of them), and h_series =
+    :data:`theory.activations.SMALL_ANGLE_H` when the program is lowered (below it su sv - h rho comes from
+    its Taylor series; 0: never).  NotImplementedError otherwise."""
     ops, params = [], []
     for m in maps:
-        row = [0.0, 1.0, 0.0, 1.0, 0.0]
+        row = [0.0, 1.0, 0.0, 1.0, 0.0, float(_act.SMALL_ANGLE_H)]
         if isinstance(m, _L.Stem):
             code = OP_STEM
         elif isinstance(m, (_L.Nonlinear, _L.Block)):
@@ -82,7 +87,7 @@ def lower(maps):
             raise NotImplementedError(f"fc_fused: no compiled rule for {type(m).__name__}")
         ops.append((code, int(bool(getattr(m, "trained", True)))))
         params.append(row)
-    return np.array(ops, dtype=np.int64).reshape(-1, 2), np.array(params, dtype=np.float64).reshape(-1, 5)
+    return np.array(ops, dtype=np.int64).reshape(-1, 2), np.array(params, dtype=np.float64).reshape(-1, 6)
 
 
 @_jit
@@ -130,6 +135,7 @@ def fc_block(su, sv, ops, params, want_ntk, out):
                     c = 0.5 if code == OP_NONLINEAR else ai / 2
                     wd = wf / den
                     leaky = params[o, 4] != 0.0
+                    hs = params[o, 5]
                     for l in range(nl):
                         s_u = U[l]
                         s_v = V[l]
@@ -139,7 +145,13 @@ def fc_block(su, sv, ops, params, want_ntk, out):
                         m = _fm.asin(min(s_u, s_v))
                         h = m if s_u <= s_v else _HALF_PI - m
                         K0[l] = 1 - h * _TWO_OVER_PI
-                        f = (s_u * s_v - h * rho) * _TWO_OVER_PI * wd     # wd = 1.0 exactly for ReLU
+                        # g = su sv - h rho, or its Taylor series (theory.activations.half_f_series) where
+                        # h < hs: both computed, one selected (no branch in the lane loop)
+                        h2 = h * h
+                        gs = h * h2 * (_G1 + h2 * (_G2 + h2 * (_G3 + h2 * (_G4 + h2 * (
+                            _G5 + h2 * (_G6 + h2 * (_G7 + h2 * _G8)))))))
+                        g = gs if h < hs else s_u * s_v - h * rho
+                        f = g * _TWO_OVER_PI * wd     # wd = 1.0 exactly for ReLU
                         F[l] = f
                         R[l] = rho
                         df = f * c

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Callable
 
@@ -114,13 +115,44 @@ class Activation:
 # ReLU: kappa0(r) = (pi - arccos r)/pi, kappa1(r) = (sqrt(1 - r^2) + (pi - arccos r) r)/pi, m2 = 1/2
 # ---------------------------------------------------------------------------------------------
 
+#: h = theta/2 below which float64 backends take g(h) = su sv - h rho = (sin 2h - 2h cos 2h)/2 from its
+#: Taylor series (:data:`HALF_F_SERIES`) instead of the difference, whose two terms are both ~h while
+#: g ~ 4h^3/3: the difference errs by ~1.5 eps / h^2 relative (9 eps at h = 1/4, 3e4 eps at h = 0.007),
+#: and 1 - kappa1 = 2 su^2 - dk carries it into the next layer's half angle as ~0.6 eps / h, layer after
+#: layer (the deep FC recursion, where h ~ 3 pi / (2 l) at layer l: MLP(10^4) at t = 0 had 1 - rho_L off
+#: by 5e-9 relative and the NTK by 1.4e-9; docs/spectral.md §7.4).  0 turns the series off (the bits of
+#: the difference everywhere, as before 2026-12-03; the golden tests check that).
+SMALL_ANGLE_H = 0.25
+#: g(h) / h^3 = sum_n c_n h^(2n - 2), c_n = (-1)^(n+1) n 2^(2n+1) / (2n+1)!, n = 1..8 (4/3, -8/15, 8/105,
+#: ...): on h < 1/4 within 2.6 ulps of g (measured against mpmath at 50 digits; 7 terms suffice, the
+#: 8th is below the rounding)
+HALF_F_SERIES = tuple(float(Fraction((-1) ** (n + 1) * n * 2 ** (2 * n + 1), math.factorial(2 * n + 1)))
+                      for n in range(1, 9))
+
+
+def half_f_series(h):
+    """g(h) = su sv - h rho = (sin 2h - 2h cos 2h)/2 by :data:`HALF_F_SERIES` (Horner in h^2): accurate
+    relative to g for small h, where the difference cancels (see :data:`SMALL_ANGLE_H`)."""
+    h2 = h * h
+    s = h2 * HALF_F_SERIES[-1]              # a new array (or scalar); then in place on arrays
+    for c in HALF_F_SERIES[-2:0:-1]:
+        s += c
+        s *= h2
+    s += HALF_F_SERIES[0]
+    s *= h * h2
+    return s
+
+
 def _relu_half_angle(su, sv, xp):
     """(rho, kappa0, kappa1, dk, su^2, sv^2) of ReLU from the half-angle state.
 
     With h = theta/2: rho = sv^2 - su^2, kappa0 = 1 - 2h/pi and
     dk = (sin theta - theta cos theta)/pi = (2/pi)(su sv - h rho) >= 0, so that
     kappa1 = rho + dk, 1 - kappa1 = 2 su^2 - dk, 1 + kappa1 = 2 sv^2 + dk (no cancellation).
-    One arcsin of min(su, sv), reflected to pi/2 - m when su > sv.
+    One arcsin of min(su, sv), reflected to pi/2 - m when su > sv.  On float64 backends
+    (``xp.small_angle_series``) su sv - h rho comes from its Taylor series where h < :data:`SMALL_ANGLE_H`;
+    mpmath keeps the difference (its working precision absorbs the cancellation, and the reference
+    route then shares no formula with float64 there).
     """
     pi = xp.pi
     u2 = su * su
@@ -129,7 +161,10 @@ def _relu_half_angle(su, sv, xp):
     m = xp.arcsin(xp.minimum(su, sv))
     h = xp.where(su <= sv, m, pi / 2 - m)
     k0 = 1 - h * (2 / pi)
-    f_pi = (su * sv - h * rho) * (2 / pi)
+    g = su * sv - h * rho
+    if SMALL_ANGLE_H > 0 and getattr(xp, "small_angle_series", False):
+        g = xp.where_fn(h < SMALL_ANGLE_H, half_f_series, h, g)
+    f_pi = g * (2 / pi)
     k1 = rho + f_pi
     return rho, k0, k1, f_pi, u2, v2
 
