@@ -50,7 +50,8 @@ from .series_lanes import series_dual
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
-# the Taylor coefficients of su sv - h rho (theory.activations.HALF_F_SERIES), as compile-time constants
+# the Taylor coefficients of su sv - h rho (theory.activations.HALF_F_SERIES), as compile-time constants:
+# numba's on-disk cache does not see a change there (module docstring), so change this module with them
 _G1, _G2, _G3, _G4, _G5, _G6, _G7, _G8 = _act.HALF_F_SERIES
 
 
