@@ -10,6 +10,10 @@ accurate *relative* to their size, so nothing is lost near rho = +-1
     f      = sin(theta) - theta cos(theta)  (>= 0),   kappa1 = rho + f/pi,
     1 - kappa1 = u - f/pi,                    1 + kappa1 = v + f/pi.
 
+f ~ theta^3/3 is a difference of two terms ~theta: below theta = 1/2 float64 takes it from its Taylor
+series (:data:`theory.activations.SMALL_ANGLE_H`), else the deep recursion, whose angles shrink like
+3 pi / l, would pass ~1.2 eps/theta a layer into 1 - kappa1 (docs/conventions.md, "Half-angle state").
+
 Nonlinear map (MLP layer): u' = 1 - kappa1,  v' = 1 + kappa1.
 Block (ResNet):             u' = (u + a (1 - kappa1)) / (1 + a),  v' = (v + a (1 + kappa1)) / (1 + a).
 

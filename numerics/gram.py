@@ -149,6 +149,13 @@ class FCGramPlan(PlanBase):
                                    + table_format() if np.any(self.series_tables[6] >= 0) else ""))
                              if self.general_program is not None
                              else "compiled duals" if self.general and compiled_duals else None)
+        if not self.general:
+            # the ReLU half-angle duals' small-angle series (2026-12-03) moved the blocks of deep programs by up to
+            # ~1e-9 relative: a store written without it is refused, not mixed (tests/numerics/test_tiles.py)
+            from reskernels.theory.activations import SMALL_ANGLE_H
+            if SMALL_ANGLE_H > 0:
+                series = f"kappa1 - rho by its series below h = {SMALL_ANGLE_H:g}"
+                self.block_format = series if self.block_format is None else f"{self.block_format}, {series}"
         self.threads = 1 if backend != "numpy" else (n_threads or os.cpu_count() or 1)
         if backend == "numpy":
             per_thread = max(1, memory_budget // (self.threads * _TEMPS_PER_ENTRY * 8))

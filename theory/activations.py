@@ -117,15 +117,16 @@ class Activation:
 
 #: h = theta/2 below which float64 backends take g(h) = su sv - h rho = (sin 2h - 2h cos 2h)/2 from its
 #: Taylor series (:data:`HALF_F_SERIES`) instead of the difference, whose two terms are both ~h while
-#: g ~ 4h^3/3: the difference errs by ~1.5 eps / h^2 relative (9 eps at h = 1/4, 3e4 eps at h = 0.007),
-#: and 1 - kappa1 = 2 su^2 - dk carries it into the next layer's half angle as ~0.6 eps / h, layer after
-#: layer (the deep FC recursion, where h ~ 3 pi / (2 l) at layer l: MLP(10^4) at t = 0 had 1 - rho_L off
-#: by 5e-9 relative and the NTK by 1.4e-9; docs/spectral.md §7.4).  0 turns the series off (the bits of
-#: the difference everywhere, as before 2026-12-03; the golden tests check that).
+#: g ~ 4h^3/3: the difference errs by up to ~1.5 eps / h^2 relative (24 eps at h = 1/4, where 14 were
+#: measured; 3e4 eps at h = 0.007), and 1 - kappa1 = 2 su^2 - dk carries it into the next layer's half
+#: angle as ~0.6 eps / h, layer after layer (the deep FC recursion, where h ~ 3 pi / (2 l) at layer l:
+#: MLP(10^4) at t = 0 had 1 - rho_L off by 6e-9 relative and the NTK by 1.4e-9; docs/spectral.md §7.4).
+#: 0 turns the series off (the bits of the difference everywhere, as before 2026-12-03; the golden tests
+#: check that).
 SMALL_ANGLE_H = 0.25
 #: g(h) / h^3 = sum_n c_n h^(2n - 2), c_n = (-1)^(n+1) n 2^(2n+1) / (2n+1)!, n = 1..8 (4/3, -8/15, 8/105,
-#: ...): on h < 1/4 within 2.6 ulps of g (measured against mpmath at 50 digits; 7 terms suffice, the
-#: 8th is below the rounding)
+#: ...): on h < 1/4 within 2 eps of g, relative (1.85 eps measured against mpmath at 50 digits; the 8th
+#: term is below the rounding)
 HALF_F_SERIES = tuple(float(Fraction((-1) ** (n + 1) * n * 2 ** (2 * n + 1), math.factorial(2 * n + 1)))
                       for n in range(1, 9))
 

@@ -12,7 +12,7 @@ from reskernels.numerics.conv import ConvGramPlan
 from reskernels.numerics.gram import FCGramPlan
 from reskernels.numerics.tiles import execute
 from reskernels.numerics.tolerances import float64_kernel_rtol
-from reskernels.theory import CNN, ResCNN, ResNet
+from reskernels.theory import CNN, MLP, ResCNN, ResNet
 
 
 def _images(n, seed=0):
@@ -78,6 +78,22 @@ def test_store_of_another_job_is_refused(tmp_path):
         gram(arch, X + 1.0, store=tmp_path / "s")
     with pytest.raises(ValueError, match="different job"):
         gram(arch, X, kind="nngp", store=tmp_path / "s")
+
+
+def test_store_made_without_the_small_angle_series_is_refused(tmp_path, monkeypatch):
+    """The small-angle series (theory.activations.SMALL_ANGLE_H) changed the blocks of FC programs: a store
+    written without it (the threshold 0: the code before) holds a different job, on either route."""
+    import reskernels.theory.activations as activations
+    arch = MLP(30)
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    for backend in ("numpy", "auto"):
+        store = tmp_path / backend
+        monkeypatch.setattr(activations, "SMALL_ANGLE_H", 0.0)
+        old = gram(arch, X, store=store, backend=backend)
+        monkeypatch.setattr(activations, "SMALL_ANGLE_H", 0.25)
+        with pytest.raises(ValueError, match="different job"):
+            gram(arch, X, store=store, backend=backend)
+        assert not np.array_equal(old, gram(arch, X, backend=backend))      # the blocks did change
 
 
 def test_unknown_and_missing_backends():

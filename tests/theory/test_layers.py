@@ -1,11 +1,13 @@
 """Kernel steps, their lowering to kernel maps, and the activation hooks."""
 import math
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
 from scipy import integrate
 
+from reskernels.numerics.backends import NUMPY
 from reskernels.theory import CNN, MLP, ResCNN, ResNet, activations
 from reskernels.theory import layers as L
 from reskernels.theory.recursions import exact_diag_scale
@@ -117,7 +119,7 @@ def test_relu_float_forms_agree_with_each_other_and_the_exact_duals():
     rho = np.array([-1.0, -0.999, -0.5, 0.0, 0.3, 0.9, 1 - 1e-9, 1.0])
     theta = np.arccos(rho)
     rt, ct = np.sin(theta / 2), np.cos(theta / 2)
-    r_, k0, k1, dk, u2, v2 = relu.half_angle(rt, ct, np)
+    r_, k0, k1, dk, u2, v2 = relu.half_angle(rt, ct, NUMPY)
     kr, pr = relu.from_rho(rho.copy(), np, np.pi)
     kt, pt = relu.from_theta(theta, np, np.pi)
     for i, x in enumerate(rho):
@@ -130,6 +132,16 @@ def test_relu_float_forms_agree_with_each_other_and_the_exact_duals():
         assert abs(pr[i] / np.pi - e0) <= tol + 1e-16 and abs(kr[i] / np.pi - e1) <= tol + 1e-16
         assert abs(pt[i] / np.pi - e0) <= 1e-15 and abs(kt[i] / np.pi - e1) <= 1e-15
     assert np.all(dk >= 0) and k0[-1] == 1.0 and k1[-1] == 1.0 and kr[-1] / np.pi == 1.0
+    # dk = kappa1 - rho relative to its own size (what 1 - kappa1 = 2 su^2 - dk needs near rho = 1): at the
+    # half angle h = arcsin(su) of the float state, (2/pi)(sin 2h - 2h cos 2h)/2 at 40 digits; rho = 0.9
+    # (h = 0.225) and 1 - 1e-9 (h = 2.2e-5) take the small-angle series, within a few eps (arcsin's ulp,
+    # tripled by g ~ h^3); the difference would be ~20 eps and 1e9 eps off there
+    with mpmath.workdps(40):
+        for i in range(len(rho)):
+            if rt[i] <= ct[i] and 0 < rt[i]:
+                h = mpmath.asin(mpmath.mpf(float(rt[i])))
+                want = 2 / mpmath.pi * (mpmath.sin(2 * h) - 2 * h * mpmath.cos(2 * h)) / 2
+                assert abs(dk[i] / want - 1) <= 8 * np.finfo(float).eps, (rho[i], float(dk[i] / want - 1))
 
 
 def test_relu_finite_width_hooks():
