@@ -4,8 +4,8 @@ A backend exposes the handful of operations the half-angle recursion of
 :mod:`numerics.fc` needs: ``sqrt``, ``arcsin``, ``minimum``, ``maximum``, ``where``
 and ``pi``, and says whether it is float64 (``small_angle_series``).  The numpy backend works
 elementwise on float64 arrays; the mpmath backend works on scalars at the *current* mpmath
-precision (callers fence it with ``mpmath.workdps``); it reads spec parameters by their shortest decimal repr, so that
-``alpha=0.1`` means exactly 1/10 there and in the sympy route.
+precision (callers fence it with ``mpmath.workdps``); it reads spec parameters by their shortest
+decimal repr, so that ``alpha=0.1`` means exactly 1/10 there and in the sympy route.
 """
 from __future__ import annotations
 
