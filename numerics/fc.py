@@ -77,20 +77,29 @@ MAP_RULES = {_L.Stem: _stem, _L.Nonlinear: _nonlinear, _L.Block: _block, _L.Line
              _L.Pool: _pool}
 
 
-def half_angle_recursion(arch, su, sv, xp, want_ntk: bool = True):
-    """Return (rho_L, T_L) -- normalised NNGP and NTK -- from the input half angles.
-
-    ``su``, ``sv`` are sin and cos of half the input angle between x and z.  The
-    unnormalised kernels are these times ``exp(arch.log_diag_scale()) |x| |z|``.
-    Interprets ``arch.kernel_maps()`` with one rule per map (:data:`MAP_RULES`); the state is
-    (su, sv, T).  Since dk <= 2 u2, u2' >= u2/(1 + a): no cancellation.
+def half_angle_state(arch, su, sv, xp, want_ntk: bool = True):
+    """The last state (su_L, sv_L, T_L) of the half-angle recursion from the input half angles: sin and
+    cos of half the angle at the last layer (accurate relative to their size, which rho_L = (sv - su)(sv + su)
+    is not near +-1) and the normalised NTK (None without ``want_ntk``).
+    Interprets ``arch.kernel_maps()`` with one rule per map (:data:`MAP_RULES`).  Since dk <= 2 u2,
+    u2' >= u2/(1 + a): no cancellation.
     """
     if arch.is_conv:
         raise TypeError(f"the half-angle engine needs a fully connected spec, got {arch.slug}")
     st = (su, sv, None)
     for m in arch.kernel_maps():
         st = MAP_RULES[type(m)](m, st, xp, want_ntk)
-    su, sv, T = st
+    return st
+
+
+def half_angle_recursion(arch, su, sv, xp, want_ntk: bool = True):
+    """Return (rho_L, T_L) -- normalised NNGP and NTK -- from the input half angles.
+
+    ``su``, ``sv`` are sin and cos of half the input angle between x and z.  The
+    unnormalised kernels are these times ``exp(arch.log_diag_scale()) |x| |z|``.
+    The last state of :func:`half_angle_state`, with rho_L = (sv - su)(sv + su).
+    """
+    su, sv, T = half_angle_state(arch, su, sv, xp, want_ntk)
     return (sv - su) * (sv + su), T
 
 

@@ -163,7 +163,7 @@ def _relu_half_angle(su, sv, xp):
     h = xp.where(su <= sv, m, pi / 2 - m)
     k0 = 1 - h * (2 / pi)
     g = su * sv - h * rho
-    if SMALL_ANGLE_H > 0 and getattr(xp, "small_angle_series", False):
+    if SMALL_ANGLE_H > 0 and xp.small_angle_series:
         g = xp.where_fn(h < SMALL_ANGLE_H, half_f_series, h, g)
     f_pi = g * (2 / pi)
     k1 = rho + f_pi

@@ -17,7 +17,7 @@ import pytest
 import reskernels.theory.activations as activations
 from reskernels import MLP, ResNet
 from reskernels.numerics.backends import MPMATH, NUMPY
-from reskernels.numerics.fc import MAP_RULES
+from reskernels.numerics.fc import half_angle_state
 
 EPS = np.finfo(float).eps
 TS = (-0.5, 0.0, 0.5, 0.9, 0.99, 0.9999)
@@ -45,19 +45,12 @@ def test_series_is_within_a_few_eps_on_the_whole_range():
     assert [float(c) for c in exact[:3]] == [4 / 3, -8 / 15, 8 / 105]
 
 
-def _run(arch, su, sv, xp):
-    st = (su, sv, None)
-    for m in arch.kernel_maps():
-        st = MAP_RULES[type(m)](m, st, xp, True)
-    return st
-
-
 def _reference(arch):
     out = []
     with mp.workdps(40):
         for t in TS:
             h = mp.acos(mp.mpf(t)) / 2
-            out.append(_run(arch, mp.sin(h), mp.cos(h), MPMATH))
+            out.append(half_angle_state(arch, mp.sin(h), mp.cos(h), MPMATH))
     return out
 
 
@@ -74,7 +67,7 @@ def test_deep_recursion_within_a_random_walk_of_mpmath(arch, monkeypatch):
     bound = 4 * np.sqrt(len(arch.kernel_maps())) * EPS
 
     def worst():
-        su, sv, T = _run(arch, np.sin(th), np.cos(th), NUMPY)
+        su, sv, T = half_angle_state(arch, np.sin(th), np.cos(th), NUMPY)
         return max(max(abs(float(su[i] / r[0]) - 1), abs(float(T[i] / r[2]) - 1)) for i, r in enumerate(ref))
 
     assert worst() <= bound, worst() / EPS
