@@ -5,8 +5,11 @@
   defaults of the decay checks (n = 6, n2 = 8, M = 48 kmax);
 * the pair rays e0+e1 and e0+e2 (numerics.ray_spectra.window_ray_spectrum: graded active rule, corner-graded
   near inactive pixels; 10 Gauss nodes a corner panel for the NNGP, 8 for the NTK) to --kmax; with
-  ``--all-pairs`` also e1+e2 and e-1+e1, the other pairs inside a 3-pixel window (the pairs at distance 3
-  and 4 lie only in the 5-pixel window: three near pixels, not part of the target);
+  ``--all-pairs`` also e1+e2 and e-1+e1, the other pairs inside a 3-pixel window;
+* ``--far-pairs``: the pairs at distance 3 and 4, e-2+e1 and e-2+e2, which lie only in the 5-pixel window
+  (three near pixels on the two-sided corner rule, corner="both", 10 Gauss nodes a panel, even k; NTK to
+  --kmax, NNGP to k = 28, where its k^-8 falls to 10 eps lambda_0): ~7 and ~13 minutes CPU for the NTK rays,
+  not part of the one-minute target;
 * ``--window``: the full window (k, ..., k) to k = 7 (N = 22 / 16 per axis).
 
 Each ray is one job; ``--jobs`` worker processes run them (default: the CPUs), longest first.  Prints per ray
@@ -14,6 +17,7 @@ the points with estimated error <= 1% and the slope with its bound against the p
 seconds; then the wall time of the whole case.  ``--backend numpy`` evaluates the kernel by the numpy
 interpreter instead of the compiled loop (the "before" of the compiled evaluator).
 Run: python benchmarks/bench_ray_spectra.py [--kmax 64] [--jobs 2] [--backend auto|numpy] [--all-pairs] [--window]
+     [--far-pairs]
 """
 import argparse
 import os
@@ -27,6 +31,8 @@ from reskernels.theory import CNN
 
 ARCH = CNN(3, readout="center")
 PAIR_G = {"nngp": 10, "ntk": 8}
+FAR_PAIRS = {"e-2+e1": (-2, 1), "e-2+e2": (-2, 2)}
+FAR_NNGP_KMAX = 28
 
 
 def show(r):
@@ -45,6 +51,9 @@ def job(spec):
         return (f"  {kind} full window k = 1..7: " + " ".join(f"{x:.3e}({e:.0e})" for x, e in zip(W.values[1:], rel))
                 + f", {time.process_time() - t:.1f} s CPU")
     rules = dict(n=6, n2=8) if len(sup) == 1 else dict(g=PAIR_G[kind], n=6)
+    if name in FAR_PAIRS:
+        rules = dict(g=10, corner="both", step=2)
+        kmax = min(kmax, FAR_NNGP_KMAX) if kind == "nngp" else kmax
     return show(measure_ray(ARCH, kind, sup, name, kmax=kmax, backend=backend, **rules))
 
 
@@ -55,8 +64,10 @@ def main():
     ap.add_argument("--backend", default="auto", choices=("auto", "numpy", "numba"))
     ap.add_argument("--all-pairs", action="store_true")
     ap.add_argument("--window", action="store_true")
+    ap.add_argument("--far-pairs", action="store_true")
     a = ap.parse_args()
     pairs = [("e0+e1", (0, 1)), ("e0+e2", (0, 2))] + ([("e1+e2", (1, 2)), ("e-1+e1", (-1, 1))] if a.all_pairs else [])
+    pairs = list(FAR_PAIRS.items()) + pairs if a.far_pairs else pairs     # longest first
     jobs = [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk") for name, sup in pairs]
     jobs += [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk")
              for name, sup in (("e0", (0,)), ("e1", (1,)), ("e2", (2,)))]

@@ -217,6 +217,45 @@ def corner_rule(eps: float, g: int = 8, q: float = 4.0, top: float = 0.7):
     return ((a + b) / 2 + (b - a) / 2 * gx).ravel(), ((b - a) / 2 * gw).ravel() / np.pi
 
 
+# corner="both": the scale of each end is eps = r / (1 + r / CORNER_SATURATION), ~r near the corner and below
+# CORNER_SATURATION < pi / 2 everywhere, so that no scale is clipped (a clip is a kink of the rule in the
+# active point)
+CORNER_SATURATION = 1.0
+
+
+def _half_edges(eps: float, q: float):
+    """Panel edges 0, eps, eps q, eps q^2, ... (those below pi / 2), pi / 2."""
+    eps = float(min(max(eps, 1e-300), np.pi / 2))
+    c = int(np.floor(np.log(np.pi / 2 / eps) / np.log(q))) + 1 if eps < np.pi / 2 else 0
+    inner = eps * q ** np.arange(c)
+    return np.concatenate([[0.0], inner[inner < np.pi / 2], [np.pi / 2]])
+
+
+def two_sided_corner_rule(e0: float, epi: float, g: int = 8, q: float = 4.0):
+    """Nodes in (0, pi) and weights (summing to 1) for the mean over [0, pi] of a function with
+    near-singularities at distance ~e0 from delta = 0 and ~epi from delta = pi: composite Gauss-Legendre,
+    g nodes a panel, on [0, pi/2] with the edges 0, e0, e0 q, ... (below pi/2) and on [pi/2, pi] with the
+    mirrored edges pi - epi q^j.
+
+    Unlike :func:`corner_rule` it chooses no corner and clips no panel: its sum is a continuous function of
+    (e0, epi), because a panel whose edge e0 q^j reaches pi/2 shrinks to zero length before it disappears
+    (a Gauss sum over a panel of length h of a smooth function is O(h)).  A rule that follows the active
+    point therefore adds to G(delta_S) an error that is smooth in delta_S, whose Fourier coefficients
+    decay with k; a rule that jumps along a surface (corner_rule's switch between 0 and pi on the plane
+    sum_S cos delta_i = 0, perpendicular to the ray (k, ..., k), or its panel count) adds ~jump / k to
+    every lambda(k e_S), the error plateau of docs/spectral.md §6.6."""
+    if int(g) != g or g < 1:
+        raise ValueError(f"g must be a positive integer, got {g!r}")
+    if not q > 1:
+        raise ValueError(f"q must be > 1, got {q!r}")
+    edges = np.concatenate([_half_edges(e0, q), np.pi - _half_edges(epi, q)[-2::-1]])
+    a, b = edges[:-1], edges[1:]
+    keep = b > a
+    a, b = a[keep, None], b[keep, None]
+    gx, gw = _gauss_legendre(int(g))
+    return ((a + b) / 2 + (b - a) / 2 * gx).ravel(), ((b - a) / 2 * gw).ravel() / np.pi
+
+
 def near_pixels(arch, support, P: int | None = None) -> list:
     """The inactive pixels of the smallest singular windows containing the support S (the union of
     A minus S over those A): the axes on which the dominant corner term (mean_{i in A} (1 - t_i))^nu
@@ -247,7 +286,8 @@ def _sphere_weight(x, C0: int):
 
 
 def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: int, *, q: float = 4.0,
-                       r_active: int = 2, r_far: int = 4, floor: float = 1e-5, C0: int = 2):
+                       r_active: int = 2, r_far: int = 4, floor: float = 1e-5, C0: int = 2,
+                       corner: str = "nearer", mirror: bool = False):
     """lambda(k e_S), k = 0..kmax, by one tensor rule on the folded cube [0, pi]^P (module docstring,
     'multi-pixel rays'); the mean over [0, pi]^P of F(cos delta) Prod_{i in S} cos(k delta_i).
 
@@ -259,7 +299,15 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     (g nodes a panel, panel ratio q), graded towards the corner (0 or pi) nearer to the active point at
     the scale eps = max(floor, min(|2 - 2 cos delta_S|, |2 + 2 cos delta_S|)^(1/2)) (the distance of
     the complex singularity of (mean_A (1 - t_i))^nu from the real axis); far inactive axes:
-    :func:`graded_rule` (r_far) with n nodes.  Returns (values, number of kernel evaluations)."""
+    :func:`graded_rule` (r_far) with n nodes.
+
+    corner: "nearer" grades the near axes by :func:`corner_rule` towards the nearer corner, as above;
+    "both" by :func:`two_sided_corner_rule` towards 0 at the scale r0 / (1 + r0 / CORNER_SATURATION) and
+    towards pi at rp / (1 + rp / CORNER_SATURATION) (r0, rp the active point's distances from the corners,
+    floored as above): a rule smooth in the active point, whose error does not plateau in k (the pairs that
+    only the full window contains; more nodes a point).  mirror: F is invariant under the reflection
+    p -> -p of the pixels (a conv spec); where S, the near and the far pixels each map onto themselves, G is
+    computed on one active point of each mirror orbit.  Returns (values, number of kernel evaluations)."""
     S = [int(i) % P for i in support]
     near = [int(i) % P for i in near]
     if len(set(S)) != len(S) or not S:
@@ -268,6 +316,8 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         raise ValueError(f"near must be distinct inactive pixels, got {near!r}")
     if int(C0) != C0 or C0 < 2:
         raise ValueError(f"C0 must be an integer >= 2, got {C0!r}")
+    if corner not in ("nearer", "both"):
+        raise ValueError(f"corner must be 'nearer' or 'both', got {corner!r}")
     far = [i for i in range(P) if i not in S and i not in near]
     xa, wa = graded_rule(N, r_active)
     wa = wa * _sphere_weight(xa, C0)
@@ -278,6 +328,17 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         WA = np.multiply.outer(WA, wa).ravel()
     xf, wf = graded_rule(n, r_far)
     DF, WF = _tensor_rule(xf, wf * _sphere_weight(xf, C0), len(far))
+    # mirror orbits of the active points: the reflection maps pixel S[j] to S[sigma[j]]
+    reflect = lambda X: sorted((-i) % P for i in X)     # noqa: E731
+    full_CA = None
+    if mirror and all(reflect(X) == sorted(X) for X in (S, near, far)) and len(S) > 1:
+        sigma = [S.index((-i) % P) for i in S]
+        IA = np.stack([v.ravel() for v in np.meshgrid(*([np.arange(N)] * len(S)), indexing="ij")], axis=-1)
+        base = N ** np.arange(len(S))
+        canon = np.minimum(IA @ base, IA[:, sigma] @ base)
+        _, first, orbit = np.unique(canon, return_index=True, return_inverse=True)
+        full_CA, A_all, WA_all = np.cos(A), A, WA
+        A = A[first]
     CA = np.cos(A)
     r0 = np.sqrt(np.sum(2 - 2 * CA, axis=1))
     rp = np.sqrt(np.sum(2 + 2 * CA, axis=1))
@@ -285,7 +346,12 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     G = np.empty(len(A))
     evals = 0
     rules = []
+    sat = lambda r: r / (1 + r / CORNER_SATURATION)     # noqa: E731
     for i in range(len(A)):
+        if near and corner == "both":
+            x, w = two_sided_corner_rule(sat(max(r0[i], floor)), sat(max(rp[i], floor)), g, q)
+            rules.append((x, w * _sphere_weight(x, C0)))
+            continue
         x, w = corner_rule(eps[i], g, q) if near else (np.zeros(0), np.zeros(0))
         w = w * _sphere_weight(x, C0)
         rules.append((np.pi - x if rp[i] < r0[i] else x, w))
@@ -319,6 +385,8 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
                 acc += np.sum(vals * np.prod(W[:, ib], axis=-1), axis=1)
                 evals += T.size // P
             G[rows] = acc
+    if full_CA is not None:
+        G, A, CA, WA = G[orbit.ravel()], A_all, full_CA, WA_all
     ks = np.arange(kmax + 1)
     C = np.ones((len(A), kmax + 1))
     if C0 == 2:
@@ -370,7 +438,7 @@ def _compiled_corner_sums(compiled, normalize, P, S, CA, near, rules, far, DF, W
 def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int | None = None, near=None,
                         N: int | None = None, N2: int | None = None, g: int = 8, q: float = 4.0, n: int = 6,
                         n2: int | None = None, normalize: bool = True, backend: str = "auto",
-                        C0: int = 2, r_active: int | None = None) -> RaySpectrum:
+                        C0: int = 2, r_active: int | None = None, corner: str = "nearer") -> RaySpectrum:
     """lambda(k e_S), k = 0..kmax, for a support of two or more pixels (pairs, the full window) on MS(C0, P),
     or of one pixel whose near pixels need the corner rule that :func:`ray_spectrum` and
     :func:`sphere_ray_spectrum` lack (ResCNN: every ReLU sees three pixels).
@@ -387,6 +455,12 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     changes lambda(kmax) by < 1e-3), ceil(1.25 stretch kmax) + 8 otherwise; N = N2 + 24, n2 = n + 2.
     C0: pixels on S^(C0-1) (Legendre / Gegenbauer sums and the sphere density on every axis, see
     :func:`corner_grid_values`); backend: the kernel evaluator of a spec (module docstring).
+    corner: the near pixels' rule, "nearer" (:func:`corner_rule` towards the corner nearer to the active
+    point) or "both" (:func:`two_sided_corner_rule`, smooth in the active point: 2-8x the evaluations, and
+    the rule for the pairs that only the full window contains, whose lambda falls below the ~1e-13
+    plateau that "nearer"'s switch between the corners leaves, docs/spectral.md §6.6).  A spec is
+    invariant under the reflection p -> -p of the pixels: on a support that the reflection maps onto
+    itself, G is computed on one active point of each mirror orbit.
 
     Measured (CNN(3) center, benchmarks/bench_ray_spectra.py, points k >= 8 with estimated error <= 1%,
     slope as in :func:`slope_with_error`; docs/spectral.md §6.6): e0+e1 / e0+e2 to k = 64, 57 of 57
@@ -394,7 +468,8 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     -4), 32 / 11 / 22 / 10 s CPU with the compiled evaluator; on C0 = 3 the NTK pairs (g = 10) -6.91 /
     -6.93 (predicted -7).  Full window (k, ..., k), N = 22 / 16: k = 1..7 within 0.1% (30 s CPU a kind),
     local exponent 7.7 (NNGP, predicted 8) and 5.8 (NTK, 6) between k = 6 and 7; larger k needs
-    N^5 > 2e7 nodes."""
+    N^5 > 2e7 nodes.  Pairs at distance 3 / 4 (corner="both", g = 10, even k): NTK every k = 8..64 within
+    1%, -5.997 / -5.985 (predicted -6), 772 / 401 s CPU (the latter on mirror orbits)."""
     f, P = _evaluator(F, kind, P, normalize, backend)
     if int(kmax) != kmax or kmax < 1:
         raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
@@ -419,7 +494,10 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
                          f"rule r = {r_active} stretches delta by up to {stretch:g}), got N={N}, N2={N2}")
     if g < 3:
         raise ValueError(f"g must be >= 3 (the coarse rule uses g - 1), got {g!r}")
-    rules = dict(q=q, C0=C0, r_active=r_active)
+    if corner not in ("nearer", "both"):
+        raise ValueError(f"corner must be 'nearer' or 'both', got {corner!r}")
+    rules = dict(q=q, C0=C0, r_active=r_active, corner=corner,
+                 mirror=callable(getattr(F, "kernel_maps", None)))
     fine, e1 = corner_grid_values(f, P, S, near, kmax, N, g, n2, **rules)
     act, e2 = corner_grid_values(f, P, S, near, kmax, N2, g, n2, **rules)
     inact, e3 = corner_grid_values(f, P, S, near, kmax, N2, g - 1, n, **rules)
@@ -433,7 +511,7 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     return RaySpectrum(support=tuple(support), values=fine, error=error,
                        parts={"active": active_err, "inactive": rest_err, "evals": e1 + e2 + e3,
                               "rules": {"N": N, "N2": N2, "g": g, "q": q, "n": n, "n2": n2, "near": list(near),
-                                        "C0": C0, "r_active": r_active}})
+                                        "C0": C0, "r_active": r_active, "corner": corner}})
 
 
 def singular_windows(arch, P: int | None = None) -> list:

@@ -339,6 +339,9 @@ def fit_residuals(ks, lam) -> dict:
        full_c0_rays=((3, "e0 (centre pixel)", (0,)),), full_depths=(2, 4), rules=dict(n=6, n2=8),
        full_pair_rays=(("e0+e1 (adjacent pair)", (0, 1)), ("e0+e2 (pair at distance 2)", (0, 2))),
        pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)},
+       full_far_pair_rays=(("e-2+e1 (pair at distance 3)", (-2, 1)), ("e-2+e2 (pair at distance 4)", (-2, 2))),
+       far_pair_rules={"nngp": dict(kmax=28, g=10, corner="both", step=2),
+                       "ntk": dict(kmax=64, g=10, corner="both", step=2)},
        full_c0_pair_rays=((3, "e0+e1 (adjacent pair)", (0, 1)), (3, "e0+e2 (pair at distance 2)", (0, 2))),
        c0_pair_rules={"ntk": dict(kmax=64, g=10, n=6)},
        full_window=dict(kmax=7, N=22, N2=16))
@@ -352,7 +355,9 @@ def geifman_decay(v, level, p):
     ray; the pairs at distance 1 and 2 lie in a 3-pixel window: 6 (NNGP) and 4 (NTK).  Measurement:
     numerics.ray_spectra.measure_ray to k = kmax with <= rel_err estimated error (full mode adds the pair rays,
     window_ray_spectrum, to k = 64: NNGP with 10 Gauss nodes a corner panel, where lambda falls to ~90 eps
-    lambda_0 and stays 100x above its rounding, NTK with 8, and reports the
+    lambda_0 and stays 100x above its rounding, NTK with 8; the pairs at distance 3 and 4, which only the
+    5-pixel window contains (k^-8 NNGP, k^-6 NTK), by the two-sided corner rule, even k, NTK to k = 64 and
+    NNGP until it falls to 10 eps lambda_0; and reports the
     full window (k, ..., k) to k = 7 without deciding on it).  Per ray:
     the power fit must beat the exponential one (same points, two parameters) and |slope + p| <= bound.
     Holds when every ray decides, fits the power law and agrees with the prediction; fails on an
@@ -380,6 +385,11 @@ def geifman_decay(v, level, p):
         # pairs: numerics.ray_spectra.window_ray_spectrum (corner-graded inactive rule), all k >= kmin
         jobs += [(arch, kind, name, sup, 2, p["pair_rules"][kind]) for kind in ("nngp", "ntk")
                  for name, sup in p["full_pair_rays"]]
+        # pairs only the 5-pixel window contains (k^-8 / k^-6): the two-sided corner rule, smooth in the active
+        # point (the nearer-corner rule's switch left an error plateau ~1e-13); even k, as on single-pixel rays:
+        # the corners (0, pi) of the pair carry products of one-pixel terms of the same order with sign (-1)^k
+        jobs += [(arch, kind, name, sup, 2, p["far_pair_rules"][kind]) for kind in ("nngp", "ntk")
+                 for name, sup in p["full_far_pair_rays"]]
         # pairs on C0 = 3 (window rule with Legendre sums and the sphere weights), NTK: the NNGP's k^-9 falls
         # to 10 eps lambda_0 by k ~ 26 (12 points, slope -8.6 +- 2.2: too few to decide anything)
         jobs += [(arch, kind, name, sup, c0, rules) for kind, rules in p["c0_pair_rules"].items()
@@ -441,7 +451,10 @@ def geifman_decay(v, level, p):
     v.scope = (f"CNN(3) center, single-pixel rays to k = {kmax}: C0 = 2 ({', '.join(n for n, _ in rays)})"
                + (f", C0 = 3 (e0); CNN({', '.join(map(str, p['full_depths']))}) e0; pair rays "
                   f"({', '.join(n for n, _ in p['full_pair_rays'])}) to k = {pr['nngp']['kmax']} (NNGP) / "
-                  f"{pr['ntk']['kmax']} (NTK), on C0 = 3 NTK to k = {p['c0_pair_rules']['ntk']['kmax']}; the full "
+                  f"{pr['ntk']['kmax']} (NTK), on C0 = 3 NTK to k = {p['c0_pair_rules']['ntk']['kmax']}; pairs "
+                  f"only the full window contains ({', '.join(n for n, _ in p['full_far_pair_rays'])}), even k, to "
+                  f"k = {p['far_pair_rules']['nngp']['kmax']} (NNGP, whose k^-8 then falls below 10 eps lambda_0) / "
+                  f"{p['far_pair_rules']['ntk']['kmax']} (NTK) by the two-sided corner rule; the full "
                   f"window only to k = {p['full_window']['kmax']} (reported, "
                   "not decided)" if level == "full" else "; pair rays in full mode only")
                + " (docs/papers.md GEIFMAN-DECAY)")

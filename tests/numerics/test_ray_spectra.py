@@ -176,6 +176,59 @@ def test_corner_rule_resolves_a_near_singularity(eps):
     assert abs(w3 @ np.hypot(eps, x3) - exact) > 1e2 * max(err, 1e-16 * exact)
 
 
+@pytest.mark.parametrize("e0,epi", [(1e-3, 0.5), (0.05, 2e-4), (0.9, 0.9)])
+def test_two_sided_corner_rule_resolves_both_ends(e0, epi):
+    """mean over [0, pi] of sqrt(e0^2 + delta^2) + sqrt(epi^2 + (pi - delta)^2) against the antiderivative
+    of test_corner_rule_resolves_a_near_singularity, for near-singularities at both ends at once."""
+    def exact(e):
+        return (np.pi / 2 * np.hypot(e, np.pi) + e ** 2 / 2 * np.arcsinh(np.pi / e)) / np.pi
+    want = exact(e0) + exact(epi)
+    x, w = rs.two_sided_corner_rule(e0, epi, g=8)
+    assert abs(w.sum() - 1) < 1e-14 and np.all((x > 0) & (x < np.pi))
+    err = abs(w @ (np.hypot(e0, x) + np.hypot(epi, np.pi - x)) - want)
+    assert err < 1e-10 * want
+    x3, w3 = rs.two_sided_corner_rule(e0, epi, g=3)
+    assert abs(w3 @ (np.hypot(e0, x3) + np.hypot(epi, np.pi - x3)) - want) > 1e2 * max(err, 1e-16 * want)
+
+
+@pytest.mark.parametrize("j", [1, 2, 3])
+def test_two_sided_corner_rule_is_continuous_in_its_scale(j):
+    """Where an edge e0 q^j crosses pi / 2 the panel it bounds has shrunk to zero length: the rule's sum
+    changes by rounding only (a coarse g = 4, whose errors are ~1e-5, so that a jump would show), while
+    corner_rule, which drops a panel of finite length where eps q^j crosses 0.7 pi, jumps by its error."""
+    q = 4.0
+    e = np.pi / 2 / q ** j
+    two = [(lambda x, w: w @ (np.hypot(e, x) + np.hypot(0.5, np.pi - x)))(*rs.two_sided_corner_rule(s, 0.5, 4, q))
+           for s in (e * (1 - 1e-9), e * (1 + 1e-9))]
+    assert abs(two[0] - two[1]) < 1e-14
+    et = 0.7 * np.pi / q ** j
+    one = [(lambda x, w: w @ np.hypot(et, x))(*rs.corner_rule(s, 4, q)) for s in (et * (1 - 1e-9), et * (1 + 1e-9))]
+    assert abs(one[0] - one[1]) > 1e-8
+
+
+def test_two_sided_window_rule_removes_the_error_plateau():
+    """A function with the corner structure of the pairs only the full window contains (a window term on
+    all three pixels at rho = +1 and -1, a kink on the inactive pixel): "nearer" switches corners on the
+    plane cos delta_0 + cos delta_2 = 0, perpendicular to the ray, and its error estimate stays ~1e-12 in
+    k; "both" (smooth in the active point) is 30x below it at k = 24..40.  Both estimates cover the
+    distance to a finer two-sided rule (more active nodes, Gauss nodes and a smaller panel ratio)."""
+    def F(T):
+        m = T.mean(axis=1)
+        return (np.sqrt(1 - m) * (1 + 0.3 * T[:, 0] * T[:, 2]) + 0.2 * np.sqrt(1 + m)
+                + 0.5 * (1 - T[:, 1]) ** 1.5 * (T[:, 0] + 2))
+    kw = dict(P=3, g=8, normalize=False)
+    nearer = rs.window_ray_spectrum(F, (0, 2), 40, corner="nearer", **kw)
+    both = rs.window_ray_spectrum(F, (0, 2), 40, corner="both", **kw)
+    fine = rs.window_ray_spectrum(F, (0, 2), 40, P=3, g=11, q=3.0, N=140, corner="both", normalize=False)
+    ks = np.arange(1, 41)
+    for R in (nearer, both):
+        assert np.all(np.abs(R.values[ks] - fine.values[ks]) <= R.error[ks] + fine.error[ks])
+    big = np.arange(24, 41)
+    assert np.median(both.error[big]) < np.median(nearer.error[big]) / 30, (both.error[big], nearer.error[big])
+    assert np.all(both.error[big] < 1e-4 * np.abs(both.values[big]))
+    assert nearer.parts["rules"]["corner"] == "nearer" and both.parts["rules"]["corner"] == "both"
+
+
 @pytest.mark.parametrize("kind", ["nngp", "ntk"])
 @pytest.mark.parametrize("C0,support", [(2, (0, 1)), (3, (0, 1)), (3, (0,))])
 def test_product_kernel_pair_ray_is_exact(kind, C0, support):
@@ -260,6 +313,12 @@ def test_window_ray_rejects_bad_rules():
         rs.corner_rule(0.1, g=0)
     with pytest.raises(ValueError, match="r_active"):
         rs.window_ray_spectrum(CNN3, (0, 1), 8, r_active=3)
+    with pytest.raises(ValueError, match="corner"):
+        rs.window_ray_spectrum(CNN3, (0, 1), 8, corner="nearest")
+    with pytest.raises(ValueError, match="g must"):
+        rs.two_sided_corner_rule(0.1, 0.1, g=0)
+    with pytest.raises(ValueError, match="q must"):
+        rs.two_sided_corner_rule(0.1, 0.1, q=1.0)
 
 
 def test_window_estimate_flags_a_rule_blind_to_the_corner():
@@ -421,3 +480,21 @@ def test_planted_wrong_mirror_is_caught():
         return G[0]
     right, wrong = run([]), run([3, 2, 1, 0])
     assert abs(wrong - right) > 1e-6 * abs(right), (right, wrong)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+def test_mirror_orbits_of_the_active_points(backend):
+    """On a support the reflection p -> -p maps onto itself, G is computed on one active point of each
+    mirror orbit: the same lambda as the whole active grid (to rounding) with about half the evaluations,
+    for a conv spec on both evaluators; a kernel that is not mirror-invariant gives a different lambda, so
+    the comparison can fail."""
+    from reskernels.numerics.multisphere import _evaluator
+    f, P = _evaluator(CNN3, "ntk", None, True, backend)
+    args = (f, P, (-1, 1), [0], 12, 30, 4, 4)
+    whole, e_whole = rs.corner_grid_values(*args, corner="both")
+    orbits, e_orbits = rs.corner_grid_values(*args, corner="both", mirror=True)
+    assert np.max(np.abs(orbits - whole)) < 1e-15 and e_orbits < 0.6 * e_whole
+    lop = lambda T: f(T) * (1 + 0.1 * T[:, 1])    # noqa: E731 (weights pixel 1, not its mirror -1)
+    lop_whole, _ = rs.corner_grid_values(lop, *args[1:], corner="both")
+    lop_orbits, _ = rs.corner_grid_values(lop, *args[1:], corner="both", mirror=True)
+    assert np.max(np.abs(lop_orbits - lop_whole)) > 1e-6
