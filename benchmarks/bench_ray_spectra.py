@@ -8,7 +8,7 @@
   ``--all-pairs`` also e1+e2 and e-1+e1, the other pairs inside a 3-pixel window;
 * ``--far-pairs``: the pairs at distance 3 and 4, e-2+e1 and e-2+e2, which lie only in the 5-pixel window
   (three near pixels on the two-sided corner rule, corner="both", 10 Gauss nodes a panel, even k; NTK to
-  --kmax, NNGP to k = 28, where its k^-8 falls to 10 eps lambda_0): ~7 and ~13 minutes CPU for the NTK rays,
+  --kmax, NNGP to k = 28, where its k^-8 falls to 10 eps lambda_0): ~13 and ~7 minutes CPU for the NTK rays,
   not part of the one-minute target;
 * ``--window``: the full window (k, ..., k) to k = 7 (N = 22 / 16 per axis).
 

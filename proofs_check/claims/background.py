@@ -403,7 +403,7 @@ def geifman_decay(v, level, p):
         rows[key] = {"k converged": [int(k) for k in r.ks], "kmax": rules["kmax"], "cpu s": round(r.seconds, 1),
                      "predicted": r.predicted}
         if not r.decided:
-            undecided.append(f"{key}: {len(r.ks)} points with error <= {p['rel_err']:.0%} (k <= {kmax})")
+            undecided.append(f"{key}: {len(r.ks)} points with error <= {p['rel_err']:.0%} (k <= {rules['kmax']})")
             continue
         res = fit_residuals(r.ks, r.values)
         want = r.predicted + p["exponent_offset"]
