@@ -352,7 +352,10 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     evals = 0
     rules = []
     sat = lambda r: r / (1 + r / CORNER_SATURATION)     # noqa: E731
-    for i in range(len(A)):
+    if not near:      # one shared empty rule (the full window has 22^5 points: no tuple a point)
+        empty = (np.zeros(0), np.zeros(0))
+        rules = [empty] * len(A)
+    for i in range(len(A) if near else 0):
         if near and corner == "both":
             x, w = two_sided_corner_rule(sat(max(r0[i], floor)), sat(max(rp[i], floor)), g, q)
             rules.append((x, w * _sphere_weight(x, C0)))
@@ -472,7 +475,7 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     slope as in :func:`slope_with_error`; docs/spectral.md §6.6): e0+e1 / e0+e2 to k = 64, 57 of 57
     points each, NNGP (g = 10) -5.977 / -5.978 (predicted -6), NTK (g = 8) -3.988 / -3.989 (predicted
     -4), 32 / 11 / 22 / 10 s CPU with the compiled evaluator; on C0 = 3 the NTK pairs (g = 10) -6.91 /
-    -6.93 (predicted -7).  Full window (k, ..., k), N = 22 / 16: k = 1..7 within 0.1% (30 s CPU a kind),
+    -6.93 (predicted -7).  Full window (k, ..., k), N = 22 / 16: k = 1..7 within 0.1% (~25 s a kind, 2 GB),
     local exponent 7.7 (NNGP, predicted 8) and 5.8 (NTK, 6) between k = 6 and 7; larger k needs
     N^5 > 2e7 nodes.  Pairs at distance 3 / 4 (corner="both", g = 10, even k): NTK every k = 8..64 within
     1%, -5.997 / -5.985 (predicted -6), 772 / 401 s CPU (the latter on mirror orbits)."""
