@@ -25,7 +25,10 @@ points on every axis; here only the active axes are uniform (docs/spectral.md §
   rule (r = 2, stretching delta by at most 2: N > 2 kmax resolves cos(k delta)) with direct cosine
   sums; the *near* inactive pixels (those of the smallest windows containing S, :func:`near_pixels`)
   on :func:`corner_rule`, a composite Gauss rule graded towards the nearer corner at the scale eps of
-  each active point, converged at every eps; the other inactive pixels on the fixed graded rule
+  each active point, converged at every eps (or, ``corner="both"``, on :func:`two_sided_corner_rule`,
+  graded towards both corners and continuous in the active point: a rule that jumps with the active
+  point adds ~jump / k to every lambda(k e_S), which stopped the pairs that only the full window
+  contains); the other inactive pixels on the fixed graded rule
   (their windows with S are larger: terms one or more orders smaller).  Error estimate: the change
   from N to N2 = 3 N / 4 active nodes plus the change from (g, n2) to (g - 1, n) inactive nodes.
 
@@ -356,11 +359,11 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         empty = (np.zeros(0), np.zeros(0))
         rules = [empty] * len(A)
     for i in range(len(A) if near else 0):
-        if near and corner == "both":
+        if corner == "both":
             x, w = two_sided_corner_rule(sat(max(r0[i], floor)), sat(max(rp[i], floor)), g, q)
             rules.append((x, w * _sphere_weight(x, C0)))
             continue
-        x, w = corner_rule(eps[i], g, q) if near else (np.zeros(0), np.zeros(0))
+        x, w = corner_rule(eps[i], g, q)
         w = w * _sphere_weight(x, C0)
         rules.append((np.pi - x if rp[i] < r0[i] else x, w))
     compiled = getattr(f, "compiled", None)

@@ -385,7 +385,7 @@ def geifman_decay(v, level, p):
         # pairs: numerics.ray_spectra.window_ray_spectrum (corner-graded inactive rule), all k >= kmin
         jobs += [(arch, kind, name, sup, 2, p["pair_rules"][kind]) for kind in ("nngp", "ntk")
                  for name, sup in p["full_pair_rays"]]
-        # pairs only the 5-pixel window contains (k^-8 / k^-6): the two-sided corner rule, smooth in the active
+        # pairs only the 5-pixel window contains (k^-8 / k^-6): the two-sided corner rule, continuous in the active
         # point (the nearer-corner rule's switch left an error plateau ~1e-13); even k, as on single-pixel rays:
         # the corners (0, pi) of the pair carry products of one-pixel terms of the same order with sign (-1)^k
         jobs += [(arch, kind, name, sup, 2, p["far_pair_rules"][kind]) for kind in ("nngp", "ntk")
