@@ -208,13 +208,22 @@ def corner_rule(eps: float, g: int = 8, q: float = 4.0, top: float = 0.7):
     [eps q^(c-1), pi], c = 1 + floor(log(top pi / eps) / log q) (eps clipped to [1e-300, pi / 2]).  Each
     panel's distance from the singularity is comparable to its length, so every panel converges
     geometrically in g at every eps (the hp-graded mesh of corner singularities, Schwab 1998 §4.4)."""
+    _check_panels(g, q)
+    eps = float(min(max(eps, 1e-300), np.pi / 2))
+    c = 1 + int(np.floor(np.log(top * np.pi / eps) / np.log(q))) if eps < top * np.pi else 1
+    return _composite_gauss(np.concatenate([[0.0], eps * q ** np.arange(c), [np.pi]]), g)
+
+
+def _check_panels(g, q):
     if int(g) != g or g < 1:
         raise ValueError(f"g must be a positive integer, got {g!r}")
     if not q > 1:
         raise ValueError(f"q must be > 1, got {q!r}")
-    eps = float(min(max(eps, 1e-300), np.pi / 2))
-    c = 1 + int(np.floor(np.log(top * np.pi / eps) / np.log(q))) if eps < top * np.pi else 1
-    edges = np.concatenate([[0.0], eps * q ** np.arange(c), [np.pi]])
+
+
+def _composite_gauss(edges, g: int):
+    """Nodes and weights (summing to 1, the mean over [0, pi]) of g-point Gauss-Legendre on each panel
+    between consecutive (increasing) edges."""
     gx, gw = _gauss_legendre(int(g))
     a, b = edges[:-1, None], edges[1:, None]
     return ((a + b) / 2 + (b - a) / 2 * gx).ravel(), ((b - a) / 2 * gw).ravel() / np.pi
@@ -248,19 +257,12 @@ def two_sided_corner_rule(e0: float, epi: float, g: int = 8, q: float = 4.0):
     or faster along a ray; a rule that jumps along a surface (corner_rule's switch between 0 and pi on the
     plane sum_S cos delta_i = 0, perpendicular to the ray (k, ..., k), or its panel count) adds ~jump / k
     to every lambda(k e_S), the error plateau of docs/spectral.md §6.6."""
-    if int(g) != g or g < 1:
-        raise ValueError(f"g must be a positive integer, got {g!r}")
-    if not q > 1:
-        raise ValueError(f"q must be > 1, got {q!r}")
+    _check_panels(g, q)
     for name, e in (("e0", e0), ("epi", epi)):
         if not (np.isfinite(e) and e > 0):
             raise ValueError(f"{name} must be a positive finite scale, got {e!r}")
     edges = np.concatenate([_half_edges(e0, q), np.pi - _half_edges(epi, q)[-2::-1]])
-    a, b = edges[:-1], edges[1:]
-    keep = b > a
-    a, b = a[keep, None], b[keep, None]
-    gx, gw = _gauss_legendre(int(g))
-    return ((a + b) / 2 + (b - a) / 2 * gx).ravel(), ((b - a) / 2 * gw).ravel() / np.pi
+    return _composite_gauss(edges[np.concatenate([[True], np.diff(edges) > 0])], g)   # no empty panel
 
 
 def near_pixels(arch, support, P: int | None = None) -> list:
@@ -335,19 +337,18 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         WA = np.multiply.outer(WA, wa).ravel()
     xf, wf = graded_rule(n, r_far)
     DF, WF = _tensor_rule(xf, wf * _sphere_weight(xf, C0), len(far))
+    CA = np.cos(A)
     # mirror orbits of the active points: the reflection maps pixel S[j] to S[sigma[j]]
-    reflect = lambda X: sorted((-i) % P for i in X)     # noqa: E731
-    full_CA = None
-    if mirror and all(reflect(X) == sorted(X) for X in (S, near)) and len(S) > 1:    # then far maps too
+    orbit = None
+    if mirror and _mirror_invariant(S, P) and _mirror_invariant(near, P) and len(S) > 1:   # then far maps too
         sigma = [S.index((-i) % P) for i in S]
         # the active points in C order of their node indices; the mirror image of point idx is the point
         # idx' with idx'[sigma[j]] = idx[j], i.e. the code grid transposed by sigma (an involution)
         codes = np.arange(N ** len(S)).reshape((N,) * len(S))
         canon = np.minimum(codes.ravel(), codes.transpose(sigma).ravel())
         _, first, orbit = np.unique(canon, return_index=True, return_inverse=True)
-        full_CA, A_all, WA_all = np.cos(A), A, WA
-        A = A[first]
-    CA = np.cos(A)
+        A_all, CA_all = A, CA
+        A, CA = A[first], CA[first]
     r0 = np.sqrt(np.sum(2 - 2 * CA, axis=1))
     rp = np.sqrt(np.sum(2 + 2 * CA, axis=1))
     eps = np.maximum(np.minimum(r0, rp), floor)
@@ -396,8 +397,8 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
                 acc += np.sum(vals * np.prod(W[:, ib], axis=-1), axis=1)
                 evals += T.size // P
             G[rows] = acc
-    if full_CA is not None:
-        G, A, CA, WA = G[orbit.ravel()], A_all, full_CA, WA_all
+    if orbit is not None:
+        G, A, CA = G[orbit.ravel()], A_all, CA_all
     ks = np.arange(kmax + 1)
     C = np.ones((len(A), kmax + 1))
     if C0 == 2:
@@ -408,6 +409,11 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         for j in range(len(S)):
             C *= np.stack([_gegenbauer_normalised(k, C0, CA[:, j]) for k in ks], axis=1)
     return (WA * G) @ C, evals
+
+
+def _mirror_invariant(pixels, P: int) -> bool:
+    """Whether the reflection p -> -p (mod P) maps the set of pixels onto itself."""
+    return sorted((-p) % P for p in pixels) == sorted(pixels)
 
 
 def _compiled_corner_sums(compiled, normalize, P, S, CA, near, rules, far, DF, WF):
@@ -427,7 +433,7 @@ def _compiled_corner_sums(compiled, normalize, P, S, CA, near, rules, far, DF, W
     # a conv spec's F is invariant under the reflection p -> -p of the pixels (odd filters, taps -h..h with
     # equal weights): on a one-pixel ray at pixel 0 without far pixels the near grid is summed over orbits
     mirror = np.zeros(0, dtype=np.int64)
-    if list(S) == [0] and not far and sorted((-p) % P for p in near) == sorted(near):
+    if list(S) == [0] and not far and _mirror_invariant(near, P):
         mirror = np.array([near.index((-p) % P) for p in near], dtype=np.int64)
         # tensor_sums folds orbits of one or two nodes: the permutation must be an involution
         assert np.array_equal(mirror[mirror], np.arange(len(mirror))), mirror
@@ -506,9 +512,7 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
                          f"rule r = {r_active} stretches delta by up to {stretch:g}), got N={N}, N2={N2}")
     if g < 3:
         raise ValueError(f"g must be >= 3 (the coarse rule uses g - 1), got {g!r}")
-    if corner not in ("nearer", "both"):
-        raise ValueError(f"corner must be 'nearer' or 'both', got {corner!r}")
-    rules = dict(q=q, C0=C0, r_active=r_active, corner=corner,
+    rules = dict(q=q, C0=C0, r_active=r_active, corner=corner,      # corner: checked by corner_grid_values
                  mirror=corner == "both" and callable(getattr(F, "kernel_maps", None)))
     fine, e1 = corner_grid_values(f, P, S, near, kmax, N, g, n2, **rules)
     act, e2 = corner_grid_values(f, P, S, near, kmax, N2, g, n2, **rules)
