@@ -954,6 +954,101 @@ def tensor_sums(base, near_axes, XC, XW, XL, far_axes, DF, WF, mirror, ops, para
     for i in range(n_act):
         G[i] += comp[i]
 
+@_jit
+def _flush_window(buf, obuf, nt, tidx, tmult, W, C, r, ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk,
+                  readout, poly, out, comp):
+    """F on the buffered rows of nt outer tuples (N rows each) and their contribution to out / comp
+    (:func:`window_sums`); returns the number of rows."""
+    N, K = C.shape
+    P = buf.shape[1]
+    rows = nt * N
+    multi_dot_block(buf[:rows], ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk, readout, obuf[:rows],
+                    poly)
+    for b in range(nt):
+        for k in range(K):
+            r[k] = 0.0
+        for i0 in range(N):
+            wf = W[i0] * obuf[b * N + i0]
+            for k in range(K):
+                r[k] += wf * C[i0, k]
+        for k in range(K):
+            x = r[k] * tmult[b]
+            for a in range(1, P):
+                x *= W[tidx[b, a]] * C[tidx[b, a], k]
+            t = out[k] + x
+            if abs(out[k]) >= abs(x):
+                comp[k] += (out[k] - t) + x
+            else:
+                comp[k] += (x - t) + out[k]
+            out[k] = t
+    return rows
+
+
+@_jit
+def window_sums(xc, W, C, sigma, part, nparts, ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk,
+                readout, poly, out, comp):
+    """Part ``part`` of ``nparts`` of the full-window ray sums on the tensor rule of N nodes a pixel:
+    out[k] + comp[k] = sum over idx in N^P of Prod_p W[idx_p] C[idx_p, k] times F(xc[idx_0], ..., xc[idx_(P-1)]),
+    F by :func:`multi_dot_block` (unnormalised; the same loop and bits per point as every other route).
+
+    Streamed, no grid in memory: the outer tuples (idx_1, ..., idx_(P-1)) with linear index lin = part mod
+    nparts are taken in turn, each with its N rows idx_0 = 0..N-1 (buffered ~1024 rows to a call of the
+    kernel loop); a tuple's rows are contracted first, r[k] = sum_(idx_0) W C F, then r[k] times the
+    tuple's product of outer weights goes into out[k] with Neumaier's compensation in comp[k].
+
+    sigma (empty, or a permutation of the P pixels with sigma[0] = 0 and sigma[sigma] = identity): F is
+    invariant under t -> t o sigma (the reflection p -> -p of a conv spec); each orbit {tuple, mirrored
+    tuple} of the outer tuples is evaluated once, with weight 2 for an orbit of two (the rule is the
+    same on every axis, so the weights are invariant).  Returns the number of kernel evaluations."""
+    N, K = C.shape
+    P = need.shape[1]
+    m = P - 1
+    total = 1
+    for a in range(m):
+        total *= N
+    per = max(1, 1024 // N)
+    buf = np.empty((per * N, P))
+    obuf = np.empty(per * N)
+    tidx = np.zeros((per, P), dtype=np.int64)
+    tmult = np.empty(per)
+    idx = np.zeros(P, dtype=np.int64)
+    r = np.empty(K)
+    sym = sigma.shape[0] == P
+    nt = 0
+    evals = 0
+    for lin in range(part, total, nparts):
+        v = lin
+        for a in range(P - 1, 0, -1):
+            idx[a] = v % N
+            v //= N
+        mult = 1.0
+        if sym:
+            lm = 0
+            for a in range(1, P):
+                lm = lm * N + idx[sigma[a]]
+            if lm < lin:
+                continue
+            if lm > lin:
+                mult = 2.0
+        for a in range(P):
+            tidx[nt, a] = idx[a]
+        tmult[nt] = mult
+        for i0 in range(N):
+            row = nt * N + i0
+            buf[row, 0] = xc[i0]
+            for a in range(1, P):
+                buf[row, a] = xc[idx[a]]
+        nt += 1
+        if nt == per:
+            evals += _flush_window(buf, obuf, nt, tidx, tmult, W, C, r, ops, params, aparams, coef, taps_w, need, mid,
+                                   VX, want_ntk, readout, poly, out, comp)
+            nt = 0
+    if nt > 0:
+        evals += _flush_window(buf, obuf, nt, tidx, tmult, W, C, r, ops, params, aparams, coef, taps_w, need, mid,
+                               VX, want_ntk, readout, poly, out, comp)
+    return evals
+
+
 def cone_masks(program, P: int, readout: str):
     """(need, mid) for :func:`multi_dot_block`: need[o] (n_ops + 1, P) bool, the pixels of the state before
     map o that the readout needs (need[n_ops]: after the last map; the center pixel 0 for 'center', every

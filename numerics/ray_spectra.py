@@ -35,7 +35,7 @@ points on every axis; here only the active axes are uniform (docs/spectral.md §
 Error estimate: two active rules (M and M/2, the subgrid) and two inactive rules (n2 and n nodes); the
 reported error is the sum of the two differences, each the change from the coarser to the finer rule
 (conservative whenever the rules converge monotonically; the tests check it against a finer rule).
-What the methods do not reach (deep ResCNN windows, the full window at large k, rays below the float64
+What the methods do not reach (deep ResCNN windows, the full window at k = 64, rays below the float64
 floor) is listed in docs/spectral.md §6.6.
 
 Kernel values: a conv spec is evaluated by :func:`numerics.multisphere.multi_dot_kernel` with the
@@ -304,6 +304,10 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     its density sin^(C0-2) theta (:func:`_sphere_weight`) and cos(k delta) becomes the normalised
     Gegenbauer P_k(cos theta) (P_k(1) = 1; docs/spectral.md §6.1), the same nodes otherwise.
 
+    Every pixel active (the full window, no near or far pixel) and a compiled evaluator: the same rule by
+    :func:`_compiled_window_sums`, streamed (no (N^P, kmax) arrays; mirror orbits), the same values up to
+    the order of the sums.
+
     Active axes: :func:`graded_rule` (r_active) with N nodes each; near inactive axes: :func:`corner_rule`
     (g nodes a panel, panel ratio q), graded towards the corner (0 or pi) nearer to the active point at
     the scale eps = max(floor, min(|2 - 2 cos delta_S|, |2 + 2 cos delta_S|)^(1/2)) (the distance of
@@ -330,6 +334,11 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
     far = [i for i in range(P) if i not in S and i not in near]
     xa, wa = graded_rule(N, r_active)
     wa = wa * _sphere_weight(xa, C0)
+    compiled = getattr(f, "compiled", None)
+    if compiled is not None and not near and not far:
+        # every pixel active (the full window): streamed, N^P nodes never held in memory
+        C1 = _axis_characters(xa, kmax, C0)
+        return _compiled_window_sums(compiled, f.normalize, P, S, xa, wa, C1)
     grids = np.meshgrid(*([xa] * len(S)), indexing="ij")
     A = np.stack([v.ravel() for v in grids], axis=-1)
     WA = np.ones(1)
@@ -367,7 +376,6 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         x, w = corner_rule(eps[i], g, q)
         w = w * _sphere_weight(x, C0)
         rules.append((np.pi - x if rp[i] < r0[i] else x, w))
-    compiled = getattr(f, "compiled", None)
     groups = {}             # the numpy route: points grouped by the size of their near rule
     if compiled is not None:
         G, evals = _compiled_corner_sums(compiled, f.normalize, P, S, CA, near, rules, far, DF, WF)
@@ -409,6 +417,75 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         for j in range(len(S)):
             C *= np.stack([_gegenbauer_normalised(k, C0, CA[:, j]) for k in ks], axis=1)
     return (WA * G) @ C, evals
+
+
+def _axis_characters(x, kmax: int, C0: int) -> np.ndarray:
+    """(len(x), kmax + 1): cos(k x) on C0 = 2, the normalised Gegenbauer P_k(cos x) on C0 > 2 (the
+    factors of Prod_i cos(k delta_i) in :func:`corner_grid_values`, one axis)."""
+    ks = np.arange(kmax + 1)
+    if C0 == 2:
+        return np.cos(np.outer(x, ks))
+    from .multisphere import _gegenbauer_normalised
+    return np.stack([_gegenbauer_normalised(k, C0, np.cos(x)) for k in ks], axis=1)
+
+
+#: the full window's sum is split into this many interleaved parts (each a compensated sum, combined by
+#: math.fsum), run on os.cpu_count() threads: the parts, and so the bits, do not depend on the machine
+WINDOW_PARTS = 8
+
+
+def _compiled_window_sums(compiled, normalize, P, S, x, w, C1):
+    """:func:`corner_grid_values` with every pixel active (the full window) by the streamed compiled loop
+    :func:`numerics.conv_fused_general.window_sums`: the same rule (x, w) on every axis, characters C1
+    (:func:`_axis_characters`), F by the same compiled loop as the evaluator; on mirror orbits (a conv
+    spec's F is invariant under the reflection p -> -p; every spec the compiled route evaluates is one).
+    Memory O(kmax + 1024 P) a thread instead of the (N^P, kmax + 1) arrays of the grid route.  Returns
+    (values, number of kernel evaluations)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    from . import conv_fused_general as _fg
+    if sorted(S) != list(range(P)):
+        raise ValueError(f"the streamed window sums need every pixel active, got {S!r} on P = {P}")
+    sigma = np.array([(-p) % P for p in range(P)], dtype=np.int64)
+    xc = np.cos(x)
+    outs = np.zeros((WINDOW_PARTS, C1.shape[1]))
+    comps = np.zeros_like(outs)
+    C1 = np.ascontiguousarray(C1, dtype=float)
+    w = np.ascontiguousarray(w, dtype=float)
+
+    def run(part):
+        return _fg.window_sums(xc, w, C1, sigma, part, WINDOW_PARTS, *compiled.kernel_args, compiled.poly,
+                               outs[part], comps[part])
+    with ThreadPoolExecutor(max_workers=min(WINDOW_PARTS, os.cpu_count() or 1)) as pool:
+        evals = sum(pool.map(run, range(WINDOW_PARTS)))
+    values = np.array([math.fsum(np.concatenate([outs[:, k], comps[:, k]])) for k in range(C1.shape[1])])
+    if normalize:
+        if not compiled.diag > 0:
+            raise ValueError("normalize=True is undefined: K(x, x) = 0")
+        values /= compiled.diag
+    return values, int(evals)
+
+
+def window_rounding(arch, kind: str, N: int, kmax: int, *, P: int | None = None, C0: int = 2) -> np.ndarray:
+    """The rounding of the full window's sums, measured: |lambda_poly(k) - lambda_libm(k)| / (eps lambda_0),
+    k = 0..kmax, the same N nodes a pixel (:func:`corner_grid_values`, streamed) summed twice with the
+    compiled loop's two arccos (:data:`numerics.conv_fused.ACOS` "poly" and "libm": different rounding of
+    every kernel value, the same sum).  Both share the summation's rounding, which the compensated
+    sums keep at ~eps |lambda|.  The kernel values' rounding enters the sum as a random walk of N^P terms
+    of weight ~N^-P, ~eps F N^(-P/2): measured on CNN(3) (P = 5) at N = 64, k >= 8: <= 2.3e-5 (NTK) and
+    4.7e-5 (NNGP) eps lambda_0 (docs/spectral.md §6.6), so the full window can be measured far below the
+    10 eps lambda_0 that :func:`measure_ray` asks of other window rays.  Needs numba (ImportError)."""
+    from .multisphere import _compiled_multi_dot, _multi_dot_arch
+    _multi_dot_arch(arch)
+    P = int(P or 2 * receptive_radius(arch) + 1)
+    if int(N) != N or N < 2:
+        raise ValueError(f"N must be an integer >= 2, got {N!r}")
+    x, w = graded_rule(int(N), 2 if C0 == 2 else 4)
+    w = w * _sphere_weight(x, C0)
+    C1 = _axis_characters(x, kmax, C0)
+    vals = [_compiled_window_sums(_compiled_multi_dot(arch, P, kind, acos), True, P, list(range(P)), x, w, C1)[0]
+            for acos in ("poly", "libm")]
+    return np.abs(vals[0] - vals[1]) / (np.finfo(float).eps * abs(vals[0][0]))
 
 
 def _mirror_invariant(pixels, P: int) -> bool:
@@ -484,9 +561,11 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     slope as in :func:`slope_with_error`; docs/spectral.md §6.6): e0+e1 / e0+e2 to k = 64, 57 of 57
     points each, NNGP (g = 10) -5.977 / -5.978 (predicted -6), NTK (g = 8) -3.988 / -3.989 (predicted
     -4), 32 / 11 / 22 / 10 s CPU with the compiled evaluator; on C0 = 3 the NTK pairs (g = 10) -6.91 /
-    -6.93 (predicted -7).  Full window (k, ..., k), N = 22 / 16: k = 1..7 within 0.1% (~25 s a kind, 2 GB),
-    local exponent 7.7 (NNGP, predicted 8) and 5.8 (NTK, 6) between k = 6 and 7; larger k needs
-    N^5 > 2e7 nodes.  Pairs at distance 3 / 4 (corner="both", g = 10, even k): NTK every k = 8..64 within
+    -6.93 (predicted -7).  Full window (k, ..., k), every pixel active: no inactive rule (the estimate is the
+    active rules' change), and with the compiled evaluator the streamed sums of :func:`corner_grid_values`
+    (mirror orbits, ~90 ns a node on 2 threads): NNGP to k = 20 (2.2e9 nodes, 175 s CPU), NTK to k = 24
+    (4.0e9, 359 s), every k estimated within 1e-5 of lambda; slopes -7.92 +- 0.17 (k = 8..16, above
+    10 eps lambda_0) and -5.96 +- 0.08 (k = 8..24), predicted -8 and -6.  Pairs at distance 3 / 4 (corner="both", g = 10, even k): NTK every k = 8..64 within
     1%, -5.997 / -5.985 (predicted -6), 772 / 401 s CPU (the latter on mirror orbits)."""
     f, P = _evaluator(F, kind, P, normalize, backend)
     if int(kmax) != kmax or kmax < 1:
@@ -516,7 +595,10 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
                  mirror=corner == "both" and callable(getattr(F, "kernel_maps", None)))
     fine, e1 = corner_grid_values(f, P, S, near, kmax, N, g, n2, **rules)
     act, e2 = corner_grid_values(f, P, S, near, kmax, N2, g, n2, **rules)
-    inact, e3 = corner_grid_values(f, P, S, near, kmax, N2, g - 1, n, **rules)
+    if near or len(S) < P:
+        inact, e3 = corner_grid_values(f, P, S, near, kmax, N2, g - 1, n, **rules)
+    else:           # no inactive pixel (the full window): the inactive rules do not enter, the same bits
+        inact, e3 = act, 0
     active_err, rest_err = np.abs(fine - act), np.abs(act - inact)
     # a difference of two rules can cross zero at one k while both rules still err there: each k takes
     # the largest estimate of k - 1, k, k + 1 (the rules' errors vary smoothly with k)

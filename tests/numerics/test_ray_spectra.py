@@ -527,3 +527,75 @@ def test_window_ray_uses_mirror_orbits_only_where_they_apply():
         assert R.parts["evals"] == evals(R, False), (near, corner)
     R = rs.window_ray_spectrum(CNN3, (-1, 1), 4, "ntk", near=[0], corner="both", g=4, n=4)
     assert R.parts["evals"] == evals(R, True) < 0.6 * evals(R, False)
+
+
+FULL = (-2, -1, 0, 1, 2)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+@pytest.mark.parametrize("C0", [2, 3])
+def test_streamed_full_window_sums_are_the_grid_sums(kind, C0):
+    """The full window (every pixel active) by the streamed compiled loop (conv_fused_general.window_sums: no
+    grid in memory, mirror orbits, compensated sums in WINDOW_PARTS parts) against the whole N^5 grid built
+    in numpy and summed exactly (math.fsum): within 16 eps of sum |terms| (F at a node and at its mirror
+    image are two evaluations of one number, each within a few ulps), with (N^5 + N^3) / 2 evaluations (the
+    outer tuples fixed by the reflection, idx_1 = idx_4 and idx_2 = idx_3, are their own orbits); and
+    against the numpy evaluator's grid route (another arccos, another operation order) within 64 eps of
+    lambda_0."""
+    pytest.importorskip("numba")
+    import itertools
+    import math
+    from reskernels.numerics.multisphere import _evaluator
+    f, P = _evaluator(CNN3, kind, None, True, "numba")
+    N, kmax = 7, 5
+    x, w = rs.graded_rule(N, 2 if C0 == 2 else 4)
+    w = w * rs._sphere_weight(x, C0)
+    C1 = rs._axis_characters(x, kmax, C0)
+    got, evals = rs._compiled_window_sums(f.compiled, True, P, list(range(P)), x, w, C1)
+    idx = np.array(list(itertools.product(range(N), repeat=P)))
+    vals = f(np.cos(x)[idx])
+    for k in range(kmax + 1):
+        terms = vals * np.prod(w[idx] * C1[idx, k], axis=1)
+        assert abs(got[k] - math.fsum(terms)) <= 16 * np.finfo(float).eps * np.sum(np.abs(terms)), k
+    assert evals == (N ** 5 + N ** 3) // 2
+    fn, _ = _evaluator(CNN3, kind, None, True, "numpy")
+    other, e_other = rs.corner_grid_values(fn, P, range(P), [], kmax, N, 4, 4, C0=C0,
+                                           r_active=2 if C0 == 2 else 4)
+    assert e_other == N ** 5
+    assert np.max(np.abs(other - got)) <= 64 * np.finfo(float).eps * got[0], np.abs(other - got) / got[0]
+
+
+def test_planted_wrong_window_mirror_is_caught():
+    """Planted error: folding the full window by a permutation that is an involution fixing pixel 0 but not
+    a symmetry of F (pixels 1 <-> 2, 3 <-> 4, instead of the reflection 1 <-> 4, 2 <-> 3) moves lambda(k)
+    far beyond rounding."""
+    pytest.importorskip("numba")
+    from reskernels.numerics import conv_fused_general as fg
+    from reskernels.numerics.multisphere import _evaluator
+    f, P = _evaluator(CNN3, "ntk", None, True, "numba")
+    x, w = rs.graded_rule(6, 2)
+    C1 = rs._axis_characters(x, 3, 2)
+
+    def run(sigma):
+        out, comp = np.zeros(4), np.zeros(4)
+        fg.window_sums(np.cos(x), w, C1, np.array(sigma, dtype=np.int64), 0, 1, *f.compiled.kernel_args,
+                       f.compiled.poly, out, comp)
+        return out + comp
+    right, whole, wrong = run([0, 4, 3, 2, 1]), run([]), run([0, 2, 1, 4, 3])
+    assert np.max(np.abs(right - whole)) < 1e-15
+    assert np.max(np.abs(wrong - right)[1:] / np.abs(right[1:])) > 1e-6, (right, wrong)
+
+
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_full_window_ray_against_torus_rule_at_small_k(kind):
+    """The full window (k, k, k, k, k) by the window rule (graded active rule on all five axes, streamed when
+    the compiled evaluator is there) and by the uniform torus rule with doubling: two independent rules on
+    the 5-torus agree within the sum of their error estimates, and the estimate is not vacuous."""
+    T = torus_spectrum_converged(CNN3, kind, 16)
+    R = rs.window_ray_spectrum(CNN3, FULL, 4, kind, N=22, N2=16)
+    assert R.parts["rules"]["near"] == []
+    for k in range(5):
+        got, err = R.values[k], R.error[k]
+        want, werr = T[(k,) * 5], T.error[(k,) * 5]
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+        assert err < 1e-3 * abs(got), (k, err, got)
