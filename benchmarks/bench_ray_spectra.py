@@ -10,23 +10,27 @@
   (three near pixels on the two-sided corner rule, corner="both", 10 Gauss nodes a panel, even k; NTK to
   --kmax, NNGP to k = 28, where its k^-8 falls to 10 eps lambda_0): ~13 and ~7 minutes CPU for the NTK rays,
   not part of the one-minute target;
-* ``--window``: the full window (k, ..., k) to k = 7 (N = 22 / 16 per axis).
+* ``--window``: the full window (k, ..., k), every pixel active, with GEIFMAN-DECAY's full-mode rules
+  (N2 = 2 kmax + 8, N = N2 + 8 nodes a pixel on mirror orbits, streamed by the compiled loop, ~90 ns a node
+  on its own 2 threads; NNGP to k = 32, NTK to k = 64: ~4 and ~80 minutes CPU), or to ``--window-kmax``
+  with the same rules scaled; prints the slope, CPU seconds and the process's peak memory.
 
 Each ray is one job; ``--jobs`` worker processes run them (default: the CPUs), longest first.  Prints per ray
 the points with estimated error <= 1% and the slope with its bound against the predicted exponent, and CPU
 seconds; then the wall time of the whole case.  ``--backend numpy`` evaluates the kernel by the numpy
 interpreter instead of the compiled loop (the "before" of the compiled evaluator).
 Run: python benchmarks/bench_ray_spectra.py [--kmax 64] [--jobs 2] [--backend auto|numpy] [--all-pairs] [--window]
-     [--far-pairs]
+     [--window-kmax K] [--far-pairs]
 """
 import argparse
 import os
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from reskernels.numerics.ray_spectra import measure_ray, window_ray_spectrum
+from reskernels.numerics.ray_spectra import measure_ray
 from reskernels.theory import CNN
 
 ARCH = CNN(3, readout="center")
@@ -40,6 +44,15 @@ def far_pair_rules(kind):
     return dict(load_all()["GEIFMAN-DECAY"].defaults["far_pair_rules"][kind])
 
 
+def window_rules(kind, kmax=None):
+    """GEIFMAN-DECAY's full-window rules (its claim defaults), or the same rules scaled to kmax."""
+    from reskernels.proofs_check.registry import load_all
+    rules = dict(load_all()["GEIFMAN-DECAY"].defaults["full_window_rules"][kind])
+    if kmax:
+        rules.update(kmax=kmax, N2=2 * kmax + 8, N=2 * kmax + 16)
+    return rules
+
+
 def show(r):
     if r.slope is None:
         return f"  {r.kind} {r.name}: {len(r.ks)} points <= 1%, no slope, {r.seconds:.1f} s CPU"
@@ -50,11 +63,11 @@ def show(r):
 def job(spec):
     kind, name, sup, kmax, backend = spec
     if name == "window":
-        t = time.process_time()
-        W = window_ray_spectrum(ARCH, sup, 7, kind, N=22, N2=16, backend=backend)
-        rel = W.error[1:] / np.abs(W.values[1:])
-        return (f"  {kind} full window k = 1..7: " + " ".join(f"{x:.3e}({e:.0e})" for x, e in zip(W.values[1:], rel))
-                + f", {time.process_time() - t:.1f} s CPU")
+        rules = window_rules(kind, kmax)
+        r = measure_ray(ARCH, kind, sup, "full window", backend=backend, **rules)
+        rel = np.max(r.errors / np.abs(r.values)) if len(r.ks) else float("nan")
+        return (show(r) + f"; N = {rules['N']} / {rules['N2']}, largest estimate {rel:.1e} of lambda, peak "
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (this worker)")
     rules = dict(n=6, n2=8) if len(sup) == 1 else dict(g=PAIR_G[kind], n=6)
     if name in FAR_PAIRS:
         rules = far_pair_rules(kind)
@@ -70,6 +83,7 @@ def main():
     ap.add_argument("--backend", default="auto", choices=("auto", "numpy", "numba"))
     ap.add_argument("--all-pairs", action="store_true")
     ap.add_argument("--window", action="store_true")
+    ap.add_argument("--window-kmax", type=int, default=None)
     ap.add_argument("--far-pairs", action="store_true")
     a = ap.parse_args()
     pairs = [("e0+e1", (0, 1)), ("e0+e2", (0, 2))] + ([("e1+e2", (1, 2)), ("e-1+e1", (-1, 1))] if a.all_pairs else [])
@@ -78,7 +92,7 @@ def main():
     jobs += [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk")
              for name, sup in (("e0", (0,)), ("e1", (1,)), ("e2", (2,)))]
     if a.window:
-        jobs = [(kind, "window", (-2, -1, 0, 1, 2), 7, a.backend) for kind in ("nngp", "ntk")] + jobs
+        jobs = [(kind, "window", (-2, -1, 0, 1, 2), a.window_kmax, a.backend) for kind in ("ntk", "nngp")] + jobs
     print(f"CNN(3) center, P = 5, C0 = 2, k <= {a.kmax}, backend {a.backend}; {a.jobs} worker processes, "
           f"{os.cpu_count()} cores visible, load {os.getloadavg()[0]:.1f}", flush=True)
     w0 = time.perf_counter()

@@ -862,6 +862,17 @@ def multi_dot_block(ts, ops, params, aparams, coef, taps_w, need, mid, VX, want_
                 out[r0 + l] = acc / P if readout == 1 else acc
 
 
+@_inline
+def neumaier_add(acc, comp, i, x):
+    """acc[i] += x with Neumaier's compensation: the rounding of the addition goes into comp[i]."""
+    t = acc[i] + x
+    if abs(acc[i]) >= abs(x):
+        comp[i] += (acc[i] - t) + x
+    else:
+        comp[i] += (x - t) + acc[i]
+    acc[i] = t
+
+
 @_jit
 def _flush_sums(buf, wbuf, obuf, owner, fill, ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk, readout,
                 poly, G, comp):
@@ -869,14 +880,7 @@ def _flush_sums(buf, wbuf, obuf, owner, fill, ops, params, aparams, coef, taps_w
     multi_dot_block(buf[:fill], ops, params, aparams, coef, taps_w, need, mid, VX, want_ntk, readout, obuf[:fill],
                     poly)
     for b in range(fill):
-        o = owner[b]
-        x = wbuf[b] * obuf[b]
-        t = G[o] + x
-        if abs(G[o]) >= abs(x):
-            comp[o] += (G[o] - t) + x
-        else:
-            comp[o] += (x - t) + G[o]
-        G[o] = t
+        neumaier_add(G, comp, owner[b], wbuf[b] * obuf[b])
 
 
 @_jit
@@ -975,12 +979,7 @@ def _flush_window(buf, obuf, nt, tidx, tmult, W, C, r, ops, params, aparams, coe
             x = r[k] * tmult[b]
             for a in range(1, P):
                 x *= W[tidx[b, a]] * C[tidx[b, a], k]
-            t = out[k] + x
-            if abs(out[k]) >= abs(x):
-                comp[k] += (out[k] - t) + x
-            else:
-                comp[k] += (x - t) + out[k]
-            out[k] = t
+            neumaier_add(out, comp, k, x)
     return rows
 
 

@@ -35,7 +35,7 @@ points on every axis; here only the active axes are uniform (docs/spectral.md §
 Error estimate: two active rules (M and M/2, the subgrid) and two inactive rules (n2 and n nodes); the
 reported error is the sum of the two differences, each the change from the coarser to the finer rule
 (conservative whenever the rules converge monotonically; the tests check it against a finer rule).
-What the methods do not reach (deep ResCNN windows, the full window at k = 64, rays below the float64
+What the methods do not reach (deep ResCNN on their unwrapped receptive fields, rays below the float64
 floor) is listed in docs/spectral.md §6.6.
 
 Kernel values: a conv spec is evaluated by :func:`numerics.multisphere.multi_dot_kernel` with the
@@ -339,6 +339,10 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         # every pixel active (the full window): streamed, N^P nodes never held in memory
         C1 = _axis_characters(xa, kmax, C0)
         return _compiled_window_sums(compiled, f.normalize, P, S, xa, wa, C1)
+    if N ** len(S) > MAX_ACTIVE_POINTS:
+        raise ValueError(f"{N}^{len(S)} active points exceed MAX_ACTIVE_POINTS = {MAX_ACTIVE_POINTS:.0e} of the grid "
+                         "route (~400 bytes each); every pixel active with a conv spec and numba installed takes the "
+                         "streamed route instead (pip install \"reskernels[fast]\")")
     grids = np.meshgrid(*([xa] * len(S)), indexing="ij")
     A = np.stack([v.ravel() for v in grids], axis=-1)
     WA = np.ones(1)
@@ -429,8 +433,12 @@ def _axis_characters(x, kmax: int, C0: int) -> np.ndarray:
     return np.stack([_gegenbauer_normalised(k, C0, np.cos(x)) for k in ks], axis=1)
 
 
+#: the most active points :func:`corner_grid_values` holds as arrays (~450 bytes a point: the full window at
+#: N = 22, 5.2e6 points, peaked at 2.3 GB)
+MAX_ACTIVE_POINTS = 6 * 10 ** 6
+
 #: the full window's sum is split into this many interleaved parts (each a compensated sum, combined by
-#: math.fsum), run on os.cpu_count() threads: the parts, and so the bits, do not depend on the machine
+#: math.fsum), run on the threads this process may use: the parts, and so the bits, do not depend on the machine
 WINDOW_PARTS = 8
 
 
@@ -456,7 +464,8 @@ def _compiled_window_sums(compiled, normalize, P, S, x, w, C1):
     def run(part):
         return _fg.window_sums(xc, w, C1, sigma, part, WINDOW_PARTS, *compiled.kernel_args, compiled.poly,
                                outs[part], comps[part])
-    with ThreadPoolExecutor(max_workers=min(WINDOW_PARTS, os.cpu_count() or 1)) as pool:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=min(WINDOW_PARTS, cpus)) as pool:
         evals = sum(pool.map(run, range(WINDOW_PARTS)))
     values = np.array([math.fsum(np.concatenate([outs[:, k], comps[:, k]])) for k in range(C1.shape[1])])
     if normalize:
@@ -467,19 +476,24 @@ def _compiled_window_sums(compiled, normalize, P, S, x, w, C1):
 
 
 def window_rounding(arch, kind: str, N: int, kmax: int, *, P: int | None = None, C0: int = 2) -> np.ndarray:
-    """The rounding of the full window's sums, measured: |lambda_poly(k) - lambda_libm(k)| / (eps lambda_0),
+    """A proxy for the rounding of the full window's sums: |lambda_poly(k) - lambda_libm(k)| / (eps lambda_0),
     k = 0..kmax, the same N nodes a pixel (:func:`corner_grid_values`, streamed) summed twice with the
-    compiled loop's two arccos (:data:`numerics.conv_fused.ACOS` "poly" and "libm": different rounding of
-    every kernel value, the same sum).  Both share the summation's rounding, which the compensated
-    sums keep at ~eps |lambda|.  The kernel values' rounding enters the sum as a random walk of N^P terms
-    of weight ~N^-P, ~eps F N^(-P/2): measured on CNN(3) (P = 5) at N = 64, k >= 8: <= 2.3e-5 (NTK) and
-    4.7e-5 (NNGP) eps lambda_0 (docs/spectral.md §6.6), so the full window can be measured far below the
-    10 eps lambda_0 that :func:`measure_ray` asks of other window rays.  Needs numba (ImportError)."""
-    from .multisphere import _compiled_multi_dot, _multi_dot_arch
-    _multi_dot_arch(arch)
-    P = int(P or 2 * receptive_radius(arch) + 1)
+    compiled loop's two arccos (:data:`numerics.conv_fused.ACOS` "poly" and "libm": a different rounding
+    of every kernel value's angles, the same sum).  What both share -- the nodes' cosines, the loop's
+    other operations, the summation (compensated: ~eps |lambda|) -- it does not see; the error estimate
+    of :func:`window_ray_spectrum` does, in part: its two rules sum different nodes.  The kernel values'
+    rounding enters the sum as a random walk of N^P terms of weight ~N^-P, ~eps F N^(-P/2): measured on
+    CNN(3) (P = 5) at N = 64, k >= 8: <= 2.3e-5 (NTK) and 4.7e-5 (NNGP) eps lambda_0 (docs/spectral.md
+    §6.6), so the full window can be measured far below the 10 eps lambda_0 that :func:`measure_ray` asks
+    of other window rays.  Needs numba (ImportError)."""
+    from .multisphere import _compiled_multi_dot
     if int(N) != N or N < 2:
         raise ValueError(f"N must be an integer >= 2, got {N!r}")
+    if int(kmax) != kmax or kmax < 1:
+        raise ValueError(f"kmax must be a positive integer, got {kmax!r}")
+    f, P = _evaluator(arch, kind, P, True, "numba")      # checks the spec, kind and P; ImportError without numba
+    if getattr(f, "compiled", None) is None:
+        raise ValueError(f"window_rounding needs a conv spec (the compiled loop), got {arch!r}")
     x, w = graded_rule(int(N), 2 if C0 == 2 else 4)
     w = w * _sphere_weight(x, C0)
     C1 = _axis_characters(x, kmax, C0)
@@ -555,7 +569,8 @@ def window_ray_spectrum(F, support, kmax: int = 32, kind: str = "ntk", *, P: int
     plateau that "nearer"'s switch between the corners leaves, docs/spectral.md §6.6).  With "both", a
     spec (invariant under the reflection p -> -p of the pixels) on a support that the reflection maps
     onto itself has G computed on one active point of each mirror orbit, half the points ("nearer" keeps
-    every point, so its results are those measured before the option existed, bit for bit).
+    every point, so its results are those measured before the option existed, bit for bit -- except the
+    full window with a compiled evaluator, which every corner setting sums streamed on mirror orbits).
 
     Measured (CNN(3) center, benchmarks/bench_ray_spectra.py, points k >= 8 with estimated error <= 1%,
     slope as in :func:`slope_with_error`; docs/spectral.md §6.6): e0+e1 / e0+e2 to k = 64, 57 of 57

@@ -517,8 +517,10 @@ def decay(v, level, p):
           "residual" if full else "; C0 = 3 in full mode only")
     v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rkmax} (residual"
                f"{', window rule' if full else ''}), {', '.join(kinds)}; {', '.join(a.slug for a in residuals)}{pairs}"
-               f"{c0}; the full window and deeper ResCNN on their unwrapped receptive fields (ResCNN(2): 9 pixels, "
-               "four near and four far, ~1e11 kernel evaluations a ray) are not measured to large k"
+               f"{c0}; the full window (k, ..., k): the plain kernel's in GEIFMAN-DECAY (full mode, NTK to k = 64), "
+               "ResCNN(1)'s vanishes (its F is a sum of 3-pixel-window terms; tested); deeper ResCNN on their "
+               "unwrapped receptive fields (ResCNN(2): 9 pixels, four near and four far, ~1e11 kernel evaluations "
+               "a ray) are not measured to large k"
                + (f"; ResCNN({', '.join(str(d) for d in p['full_depths'])}, {p['residual'].alpha}) on the same "
                   f"circular {p['P']}-pixel signal (receptive fields wrap), window rule" if full else "")
                + " (docs/papers.md BARZILAI-DECAY)")

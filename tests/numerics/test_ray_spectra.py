@@ -590,7 +590,9 @@ def test_planted_wrong_window_mirror_is_caught():
 def test_full_window_ray_against_torus_rule_at_small_k(kind):
     """The full window (k, k, k, k, k) by the window rule (graded active rule on all five axes, streamed when
     the compiled evaluator is there) and by the uniform torus rule with doubling: two independent rules on
-    the 5-torus agree within the sum of their error estimates, and the estimate is not vacuous."""
+    the 5-torus agree within the sum of their error estimates, and the estimate is not vacuous.  (Without numba
+    the grid route would hold 22^5 points, ~2.3 GB.)"""
+    pytest.importorskip("numba")
     T = torus_spectrum_converged(CNN3, kind, 16)
     R = rs.window_ray_spectrum(CNN3, FULL, 4, kind, N=22, N2=16)
     assert R.parts["rules"]["near"] == []
@@ -599,3 +601,33 @@ def test_full_window_ray_against_torus_rule_at_small_k(kind):
         want, werr = T[(k,) * 5], T.error[(k,) * 5]
         assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
         assert err < 1e-3 * abs(got), (k, err, got)
+
+
+def test_full_window_of_rescnn1_vanishes():
+    """ResCNN(1)'s F is a constant plus functions of 3-pixel windows (docs/spectral.md §6.6: every ReLU sees
+    P Sigma), so its full-window ray lambda(k, ..., k) vanishes for k >= 1: the rule's values stay at
+    rounding (each window term leaves the quadrature of cos(k delta) on two axes, spectrally small), while
+    CNN(3)'s full window, whose last ReLU sees all five pixels, is 1e-7..1e-10 of lambda_0 at k = 1..4."""
+    res, plain = [rs.window_ray_spectrum(a, FULL, 4, "ntk", N=16, N2=12) for a in (RES1, CNN3)]
+    assert np.all(np.abs(res.values[1:]) < 1e-14 * res.values[0]), res.values / res.values[0]
+    assert np.all(np.abs(plain.values[1:]) > 1e-11 * plain.values[0]), plain.values / plain.values[0]
+
+
+def test_grid_route_refuses_a_grid_beyond_its_memory_bound():
+    """Without the compiled evaluator the full window is a grid of N^5 points held as arrays: beyond
+    MAX_ACTIVE_POINTS corner_grid_values refuses, naming the bound, instead of exhausting memory."""
+    from reskernels.numerics.multisphere import _evaluator
+    f, P = _evaluator(CNN3, "ntk", None, True, "numpy")
+    with pytest.raises(ValueError, match="MAX_ACTIVE_POINTS"):
+        rs.corner_grid_values(f, P, range(P), [], 4, 24, 4, 4)
+
+
+def test_window_rounding_rejects_bad_arguments():
+    """window_rounding names the argument it refuses: N, kmax, and a callable that is not a conv spec."""
+    pytest.importorskip("numba")
+    with pytest.raises(ValueError, match="N must"):
+        rs.window_rounding(CNN3, "ntk", 1, 4)
+    with pytest.raises(ValueError, match="kmax must"):
+        rs.window_rounding(CNN3, "ntk", 8, 0)
+    with pytest.raises(ValueError, match="conv spec"):
+        rs.window_rounding(lambda T: T.sum(axis=1), "ntk", 8, 4, P=5)
