@@ -341,7 +341,7 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         return _compiled_window_sums(compiled, f.normalize, P, S, xa, wa, C1)
     if N ** len(S) > MAX_ACTIVE_POINTS:
         raise ValueError(f"{N}^{len(S)} active points exceed MAX_ACTIVE_POINTS = {MAX_ACTIVE_POINTS:.0e} of the grid "
-                         "route (~400 bytes each); every pixel active with a conv spec and numba installed takes the "
+                         "route (~450 bytes each); every pixel active with a conv spec and numba installed takes the "
                          "streamed route instead (pip install \"reskernels[fast]\")")
     grids = np.meshgrid(*([xa] * len(S)), indexing="ij")
     A = np.stack([v.ravel() for v in grids], axis=-1)
@@ -360,7 +360,7 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
         codes = np.arange(N ** len(S)).reshape((N,) * len(S))
         canon = np.minimum(codes.ravel(), codes.transpose(sigma).ravel())
         _, first, orbit = np.unique(canon, return_index=True, return_inverse=True)
-        A_all, CA_all = A, CA
+        A_all = A
         A, CA = A[first], CA[first]
     r0 = np.sqrt(np.sum(2 - 2 * CA, axis=1))
     rp = np.sqrt(np.sum(2 + 2 * CA, axis=1))
@@ -410,16 +410,11 @@ def corner_grid_values(f, P: int, support, near, kmax: int, N: int, g: int, n: i
                 evals += T.size // P
             G[rows] = acc
     if orbit is not None:
-        G, A, CA = G[orbit.ravel()], A_all, CA_all
-    ks = np.arange(kmax + 1)
+        G, A = G[orbit.ravel()], A_all
+    C1 = _axis_characters(xa, kmax, C0)
     C = np.ones((len(A), kmax + 1))
-    if C0 == 2:
-        for j in range(len(S)):
-            C *= np.cos(np.outer(A[:, j], ks))
-    else:
-        from .multisphere import _gegenbauer_normalised
-        for j in range(len(S)):
-            C *= np.stack([_gegenbauer_normalised(k, C0, CA[:, j]) for k in ks], axis=1)
+    for ij in np.indices((N,) * len(S)).reshape(len(S), -1):     # the node index of each point on axis j
+        C *= C1[ij]
     return (WA * G) @ C, evals
 
 
