@@ -400,7 +400,11 @@ def local(v, level, p):
        full_residual_rules={"nngp": dict(kmax=64, window=True, g=10), "ntk": dict(kmax=64, window=True, g=8)},
        full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)},
        full_c0_rays=(("e0, C0 = 3", (0,), 3),), c0_kinds=("ntk",),
-       c0_plain_rules=dict(kmax=64, n=6, n2=8), c0_residual_rules=dict(kmax=64, window=True, g=10))
+       c0_plain_rules=dict(kmax=64, n=6, n2=8), c0_residual_rules=dict(kmax=64, window=True, g=10),
+       full_window_ray=("full window (k,k,k,k,k)", (-2, -1, 0, 1, 2)), full_window_depth=2,
+       full_window_rules={"nngp": dict(kmax=32, N2=72, N=80, floor_eps=0.01),
+                          "ntk": dict(kmax=32, N2=68, N=76, floor_eps=0.01)},
+       full_window_rounding=dict(N=32, kmax=16, at_most=1e-3))
 def decay(v, level, p):
     """Single-pixel rays (pixel 0), residual against plain; full mode adds the pair ray e0+e2 (both inside a
     3-pixel window of both kernels: k^-6 NNGP, k^-4 NTK predicted for both) by window_ray_spectrum, takes the
@@ -408,8 +412,14 @@ def decay(v, level, p):
     mirror orbits) to k = 64 instead of the DCT rule's ~k = 30, adds deeper residual kernels ResCNN(L, alpha)
     (L in full_depths) on the same circular signal of P = 5 pixels (their receptive fields wrap, so every
     inactive pixel shares a 3-pixel window with pixel 0 and is a near pixel of the window rule: no far
-    pixels, whose graded rule made the 9-pixel ResCNN(2) ray cost ~1e11 evaluations), and adds the one-pixel
-    NTK ray on C0 = 3 (plain: sphere rule, k^-3; residual: window rule with Legendre sums, k^-7).
+    pixels, whose graded rule made the 9-pixel ResCNN(2) ray cost ~1e11 evaluations), adds the one-pixel
+    NTK ray on C0 = 3 (plain: sphere rule, k^-3; residual: window rule with Legendre sums, k^-7), and the
+    full window (k, ..., k) of ResCNN(full_window_depth, alpha) on the same circular signal against
+    CNN(3)'s (ResCNN(1)'s vanishes; ResCNN(2)'s second block sees all five pixels, as CNN(3)'s last ReLU:
+    k^-8 NNGP, k^-6 NTK for both), by the streamed compiled sums (numba; without it the ray is left out and
+    the scope says so), points down to floor_eps eps lambda_0 once a proxy for the sums' rounding (the
+    compiled loop's two arccos on the same N^5 nodes) stays below full_window_rounding's at_most, else
+    *inconclusive*.
 
     (a) Polynomial decay of the residual kernel: on its converged points the power-law fit of log lambda
     must leave a smaller residual than the exponential one; an exponential winner makes the verdict *fails*.
@@ -436,12 +446,18 @@ def decay(v, level, p):
                       if a != p["residual"].alpha]
         residuals += [ResCNN(d, p["residual"].alpha, readout="center") for d in p["full_depths"]
                       if d != p["residual"].depth]
+    # the full window (k, ..., k): ResCNN(1)'s vanishes (its F is a sum of 3-pixel-window terms), so the
+    # residual kernels of this ray are ResCNN(full_window_depth, alpha) on the circular P-pixel signal
+    window_res = ([ResCNN(p["full_window_depth"], a, readout="center")
+                   for a in dict.fromkeys((p["residual"].alpha,) + tuple(p["full_alphas"]))] if full else [])
     rrules = p["full_residual_rules"] if full else p["residual_rules"]
-    engine_ok = engine_check(v, residuals + [p["plain"]])
+    engine_ok = engine_check(v, list(dict.fromkeys(residuals + window_res)) + [p["plain"]])
     other = "exponential" if p["model"] == "power" else "power"
     rules_of = {id(p["plain"]): p["plain_rules"]}
     # (kind, ray name): the rays compared, each on the plain kernel and on the residual ones it is measured for
     rays = [(kind, "e0") for kind in kinds]
+    ray_res = {"e0": residuals}          # the residual kernels of each ray (default: the first residual only)
+    window_note = ""
     # full mode: the residual's one-pixel rays by the window rule (its four near pixels on the corner rule: every
     # ReLU of ResCNN(1) sees three pixels, so the DCT rule's fixed inactive nodes stalled at k ~ 30)
     jobs = [(kind, a, "e0", (0,), dict(rules_of.get(id(a), rrules.get(kind, rrules) if full else rrules)))
@@ -455,6 +471,31 @@ def decay(v, level, p):
         jobs += [(kind, a, name, sup, dict(p["c0_plain_rules"] if a is p["plain"] else p["c0_residual_rules"], C0=c0))
                  for kind in p["c0_kinds"] for name, sup, c0 in p["full_c0_rays"] for a in (p["plain"], p["residual"])]
         rays += [(kind, name) for kind in p["c0_kinds"] for name, _, _ in p["full_c0_rays"]]
+        # the full window: every pixel active, N^5 nodes on mirror orbits by the streamed compiled sums (numba;
+        # numerics.conv_fused_general.window_sums), no inactive rule (the estimate is the active rules' change),
+        # points down to floor_eps eps lambda_0 once a proxy for the sums' rounding (the compiled loop's two
+        # arccos on the same nodes, at a coarser N, where it is larger) stays below full_window_rounding's at_most
+        from reskernels.numerics.ray_spectra import window_rounding
+        wname, wsup = p["full_window_ray"]
+        wr = p["full_window_rounding"]
+        floor = min(r["floor_eps"] for r in p["full_window_rules"].values())
+        try:
+            for a in [p["plain"]] + window_res:
+                for kind in kinds:
+                    r = window_rounding(a, kind, wr["N"], wr["kmax"], P=p["P"])
+                    v.add(f"{kind} {a.slug} {wname}: rounding of the streamed sums, max over k = 1..{wr['kmax']} of "
+                          f"|poly - libm| arccos on the same {wr['N']}^{p['P']} nodes, in eps lambda_0",
+                          float(np.max(r[1:])), wr["at_most"], bool(np.max(r[1:]) <= wr["at_most"]),
+                          f"<= at_most, {floor / wr['at_most']:g}x below the ray's floor of {floor:g} eps lambda_0",
+                          "the kernel values' rounding, a random walk of N^P terms (smaller at the ray's larger N)",
+                          "float64")
+        except ImportError:
+            window_note = " (not measured here: the streamed sums need numba, pip install \"reskernels[fast]\")"
+        else:
+            jobs += [(kind, a, wname, wsup, dict(p["full_window_rules"][kind])) for kind in kinds
+                     for a in [p["plain"]] + window_res]
+            rays += [(kind, wname) for kind in kinds]
+            ray_res[wname] = window_res
     run = counted(measure_ray, len(jobs), "ray")
     meas, rows = {}, {}
     for kind, a, name, sup, rules in jobs:
@@ -463,13 +504,14 @@ def decay(v, level, p):
         rows[f"{kind} {a.slug}" + ("" if name == "e0" else f" {name}")] = {
             "k converged": [int(k) for k in r.ks], "kmax": r.kmax, "cpu s": round(r.seconds, 1), "predicted": r.predicted,
             "slope": None if r.slope is None else round(r.slope, 4), "bound": None if r.bound is None else round(r.bound, 4)}
-    poly_ok, mismatch, undecided, diffs = [], [], [], []
+    poly_ok, mismatch, undecided, diffs, seen = [], [], [], [], set()
     for kind, name in rays:
         rp = meas[(kind, p["plain"], name)]
-        for a in (residuals if name == "e0" else [p["residual"]]):
+        for a in ray_res.get(name, [p["residual"]]):
             rr = meas[(kind, a, name)]
             for r, who in ((rr, a.slug), (rp, p["plain"].slug)):
-                if r.decided and r.predicted is not None and (kind, who, name) not in mismatch:
+                if r.decided and r.predicted is not None and (kind, who, name) not in seen:
+                    seen.add((kind, who, name))      # the plain ray once, not once for each residual
                     ok = r.agrees()
                     v.add(f"{kind} {who} {name}: slope vs predicted -(2 nu + |A|), k = {r.ks[0]}..{r.ks[-1]} "
                           f"({len(r.ks)} points)", round(r.slope, 4), -r.predicted, ok,
@@ -504,7 +546,7 @@ def decay(v, level, p):
             "doubling error plain": [float(Sp.error[(k,) * 5]) for k in (1, 2, 3)]}
     v.extra["slopes"] = {}
     for kind, name in rays:
-        for a in (residuals if name == "e0" else [p["residual"]]):
+        for a in ray_res.get(name, [p["residual"]]):
             rr, rp = meas[(kind, a, name)], meas[(kind, p["plain"], name)]
             v.extra["slopes"][f"{kind} {name} ({a.slug})"] = (
                 {"residual": round(rr.slope, 3), "plain": round(rp.slope, 3)} if rr.decided and rp.decided
@@ -517,15 +559,26 @@ def decay(v, level, p):
           "residual" if full else "; C0 = 3 in full mode only")
     v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rkmax} (residual"
                f"{', window rule' if full else ''}), {', '.join(kinds)}; {', '.join(a.slug for a in residuals)}{pairs}"
-               f"{c0}; the full window (k, ..., k): the plain kernel's in GEIFMAN-DECAY (full mode, NTK to k = 64), "
-               "ResCNN(1)'s vanishes (its F is a sum of 3-pixel-window terms; tested); deeper ResCNN on their "
-               "unwrapped receptive fields (ResCNN(2): 9 pixels, four near and four far, ~1e11 kernel evaluations "
-               "a ray) are not measured to large k"
+               f"{c0}; the full window (k, ..., k): ResCNN(1)'s vanishes (its F is a sum of 3-pixel-window terms; "
+               "tested)"
+               + (f", ResCNN({p['full_window_depth']}, alpha) ({', '.join(a.slug for a in window_res)}) on the "
+                  f"circular {p['P']}-pixel signal against {p['plain'].slug} to k = "
+                  f"{p['full_window_rules']['nngp']['kmax']} (NNGP) / {p['full_window_rules']['ntk']['kmax']} (NTK), "
+                  f"points above {min(r['floor_eps'] for r in p['full_window_rules'].values()):g} eps lambda_0, "
+                  f"streamed sums{window_note}" if full else
+                  f", ResCNN({p['full_window_depth']}, alpha)'s against the plain kernel's in full mode only")
+               + "; deeper ResCNN on their unwrapped receptive fields (ResCNN(2): 9 pixels, four near and four far, "
+               "~1e11 kernel evaluations a ray) are not measured to large k"
                + (f"; ResCNN({', '.join(str(d) for d in p['full_depths'])}, {p['residual'].alpha}) on the same "
                   f"circular {p['P']}-pixel signal (receptive fields wrap), window rule" if full else "")
                + " (docs/papers.md BARZILAI-DECAY)")
+    rounding_ok = all(m.passed for m in v.measurements if "rounding of the streamed sums" in m.name)
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
+    elif not rounding_ok:
+        v.status = "inconclusive"
+        v.summary = ("the full window's sums round above full_window_rounding's bound, so its points below 10 eps "
+                     "lambda_0 are not trusted")
     elif not all(poly_ok):
         v.status = "fails"
         v.summary = (f"the residual kernel's eigenvalues fit an {other} law better than a {p['model']} law on "

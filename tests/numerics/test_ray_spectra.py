@@ -603,6 +603,27 @@ def test_full_window_ray_against_torus_rule_at_small_k(kind):
         assert err < 1e-3 * abs(got), (k, err, got)
 
 
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_wrapped_rescnn2_full_window_against_torus_rule(kind):
+    """ResCNN(2)'s full window on the circular 5-pixel signal (BARZILAI-DECAY's residual kernel of that ray):
+    its second block's dual sees all five pixels, so it does not vanish as ResCNN(1)'s does and is predicted
+    k^-8 (NNGP) / k^-6 (NTK), as CNN(3)'s; the streamed window rule agrees with the uniform torus rule on the
+    same 5-torus within both estimates at k <= 4."""
+    pytest.importorskip("numba")
+    res2 = ResCNN(2, 0.5, readout="center")
+    assert rs.predicted_exponent(res2, kind, FULL, P=5) == rs.predicted_exponent(CNN3, kind, FULL) == \
+        {"nngp": 8.0, "ntk": 6.0}[kind]
+    assert rs.predicted_exponent(RES1, kind, FULL) is None
+    T = torus_spectrum_converged(res2, kind, 12, P=5)
+    R = rs.window_ray_spectrum(res2, FULL, 4, kind, P=5, N=22, N2=16)
+    for k in range(5):
+        got, err = R.values[k], R.error[k]
+        want, werr = T[(k,) * 5], T.error[(k,) * 5]
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+        assert err < 1e-3 * abs(got), (k, err, got)
+    assert np.all(np.abs(R.values[1:]) > 1e-12 * R.values[0])
+
+
 def test_full_window_of_rescnn1_vanishes():
     """ResCNN(1)'s F is a constant plus functions of 3-pixel windows (docs/spectral.md §6.6: every ReLU sees
     P Sigma), so its full-window ray lambda(k, ..., k) vanishes for k >= 1: the rule's values stay at
