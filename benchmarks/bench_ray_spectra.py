@@ -13,14 +13,17 @@
 * ``--window``: the full window (k, ..., k), every pixel active, with GEIFMAN-DECAY's full-mode rules
   (N2 = 2 kmax + 8, N = N2 + 8 nodes a pixel on mirror orbits, streamed by the compiled loop, ~90 ns a node
   on its own 2 threads; NNGP to k = 32, NTK to k = 64: ~4 and ~80 minutes CPU), or to ``--window-kmax``
-  with the same rules scaled; prints the slope, CPU seconds and the process's peak memory.
+  with the same rules scaled; prints the slope, CPU seconds and the process's peak memory.  With
+  ``--window-c0 3`` on C0 = 3 (Legendre sums, active rule r = 4: N2 = ceil(8 kmax / 3) + 8, N = N2 + 8;
+  default k <= 20 NTK, 16 NNGP, where k^-11 / k^-13 reach the floor of 0.01 eps lambda_0) and the rounding
+  proxy of those sums at N = 32 (numerics.ray_spectra.window_rounding).
 
 Each ray is one job; ``--jobs`` worker processes run them (default: the CPUs), longest first.  Prints per ray
 the points with estimated error <= 1% and the slope with its bound against the predicted exponent, and CPU
 seconds; then the wall time of the whole case.  ``--backend numpy`` evaluates the kernel by the numpy
 interpreter instead of the compiled loop (the "before" of the compiled evaluator).
 Run: python benchmarks/bench_ray_spectra.py [--kmax 64] [--jobs 2] [--backend auto|numpy] [--all-pairs] [--window]
-     [--window-kmax K] [--far-pairs]
+     [--window-kmax K] [--window-c0 3] [--far-pairs]
 """
 import argparse
 import os
@@ -30,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from reskernels.numerics.ray_spectra import measure_ray
+from reskernels.numerics.ray_spectra import measure_ray, window_rounding
 from reskernels.theory import CNN
 
 ARCH = CNN(3, readout="center")
@@ -44,10 +47,16 @@ def far_pair_rules(kind):
     return dict(load_all()["GEIFMAN-DECAY"].defaults["far_pair_rules"][kind])
 
 
-def window_rules(kind, kmax=None):
-    """GEIFMAN-DECAY's full-window rules (its claim defaults), or the same rules scaled to kmax."""
+def window_rules(kind, kmax=None, C0=2):
+    """GEIFMAN-DECAY's full-window rules (its claim defaults), or the same rules scaled to kmax; on C0 > 2
+    the graded active rule r = 4 (it stretches delta by up to 8/3): N2 = ceil(8 kmax / 3) + 8, default
+    kmax 20 (NTK) / 16 (NNGP)."""
     from reskernels.proofs_check.registry import load_all
     rules = dict(load_all()["GEIFMAN-DECAY"].defaults["full_window_rules"][kind])
+    if C0 != 2:
+        kmax = kmax or {"ntk": 20, "nngp": 16}[kind]
+        N2 = -(-8 * kmax // 3) + 8
+        return dict(rules, kmax=kmax, N2=N2, N=N2 + 8, C0=C0)
     if kmax:
         rules.update(kmax=kmax, N2=2 * kmax + 8, N=2 * kmax + 16)
     return rules
@@ -61,13 +70,18 @@ def show(r):
 
 
 def job(spec):
-    kind, name, sup, kmax, backend = spec
+    kind, name, sup, kmax, backend = spec[:5]
     if name == "window":
-        rules = window_rules(kind, kmax)
-        r = measure_ray(ARCH, kind, sup, "full window", backend=backend, **rules)
+        C0 = spec[5]
+        rules = window_rules(kind, kmax, C0)
+        r = measure_ray(ARCH, kind, sup, f"full window, C0 = {C0}", backend=backend, **rules)
         rel = np.max(r.errors / np.abs(r.values)) if len(r.ks) else float("nan")
-        return (show(r) + f"; N = {rules['N']} / {rules['N2']}, largest estimate {rel:.1e} of lambda, peak "
-                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (this worker)")
+        rounding = ""
+        if C0 != 2:
+            rd = window_rounding(ARCH, kind, 32, rules["kmax"], C0=C0)
+            rounding = f", rounding proxy at N = 32 {np.max(rd[1:]):.1e} eps lambda_0"
+        return (show(r) + f"; N = {rules['N']} / {rules['N2']}, largest estimate {rel:.1e} of lambda{rounding}, "
+                f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (this worker)")
     rules = dict(n=6, n2=8) if len(sup) == 1 else dict(g=PAIR_G[kind], n=6)
     if name in FAR_PAIRS:
         rules = far_pair_rules(kind)
@@ -84,6 +98,7 @@ def main():
     ap.add_argument("--all-pairs", action="store_true")
     ap.add_argument("--window", action="store_true")
     ap.add_argument("--window-kmax", type=int, default=None)
+    ap.add_argument("--window-c0", type=int, default=2, choices=(2, 3))
     ap.add_argument("--far-pairs", action="store_true")
     a = ap.parse_args()
     pairs = [("e0+e1", (0, 1)), ("e0+e2", (0, 2))] + ([("e1+e2", (1, 2)), ("e-1+e1", (-1, 1))] if a.all_pairs else [])
@@ -92,8 +107,10 @@ def main():
     jobs += [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk")
              for name, sup in (("e0", (0,)), ("e1", (1,)), ("e2", (2,)))]
     if a.window:
-        jobs = [(kind, "window", (-2, -1, 0, 1, 2), a.window_kmax, a.backend) for kind in ("ntk", "nngp")] + jobs
-    print(f"CNN(3) center, P = 5, C0 = 2, k <= {a.kmax}, backend {a.backend}; {a.jobs} worker processes, "
+        jobs = [(kind, "window", (-2, -1, 0, 1, 2), a.window_kmax, a.backend, a.window_c0)
+                for kind in ("ntk", "nngp")] + jobs
+    print(f"CNN(3) center, P = 5, C0 = 2" + (f" (the full window on C0 = {a.window_c0})" if a.window else "")
+          + f", k <= {a.kmax}, backend {a.backend}; {a.jobs} worker processes, "
           f"{os.cpu_count()} cores visible, load {os.getloadavg()[0]:.1f}", flush=True)
     w0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as ex:

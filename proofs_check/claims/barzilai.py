@@ -504,7 +504,7 @@ def decay(v, level, p):
         rows[f"{kind} {a.slug}" + ("" if name == "e0" else f" {name}")] = {
             "k converged": [int(k) for k in r.ks], "kmax": r.kmax, "cpu s": round(r.seconds, 1), "predicted": r.predicted,
             "slope": None if r.slope is None else round(r.slope, 4), "bound": None if r.bound is None else round(r.bound, 4)}
-    poly_ok, mismatch, undecided, diffs, seen = [], [], [], [], set()
+    poly_ok, mismatch, undecided, diffs, seen, labels = [], [], [], [], set(), []
     for kind, name in rays:
         rp = meas[(kind, p["plain"], name)]
         for a in ray_res.get(name, [p["residual"]]):
@@ -529,6 +529,7 @@ def decay(v, level, p):
                 continue
             margin, error, basis = rate_margin(rr, rp, p["tol"])
             diffs.append((margin, error))
+            labels.append(f"{kind} {name} {a.slug.split('-q')[0]}")
             v.add(f"{kind} {name}: rate of {a.slug} vs {p['plain'].slug} (slopes; predicted -exponents)",
                   {"slopes": [round(rr.slope, 4), round(rp.slope, 4)], "predicted": [None if r.predicted is None else -r.predicted for r in (rr, rp)]},
                   f"|exponent difference| <= {p['tol']}", margin > error,
@@ -601,5 +602,9 @@ def decay(v, level, p):
                          f"{k}: {r['slope']} +- {r['bound']}" for k, r in rows.items()))
     else:
         v.status = "fails"
-        v.summary = ("residual and plain rays decay at different rates: " + "; ".join(
+        apart = [lab for lab, (m, e) in zip(labels, diffs) if m < -e]
+        similar = [lab for lab, (m, e) in zip(labels, diffs) if m > e]
+        v.summary = (f"residual and plain rays decay at different rates on {len(apart)} of {len(diffs)} comparisons ("
+                     + ", ".join(apart) + ")" + (f"; similar on {len(similar)} (" + ", ".join(similar) + ")" if similar else "")
+                     + ": " + "; ".join(
             f"{k} slope {r['slope']} +- {r['bound']} (predicted -{r['predicted']:g})" for k, r in rows.items()))
