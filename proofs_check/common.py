@@ -116,3 +116,28 @@ def ray_points(S, ray, rel_err: float, floor: float):
 def loglog_slope(ks, lam):
     """Least-squares slope of log lambda against log k."""
     return float(np.polyfit(np.log(ks), np.log(lam), 1)[0])
+
+
+
+#: the verdict's summary when a full window's rounding proxy exceeds its bound (GEIFMAN-DECAY, BARZILAI-DECAY)
+WINDOW_ROUNDING_SUMMARY = ("the full window's sums round above full_window_rounding's bound, so its points below "
+                           "10 eps lambda_0 are not trusted")
+
+
+def window_rounding_gate(v, cases, wr: dict, floor: float, P: int) -> bool:
+    """Record, for each (label, arch, kind) in ``cases``, the proxy for the rounding of the full window's
+    streamed sums on P pixels (:func:`numerics.ray_spectra.window_rounding`: the compiled loop's two arccos
+    on the same wr["N"]^P nodes, k = 1..wr["kmax"], in eps lambda_0) against wr["at_most"]; return whether
+    every case stays at or below it (the rays' points go down to ``floor`` eps lambda_0 only then).  Raises
+    ImportError without numba (the streamed sums need it)."""
+    from reskernels.numerics.ray_spectra import window_rounding
+    ok = True
+    for label, arch, kind in cases:
+        worst = float(np.max(window_rounding(arch, kind, wr["N"], wr["kmax"], P=P)[1:]))
+        ok = ok and worst <= wr["at_most"]
+        v.add(f"{label}: rounding of the streamed sums, max over k = 1..{wr['kmax']} of |poly - libm| arccos on the "
+              f"same {wr['N']}^{P} nodes, in eps lambda_0", worst, wr["at_most"], bool(worst <= wr["at_most"]),
+              f"<= at_most, {floor / wr['at_most']:g}x below the rays' floor of {floor:g} eps lambda_0",
+              f"the kernel values' rounding, a random walk of N^{P} terms (smaller at the rays' larger N)",
+              "float64")
+    return ok

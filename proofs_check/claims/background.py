@@ -376,7 +376,9 @@ def geifman_decay(v, level, p):
     from reskernels.numerics.ray_spectra import measure_ray
     from reskernels.theory import CNN
 
-    from ..common import RAYS5, counted, ray_points
+    from reskernels.numerics.multisphere import receptive_radius
+
+    from ..common import RAYS5, WINDOW_ROUNDING_SUMMARY, counted, ray_points, window_rounding_gate
     from .barzilai import ENGINE_DISAGREES, engine_check
     arch = CNN(3, readout="center")
     engine_ok = engine_check(v, [arch])
@@ -385,7 +387,7 @@ def geifman_decay(v, level, p):
     kmax = p["full_kmax"] if level == "full" else p["kmax"]
     one = dict(kmax=kmax, **p["rules"])
     jobs = [(arch, kind, name, sup, 2, one) for kind in ("nngp", "ntk") for name, sup in rays]
-    undecided = []
+    undecided, rounding_ok = [], True
     if level == "full":      # C0 = 3: one pixel on S^2, numerics.ray_spectra.sphere_ray_spectrum
         jobs += [(arch, kind, name, sup, c0, one) for kind in ("nngp", "ntk") for c0, name, sup in p["full_c0_rays"]]
         jobs += [(CNN(d, readout="center"), kind, "e0 (centre pixel)", (0,), 2, one) for d in p["full_depths"]
@@ -406,19 +408,11 @@ def geifman_decay(v, level, p):
         # window_sums, numba: the numpy grid route would hold N^5 rows); no inactive pixel, so the estimate is the
         # active rules' change (N2 = 2 kmax + 8, N = N2 + 8; docs/spectral.md §6.6 measures that rule family's
         # error against finer rules)
-        from reskernels.numerics.ray_spectra import window_rounding
         name, sup = p["full_window_ray"]
-        wr = p["full_window_rounding"]
         floor = min(r["floor_eps"] for r in p["full_window_rules"].values())
         try:
-            for kind in p["full_window_rules"]:
-                r = window_rounding(arch, kind, wr["N"], wr["kmax"])
-                v.add(f"{kind} {name}: rounding of the streamed sums, max over k = 1..{wr['kmax']} of |poly - libm| "
-                      f"arccos on the same {wr['N']}^5 nodes, in eps lambda_0", float(np.max(r[1:])), wr["at_most"],
-                      bool(np.max(r[1:]) <= wr["at_most"]), f"<= at_most, {floor / wr['at_most']:g}x below the rays' "
-                      f"floor of {floor:g} eps lambda_0",
-                      "the kernel values' rounding, a random walk of N^5 terms (smaller at the rays' larger N)",
-                      "float64")
+            rounding_ok = window_rounding_gate(v, [(f"{kind} {name}", arch, kind) for kind in p["full_window_rules"]],
+                                               p["full_window_rounding"], floor, P=2 * receptive_radius(arch) + 1)
             jobs += [(arch, kind, name, sup, 2, rules) for kind, rules in p["full_window_rules"].items()]
         except ImportError:
             undecided.append(f"{name}: needs numba for the streamed sums (pip install \"reskernels[fast]\")")
@@ -479,13 +473,10 @@ def geifman_decay(v, level, p):
                   "measured; needs numba)" if level == "full" else "; pair rays in full mode only")
                + " (docs/papers.md GEIFMAN-DECAY)")
     control_ok = all(m.passed for m in v.measurements if m.name.startswith("control "))
-    rounding_ok = all(m.passed for m in v.measurements if "rounding of the streamed sums" in m.name)
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
     elif not rounding_ok:
-        v.status = "inconclusive"
-        v.summary = ("the full window's sums round above full_window_rounding's bound, so its points below 10 eps "
-                     "lambda_0 are not trusted")
+        v.status, v.summary = "inconclusive", WINDOW_ROUNDING_SUMMARY
     elif not control_ok:
         v.status = "inconclusive"
         v.summary = ("the control exp(2 sum t_i) was not rejected as a power law: the fit comparison cannot "

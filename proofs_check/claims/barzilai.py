@@ -437,7 +437,7 @@ def decay(v, level, p):
     from reskernels.proofs_check.claims.background import fit_residuals
     from reskernels.proofs_check.scopes.spectra import rate_margin
 
-    from ..common import counted
+    from ..common import WINDOW_ROUNDING_SUMMARY, counted, window_rounding_gate
     full = level == "full"
     kinds = p["full_kinds"] if full else p["kinds"]
     residuals = [p["residual"]]
@@ -457,7 +457,7 @@ def decay(v, level, p):
     # (kind, ray name): the rays compared, each on the plain kernel and on the residual ones it is measured for
     rays = [(kind, "e0") for kind in kinds]
     ray_res = {"e0": residuals}          # the residual kernels of each ray (default: the first residual only)
-    window_note = ""
+    window_note, rounding_ok = "", True
     # full mode: the residual's one-pixel rays by the window rule (its four near pixels on the corner rule: every
     # ReLU of ResCNN(1) sees three pixels, so the DCT rule's fixed inactive nodes stalled at k ~ 30)
     jobs = [(kind, a, "e0", (0,), dict(rules_of.get(id(a), rrules.get(kind, rrules) if full else rrules)))
@@ -475,20 +475,11 @@ def decay(v, level, p):
         # numerics.conv_fused_general.window_sums), no inactive rule (the estimate is the active rules' change),
         # points down to floor_eps eps lambda_0 once a proxy for the sums' rounding (the compiled loop's two
         # arccos on the same nodes, at a coarser N, where it is larger) stays below full_window_rounding's at_most
-        from reskernels.numerics.ray_spectra import window_rounding
         wname, wsup = p["full_window_ray"]
-        wr = p["full_window_rounding"]
         floor = min(r["floor_eps"] for r in p["full_window_rules"].values())
         try:
-            for a in [p["plain"]] + window_res:
-                for kind in kinds:
-                    r = window_rounding(a, kind, wr["N"], wr["kmax"], P=p["P"])
-                    v.add(f"{kind} {a.slug} {wname}: rounding of the streamed sums, max over k = 1..{wr['kmax']} of "
-                          f"|poly - libm| arccos on the same {wr['N']}^{p['P']} nodes, in eps lambda_0",
-                          float(np.max(r[1:])), wr["at_most"], bool(np.max(r[1:]) <= wr["at_most"]),
-                          f"<= at_most, {floor / wr['at_most']:g}x below the ray's floor of {floor:g} eps lambda_0",
-                          "the kernel values' rounding, a random walk of N^P terms (smaller at the ray's larger N)",
-                          "float64")
+            rounding_ok = window_rounding_gate(v, [(f"{kind} {a.slug} {wname}", a, kind) for a in [p["plain"]] + window_res
+                                                   for kind in kinds], p["full_window_rounding"], floor, P=p["P"])
         except ImportError:
             window_note = " (not measured here: the streamed sums need numba, pip install \"reskernels[fast]\")"
         else:
@@ -573,13 +564,10 @@ def decay(v, level, p):
                + (f"; ResCNN({', '.join(str(d) for d in p['full_depths'])}, {p['residual'].alpha}) on the same "
                   f"circular {p['P']}-pixel signal (receptive fields wrap), window rule" if full else "")
                + " (docs/papers.md BARZILAI-DECAY)")
-    rounding_ok = all(m.passed for m in v.measurements if "rounding of the streamed sums" in m.name)
     if not engine_ok:
         v.status, v.summary = "inconclusive", ENGINE_DISAGREES
     elif not rounding_ok:
-        v.status = "inconclusive"
-        v.summary = ("the full window's sums round above full_window_rounding's bound, so its points below 10 eps "
-                     "lambda_0 are not trusted")
+        v.status, v.summary = "inconclusive", WINDOW_ROUNDING_SUMMARY
     elif not all(poly_ok):
         v.status = "fails"
         v.summary = (f"the residual kernel's eigenvalues fit an {other} law better than a {p['model']} law on "

@@ -233,3 +233,26 @@ def test_belfer_decay_sees_a_wrong_rate_in_the_spectrum(monkeypatch):
     v = REG["BELFER-DECAY"].run("quick")
     failed = [m.name for m in v.measurements if not m.passed]
     assert v.status == "fails" and any(n.startswith("log-log slopes") for n in failed), (v.status, failed)
+
+
+def test_window_rounding_gate_refuses_a_proxy_above_its_bound():
+    """GEIFMAN-DECAY's and BARZILAI-DECAY's shared gate (proofs_check.common.window_rounding_gate) records one
+    row per case and returns False, with that row failed, when the rounding proxy exceeds at_most (a bound
+    of 1e-9 eps lambda_0, below any float64 sum), True under the claims' own bound."""
+    pytest.importorskip("numba")
+    from reskernels.proofs_check.common import window_rounding_gate
+    from reskernels.theory import CNN
+
+    class Rows:
+        def __init__(self):
+            self.rows = []
+
+        def add(self, *row):
+            self.rows.append(row)
+    arch = CNN(3, readout="center")
+    for at_most, want in ((1e-9, False), (1e-3, True)):
+        v = Rows()
+        got = window_rounding_gate(v, [("ntk w", arch, "ntk"), ("nngp w", arch, "nngp")],
+                                   dict(N=12, kmax=4, at_most=at_most), 0.01, P=5)
+        assert got is want and [r[3] for r in v.rows] == [want, want], (at_most, v.rows)
+        assert all(0 < r[1] for r in v.rows) and v.rows[0][0].startswith("ntk w: rounding")
