@@ -16,14 +16,16 @@
   with the same rules scaled; prints the slope, CPU seconds and the process's peak memory.  With
   ``--window-c0 3`` on C0 = 3 (Legendre sums, active rule r = 4: N2 = ceil(8 kmax / 3) + 8, N = N2 + 8;
   default k <= 20 NTK, 16 NNGP, where k^-11 / k^-13 reach the floor of 0.01 eps lambda_0) and the rounding
-  proxy of those sums at N = 32 (numerics.ray_spectra.window_rounding).
+  proxy of those sums at N = 32 (numerics.ray_spectra.window_rounding).  ``--window-arch rescnn2`` takes the
+  full window of ResCNN(2, 0.5) on the same circular 5-pixel signal (its receptive field wraps; ResCNN(1)'s
+  full window vanishes) instead of CNN(3)'s.
 
 Each ray is one job; ``--jobs`` worker processes run them (default: the CPUs), longest first.  Prints per ray
 the points with estimated error <= 1% and the slope with its bound against the predicted exponent, and CPU
 seconds; then the wall time of the whole case.  ``--backend numpy`` evaluates the kernel by the numpy
 interpreter instead of the compiled loop (the "before" of the compiled evaluator).
 Run: python benchmarks/bench_ray_spectra.py [--kmax 64] [--jobs 2] [--backend auto|numpy] [--all-pairs] [--window]
-     [--window-kmax K] [--window-c0 3] [--far-pairs]
+     [--window-kmax K] [--window-c0 3] [--window-arch cnn3|rescnn2] [--far-pairs]
 """
 import argparse
 import os
@@ -34,9 +36,11 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from reskernels.numerics.ray_spectra import measure_ray, window_rounding
-from reskernels.theory import CNN
+from reskernels.theory import CNN, ResCNN
 
 ARCH = CNN(3, readout="center")
+WINDOW_ARCHS = {"cnn3": ARCH, "rescnn2": ResCNN(2, 0.5, readout="center")}
+P = 5        # the circular signal: CNN(3)'s receptive field; ResCNN(2)'s (9 pixels) wraps on it
 PAIR_G = {"nngp": 10, "ntk": 8}
 FAR_PAIRS = {"e-2+e1": (-2, 1), "e-2+e2": (-2, 2)}
 
@@ -72,14 +76,15 @@ def show(r):
 def job(spec):
     kind, name, sup, kmax, backend = spec[:5]
     if name == "window":
-        C0 = spec[5]
+        C0, arch = spec[5], WINDOW_ARCHS[spec[6]]
         rules = window_rules(kind, kmax, C0)
-        r = measure_ray(ARCH, kind, sup, f"full window, C0 = {C0}", backend=backend, **rules)
+        r = measure_ray(arch, kind, sup, f"{spec[6]} full window, C0 = {C0}", backend=backend, P=P, **rules)
         rel = np.max(r.errors / np.abs(r.values)) if len(r.ks) else float("nan")
         rounding = ""
         if C0 != 2:
-            rd = window_rounding(ARCH, kind, 32, rules["kmax"], C0=C0)
+            rd = window_rounding(arch, kind, 32, rules["kmax"], C0=C0, P=P)
             rounding = f", rounding proxy at N = 32 {np.max(rd[1:]):.1e} eps lambda_0"
+            rounding += "; lambda at k = " + ", ".join(f"{k}: {x:.3g}" for k, x in zip(r.ks, r.values))
         return (show(r) + f"; N = {rules['N']} / {rules['N2']}, largest estimate {rel:.1e} of lambda{rounding}, "
                 f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (this worker)")
     rules = dict(n=6, n2=8) if len(sup) == 1 else dict(g=PAIR_G[kind], n=6)
@@ -99,6 +104,7 @@ def main():
     ap.add_argument("--window", action="store_true")
     ap.add_argument("--window-kmax", type=int, default=None)
     ap.add_argument("--window-c0", type=int, default=2, choices=(2, 3))
+    ap.add_argument("--window-arch", default="cnn3", choices=tuple(WINDOW_ARCHS))
     ap.add_argument("--far-pairs", action="store_true")
     a = ap.parse_args()
     pairs = [("e0+e1", (0, 1)), ("e0+e2", (0, 2))] + ([("e1+e2", (1, 2)), ("e-1+e1", (-1, 1))] if a.all_pairs else [])
@@ -107,9 +113,10 @@ def main():
     jobs += [(kind, name, sup, a.kmax, a.backend) for kind in ("nngp", "ntk")
              for name, sup in (("e0", (0,)), ("e1", (1,)), ("e2", (2,)))]
     if a.window:
-        jobs = [(kind, "window", (-2, -1, 0, 1, 2), a.window_kmax, a.backend, a.window_c0)
+        jobs = [(kind, "window", (-2, -1, 0, 1, 2), a.window_kmax, a.backend, a.window_c0, a.window_arch)
                 for kind in ("ntk", "nngp")] + jobs
-    print(f"CNN(3) center, P = 5, C0 = 2" + (f" (the full window on C0 = {a.window_c0})" if a.window else "")
+    print(f"CNN(3) center, P = 5, C0 = 2" + (f" (the full window of {WINDOW_ARCHS[a.window_arch].slug} on "
+                                              f"C0 = {a.window_c0})" if a.window else "")
           + f", k <= {a.kmax}, backend {a.backend}; {a.jobs} worker processes, "
           f"{os.cpu_count()} cores visible, load {os.getloadavg()[0]:.1f}", flush=True)
     w0 = time.perf_counter()

@@ -624,6 +624,29 @@ def test_wrapped_rescnn2_full_window_against_torus_rule(kind):
     assert np.all(np.abs(R.values[1:]) > 1e-12 * R.values[0])
 
 
+@pytest.mark.parametrize("kind", ["nngp", "ntk"])
+def test_rescnn1_pair_on_c0_3_against_tensor_gauss_rule(kind):
+    """BARZILAI-DECAY's C0 = 3 pair ray e0+e2 of ResCNN(1): the window rule (graded active rule r = 4,
+    Legendre sums, the sphere density on every axis, three near pixels on the corner rule) against the
+    tensor Gauss-Legendre rule in the five pixel angles (multisphere.product_sphere_eigenvalues, 16^5 and
+    22^5 nodes, whose change is its error estimate: ~1e-13 of lambda_0) at k <= 4: they agree within the two
+    estimates, and
+    the exponent predicted for the ray is the CNN(3) pair's, 2 nu + 3 (C0 - 1)."""
+    from reskernels.numerics.multisphere import product_sphere_eigenvalues
+    assert rs.predicted_exponent(RES1, kind, (0, 2), C0=3) == rs.predicted_exponent(CNN3, kind, (0, 2), C0=3) == \
+        {"nngp": 9.0, "ntk": 7.0}[kind]
+    R = rs.window_ray_spectrum(RES1, (0, 2), 4, kind, C0=3, P=5, g=8, n=6)
+    ks = [(k, 0, k, 0, 0) for k in range(5)]
+    G = {n: product_sphere_eigenvalues(lambda T: multi_dot_kernel(RES1, T, kind, normalize=True), 3, 5, ks, nodes=n)
+         for n in (16, 22)}
+    for k in range(5):
+        got, err = R.values[k], R.error[k]
+        want, werr = G[22][k], abs(G[22][k] - G[16][k])
+        assert werr < 1e-11 * G[22][0], (k, want, werr)       # the Gauss rule is converged to rounding
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+        assert abs(got - want) < 2e-3 * abs(want), (k, got, want)
+
+
 def test_full_window_of_rescnn1_vanishes():
     """ResCNN(1)'s F is a constant plus functions of 3-pixel windows (docs/spectral.md §6.6: every ReLU sees
     P Sigma), so its full-window ray lambda(k, ..., k) vanishes for k >= 1: the rule's values stay at
