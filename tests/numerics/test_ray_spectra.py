@@ -630,8 +630,7 @@ def test_rescnn1_pair_on_c0_3_against_tensor_gauss_rule(kind):
     Legendre sums, the sphere density on every axis, three near pixels on the corner rule) against the
     tensor Gauss-Legendre rule in the five pixel angles (multisphere.product_sphere_eigenvalues, 16^5 and
     22^5 nodes, whose change is its error estimate: ~1e-13 of lambda_0) at k <= 4: they agree within the two
-    estimates, and
-    the exponent predicted for the ray is the CNN(3) pair's, 2 nu + 3 (C0 - 1)."""
+    estimates, and the exponent predicted for the ray is the CNN(3) pair's, 2 nu + 3 (C0 - 1)."""
     from reskernels.numerics.multisphere import product_sphere_eigenvalues
     assert rs.predicted_exponent(RES1, kind, (0, 2), C0=3) == rs.predicted_exponent(CNN3, kind, (0, 2), C0=3) == \
         {"nngp": 9.0, "ntk": 7.0}[kind]
