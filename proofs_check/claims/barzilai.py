@@ -399,7 +399,7 @@ def local(v, level, p):
        plain_rules=dict(kmax=64, n=6, n2=8), residual_rules=dict(kmax=32, M=256, n=14, n2=18, r=6),
        full_residual_rules={"nngp": dict(kmax=64, window=True, g=10), "ntk": dict(kmax=64, window=True, g=8)},
        full_pair_rays=(("e0+e2", (0, 2)),), pair_rules={"nngp": dict(kmax=64, g=10, n=6), "ntk": dict(kmax=64, g=8, n=6)},
-       full_c0_rays=(("e0, C0 = 3", (0,), 3),), c0_kinds=("ntk",),
+       full_c0_rays=(("e0, C0 = 3", (0,), 3),), c0_kinds=("ntk",), full_c0_depths=(2,),
        c0_plain_rules=dict(kmax=64, n=6, n2=8), c0_residual_rules=dict(kmax=64, window=True, g=10),
        full_c0_pair_rays=(("e0+e2, C0 = 3", (0, 2), 3),), c0_pair_rules=dict(kmax=64, g=12, n=8),
        full_window_ray=("full window (k,k,k,k,k)", (-2, -1, 0, 1, 2)), full_window_depth=2,
@@ -414,7 +414,8 @@ def decay(v, level, p):
     (L in full_depths) on the same circular signal of P = 5 pixels (their receptive fields wrap, so every
     inactive pixel shares a 3-pixel window with pixel 0 and is a near pixel of the window rule: no far
     pixels, whose graded rule made the 9-pixel ResCNN(2) ray cost ~1e11 evaluations), adds the one-pixel
-    NTK ray on C0 = 3 (plain: sphere rule, k^-3; residual: window rule with Legendre sums, k^-7) and the NTK
+    NTK ray on C0 = 3 (plain: sphere rule, k^-3; residual ResCNN(1, alpha) and ResCNN(L, alpha), L in
+    full_c0_depths, on the same circular signal: window rule with Legendre sums, k^-7) and the NTK
     pair e0+e2 on C0 = 3 (window rule, plain and residual: k^-7 predicted for both), and the
     full window (k, ..., k) of ResCNN(full_window_depth, alpha) on the same circular signal against
     CNN(3)'s (ResCNN(1)'s vanishes; ResCNN(2)'s second block sees all five pixels, as CNN(3)'s last ReLU:
@@ -470,9 +471,13 @@ def decay(v, level, p):
         rays += [(kind, name) for kind in kinds for name, _ in p["full_pair_rays"]]
         # C0 = 3: plain by the sphere rule, residual by the window rule (Legendre sums); NTK only: the residual
         # NNGP's k^-9 falls below 10 eps lambda_0 by k ~ 26 (as the CNN(3) NNGP pairs on C0 = 3, GEIFMAN-DECAY)
+        # and ResCNN(L, alpha), L in full_c0_depths, on the same circular signal (ResCNN(2): 648 s CPU to k = 56)
+        c0_res = [p["residual"]] + [ResCNN(d, p["residual"].alpha, readout="center") for d in p["full_c0_depths"]
+                                    if d != p["residual"].depth]
         jobs += [(kind, a, name, sup, dict(p["c0_plain_rules"] if a is p["plain"] else p["c0_residual_rules"], C0=c0))
-                 for kind in p["c0_kinds"] for name, sup, c0 in p["full_c0_rays"] for a in (p["plain"], p["residual"])]
+                 for kind in p["c0_kinds"] for name, sup, c0 in p["full_c0_rays"] for a in [p["plain"]] + c0_res]
         rays += [(kind, name) for kind in p["c0_kinds"] for name, _, _ in p["full_c0_rays"]]
+        ray_res.update({name: c0_res for name, _, _ in p["full_c0_rays"]})
         # the pair e0+e2 on C0 = 3 (inside a 3-pixel window of both kernels: k^-7 NTK predicted for both), plain
         # and the first residual by the window rule with Legendre sums; g = 12, n = 8 (g = 10, n = 6 leaves
         # ResCNN(1)'s estimate at 1-2% of lambda, dominated by the inactive rule); NTK only, as the one-pixel
@@ -557,7 +562,8 @@ def decay(v, level, p):
              else "; pair rays in full mode only")
     rkmax = (rrules[kinds[0]] if full else rrules)["kmax"]
     c0 = (f"; C0 = 3 e0 ({', '.join(p['c0_kinds'])}) to k = {p['c0_residual_rules']['kmax']}, window rule for the "
-          f"residual, and the pair rays {', '.join(n for n, _, _ in p['full_c0_pair_rays'])} to k = "
+          f"residual ({', '.join(a.slug for a in c0_res)}), and the pair rays "
+          f"{', '.join(n for n, _, _ in p['full_c0_pair_rays'])} to k = "
           f"{p['c0_pair_rules']['kmax']}, {p['plain'].slug} and {p['residual'].slug}" if full
           else "; C0 = 3 in full mode only")
     v.scope = (f"C0 = 2, single-pixel ray e0 to k = {p['plain_rules']['kmax']} (plain) / {rkmax} (residual"

@@ -646,6 +646,27 @@ def test_rescnn1_pair_on_c0_3_against_tensor_gauss_rule(kind):
         assert abs(got - want) < 2e-3 * abs(want), (k, got, want)
 
 
+def test_rescnn2_one_pixel_ray_on_c0_3_against_tensor_gauss_rule():
+    """BARZILAI-DECAY's deeper residual kernel on C0 = 3: the one-pixel NTK ray of ResCNN(2, 0.5) on the
+    circular 5-pixel signal (its receptive field wraps, so all four inactive pixels are near pixels of the
+    window rule) by the window rule with Legendre sums (g = 6 Gauss nodes a panel), against the tensor Gauss-Legendre rule in the five
+    pixel angles (16^5 / 20^5 nodes, converged to ~1e-11 of lambda_0) at k <= 4: they agree within the two
+    estimates and 2e-3, and the exponent predicted for the ray is ResCNN(1)'s, 2 nu + 3 (C0 - 1) = 7."""
+    from reskernels.numerics.multisphere import product_sphere_eigenvalues
+    res2 = ResCNN(2, 0.5, readout="center")
+    assert rs.predicted_exponent(res2, "ntk", (0,), C0=3, P=5) == rs.predicted_exponent(RES1, "ntk", (0,), C0=3) == 7
+    R = rs.window_ray_spectrum(res2, (0,), 4, "ntk", C0=3, P=5, g=6)
+    ks = [(k, 0, 0, 0, 0) for k in range(5)]
+    G = {n: product_sphere_eigenvalues(lambda T: multi_dot_kernel(res2, T, "ntk", normalize=True), 3, 5, ks,
+                                       nodes=n) for n in (16, 20)}
+    for k in range(5):
+        got, err = R.values[k], R.error[k]
+        want, werr = G[20][k], abs(G[20][k] - G[16][k])
+        assert werr < 1e-11 * G[20][0], (k, want, werr)
+        assert abs(got - want) <= err + werr + 1e-13, (k, got, want, err, werr)
+        assert abs(got - want) < 2e-3 * abs(want), (k, got, want)
+
+
 def test_full_window_of_rescnn1_vanishes():
     """ResCNN(1)'s F is a constant plus functions of 3-pixel windows (docs/spectral.md §6.6: every ReLU sees
     P Sigma), so its full-window ray lambda(k, ..., k) vanishes for k >= 1: the rule's values stay at
