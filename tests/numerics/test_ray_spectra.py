@@ -649,9 +649,10 @@ def test_rescnn1_pair_on_c0_3_against_tensor_gauss_rule(kind):
 def test_rescnn2_one_pixel_ray_on_c0_3_against_tensor_gauss_rule():
     """BARZILAI-DECAY's deeper residual kernel on C0 = 3: the one-pixel NTK ray of ResCNN(2, 0.5) on the
     circular 5-pixel signal (its receptive field wraps, so all four inactive pixels are near pixels of the
-    window rule) by the window rule with Legendre sums (g = 6 Gauss nodes a panel), against the tensor Gauss-Legendre rule in the five
-    pixel angles (16^5 / 20^5 nodes, converged to ~1e-11 of lambda_0) at k <= 4: they agree within the two
-    estimates and 2e-3, and the exponent predicted for the ray is ResCNN(1)'s, 2 nu + 3 (C0 - 1) = 7."""
+    window rule) by the window rule with Legendre sums (g = 6 Gauss nodes a panel), against the tensor
+    Gauss-Legendre rule in the five pixel angles (16^5 / 20^5 nodes, converged to ~1e-11 of lambda_0) at
+    k <= 4: they agree within the two estimates and 2e-3, and the exponent predicted for the ray is
+    ResCNN(1)'s, 2 nu + 3 (C0 - 1) = 7."""
     from reskernels.numerics.multisphere import product_sphere_eigenvalues
     res2 = ResCNN(2, 0.5, readout="center")
     assert rs.predicted_exponent(res2, "ntk", (0,), C0=3, P=5) == rs.predicted_exponent(RES1, "ntk", (0,), C0=3) == 7
