@@ -443,20 +443,22 @@ def decay(v, level, p):
     from ..common import WINDOW_ROUNDING_SUMMARY, counted, window_rounding_gate
     full = level == "full"
     kinds = p["full_kinds"] if full else p["kinds"]
+
+    def deeper(depths):
+        """ResCNN(L, alpha) of the first residual's alpha for each L in depths other than its own."""
+        return [ResCNN(d, p["residual"].alpha, readout="center") for d in depths if d != p["residual"].depth]
     residuals = [p["residual"]]
     if full:
         residuals += [ResCNN(p["residual"].depth, a, readout="center") for a in p["full_alphas"]
                       if a != p["residual"].alpha]
-        residuals += [ResCNN(d, p["residual"].alpha, readout="center") for d in p["full_depths"]
-                      if d != p["residual"].depth]
+        residuals += deeper(p["full_depths"])
     # the full window (k, ..., k): ResCNN(1)'s vanishes (its F is a sum of 3-pixel-window terms), so the
     # residual kernels of this ray are ResCNN(full_window_depth, alpha) on the circular P-pixel signal
     window_res = ([ResCNN(p["full_window_depth"], a, readout="center")
                    for a in dict.fromkeys((p["residual"].alpha,) + tuple(p["full_alphas"]))] if full else [])
     # the C0 = 3 one-pixel ray's residual kernels: the first and ResCNN(L, alpha), L in full_c0_depths, on
     # the same circular signal
-    c0_res = ([p["residual"]] + [ResCNN(d, p["residual"].alpha, readout="center") for d in p["full_c0_depths"]
-                                 if d != p["residual"].depth] if full else [])
+    c0_res = [p["residual"]] + deeper(p["full_c0_depths"]) if full else []
     rrules = p["full_residual_rules"] if full else p["residual_rules"]
     engine_ok = engine_check(v, list(dict.fromkeys(residuals + window_res + c0_res)) + [p["plain"]])
     other = "exponential" if p["model"] == "power" else "power"
@@ -475,7 +477,7 @@ def decay(v, level, p):
         rays += [(kind, name) for kind in kinds for name, _ in p["full_pair_rays"]]
         # C0 = 3: plain by the sphere rule, residual by the window rule (Legendre sums); NTK only: the residual
         # NNGP's k^-9 falls below 10 eps lambda_0 by k ~ 26 (as the CNN(3) NNGP pairs on C0 = 3, GEIFMAN-DECAY)
-        # and ResCNN(L, alpha), L in full_c0_depths, on the same circular signal (ResCNN(2): 648 s CPU to k = 56)
+        # and ResCNN(L, alpha), L in full_c0_depths, on the same circular signal (ResCNN(2): 619 s CPU to k = 56)
         jobs += [(kind, a, name, sup, dict(p["c0_plain_rules"] if a is p["plain"] else p["c0_residual_rules"], C0=c0))
                  for kind in p["c0_kinds"] for name, sup, c0 in p["full_c0_rays"] for a in [p["plain"]] + c0_res]
         rays += [(kind, name) for kind in p["c0_kinds"] for name, _, _ in p["full_c0_rays"]]
